@@ -1,0 +1,41 @@
+"""Run the web app with uvicorn: ``serve(workspace)`` is what ``cxrlab serve`` calls.
+
+Access log lines hold the method, path and query only; paths carry ``image_id`` hashes, never PHI.
+With ``workers > 1`` uvicorn needs an import string, so the workers rebuild the app from
+``$CXRLAB_WORKSPACE`` through ``app_from_env``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import uvicorn
+from fastapi import FastAPI
+
+from cxrlab.annotate.app import create_app
+from cxrlab.catalog.workspace import Workspace, open_workspace
+
+__all__ = ["app_from_env", "serve"]
+
+
+def app_from_env() -> FastAPI:
+    """App factory for uvicorn worker processes: the workspace at ``$CXRLAB_WORKSPACE``."""
+    return create_app(open_workspace())
+
+
+def serve(
+    workspace: Workspace,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    log_level: str = "info",
+) -> None:
+    """Serve *workspace* over HTTP until interrupted (blocks)."""
+    common = {"host": host, "port": port, "log_level": log_level, "server_header": False}
+    if workers > 1:
+        os.environ["CXRLAB_WORKSPACE"] = str(workspace.root)
+        uvicorn.run("cxrlab.annotate.server:app_from_env", factory=True, workers=workers, **common)
+        return
+    config = uvicorn.Config(app=create_app(workspace), **common)
+    uvicorn.Server(config).run()

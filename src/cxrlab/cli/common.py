@@ -1,0 +1,97 @@
+"""Helpers shared by the CLI commands: workspace option, progress bar, report table, error exit.
+
+Rich is imported only here and in the command modules; the library never imports it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from cxrlab.errors import CxrlabError
+
+out = Console()
+err = Console(stderr=True)
+
+WorkspaceOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace", "-w", help="Workspace folder (default: $CXRLAB_WORKSPACE or the current folder)."
+    ),
+]
+WorkersOpt = Annotated[
+    int | None, typer.Option("--workers", "-j", min=1, help="Processes (default: all cores).")
+]
+
+
+def _bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=not sys.stderr.isatty(),
+    )
+
+
+@contextmanager
+def progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A Rich progress bar on stderr; yields the ``on_progress(done, total)`` callback."""
+    with multi_progress() as add:
+        yield add(label)
+
+
+@contextmanager
+def multi_progress() -> Iterator[Callable[[str], Callable[[int, int], None]]]:
+    """One Rich display with a bar per stage; yields ``add(label) -> on_progress`` ."""
+    bar = _bar()
+
+    def add(label: str) -> Callable[[int, int], None]:
+        task = bar.add_task(label, total=None)
+        return lambda done, total: bar.update(task, completed=done, total=total)
+
+    with bar:
+        yield add
+
+
+def print_report(report, *, max_problems: int = 20) -> None:  # noqa: ANN001 - StageReport
+    """Print a StageReport as a summary table (stdout) and its problems (stderr)."""
+    table = Table(title=f"{report.stage}: {report.total} item(s) in {report.seconds:.1f} s")
+    table.add_column("outcome")
+    table.add_column("count", justify="right")
+    for key, value in sorted(report.counts.items()):
+        table.add_row(key, str(value))
+    out.print(table)
+    for note in report.notes:
+        out.print(note)
+    for path, reason in report.problems[:max_problems]:
+        err.print(f"[yellow]{path}[/]: {reason}", highlight=False)
+    if len(report.problems) > max_problems:
+        err.print(f"... and {len(report.problems) - max_problems} more (see the quarantine/ folder)")
+
+
+@contextmanager
+def cli_errors() -> Iterator[None]:
+    """Turn a cxrlab error into a one-line message on stderr and exit code 1."""
+    try:
+        yield
+    except CxrlabError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(code=1) from None

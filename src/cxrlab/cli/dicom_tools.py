@@ -1,0 +1,77 @@
+"""``cxrlab render`` and ``cxrlab phantom``: plain-file tools that need no workspace."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cxrlab.cli.common import cli_errors, out, progress
+
+
+def register(app: typer.Typer) -> None:
+    """Attach these commands to the root app."""
+    app.command("render")(render)
+    app.command("phantom")(phantom)
+
+
+def _parse_window(text: str | None) -> tuple[float, float] | None:
+    if not text:
+        return None
+    try:
+        center, width = (float(v) for v in text.split(","))
+    except ValueError:
+        raise typer.BadParameter("expected CENTER,WIDTH, e.g. 2048,4096", param_hint="--window") from None
+    if width < 1:
+        raise typer.BadParameter("window width must be >= 1 (PS3.3 C.11.2.1.2)", param_hint="--window")
+    return center, width
+
+
+def render(
+    file: Annotated[Path, typer.Argument(help="A DICOM file.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="PNG or JPEG file to write.")],
+    window: Annotated[
+        str | None, typer.Option(help="CENTER,WIDTH in modality units (default: the file's).")
+    ] = None,
+    max_size: Annotated[int | None, typer.Option(min=16, help="Longest side in pixels.")] = None,
+) -> None:
+    """Render what a radiologist sees: modality LUT -> VOI LUT/window -> MONOCHROME1 inversion -> 8 bit."""
+    from cxrlab.dicom.display import render_file
+    from cxrlab.errors import CxrlabError
+
+    if output.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise typer.BadParameter("output must end in .png, .jpg or .jpeg", param_hint="--output")
+    with cli_errors():
+        if not file.exists():
+            raise CxrlabError(f"{file}: file not found")
+        render_file(file, output, window=_parse_window(window), max_size=max_size)
+    out.print(f"wrote {output}")
+
+
+def phantom(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write the phantoms and truth.json into.")],
+    n: Annotated[int, typer.Option("-n", min=1, help="Number of images.")] = 10,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same bytes).")] = 0,
+    min_size: Annotated[int, typer.Option(min=64, help="Smallest side.")] = 1024,
+    max_size: Annotated[int, typer.Option(min=64, help="Largest side.")] = 3000,
+    text_prob: Annotated[float, typer.Option(min=0, max=1, help="Share with burned-in text.")] = 0.3,
+    outlier_prob: Annotated[float, typer.Option(min=0, max=1, help="Share of outliers.")] = 0.15,
+) -> None:
+    """Write synthetic chest X-ray DICOMs with planted PHI, burned-in text and outliers (ground truth in
+    truth.json)."""
+    from cxrlab.dicom.phantom import generate_phantoms
+
+    if min_size > max_size:
+        raise typer.BadParameter("--min-size must not exceed --max-size")
+    with progress("phantoms") as cb:
+        truths = generate_phantoms(
+            out_dir,
+            n,
+            seed=seed,
+            size_range=(min_size, max_size),
+            text_prob=text_prob,
+            outlier_prob=outlier_prob,
+            on_progress=cb,
+        )
+    out.print(f"wrote {len(truths)} phantom(s) and truth.json to {out_dir}")

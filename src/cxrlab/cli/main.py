@@ -1,0 +1,28 @@
+"""The ``cxrlab`` command: one Typer sub-app per stage, each command a thin call into the library."""
+
+from __future__ import annotations
+
+import typer
+
+from cxrlab.cli import annotate, dicom_tools, pipeline, release, serve
+
+app = typer.Typer(
+    name="cxrlab",
+    help="Turn a chest X-ray archive into a released, benchmarked dataset.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+)
+pipeline.register(app)
+dicom_tools.register(app)
+release.register(app)
+serve.register(app)
+app.add_typer(annotate.app, name="annotate")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

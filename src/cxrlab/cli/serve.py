@@ -1,0 +1,61 @@
+"""``cxrlab serve`` and ``cxrlab demo``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cxrlab.cli.common import WorkersOpt, WorkspaceOpt, cli_errors, multi_progress, out, print_report
+
+HostOpt = Annotated[str, typer.Option(help="Address to bind (keep 127.0.0.1 until auth lands).")]
+PortOpt = Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")]
+
+
+def register(app: typer.Typer) -> None:
+    """Attach these commands to the root app."""
+    app.command("serve")(serve)
+    app.command("demo")(demo)
+
+
+def serve(
+    workspace: WorkspaceOpt = None,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
+) -> None:
+    """Serve the web app (image list, viewer, REST API, /docs, /health)."""
+    from cxrlab.annotate.server import serve as run_server
+    from cxrlab.catalog import open_workspace
+
+    with cli_errors():
+        ws = open_workspace(workspace)
+    out.print(f"serving {ws.root} on http://{host}:{port}")
+    run_server(ws, host=host, port=port, workers=workers)
+
+
+def demo(
+    workspace: Annotated[Path, typer.Option("--workspace", "-w", help="Demo workspace folder.")] = Path(
+        "demo-workspace"
+    ),
+    n: Annotated[int, typer.Option("-n", min=1, help="Phantom images.")] = 60,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    workers: WorkersOpt = None,
+    host: HostOpt = "127.0.0.1",
+    port: PortOpt = 8000,
+    no_serve: Annotated[bool, typer.Option("--no-serve", help="Build the workspace and stop.")] = False,
+) -> None:
+    """Build a demo workspace from phantoms, run the whole pipeline and serve the web app."""
+    from cxrlab.demo import build_demo
+    from cxrlab.runtime import Executor
+
+    with cli_errors(), multi_progress() as add:
+        ws, reports = build_demo(workspace, n=n, seed=seed, executor=Executor(workers), on_stage=add)
+    for report in reports:
+        print_report(report)
+    release = ws.path("exports", "demo")
+    out.print(f"\nrelease written to {release}: annotations_train.csv, image_labels_train.csv, table2.md")
+    out.print(release.joinpath("table2.md").read_text(), markup=False, highlight=False)
+    if not no_serve:
+        serve(workspace=ws.root, host=host, port=port, workers=1)

@@ -1,0 +1,147 @@
+"""Non-identifying metadata extracted from a DICOM header for the catalog.
+
+Only values that the release statistics need (VinDr-CXR data descriptor, Table 2: image size, age, sex,
+years, data size) and the filter rules use (modality, body part, view position). Ages come from
+(0010,1010) *Patient's Age* (an AS value, PS3.5 Table 6.2-1: ``nnnD|W|M|Y``), or are computed from
+(0010,0030) *Patient's Birth Date* and the study date when the AS value is missing; the birth date itself is
+never stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import asdict, dataclass
+from datetime import date
+
+from pydicom.dataset import Dataset
+
+__all__ = ["ImageMeta", "extract_metadata", "parse_age_string"]
+
+_AGE_UNITS = {"D": 1 / 365.25, "W": 7 / 365.25, "M": 1 / 12, "Y": 1.0}
+
+
+@dataclass
+class ImageMeta:
+    """Metadata kept in the catalog (all optional except the UID)."""
+
+    sop_instance_uid: str
+    patient_key: str | None
+    sex: str | None
+    age_years: float | None
+    study_year: int | None
+    rows: int | None
+    columns: int | None
+    pixel_spacing_row: float | None
+    pixel_spacing_col: float | None
+    modality: str | None
+    body_part: str | None
+    view_position: str | None
+    manufacturer: str | None
+    photometric: str | None
+    transfer_syntax: str | None
+
+    def as_dict(self) -> dict:
+        """The fields as a plain dict."""
+        return asdict(self)
+
+
+def parse_age_string(value: str | None) -> float | None:
+    """Convert a DICOM AS value (``"045Y"``, ``"018M"``, ``"003W"``, ``"010D"``) to years.
+
+    Returns None for empty or malformed values (PS3.5 Table 6.2-1, VR AS).
+    """
+    if not value:
+        return None
+    value = str(value).strip().upper()
+    if len(value) < 2 or value[-1] not in _AGE_UNITS or not value[:-1].isdigit():
+        return None
+    return round(int(value[:-1]) * _AGE_UNITS[value[-1]], 4)
+
+
+def _parse_da(value: object) -> date | None:
+    text = str(value or "").strip()
+    if len(text) < 8 or not text[:8].isdigit():
+        return None
+    try:
+        return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
+    except ValueError:
+        return None
+
+
+def _text(ds: Dataset, keyword: str, limit: int = 64) -> str | None:
+    value = ds.get(keyword)
+    if value is None or value == "":
+        return None
+    if isinstance(value, (list, tuple)) or hasattr(value, "__iter__") and not isinstance(value, str):
+        value = "\\".join(str(v) for v in value)
+    return str(value).strip()[:limit] or None
+
+
+def _int(ds: Dataset, keyword: str) -> int | None:
+    try:
+        value = ds.get(keyword)
+        return int(value) if value not in (None, "") else None
+    except (TypeError, ValueError):
+        return None
+
+
+def keyed_hash(key: bytes, value: str, length: int = 32) -> str:
+    """HMAC-SHA256 of *value* under *key*, as *length* hex characters."""
+    return hmac.new(key, value.encode("ascii", "replace"), hashlib.sha256).hexdigest()[:length]
+
+
+def extract_metadata(ds: Dataset, *, key: bytes) -> ImageMeta:
+    """Extract :class:`ImageMeta` from a header.
+
+    Parameters
+    ----------
+    ds : Dataset
+        A header read with pydicom.
+    key : bytes
+        Workspace secret; (0010,0020) *Patient ID* is stored only as an HMAC under it (for patient-level
+        splits), never in clear.
+    """
+    study = (
+        _parse_da(ds.get("StudyDate"))
+        or _parse_da(ds.get("AcquisitionDate"))
+        or _parse_da(ds.get("ContentDate"))
+    )
+    age = parse_age_string(ds.get("PatientAge"))
+    if age is None:
+        birth = _parse_da(ds.get("PatientBirthDate"))
+        if birth and study and birth <= study:
+            age = round((study - birth).days / 365.25, 4)
+    sex = (_text(ds, "PatientSex") or "").upper()[:1] or None
+    if sex not in (None, "M", "F", "O"):
+        sex = None
+    spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
+    try:
+        row_sp, col_sp = (
+            (float(spacing[0]), float(spacing[1])) if spacing and len(spacing) >= 2 else (None, None)
+        )
+    except (TypeError, ValueError):
+        row_sp, col_sp = None, None
+    patient_id = str(ds.get("PatientID") or "").strip()
+    meta = getattr(ds, "file_meta", None)
+    return ImageMeta(
+        sop_instance_uid=str(
+            ds.get("SOPInstanceUID") or getattr(meta, "MediaStorageSOPInstanceUID", "") or ""
+        ),
+        patient_key=keyed_hash(key, "patient:" + patient_id) if patient_id else None,
+        sex=sex,
+        age_years=age,
+        study_year=study.year if study else None,
+        rows=_int(ds, "Rows"),
+        columns=_int(ds, "Columns"),
+        pixel_spacing_row=row_sp,
+        pixel_spacing_col=col_sp,
+        modality=_text(ds, "Modality", 16),
+        body_part=(_text(ds, "BodyPartExamined") or "").upper() or None,
+        view_position=(_text(ds, "ViewPosition", 16) or "").upper() or None,
+        manufacturer=_text(ds, "Manufacturer"),
+        photometric=_text(ds, "PhotometricInterpretation", 16),
+        transfer_syntax=str(meta.TransferSyntaxUID)
+        if meta is not None and "TransferSyntaxUID" in meta
+        else None,
+    )

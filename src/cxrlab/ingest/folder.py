@@ -1,0 +1,210 @@
+"""Folder ingest: scan a folder tree, validate each DICOM file, store originals content-addressed.
+
+Per file (in a worker process): sniff the DICOM prefix, read the header, check that the image is usable
+(SOP Instance UID, Pixel Data, a transfer syntax we can decode, native pixel data long enough), hash the
+bytes, and copy the original to ``raw/<sha[:2]>/<sha>.dcm`` atomically. The parent process is the only
+catalog writer: it records results in small transactions, so a killed ingest loses at most the open batch
+and a rerun finishes the rest (the unique SOP Instance UID makes every file land exactly once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+
+from cxrlab.catalog.models import Event, Image, ImageState, QuarantineItem
+from cxrlab.catalog.workspace import Workspace
+from cxrlab.dicom.io import SUPPORTED_TRANSFER_SYNTAXES, DicomReadError, is_dicom, read_dataset
+from cxrlab.dicom.metadata import extract_metadata
+from cxrlab.errors import CxrlabError
+from cxrlab.runtime.executor import Executor
+from cxrlab.runtime.files import atomic_copy, atomic_write_text
+from cxrlab.runtime.report import ProgressCallback, StageReport
+
+__all__ = ["IngestResult", "ingest_folder", "iter_files", "probe_file"]
+
+_NATIVE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
+BATCH = 64
+
+
+@dataclass
+class IngestResult:
+    """What a worker found out about one file."""
+
+    path: str
+    outcome: str  # "ok" | "not_dicom" | "error"
+    sha256: str = ""
+    reason: str = ""
+    meta: dict | None = None
+    size: int = 0
+
+
+def iter_files(root: Path) -> Iterator[Path]:
+    """Yield regular files below *root* in a stable (sorted) order, skipping hidden files."""
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith("."):
+                yield Path(dirpath) / name
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _check_usable(ds, path: Path) -> None:  # noqa: ANN001 - pydicom FileDataset
+    """Raise DicomReadError when the dataset is not a usable single image (PS3.5 Section 8)."""
+    if not ds.get("SOPInstanceUID") and not getattr(ds.file_meta, "MediaStorageSOPInstanceUID", None):
+        raise DicomReadError(path, "no SOP Instance UID (0008,0018)")
+    if "PixelData" not in ds:
+        raise DicomReadError(path, "no pixel data (7FE0,0010)")
+    ts = str(getattr(ds.file_meta, "TransferSyntaxUID", "") or "1.2.840.10008.1.2")
+    if ts not in SUPPORTED_TRANSFER_SYNTAXES:
+        raise DicomReadError(path, f"unsupported transfer syntax {ts}")
+    for kw in ("Rows", "Columns", "BitsAllocated"):
+        if not ds.get(kw):
+            raise DicomReadError(path, f"missing {kw}")
+    if ts in _NATIVE:
+        frames = int(ds.get("NumberOfFrames") or 1)
+        expected = ds.Rows * ds.Columns * int(ds.get("SamplesPerPixel") or 1) * frames * ds.BitsAllocated // 8
+        if len(ds.PixelData) < expected:
+            raise DicomReadError(path, f"pixel data truncated ({len(ds.PixelData)} of {expected} bytes)")
+
+
+def probe_file(path: Path, raw_dir: Path, key: bytes) -> IngestResult:
+    """Validate one file and copy it into ``raw/`` (runs in a worker; never raises)."""
+    try:
+        if not is_dicom(path):
+            return IngestResult(str(path), "not_dicom")
+        size = path.stat().st_size
+        ds = read_dataset(path)
+        _check_usable(ds, path)
+        meta = extract_metadata(ds, key=key).as_dict()
+        del ds
+        sha = _sha256(path)
+        dest = raw_dir / sha[:2] / f"{sha}.dcm"
+        if not dest.exists():
+            atomic_copy(path, dest)
+        return IngestResult(str(path), "ok", sha256=sha, meta=meta, size=size)
+    except DicomReadError as exc:
+        return IngestResult(str(path), "error", reason=exc.reason)
+    except OSError as exc:
+        return IngestResult(
+            str(path), "error", reason=f"cannot read file ({exc.strerror or type(exc).__name__})"
+        )
+    except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
+        return IngestResult(str(path), "error", reason=f"unexpected error ({type(exc).__name__})")
+
+
+def _quarantine(ws: Workspace, session, result: IngestResult) -> None:  # noqa: ANN001
+    path = Path(result.path)
+    try:
+        sha = _sha256(path)
+    except OSError:
+        sha = hashlib.sha256(result.path.encode()).hexdigest()
+    exists = session.scalar(
+        select(QuarantineItem).where(QuarantineItem.sha256 == sha, QuarantineItem.stage == "ingest")
+    )
+    stored = ws.path("quarantine", f"{sha}.bin")
+    if path.is_file() and not stored.exists():
+        atomic_copy(path, stored)
+    atomic_write_text(ws.path("quarantine", f"{sha}.reason.txt"), f"stage: ingest\nreason: {result.reason}\n")
+    if exists is None:
+        session.add(
+            QuarantineItem(
+                stage="ingest",
+                sha256=sha,
+                source_path=result.path,
+                stored_path=str(stored),
+                reason=result.reason,
+            )
+        )
+
+
+def ingest_folder(
+    ws: Workspace,
+    source: Path,
+    *,
+    executor: Executor | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> StageReport:
+    """Ingest every DICOM file below *source* into the workspace.
+
+    Returns a :class:`StageReport` with counts ``ingested``, ``duplicate``, ``already_ingested``,
+    ``not_dicom`` and ``quarantined``.
+
+    Raises
+    ------
+    CxrlabError
+        *source* does not exist or is not a folder.
+    """
+    t0 = time.perf_counter()
+    source = Path(source)
+    report = StageReport("ingest")
+    if not source.exists():
+        raise CxrlabError(f"{source}: no such file or folder")
+    files = [source] if source.is_file() else list(iter_files(source))
+    if not files:
+        report.notes.append(f"{source}: folder is empty, nothing to ingest")
+        return report
+    executor = executor or Executor()
+    key = ws.secret_key()
+    raw_dir = ws.path("raw")
+    total = len(files)
+    done = 0
+    session = ws.sessions()
+    seen_uids: set[str] = set()
+    try:
+        pending = 0
+        for _path, res in executor.map(probe_file, files, raw_dir, key):
+            done += 1
+            if res.outcome == "not_dicom":
+                report.counts["not_dicom"] += 1
+            elif res.outcome == "error":
+                report.counts["quarantined"] += 1
+                report.problems.append((res.path, res.reason))
+                _quarantine(ws, session, res)
+                pending += 1
+            else:
+                uid = res.meta["sop_instance_uid"]
+                existing = session.scalar(select(Image.id).where(Image.sop_instance_uid == uid))
+                if existing is not None or uid in seen_uids:
+                    same_bytes = session.scalar(select(Image.id).where(Image.raw_sha256 == res.sha256))
+                    if same_bytes is None:
+                        # Same SOP Instance UID, other bytes: keep the first, drop the stored copy.
+                        ws.path("raw", res.sha256[:2], f"{res.sha256}.dcm").unlink(missing_ok=True)
+                    report.counts["already_ingested" if same_bytes else "duplicate"] += 1
+                else:
+                    seen_uids.add(uid)
+                    img = Image(
+                        **res.meta,
+                        raw_sha256=res.sha256,
+                        raw_path=str(Path("raw") / res.sha256[:2] / f"{res.sha256}.dcm"),
+                        file_size=res.size,
+                        state=ImageState.INGESTED,
+                    )
+                    session.add(img)
+                    session.flush()
+                    session.add(Event(image_pk=img.id, stage="ingest", action="ingested"))
+                    report.counts["ingested"] += 1
+                    pending += 1
+            if pending >= BATCH:
+                session.commit()
+                pending = 0
+            if on_progress:
+                on_progress(done, total)
+        session.commit()
+    finally:
+        session.close()
+    report.seconds = time.perf_counter() - t0
+    return report
