@@ -25,7 +25,7 @@ from cxrlab.deid.identifiers import (
 from cxrlab.deid.profiles import PROFILES
 from cxrlab.errors import CxrlabError
 from cxrlab.runtime.executor import Executor
-from cxrlab.runtime.files import atomic_write_bytes
+from cxrlab.runtime.files import atomic_write_bytes, exclusive_lock, remove_stale_temporaries
 from cxrlab.runtime.report import ProgressCallback, StageReport
 
 __all__ = ["deidentify_dataset", "deidentify_file", "run_deid"]
@@ -62,9 +62,7 @@ def deidentify_dataset(ds: Dataset, *, key: bytes, profile: str = "vindr") -> tu
     return out, image_id_for(uid, key)
 
 
-def deidentify_file(
-    src: Path, dst_dir: Path, key: bytes, profile: str
-) -> tuple[str, str, int] | tuple[None, str, int]:
+def deidentify_file(src: Path, dst_dir: Path, key: bytes, profile: str) -> tuple[str, str, int] | tuple[None, str, int]:
     """De-identify one file into ``dst_dir/<image_id>.dicom`` (worker function; never raises).
 
     Returns ``(image_id, relative_name, size)`` or ``(None, reason, 0)``.
@@ -99,35 +97,42 @@ def run_deid(
             select(Image.id, Image.raw_path).where(Image.state == ImageState.INGESTED).order_by(Image.id)
         ).all()
     items = [(pk, ws.root / raw) for pk, raw in todo]
-    executor = executor or Executor()
+    with exclusive_lock(ws.path(".deid.lock"), "de-identification"):
+        remove_stale_temporaries(ws.path("images"))
+        _run(ws, items, report, executor or Executor(), key, profile, on_progress)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _run(
+    ws: Workspace,
+    items: list,
+    report: StageReport,
+    executor: Executor,
+    key: bytes,
+    profile: str,
+    on_progress: ProgressCallback | None,
+) -> None:
     session = ws.sessions()
     try:
-        for n, ((pk, raw), res) in enumerate(
-            executor.map(_deid_item, items, ws.path("images"), key, profile), start=1
-        ):
+        for n, ((pk, raw), res) in enumerate(executor.map(_deid_item, items, ws.path("images"), key, profile), start=1):
             image_id, info, size = res
             img = session.get(Image, pk)
             if image_id is None:
                 report.counts["quarantined"] += 1
                 report.problems.append((str(raw), info))
-                session.merge(
-                    QuarantineItem(stage="deid", sha256=img.raw_sha256, source_path=str(raw), reason=info)
-                )
+                session.merge(QuarantineItem(stage="deid", sha256=img.raw_sha256, source_path=str(raw), reason=info))
                 session.add(Event(image_pk=pk, stage="deid", action="failed", detail={"reason": info}))
             else:
                 img.image_id, img.deid_path, img.deid_file_size = image_id, info, size
                 img.state = ImageState.DEIDENTIFIED
-                session.add(
-                    Event(image_pk=pk, stage="deid", action="deidentified", detail={"profile": profile})
-                )
+                session.add(Event(image_pk=pk, stage="deid", action="deidentified", detail={"profile": profile}))
                 report.counts["deidentified"] += 1
             session.commit()
             if on_progress:
                 on_progress(n, len(items))
     finally:
         session.close()
-    report.seconds = time.perf_counter() - t0
-    return report
 
 
 def _deid_item(item: tuple[int, Path], dst_dir: Path, key: bytes, profile: str):  # noqa: ANN202

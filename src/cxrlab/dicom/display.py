@@ -8,7 +8,8 @@ The steps follow the grayscale pipeline of DICOM PS3.4 Annex N (N.2.1.1) in orde
    VOI LUT Function LINEAR (C.11.2.1.2.1), LINEAR_EXACT (C.11.2.1.3.2) or SIGMOID (C.11.2.1.3.1) selects
    the values of interest (:func:`apply_voi`). The output is normalised to [0, 1].
 3. Presentation: MONOCHROME1 (PS3.3 C.7.6.3.1.2: minimum value is displayed white) is inverted after
-   the VOI step, i.e. the equivalent of a Presentation LUT Shape INVERSE (C.11.6.1.2).
+   the VOI step, on the quantised 8-bit output (v -> 255 - v), the equivalent of a Presentation LUT
+   Shape INVERSE (C.11.6.1.2). A (2050,0020) Presentation LUT Shape in the file is not read separately.
 
 Mask subtraction (N.2.1.2) does not exist in projection radiography and is not implemented;
 Pixel Padding Value (C.7.5.1.1.2) is not excluded from the automatic windows.
@@ -46,6 +47,7 @@ __all__ = [
     "downsample",
     "encode",
     "render_file",
+    "render_pixels",
     "to_uint8",
     "to_uint16",
     "window_presets",
@@ -223,9 +225,10 @@ def apply_modality_lut(arr: np.ndarray, ds: Dataset) -> np.ndarray:
         data, first, _bits = _lut(seq[0], ds)
         return _lookup(arr, data, first)
     out = np.asarray(arr, dtype=np.float64)
+    slope_value, intercept_value = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
     try:
-        slope = float(ds.get("RescaleSlope", 1.0) or 1.0) if "RescaleSlope" in ds else 1.0
-        intercept = float(ds.get("RescaleIntercept", 0.0) or 0.0) if "RescaleIntercept" in ds else 0.0
+        slope = 1.0 if slope_value in (None, "") else float(slope_value)
+        intercept = 0.0 if intercept_value in (None, "") else float(intercept_value)
     except (TypeError, ValueError):
         raise DicomReadError(_source(ds), "Rescale Slope/Intercept (0028,1053/1052) not numeric") from None
     if slope != 1.0:
@@ -272,24 +275,26 @@ def apply_window(arr: np.ndarray, center: float, width: float, function: str = "
         raise ValueError(f"unknown VOI LUT function {function!r}; expected one of {_VOI_FUNCTIONS}")
     c, w = float(center), float(width)
     if not math.isfinite(c) or not _valid_width(w, function):
-        raise ValueError(
-            "window width must be >= 1 for LINEAR (PS3.3 C.11.2.1.2.1) and > 0 for LINEAR_EXACT/SIGMOID"
-        )
+        raise ValueError("window width must be >= 1 for LINEAR (PS3.3 C.11.2.1.2.1) and > 0 for LINEAR_EXACT/SIGMOID")
     x = np.asarray(arr, dtype=np.float64)
     if function == "SIGMOID":
         with np.errstate(over="ignore"):
             return 1.0 / (1.0 + np.exp(-4.0 * (x - c) / w))
     if function == "LINEAR_EXACT":
         lo, hi = c - w / 2.0, c + w / 2.0
-        y = (x - c) / w + 0.5
+        y = x - c
+        y /= w
     else:
         lo, hi = c - 0.5 - (w - 1.0) / 2.0, c - 0.5 + (w - 1.0) / 2.0
-        y = (x - (c - 0.5)) / (w - 1.0) + 0.5 if w > 1.0 else np.zeros_like(x)
+        y = x - (c - 0.5)
+        if w > 1.0:
+            y /= w - 1.0
+    y += 0.5
     # The comparisons below are the clauses' own (<= lo -> ymin, > hi -> ymax); the clip only absorbs
-    # rounding in the middle branch.
-    y = np.clip(y, 0.0, 1.0)
-    y[x <= lo] = 0.0
-    y[x > hi] = 1.0
+    # rounding in the middle branch (and, for w = 1, leaves the empty middle branch to the comparisons).
+    np.clip(y, 0.0, 1.0, out=y)
+    np.copyto(y, 0.0, where=x <= lo)
+    np.copyto(y, 1.0, where=x > hi)
     return y
 
 
@@ -451,9 +456,19 @@ def downsample(arr: np.ndarray, max_size: int | None) -> np.ndarray:
     return np.asarray(img.resize((new_cols, new_rows), Image.Resampling.BOX), dtype=np.float32)
 
 
-def _to_u8(y: np.ndarray) -> np.ndarray:
-    """Quantise [0, 1] floats to 0..255 (round half to even)."""
-    return np.rint(np.clip(y, 0.0, 1.0) * 255.0).astype(np.uint8)
+def _to_u8(y: np.ndarray, *, invert: bool = False) -> np.ndarray:
+    """Quantise [0, 1] floats to 0..255, rounding half up; ``invert`` then maps v to 255 - v.
+
+    Inverting after quantisation (an INVERSE Presentation LUT on the 8-bit output, PS3.3 C.11.6.1.2)
+    makes a MONOCHROME1 relabelling of an image render as its exact complement (a + b == 255).
+    """
+    out = np.multiply(y, 255.0)
+    out += 0.5
+    np.clip(out, 0.0, 255.0, out=out)
+    u8 = out.astype(np.uint8)  # truncation of non-negative values = floor
+    if invert:
+        np.subtract(np.uint8(255), u8, out=u8)
+    return u8
 
 
 # --------------------------------------------------------------------------------------------------
@@ -504,12 +519,37 @@ def to_uint8(
         Unreadable file, no decodable pixel data, or not a greyscale image.
     """
     ds, stored = _load(ds_or_path)
+    return render_pixels(stored, ds, window=window, max_size=max_size)
+
+
+def render_pixels(
+    stored: np.ndarray,
+    ds: Dataset,
+    *,
+    window: tuple[float, float] | None = None,
+    max_size: int | None = None,
+) -> np.ndarray:
+    """Pure-array core of :func:`to_uint8`: stored values + dataset -> displayed uint8.
+
+    Parameters
+    ----------
+    stored : numpy.ndarray
+        Stored values of one frame (:func:`cxrlab.dicom.io.read_pixels`).
+    ds : pydicom.dataset.Dataset
+        The dataset the values come from (Modality LUT, VOI LUT and Image Pixel modules).
+    window, max_size
+        As for :func:`to_uint8`.
+
+    Returns
+    -------
+    numpy.ndarray
+        uint8; 0 black, 255 white.
+    """
     photometric = _monochrome(ds)
     modality = apply_modality_lut(stored, ds)
     y = _voi_downsampled(modality, ds, window=window, max_size=max_size)
-    if photometric == "MONOCHROME1":
-        y = 1.0 - y  # PS3.3 C.7.6.3.1.2: MONOCHROME1 minimum is white.
-    return _to_u8(y)
+    # PS3.3 C.7.6.3.1.2: the minimum of MONOCHROME1 is displayed white -> invert after the VOI LUT.
+    return _to_u8(y, invert=photometric == "MONOCHROME1")
 
 
 def _voi_downsampled(
@@ -567,9 +607,7 @@ def to_uint16(
     packed = np.clip(packed, 0, 65535).astype(np.uint16)
     default = _default_window(modality, ds)
     fn = _function(ds, None)
-    file_windows = [
-        {"center": c, "width": w, "function": fn} for c, w in _file_windows(ds) if _valid_width(w, fn)
-    ]
+    file_windows = [{"center": c, "width": w, "function": fn} for c, w in _file_windows(ds) if _valid_width(w, fn)]
     meta: dict[str, Any] = {
         "offset": lo,
         "scale": scale,

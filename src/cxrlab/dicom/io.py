@@ -92,6 +92,9 @@ def read_dataset(path: str | Path, *, header_only: bool = False) -> FileDataset:
         raise DicomReadError(path, "not a valid DICOM file") from None
     except (EOFError, OSError, ValueError, struct_error_type()) as exc:  # pragma: no branch
         raise DicomReadError(path, f"truncated or corrupt DICOM header ({type(exc).__name__})") from None
+    if "SOPInstanceUID" not in ds and "Rows" not in ds:
+        # pydicom stops quietly at a cut element: a header with neither attribute was cut short.
+        raise DicomReadError(path, "truncated or corrupt DICOM header (image attributes missing)")
     if "PixelData" not in ds and "FloatPixelData" not in ds and not header_only:
         raise DicomReadError(path, "no pixel data (7FE0,0010)")
     return ds

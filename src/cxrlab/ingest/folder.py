@@ -24,7 +24,7 @@ from cxrlab.dicom.io import SUPPORTED_TRANSFER_SYNTAXES, DicomReadError, is_dico
 from cxrlab.dicom.metadata import extract_metadata
 from cxrlab.errors import CxrlabError
 from cxrlab.runtime.executor import Executor
-from cxrlab.runtime.files import atomic_copy, atomic_write_text
+from cxrlab.runtime.files import atomic_copy, atomic_write_text, exclusive_lock, remove_stale_temporaries
 from cxrlab.runtime.report import ProgressCallback, StageReport
 
 __all__ = ["IngestResult", "ingest_folder", "iter_files", "probe_file"]
@@ -99,9 +99,7 @@ def probe_file(path: Path, raw_dir: Path, key: bytes) -> IngestResult:
     except DicomReadError as exc:
         return IngestResult(str(path), "error", reason=exc.reason)
     except OSError as exc:
-        return IngestResult(
-            str(path), "error", reason=f"cannot read file ({exc.strerror or type(exc).__name__})"
-        )
+        return IngestResult(str(path), "error", reason=f"cannot read file ({exc.strerror or type(exc).__name__})")
     except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
         return IngestResult(str(path), "error", reason=f"unexpected error ({type(exc).__name__})")
 
@@ -157,7 +155,18 @@ def ingest_folder(
     if not files:
         report.notes.append(f"{source}: folder is empty, nothing to ingest")
         return report
-    executor = executor or Executor()
+    with exclusive_lock(ws.path(".ingest.lock"), "ingest"):
+        removed = remove_stale_temporaries(ws.path("raw")) + remove_stale_temporaries(ws.path("quarantine"))
+        if removed:
+            report.notes.append(f"removed {removed} temporary file(s) left by an interrupted ingest")
+        _ingest(ws, files, report, executor or Executor(), on_progress)
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def _ingest(
+    ws: Workspace, files: list[Path], report: StageReport, executor: Executor, on_progress: ProgressCallback | None
+) -> None:
     key = ws.secret_key()
     raw_dir = ws.path("raw")
     total = len(files)
@@ -206,5 +215,3 @@ def ingest_folder(
         session.commit()
     finally:
         session.close()
-    report.seconds = time.perf_counter() - t0
-    return report

@@ -5,12 +5,23 @@ A reader (or a killed process) never sees a half-written file.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_copy", "atomic_write_bytes", "atomic_write_text"]
+from cxrlab.errors import CxrlabError
+
+__all__ = [
+    "atomic_copy",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "exclusive_lock",
+    "remove_stale_temporaries",
+]
 
 
 def _tmp_in(path: Path) -> tuple[int, str]:
@@ -51,3 +62,32 @@ def atomic_copy(src: Path | str, dst: Path | str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def exclusive_lock(path: Path | str, what: str) -> Iterator[None]:
+    """Hold an exclusive advisory POSIX record lock on *path* (``fcntl.lockf``: not inherited by forked workers) or raise at once if another process has it.
+
+    Stages that clean up after a killed run (stale temporary files) take this lock first, so the cleanup never
+    touches the files of a run that is still alive. The kernel releases the lock when its holder dies.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+b") as fh:
+        try:
+            fcntl.lockf(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise CxrlabError(f"another {what} is running in this workspace ({path} is locked)") from None
+        try:
+            yield
+        finally:
+            fcntl.lockf(fh.fileno(), fcntl.LOCK_UN)
+
+
+def remove_stale_temporaries(folder: Path) -> int:
+    """Delete the ``.*.tmp`` files that :func:`atomic_write_bytes` left behind when its process was killed."""
+    removed = 0
+    for tmp in Path(folder).rglob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+        removed += 1
+    return removed

@@ -1,0 +1,61 @@
+"""Workspace and catalog: init, migrations, settings, errors."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+
+from cxrlab.catalog import Settings, current_revision, init_workspace, open_workspace
+from cxrlab.errors import WorkspaceError
+
+
+class TestInitWorkspace:
+    def test_creates_layout_catalog_and_key(self, tmp_path: Path) -> None:
+        ws = init_workspace(tmp_path / "ws", settings=Settings(schema="vindr-pcxr"))
+        for sub in ("raw", "images", "quarantine", "review", "exports"):
+            assert (ws.root / sub).is_dir()
+        assert (ws.root / "catalog.db").is_file()
+        assert current_revision(ws.engine) == "0001"
+        tables = set(inspect(ws.engine).get_table_names())
+        assert {"images", "events", "quarantine", "readings", "reading_labels", "reading_boxes"} <= tables
+        key = ws.root / "secret.key"
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+        assert len(ws.secret_key()) == 32
+
+    def test_is_idempotent_and_keeps_key(self, tmp_path: Path) -> None:
+        first = init_workspace(tmp_path / "ws")
+        key = first.secret_key()
+        second = init_workspace(tmp_path / "ws", settings=Settings(schema="nih14"))
+        assert second.secret_key() == key
+        assert second.settings.schema == "vindr-cxr"  # existing settings win
+
+    def test_settings_round_trip(self, tmp_path: Path) -> None:
+        init_workspace(tmp_path / "ws", settings=Settings(schema="vindr-pcxr", population="pediatric"))
+        ws = open_workspace(tmp_path / "ws")
+        assert (ws.settings.schema, ws.settings.population) == ("vindr-pcxr", "pediatric")
+
+    def test_database_url_setting_is_used(self, tmp_path: Path) -> None:
+        url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+        ws = init_workspace(tmp_path / "ws", settings=Settings(database_url=url))
+        assert ws.database_url == url
+        assert (tmp_path / "elsewhere.db").is_file()
+
+
+class TestOpenWorkspace:
+    def test_not_a_workspace_raises(self, tmp_path: Path) -> None:
+        with pytest.raises(WorkspaceError, match="not a cxrlab workspace"):
+            open_workspace(tmp_path)
+
+    def test_invalid_toml_raises(self, tmp_path: Path) -> None:
+        (tmp_path / "cxrlab.toml").write_text("[cxrlab\nbroken")
+        with pytest.raises(WorkspaceError, match="invalid TOML"):
+            open_workspace(tmp_path)
+
+    def test_missing_key_raises(self, tmp_path: Path) -> None:
+        ws = init_workspace(tmp_path / "ws")
+        (ws.root / "secret.key").unlink()
+        with pytest.raises(WorkspaceError, match="secret key file missing"):
+            ws.secret_key()
