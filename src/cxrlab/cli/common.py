@@ -26,7 +26,7 @@ from rich.table import Table
 from cxrlab.errors import CxrlabError
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 WorkspaceOpt = Annotated[
     Path | None,
@@ -73,7 +73,7 @@ def multi_progress() -> Iterator[Callable[[str], Callable[[int, int], None]]]:
 
 def print_report(report, *, max_problems: int = 20) -> None:  # noqa: ANN001 - StageReport
     """Print a StageReport as a summary table (stdout) and its problems (stderr)."""
-    table = Table(title=f"{report.stage}: {report.total} item(s) in {report.seconds:.1f} s")
+    table = Table(title=report.stage, caption=f"{report.seconds:.1f} s", title_justify="left")
     table.add_column("outcome")
     table.add_column("count", justify="right")
     for key, value in sorted(report.counts.items()):

@@ -66,7 +66,10 @@ def atomic_copy(src: Path | str, dst: Path | str) -> None:
 
 @contextmanager
 def exclusive_lock(path: Path | str, what: str) -> Iterator[None]:
-    """Hold an exclusive advisory POSIX record lock on *path* (``fcntl.lockf``: not inherited by forked workers) or raise at once if another process has it.
+    """Hold an exclusive advisory lock on *path*, or raise at once if another process holds it.
+
+    A POSIX record lock (``fcntl.lockf``) is used because forked pool workers do not inherit it: an orphaned
+    worker of a killed run never blocks the rerun.
 
     Stages that clean up after a killed run (stale temporary files) take this lock first, so the cleanup never
     touches the files of a run that is still alive. The kernel releases the lock when its holder dies.
