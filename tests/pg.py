@@ -1,0 +1,139 @@
+"""A throwaway PostgreSQL cluster for tests: ``initdb`` into a temporary folder, serve on 127.0.0.1, tear down.
+
+The server binaries come from the Debian ``postgresql`` package (``/usr/lib/postgresql/<major>/bin``). ``initdb``
+refuses to run as root, so under root the cluster is created and run as the ``postgres`` system user through
+``runuser``. Anything missing (binaries, that user, ``runuser``, the psycopg driver) skips the tests that need it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import glob
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+__all__ = ["pg_database_url", "pg_server_url", "postgres_bin_dir"]
+
+READY_TIMEOUT = 30.0
+
+
+def postgres_bin_dir() -> Path | None:
+    """The newest ``/usr/lib/postgresql/<major>/bin`` holding initdb, pg_ctl and postgres, or None."""
+    found = []
+    for d in glob.glob("/usr/lib/postgresql/*/bin"):
+        major = Path(d).parent.name
+        if major.isdigit() and all((Path(d) / exe).is_file() for exe in ("initdb", "pg_ctl", "postgres")):
+            found.append((int(major), Path(d)))
+    return max(found)[1] if found else None
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _run(cmd: list[str], *, as_user: str | None, cwd: Path) -> subprocess.CompletedProcess:
+    if as_user:
+        cmd = ["runuser", "-u", as_user, "--", *cmd]
+    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+
+
+def _wait_ready(url: str, log: Path) -> None:
+    import psycopg
+
+    deadline = time.monotonic() + READY_TIMEOUT
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            with psycopg.connect(url, connect_timeout=2):
+                return
+        except psycopg.OperationalError as exc:
+            last = exc
+            time.sleep(0.2)
+    tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+    raise RuntimeError(f"PostgreSQL not ready after {READY_TIMEOUT:.0f}s: {last}\n{tail}")
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """Start a private PostgreSQL cluster; yield ``postgresql+psycopg://<user>@127.0.0.1:<port>/postgres``."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("psycopg is not installed (pip install 'psycopg[binary]>=3.1,<4')")
+    bin_dir = postgres_bin_dir()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL server binaries not found in /usr/lib/postgresql/*/bin (apt-get install postgresql)")
+    as_user: str | None = None
+    if os.geteuid() == 0:
+        try:
+            pw = pwd.getpwnam("postgres")
+        except KeyError:
+            pytest.skip("running as root and there is no 'postgres' system user to run initdb as")
+        if shutil.which("runuser") is None:
+            pytest.skip("running as root and 'runuser' is not available to drop to the 'postgres' user")
+        as_user, db_user = "postgres", "postgres"
+    else:
+        db_user = getpass.getuser()
+
+    tmp = Path(tempfile.mkdtemp(prefix="cxrlab-pg-", dir="/tmp"))
+    if as_user:
+        os.chown(tmp, pw.pw_uid, pw.pw_gid)  # mkdtemp gives 0700; /tmp itself is world-traversable
+    data, log = tmp / "data", tmp / "server.log"
+    pg_ctl = str(bin_dir / "pg_ctl")
+    started = False
+    try:
+        res = _run(
+            [str(bin_dir / "initdb"), "-D", str(data), "-U", db_user, "-A", "trust", "-E", "UTF8", "--locale=C"],
+            as_user=as_user,
+            cwd=tmp,
+        )
+        if res.returncode != 0:
+            raise RuntimeError(f"initdb failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+        for _attempt in range(3):  # the free port may be taken between probing and binding
+            port = _free_port()
+            opts = f"-k {tmp} -p {port} -h 127.0.0.1 -c fsync=off -c full_page_writes=off"
+            res = _run(
+                [pg_ctl, "-D", str(data), "-l", str(log), "-o", opts, "-w", "-t", "30", "start"],
+                as_user=as_user,
+                cwd=tmp,
+            )
+            if res.returncode == 0:
+                started = True
+                break
+        if not started:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise RuntimeError(f"pg_ctl start failed:\n{res.stdout}\n{res.stderr}\n{tail}")
+        url = f"postgresql://{db_user}@127.0.0.1:{port}/postgres"
+        _wait_ready(url, log)
+        yield f"postgresql+psycopg://{db_user}@127.0.0.1:{port}/postgres"
+    finally:
+        if started:
+            _run([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], as_user=as_user, cwd=tmp)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture
+def pg_database_url(pg_server_url: str) -> Iterator[str]:
+    """A fresh, empty database on the session cluster (dropped afterwards); yields its SQLAlchemy URL."""
+    import psycopg
+
+    name = f"cxrlab_{uuid.uuid4().hex[:12]}"
+    admin = pg_server_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield pg_server_url.rsplit("/", 1)[0] + f"/{name}"
+    with contextlib.suppress(psycopg.Error), psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
