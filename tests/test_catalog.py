@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect
 
-from cxrlab.catalog import Settings, current_revision, init_workspace, open_workspace
+from cxrlab.catalog import Settings, current_revision, head_revision, init_workspace, open_workspace
 from cxrlab.errors import WorkspaceError
 
 
@@ -18,7 +18,7 @@ class TestInitWorkspace:
         for sub in ("raw", "images", "quarantine", "review", "exports"):
             assert (ws.root / sub).is_dir()
         assert (ws.root / "catalog.db").is_file()
-        assert current_revision(ws.engine) == "0001"
+        assert current_revision(ws.engine) == head_revision() == "0002"
         tables = set(inspect(ws.engine).get_table_names())
         assert {"images", "events", "quarantine", "readings", "reading_labels", "reading_boxes"} <= tables
         key = ws.root / "secret.key"

@@ -16,7 +16,7 @@ from sqlalchemy import func, inspect, select
 
 from cxrlab.annotate.services.readings import simulate_readers
 from cxrlab.catalog import Settings, init_workspace, open_workspace
-from cxrlab.catalog.db import current_revision
+from cxrlab.catalog.db import current_revision, head_revision
 from cxrlab.catalog.models import Base, ConsensusLabel, Event, Image, ImageState, Reading
 from cxrlab.consensus import run_consensus
 from cxrlab.deid import run_deid
@@ -64,7 +64,7 @@ class TestMigrations:
         assert pg_workspace.engine.dialect.name == "postgresql"
         tables = set(inspect(pg_workspace.engine).get_table_names())
         assert set(Base.metadata.tables) | {"alembic_version"} <= tables
-        assert current_revision(pg_workspace.engine) == "0001"
+        assert current_revision(pg_workspace.engine) == head_revision()
         assert not (pg_workspace.root / "catalog.db").exists()
 
     def test_reopen_is_idempotent(self, pg_workspace) -> None:
@@ -72,9 +72,9 @@ class TestMigrations:
         again = open_workspace(pg_workspace.root)
         try:
             assert again.database_url == url
-            assert current_revision(again.engine) == "0001"
+            assert current_revision(again.engine) == head_revision()
             again2 = init_workspace(pg_workspace.root)
-            assert current_revision(again2.engine) == "0001"
+            assert current_revision(again2.engine) == head_revision()
             again2.engine.dispose()
         finally:
             again.engine.dispose()

@@ -1,6 +1,6 @@
 """The catalog: SQLAlchemy models, sessions, Alembic migrations and the workspace that holds them."""
 
-from cxrlab.catalog.db import current_revision, make_engine, session_scope, upgrade
+from cxrlab.catalog.db import current_revision, head_revision, make_engine, session_scope, upgrade
 from cxrlab.catalog.models import (
     Base,
     ConsensusLabel,
@@ -11,6 +11,7 @@ from cxrlab.catalog.models import (
     Reading,
     ReadingBox,
     ReadingLabel,
+    UidMap,
 )
 from cxrlab.catalog.workspace import Settings, Workspace, init_workspace, open_workspace
 
@@ -25,8 +26,10 @@ __all__ = [
     "ReadingBox",
     "ReadingLabel",
     "Settings",
+    "UidMap",
     "Workspace",
     "current_revision",
+    "head_revision",
     "init_workspace",
     "make_engine",
     "open_workspace",

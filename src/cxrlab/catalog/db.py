@@ -15,7 +15,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.orm import Session, sessionmaker
 
-__all__ = ["current_revision", "make_engine", "session_scope", "upgrade"]
+__all__ = ["current_revision", "head_revision", "make_engine", "session_scope", "upgrade"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -49,6 +49,13 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+
+
+def head_revision() -> str:
+    """The newest Alembic revision shipped with this cxrlab."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:

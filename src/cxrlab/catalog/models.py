@@ -33,6 +33,7 @@ __all__ = [
     "Reading",
     "ReadingBox",
     "ReadingLabel",
+    "UidMap",
 ]
 
 
@@ -187,3 +188,18 @@ class ConsensusLabel(Base):
     votes: Mapped[int] = mapped_column(Integer)
     readers: Mapped[int] = mapped_column(Integer)
     method: Mapped[str] = mapped_column(String(32), default="majority")
+
+
+class UidMap(Base):
+    """Original identifier -> de-identified identifier (kind ``image_id`` or ``uid``).
+
+    Stays in the workspace (or beside the key file for ``cxrlab deid folder``); never part of a release. Exported
+    only by ``cxrlab deid export-mapping`` for the hospital's own records.
+    """
+
+    __tablename__ = "uid_map"
+
+    original: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    new: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -99,3 +99,96 @@ def filter_run(
         with progress("filter") as cb:
             report = run_filter(ws, rules=rules, on_progress=cb)
     print_report(report)
+
+
+ProfileOpt = Annotated[str, typer.Option("--profile", "-p", help="vindr, basic, or a YAML profile file.")]
+KeyOpt = Annotated[Path, typer.Option("--key-file", "-k", help="Secret key file (hex; keep it private).")]
+SchemeOpt = Annotated[str, typer.Option("--id-scheme", help="hmac (keyed) or md5 (VinDr public; reversible).")]
+
+
+def _mapping_default(key_file: Path) -> Path:
+    return key_file.with_name(key_file.name + ".mapping.sqlite")
+
+
+@deid_app.command("folder")
+def deid_folder_cmd(
+    src: Annotated[Path, typer.Argument(help="Folder of DICOM files (searched recursively).")],
+    out: Annotated[Path, typer.Argument(help="Output folder: <image_id>.dicom files.")],
+    key_file: KeyOpt,
+    profile: ProfileOpt = "vindr",
+    id_scheme: SchemeOpt = "hmac",
+    mapping: Annotated[Path | None, typer.Option(help="Mapping store (default: beside the key file).")] = None,
+    workers: WorkersOpt = None,
+) -> None:
+    """De-identify a folder without a workspace (streaming, parallel, resumable after a kill)."""
+    from cxrlab.deid import deid_folder, get_profile, load_key
+    from cxrlab.deid.identifiers import ID_SCHEMES
+    from cxrlab.runtime import Executor
+
+    if id_scheme not in ID_SCHEMES:
+        raise typer.BadParameter(f"one of {', '.join(ID_SCHEMES)}", param_hint="--id-scheme")
+    with cli_errors():
+        prof = get_profile(profile)
+        key = load_key(key_file)
+        with progress("deid") as cb:
+            report = deid_folder(src, out, profile=prof, key=key, id_scheme=id_scheme,
+                                 mapping=mapping or _mapping_default(key_file), executor=Executor(workers),
+                                 on_progress=cb)
+    print_report(report)
+    if report.counts.get("failed"):
+        raise typer.Exit(code=2)
+
+
+@deid_app.command("verify")
+def deid_verify(
+    folder: Annotated[Path, typer.Argument(help="Folder of de-identified *.dicom files.")],
+    profile: ProfileOpt = "vindr",
+    source: Annotated[Path | None, typer.Option(help="Source folder: also check pixels and source PHI.")] = None,
+    key_file: Annotated[Path | None, typer.Option("--key-file", "-k", help="Key used (with --source).")] = None,
+    id_scheme: SchemeOpt = "hmac",
+    phi_file: Annotated[Path | None, typer.Option(help="Known PHI strings, one per line.")] = None,
+    report: Annotated[Path | None, typer.Option(help="Report JSON (default: FOLDER/../verify-report.json).")] = None,
+) -> None:
+    """Re-read every output and fail (exit 1) if any element outside the profile, any known PHI string or any
+    pixel change outside redacted boxes is found."""
+    from cxrlab.deid import get_profile, load_key, verify_folder
+    from cxrlab.errors import CxrlabError
+
+    with cli_errors():
+        if not folder.is_dir():
+            raise CxrlabError(f"{folder}: no such folder")
+        if source is not None and key_file is None:
+            raise CxrlabError("--source needs --key-file to match outputs to sources")
+        phi = phi_file.read_text(encoding="utf-8").splitlines() if phi_file else []
+        result = verify_folder(folder, profile=get_profile(profile), phi_strings=phi, source_dir=source,
+                               key=load_key(key_file) if key_file else None, id_scheme=id_scheme,
+                               report_path=report or folder.resolve().parent / "verify-report.json")
+    out.print(f"verified {result.files} file(s): {result.clean} clean, {len(result.findings)} finding(s)")
+    for f in result.findings[:20]:
+        out.print(f"  {f.image_id}: {f.check}: {f.detail}", highlight=False)
+    if not result.ok:
+        raise typer.Exit(code=1)
+
+
+@deid_app.command("export-mapping")
+def deid_export_mapping(
+    output: Annotated[Path, typer.Argument(help="CSV to write (original,kind,new). Keep it inside the hospital.")],
+    workspace: WorkspaceOpt = None,
+    mapping: Annotated[Path | None, typer.Option(help="A folder-mode mapping store instead of a workspace.")] = None,
+) -> None:
+    """Export the original -> de-identified identifier mapping, for the hospital's own records only."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from cxrlab.catalog import UidMap, open_workspace
+    from cxrlab.deid.batch import mapping_engine
+    from cxrlab.export import write_csv
+
+    with cli_errors():
+        engine = mapping_engine(mapping) if mapping else open_workspace(workspace).engine
+        with Session(engine) as session:
+            rows = [[m.original, m.kind, m.new] for m in session.scalars(select(UidMap).order_by(UidMap.kind,
+                                                                                                  UidMap.original))]
+        write_csv(output, ["original", "kind", "new"], rows)
+        output.chmod(0o600)
+    out.print(f"wrote {len(rows)} mapping row(s) to {output} (mode 0600)")

@@ -1,84 +1,38 @@
-"""The de-identification stage: rebuild each ingested file with only the profile's attributes.
+"""The workspace de-identification stage (``cxrlab deid run``): ``ingested`` -> ``deidentified``.
 
-Pixel Data is copied as stored (encapsulated fragments untouched), so no decode happens here. Burned-in
-text removal and verification come on top of this (issue 3).
+Uses the workspace profile and key through :mod:`cxrlab.deid.engine`; the UID mapping goes to the catalog.
 """
 
 from __future__ import annotations
 
 import time
-from io import BytesIO
 from pathlib import Path
 
-import pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
 from sqlalchemy import select
 
 from cxrlab.catalog.models import Event, Image, ImageState, QuarantineItem
 from cxrlab.catalog.workspace import Workspace
-from cxrlab.deid.identifiers import (
-    IMPLEMENTATION_CLASS_UID,
-    IMPLEMENTATION_VERSION_NAME,
-    image_id_for,
-    new_uid,
-)
-from cxrlab.deid.profiles import PROFILES
-from cxrlab.errors import CxrlabError
+from cxrlab.deid.batch import record_mapping
+from cxrlab.deid.engine import deidentify_file
+from cxrlab.deid.profiles import Profile, get_profile
+from cxrlab.errors import FileError
 from cxrlab.runtime.executor import Executor
-from cxrlab.runtime.files import atomic_write_bytes, exclusive_lock, remove_stale_temporaries
+from cxrlab.runtime.files import exclusive_lock, remove_stale_temporaries
 from cxrlab.runtime.report import ProgressCallback, StageReport
 
-__all__ = ["deidentify_dataset", "deidentify_file", "run_deid"]
+__all__ = ["run_deid"]
 
 
-def deidentify_dataset(ds: Dataset, *, key: bytes, profile: str = "vindr") -> tuple[Dataset, str]:
-    """Return ``(new_dataset, image_id)`` keeping only the attributes of *profile*.
-
-    Raises
-    ------
-    CxrlabError
-        Unknown profile or no SOP Instance UID.
-    """
-    if profile not in PROFILES:
-        raise CxrlabError(f"unknown de-identification profile {profile!r} (known: {', '.join(PROFILES)})")
-    keep = PROFILES[profile]
-    uid = str(ds.get("SOPInstanceUID") or getattr(ds.file_meta, "MediaStorageSOPInstanceUID", "") or "")
-    if not uid:
-        raise CxrlabError("no SOP Instance UID (0008,0018)")
-    out = Dataset()
-    for elem in ds:
-        if int(elem.tag) in keep:
-            out.add(elem)
-    # PS3.15 E.1.1: mark the instance as de-identified and name the method.
-    out.PatientIdentityRemoved = "YES"
-    out.DeidentificationMethod = f"cxrlab {profile} profile"
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = ds.get("SOPClassUID") or ds.file_meta.get("MediaStorageSOPClassUID")
-    meta.MediaStorageSOPInstanceUID = new_uid(uid, key)
-    meta.TransferSyntaxUID = ds.file_meta.TransferSyntaxUID
-    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
-    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
-    out.file_meta = meta
-    return out, image_id_for(uid, key)
-
-
-def deidentify_file(src: Path, dst_dir: Path, key: bytes, profile: str) -> tuple[str, str, int] | tuple[None, str, int]:
-    """De-identify one file into ``dst_dir/<image_id>.dicom`` (worker function; never raises).
-
-    Returns ``(image_id, relative_name, size)`` or ``(None, reason, 0)``.
-    """
+def _deid_item(item: tuple[int, Path], dst_dir: Path, profile: Profile, key: bytes, id_scheme: str):  # noqa: ANN202
+    """Worker: ``(image_id, relative path, size, original SOP UID, uid_map)`` or ``(None, reason, ...)``."""
     try:
-        ds = pydicom.dcmread(src)
-        out, image_id = deidentify_dataset(ds, key=key, profile=profile)
-        buf = BytesIO()
-        pydicom.dcmwrite(buf, out, enforce_file_format=True)
-        data = buf.getvalue()
-        atomic_write_bytes(dst_dir / f"{image_id}.dicom", data)
-        return image_id, f"images/{image_id}.dicom", len(data)
-    except CxrlabError as exc:
-        return None, str(exc), 0
+        result = deidentify_file(item[1], dst_dir, profile=profile, key=key, id_scheme=id_scheme)
+        path = dst_dir / f"{result.image_id}.dicom"
+        return result.image_id, f"images/{result.image_id}.dicom", path.stat().st_size, result.uid_map
+    except FileError as exc:
+        return None, exc.reason, 0, {}
     except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
-        return None, f"de-identification failed ({type(exc).__name__})", 0
+        return None, f"de-identification failed ({type(exc).__name__})", 0, {}
 
 
 def run_deid(
@@ -91,7 +45,7 @@ def run_deid(
     t0 = time.perf_counter()
     report = StageReport("deid")
     key = ws.secret_key()
-    profile = ws.settings.deid_profile
+    profile = get_profile(ws.settings.deid_profile)
     with ws.sessions() as session:
         todo = session.execute(
             select(Image.id, Image.raw_path).where(Image.state == ImageState.INGESTED).order_by(Image.id)
@@ -110,13 +64,15 @@ def _run(
     report: StageReport,
     executor: Executor,
     key: bytes,
-    profile: str,
+    profile: Profile,
     on_progress: ProgressCallback | None,
 ) -> None:
     session = ws.sessions()
     try:
-        for n, ((pk, raw), res) in enumerate(executor.map(_deid_item, items, ws.path("images"), key, profile), start=1):
-            image_id, info, size = res
+        for n, ((pk, raw), res) in enumerate(
+            executor.map(_deid_item, items, ws.path("images"), profile, key, "hmac"), start=1
+        ):
+            image_id, info, size, uid_map = res
             img = session.get(Image, pk)
             if image_id is None:
                 report.counts["quarantined"] += 1
@@ -126,14 +82,11 @@ def _run(
             else:
                 img.image_id, img.deid_path, img.deid_file_size = image_id, info, size
                 img.state = ImageState.DEIDENTIFIED
-                session.add(Event(image_pk=pk, stage="deid", action="deidentified", detail={"profile": profile}))
+                record_mapping(session, img.sop_instance_uid, image_id, uid_map)
+                session.add(Event(image_pk=pk, stage="deid", action="deidentified", detail={"profile": profile.name}))
                 report.counts["deidentified"] += 1
             session.commit()
             if on_progress:
                 on_progress(n, len(items))
     finally:
         session.close()
-
-
-def _deid_item(item: tuple[int, Path], dst_dir: Path, key: bytes, profile: str):  # noqa: ANN202
-    return deidentify_file(item[1], dst_dir, key, profile)

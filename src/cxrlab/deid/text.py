@@ -1,0 +1,728 @@
+"""Burned-in text detection, confirmation and redaction for de-identification.
+
+Pixel data can carry identifying text (names, IDs, dates) burned in by the modality or a post-processing
+station. PS3.3 C.7.6.1.1.6 defines (0028,0301) *Burned In Annotation*, but the tag is optional, often absent
+and sometimes wrong, so it is never trusted alone: every image is scanned.
+
+Detection uses the PP-OCR text *detection* model (DB, differentiable binarisation) shipped inside the
+``rapidocr-onnxruntime`` wheel, run directly with onnxruntime on a downsampled 8-bit display rendering. No
+model is downloaded at run time. DESIGN.md ("Known hazards", burned-in text) records that on a real NIH chest
+image this detector boxed both lung fields as "text lines", so detection alone never decides a redaction:
+each candidate is confirmed with the PP-OCR *recognition* model (confidence and a plausible string), line
+geometry (aspect ratio, text height) and an area cap, and the image is classified as
+
+* ``clean``  -- no confirmed text and nothing doubtful;
+* ``redact`` -- confirmed text boxes whose total area is at most :data:`REDACT_MAX_AREA_FRAC`;
+* ``review`` -- doubtful: large unconfirmed candidates, or more confirmed area than may be redacted
+  automatically. These go to the review queue with a :func:`preview_png`.
+
+The optional dependencies (onnxruntime, the rapidocr-onnxruntime wheel for its models, OpenCV for connected
+components) are imported lazily; ``import cxrlab.deid.text`` works without them and only building a
+:class:`TextDetector` raises an :class:`ImportError` naming the ``cxrlab[ocr]`` extra.
+
+Examples
+--------
+>>> import numpy as np
+>>> stored = np.full((4, 6), 7, dtype=np.uint16)
+>>> out, mask = redact(stored, [(1, 1, 3, 2)], margin_px=0, photometric="MONOCHROME1", fill=None)
+>>> int(out[1, 1]), int(mask.sum())
+(7, 2)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import time
+import unicodedata
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from cxrlab.dicom.display import to_uint8
+
+__all__ = [
+    "ASPECT_MIN",
+    "CANDIDATE_AREA_MAX_FRAC",
+    "DET_BOX_THRESH",
+    "DET_THRESH",
+    "REC_MIN_CONF",
+    "BLOB_HEIGHT_FACTOR",
+    "REC_DOUBT_CONF",
+    "REDACT_MAX_AREA_FRAC",
+    "REDACT_MARGIN_FRAC",
+    "REVIEW_MIN_AREA_FRAC",
+    "TEXT_HEIGHT_RANGE",
+    "Candidate",
+    "TextDetector",
+    "TextScan",
+    "classify",
+    "boxes_mask",
+    "confirm",
+    "default_margin",
+    "is_blob",
+    "plausible_text",
+    "preview_png",
+    "redact",
+    "scan_dataset",
+]
+
+Box = tuple[int, int, int, int]
+Decision = Literal["clean", "redact", "review"]
+
+#: Probability-map threshold of the DB post-processing (PP-OCR default 0.3).
+DET_THRESH = 0.3
+#: Minimum mean probability inside a candidate region (PP-OCR default 0.5).
+DET_BOX_THRESH = 0.5
+#: DB "unclip" ratio: a region of area A and perimeter L grows by A * ratio / L on every side.
+DET_UNCLIP_RATIO = 1.6
+#: Recognition confidence (mean CTC max-probability) a candidate needs to count as text.
+REC_MIN_CONF = 0.75
+#: Recognition confidence above which a partly plausible reading makes an unconfirmed candidate doubtful.
+REC_DOUBT_CONF = 0.3
+#: Minimum number of letters/digits in the recognised string.
+REC_MIN_ALNUM = 2
+#: Minimum fraction of plausible characters (Latin letters, digits, common punctuation) in the string.
+REC_MIN_PLAUSIBLE = 0.8
+#: Text line geometry: minimum width / height of a confirmed line box.
+ASPECT_MIN = 1.5
+#: Plausible text line box height as a fraction of the image height (inclusive range).
+TEXT_HEIGHT_RANGE = (0.005, 0.08)
+#: A single candidate larger than this fraction of the image is never confirmed (lung fields, body outline).
+CANDIDATE_AREA_MAX_FRAC = 0.05
+#: A candidate taller than this multiple of the largest text height *and* with width/height below
+#: :data:`ASPECT_MIN` is a "blob" (the lung-field false positive of DESIGN.md): ignored without recognition.
+BLOB_HEIGHT_FACTOR = 2.0
+#: Total confirmed area that may be redacted automatically; more sends the image to review.
+REDACT_MAX_AREA_FRAC = 0.05
+#: An unconfirmed candidate at least this large (fraction of the image) makes the image doubtful (review).
+REVIEW_MIN_AREA_FRAC = 0.002
+#: Redaction margin around each confirmed box, as a fraction of the image's long side (at least 2 px).
+REDACT_MARGIN_FRAC = 0.004
+#: Recognition input height (PP-OCRv4 rec) and the widest crop (in multiples of the height) fed to it.
+_REC_HEIGHT = 48
+_REC_MAX_RATIO = 40
+
+_PUNCT = set(" .,:;/-_+()[]#'\"&%*<>=^|!?@")
+_OCR_HINT = "burned-in text detection needs the optional OCR dependencies: pip install 'cxrlab[ocr]'"
+
+
+# --------------------------------------------------------------------------------------------------
+# Results
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Candidate:
+    """One detected text region.
+
+    Attributes
+    ----------
+    box : tuple of int
+        ``(x0, y0, x1, y1)`` in pixel coordinates of the image passed to the detector (max exclusive),
+        already grown by the DB unclip distance.
+    score : float
+        Mean detection probability inside the region.
+    text : str
+        Recognised string ("" when recognition was not run).
+    rec_conf : float
+        Recognition confidence in [0, 1].
+    status : str
+        ``"confirmed"``, ``"doubtful"`` or ``"ignored"`` after :func:`confirm`; ``"candidate"`` before.
+    reason : str
+        Why the candidate was not confirmed (empty when confirmed).
+    """
+
+    box: Box
+    score: float
+    text: str = ""
+    rec_conf: float = 0.0
+    status: str = "candidate"
+    reason: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict of the fields."""
+        return {
+            "box": list(self.box),
+            "score": round(float(self.score), 4),
+            "text": self.text,
+            "rec_conf": round(float(self.rec_conf), 4),
+            "status": self.status,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class TextScan:
+    """Outcome of :func:`scan_dataset`.
+
+    Attributes
+    ----------
+    decision : str
+        ``"clean"``, ``"redact"`` or ``"review"``.
+    boxes : list of tuple of int
+        Confirmed boxes to redact, in original (stored) pixel coordinates, without the redaction margin.
+    candidates : list of Candidate
+        Every candidate with its status, in original pixel coordinates.
+    seconds : dict
+        Wall time per step: ``render``, ``detect``, ``recognize``, ``total``.
+    shape : tuple of int
+        (rows, columns) of the original image.
+    """
+
+    decision: Decision
+    boxes: list[Box]
+    candidates: list[Candidate]
+    seconds: dict[str, float] = field(default_factory=dict)
+    shape: tuple[int, int] = (0, 0)
+
+
+# --------------------------------------------------------------------------------------------------
+# Pure helpers
+# --------------------------------------------------------------------------------------------------
+
+
+def plausible_text(text: str) -> tuple[int, float]:
+    """Count letters/digits and the fraction of plausible characters in a recognised string.
+
+    Plausible characters are Latin letters (including accented ones), digits and common punctuation.
+    The recognition model is trained on Chinese and emits CJK characters for textures it cannot read,
+    such as lung parenchyma; those count as implausible (such candidates end in review, not redaction).
+
+    Parameters
+    ----------
+    text : str
+        Recognised string.
+
+    Returns
+    -------
+    (int, float)
+        Number of Latin letters/digits, and plausible characters / non-space characters (0 for "").
+    """
+    alnum = 0
+    ok = 0
+    total = 0
+    for ch in text:
+        if ch.isspace():
+            continue
+        total += 1
+        if ch.isdigit() and ord(ch) < 128 or ch.isalpha() and ord(ch) < 0x250 and unicodedata.category(ch).startswith("L"):
+            alnum += 1
+            ok += 1
+        elif ch in _PUNCT:
+            ok += 1
+    return alnum, (ok / total if total else 0.0)
+
+
+def confirm(candidates: Sequence[Candidate], shape: tuple[int, int]) -> list[Candidate]:
+    """Set each candidate's status from recognition, geometry and size (in place; also returned).
+
+    A candidate is ``confirmed`` when all hold: recognition confidence >= :data:`REC_MIN_CONF`, at least
+    :data:`REC_MIN_ALNUM` letters/digits and >= :data:`REC_MIN_PLAUSIBLE` plausible characters
+    (:func:`plausible_text`), width/height >= :data:`ASPECT_MIN`, height within :data:`TEXT_HEIGHT_RANGE`
+    of the image height, and area <= :data:`CANDIDATE_AREA_MAX_FRAC` of the image. This is the safeguard
+    from DESIGN.md "Known hazards": the detector alone boxes lung fields as text lines. Blobs
+    (:func:`is_blob`) are ``ignored``. Any other unconfirmed candidate is ``doubtful`` when it partly reads
+    as text (confidence >= :data:`REC_DOUBT_CONF`, a letter or digit, half the characters plausible) or
+    when only the recognition failed and it covers >= :data:`REVIEW_MIN_AREA_FRAC` of the image; else
+    ``ignored``.
+
+    Parameters
+    ----------
+    candidates : sequence of Candidate
+        Candidates with ``text``/``rec_conf`` filled in.
+    shape : (rows, columns)
+        Size of the image the boxes refer to.
+
+    Returns
+    -------
+    list of Candidate
+        The same objects.
+    """
+    rows, cols = int(shape[0]), int(shape[1])
+    img_area = float(max(1, rows * cols))
+    for c in candidates:
+        x0, y0, x1, y1 = c.box
+        w, h = max(0, x1 - x0), max(0, y1 - y0)
+        area = w * h / img_area
+        if is_blob(c.box, shape):
+            c.status, c.reason = "ignored", "blob: not line-shaped (lung-field pattern)"
+            continue
+        alnum, frac = plausible_text(c.text)
+        reads = c.rec_conf >= REC_MIN_CONF and alnum >= REC_MIN_ALNUM and frac >= REC_MIN_PLAUSIBLE
+        partly = c.rec_conf >= REC_DOUBT_CONF and alnum >= 1 and frac >= 0.5
+        reasons = []
+        if not reads:
+            reasons.append(f"recognition {c.text!r} conf={c.rec_conf:.2f}")
+        if h == 0 or w / h < ASPECT_MIN:
+            reasons.append("aspect")
+        if not TEXT_HEIGHT_RANGE[0] * rows <= h <= TEXT_HEIGHT_RANGE[1] * rows:
+            reasons.append("height")
+        if area > CANDIDATE_AREA_MAX_FRAC:
+            reasons.append("area")
+        if not reasons:
+            c.status, c.reason = "confirmed", ""
+            continue
+        c.reason = "; ".join(reasons)
+        geometry_ok = len(reasons) == 1 and not reads
+        c.status = "doubtful" if (partly or (geometry_ok and area >= REVIEW_MIN_AREA_FRAC)) else "ignored"
+    return list(candidates)
+
+
+def is_blob(box: Sequence[int], shape: tuple[int, int]) -> bool:
+    """Return True for a candidate that cannot be a text line: far too tall and not wide.
+
+    Such regions (both lung fields on the NIH image of DESIGN.md "Known hazards", the lung fields and
+    body outline of the phantoms) are ignored without recognition. Height above
+    ``BLOB_HEIGHT_FACTOR * TEXT_HEIGHT_RANGE[1]`` of the image height and width/height below
+    :data:`ASPECT_MIN`.
+
+    Parameters
+    ----------
+    box : (x0, y0, x1, y1)
+        Candidate box.
+    shape : (rows, columns)
+        Image size.
+
+    Returns
+    -------
+    bool
+        Whether the box is a blob.
+    """
+    w, h = int(box[2]) - int(box[0]), int(box[3]) - int(box[1])
+    return h > BLOB_HEIGHT_FACTOR * TEXT_HEIGHT_RANGE[1] * int(shape[0]) and w < ASPECT_MIN * h
+
+
+def classify(candidates: Sequence[Candidate], shape: tuple[int, int]) -> Decision:
+    """Decide ``clean`` / ``redact`` / ``review`` from confirmed candidates.
+
+    ``review`` when any candidate is doubtful or the union of confirmed boxes exceeds
+    :data:`REDACT_MAX_AREA_FRAC` of the image; ``redact`` when there are confirmed boxes; else ``clean``.
+
+    Parameters
+    ----------
+    candidates : sequence of Candidate
+        Output of :func:`confirm`.
+    shape : (rows, columns)
+        Image size.
+
+    Returns
+    -------
+    str
+        The decision.
+    """
+    confirmed = [c.box for c in candidates if c.status == "confirmed"]
+    if any(c.status == "doubtful" for c in candidates):
+        return "review"
+    if not confirmed:
+        return "clean"
+    mask = boxes_mask(shape, confirmed, margin_px=0)
+    if mask.mean() > REDACT_MAX_AREA_FRAC:
+        return "review"
+    return "redact"
+
+
+def boxes_mask(shape: tuple[int, int], boxes: Iterable[Sequence[int]], *, margin_px: int = 0) -> np.ndarray:
+    """Return a boolean mask of the union of *boxes* grown by *margin_px*, clipped to *shape*.
+
+    Parameters
+    ----------
+    shape : (rows, columns)
+        Mask size.
+    boxes : iterable of (x0, y0, x1, y1)
+        Boxes, max exclusive.
+    margin_px : int, optional
+        Growth on every side.
+
+    Returns
+    -------
+    numpy.ndarray
+        bool of *shape*.
+    """
+    rows, cols = int(shape[0]), int(shape[1])
+    mask = np.zeros((rows, cols), dtype=bool)
+    m = max(0, int(margin_px))
+    for b in boxes:
+        x0, y0, x1, y1 = (int(v) for v in b[:4])
+        x0, y0 = max(0, x0 - m), max(0, y0 - m)
+        x1, y1 = min(cols, x1 + m), min(rows, y1 + m)
+        if x1 > x0 and y1 > y0:
+            mask[y0:y1, x0:x1] = True
+    return mask
+
+
+def redact(
+    stored: np.ndarray,
+    boxes: Iterable[Sequence[int]],
+    *,
+    margin_px: int,
+    photometric: str = "MONOCHROME2",
+    fill: float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fill *boxes* in the stored pixel array with the value that displays as black.
+
+    Redaction happens on stored values so the output can be written back as Pixel Data (after which
+    (0028,0301) *Burned In Annotation*, PS3.3 C.7.6.1.1.6, may be set to NO only if the whole image was
+    confirmed clean or reviewed).
+
+    Parameters
+    ----------
+    stored : numpy.ndarray
+        2-D stored values (one frame, one sample per pixel).
+    boxes : iterable of (x0, y0, x1, y1)
+        Boxes in stored pixel coordinates, max exclusive.
+    margin_px : int
+        Extra pixels on every side of each box.
+    photometric : str, optional
+        ``"MONOCHROME2"`` (minimum displays black) or ``"MONOCHROME1"`` (maximum displays black).
+    fill : float, optional
+        Explicit fill value; default: the minimum of *stored* for MONOCHROME2, the maximum for
+        MONOCHROME1 (the darkest value actually present, which stays inside the Modality/VOI range).
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray)
+        A redacted copy of *stored* (same dtype) and the boolean redacted mask; ``mask.sum()`` is the
+        redacted area in pixels.
+
+    Raises
+    ------
+    ValueError
+        *stored* is not 2-D or *photometric* is not MONOCHROME1/2.
+    """
+    if stored.ndim != 2:
+        raise ValueError("redact expects a 2-D stored pixel array")
+    if photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        raise ValueError(f"unsupported photometric interpretation {photometric!r}")
+    mask = boxes_mask(stored.shape, boxes, margin_px=margin_px)
+    out = stored.copy()
+    if fill is None:
+        if stored.size == 0:
+            return out, mask
+        fill = stored.max() if photometric == "MONOCHROME1" else stored.min()
+    out[mask] = np.asarray(fill).astype(stored.dtype)
+    return out, mask
+
+
+def preview_png(
+    display_uint8: np.ndarray,
+    boxes: Iterable[Sequence[int] | Candidate],
+    *,
+    max_side: int = 512,
+) -> bytes:
+    """Render a small PNG of the image with candidate boxes drawn, for the review queue.
+
+    Colours: red = confirmed (or a plain box), yellow = doubtful, cyan = ignored.
+
+    Parameters
+    ----------
+    display_uint8 : numpy.ndarray
+        2-D uint8 display image; boxes refer to its pixel coordinates.
+    boxes : iterable of (x0, y0, x1, y1) or Candidate
+        Boxes to draw.
+    max_side : int, optional
+        Long side of the preview.
+
+    Returns
+    -------
+    bytes
+        PNG data (RGB).
+    """
+    img = Image.fromarray(np.ascontiguousarray(display_uint8, dtype=np.uint8)).convert("RGB")
+    rows, cols = display_uint8.shape[:2]
+    scale = min(1.0, max_side / max(rows, cols, 1))
+    if scale < 1.0:
+        img = img.resize((max(1, round(cols * scale)), max(1, round(rows * scale))), Image.Resampling.BOX)
+    draw = ImageDraw.Draw(img)
+    colours = {"doubtful": (255, 210, 0), "ignored": (0, 200, 255)}
+    for b in boxes:
+        box, colour = (b.box, colours.get(b.status, (255, 0, 0))) if isinstance(b, Candidate) else (b, (255, 0, 0))
+        x0, y0, x1, y1 = (float(v) * scale for v in box[:4])
+        draw.rectangle((x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)), outline=colour, width=2)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+def _resize_u8(img: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
+    """Area-downsample a uint8 image so its long side is <= *max_side*; return it and the scale."""
+    rows, cols = img.shape[:2]
+    if max(rows, cols) <= max_side:
+        return img, 1.0
+    scale = max_side / max(rows, cols)
+    size = (max(1, round(cols * scale)), max(1, round(rows * scale)))
+    small = np.asarray(Image.fromarray(img).resize(size, Image.Resampling.BOX))
+    return small, scale
+
+
+# --------------------------------------------------------------------------------------------------
+# Detector
+# --------------------------------------------------------------------------------------------------
+
+
+def _models_dir() -> Path:
+    """Return the ``models`` folder of the installed rapidocr-onnxruntime wheel (no import, no download)."""
+    spec = importlib.util.find_spec("rapidocr_onnxruntime")
+    if spec is None or spec.origin is None:
+        raise ImportError(f"rapidocr-onnxruntime is not installed; {_OCR_HINT}")
+    return Path(spec.origin).parent / "models"
+
+
+class TextDetector:
+    """PP-OCR text detection + recognition with onnxruntime, on downsampled 8-bit display images.
+
+    Both ONNX models come from the ``rapidocr-onnxruntime`` wheel's ``models`` folder
+    (``ch_PP-OCRv4_det_infer.onnx``, ``ch_PP-OCRv4_rec_infer.onnx``; the character list is read from
+    the recognition model's metadata). Sessions are created once and reused.
+
+    Parameters
+    ----------
+    max_side : int, optional
+        Long side of the image fed to the detection network (padded up to a multiple of 32).
+    threads : int, optional
+        onnxruntime intra-op threads per session.
+    recognize : bool, optional
+        Load the recognition model (needed by :func:`confirm`; detection-only benchmarks may skip it).
+    models_dir : path, optional
+        Folder holding the ONNX models; default the rapidocr-onnxruntime package's.
+
+    Raises
+    ------
+    ImportError
+        onnxruntime, OpenCV or the rapidocr-onnxruntime models are missing (install ``cxrlab[ocr]``).
+    """
+
+    def __init__(
+        self,
+        max_side: int = 1024,
+        threads: int = 2,
+        *,
+        recognize: bool = True,
+        models_dir: str | Path | None = None,
+    ) -> None:
+        try:
+            import cv2
+            import onnxruntime as ort
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError(f"{_OCR_HINT} ({exc})") from exc
+        folder = Path(models_dir) if models_dir is not None else _models_dir()
+        det_path = folder / "ch_PP-OCRv4_det_infer.onnx"
+        rec_path = folder / "ch_PP-OCRv4_rec_infer.onnx"
+        for p in (det_path, rec_path) if recognize else (det_path,):
+            if not p.is_file():
+                raise ImportError(f"OCR model {p} not found; {_OCR_HINT}")
+        if max_side < 32:
+            raise ValueError("max_side must be >= 32")
+        self.max_side = int(max_side)
+        self.threads = int(threads)
+        self._cv2 = cv2
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        providers = ["CPUExecutionProvider"]
+        self._det = ort.InferenceSession(str(det_path), opts, providers=providers)
+        self._det_input = self._det.get_inputs()[0].name
+        self._rec = None
+        self._chars: list[str] = []
+        if recognize:
+            self._rec = ort.InferenceSession(str(rec_path), opts, providers=providers)
+            self._rec_input = self._rec.get_inputs()[0].name
+            meta = self._rec.get_modelmeta().custom_metadata_map
+            self._chars = ["<blank>", *meta["character"].splitlines(), " "]
+
+    # -- detection ---------------------------------------------------------------------------------
+
+    def detect(self, display_uint8: np.ndarray) -> list[Candidate]:
+        """Detect text regions in a 2-D uint8 display image.
+
+        The image is area-downsampled so its long side is <= ``max_side``, zero-padded to a multiple of 32
+        and replicated to 3 channels. The DB probability map is thresholded at :data:`DET_THRESH`, dilated
+        by 2x2, split into 8-connected components, and each component with mean probability >=
+        :data:`DET_BOX_THRESH` becomes an axis-aligned box grown by the unclip distance
+        (:data:`DET_UNCLIP_RATIO`), mapped back to the input's coordinates.
+
+        Parameters
+        ----------
+        display_uint8 : numpy.ndarray
+            2-D uint8 image (0 black). Colour images must be converted to grey first.
+
+        Returns
+        -------
+        list of Candidate
+            Candidates with ``status="candidate"``.
+        """
+        if display_uint8.ndim != 2 or display_uint8.dtype != np.uint8:
+            raise ValueError("detect expects a 2-D uint8 image")
+        cv2 = self._cv2
+        rows, cols = display_uint8.shape
+        small, scale = _resize_u8(display_uint8, self.max_side)
+        h, w = small.shape
+        ph, pw = -(-h // 32) * 32, -(-w // 32) * 32
+        x = np.full((1, 3, ph, pw), -1.0, dtype=np.float32)
+        x[0, 0, :h, :w] = small * np.float32(2 / 255.0) - np.float32(1.0)
+        x[0, 1] = x[0, 0]
+        x[0, 2] = x[0, 0]
+        prob = self._det.run(None, {self._det_input: x})[0][0, 0, :h, :w]
+        bitmap = (prob > DET_THRESH).astype(np.uint8)
+        bitmap = cv2.dilate(bitmap, np.ones((2, 2), np.uint8))
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(bitmap, connectivity=8)
+        out: list[Candidate] = []
+        for i in range(1, n):
+            bx, by, bw, bh, _area = (int(v) for v in stats[i])
+            if min(bw, bh) < 3:
+                continue
+            region = labels[by : by + bh, bx : bx + bw] == i
+            score = float(prob[by : by + bh, bx : bx + bw][region].mean())
+            if score < DET_BOX_THRESH:
+                continue
+            d = bw * bh * DET_UNCLIP_RATIO / (2.0 * (bw + bh))
+            x0 = max(0, int(np.floor((bx - d) / scale)))
+            y0 = max(0, int(np.floor((by - d) / scale)))
+            x1 = min(cols, int(np.ceil((bx + bw + d) / scale)))
+            y1 = min(rows, int(np.ceil((by + bh + d) / scale)))
+            out.append(Candidate((x0, y0, x1, y1), score))
+        return out
+
+    # -- recognition -------------------------------------------------------------------------------
+
+    def recognize(self, display_uint8: np.ndarray, candidates: Sequence[Candidate]) -> list[Candidate]:
+        """Read each candidate's crop with the recognition model; fill ``text`` and ``rec_conf`` in place.
+
+        Crops are resized to height 48 (width capped at 40x the height) and batched. Greedy CTC decoding;
+        the confidence is the mean max-probability of the emitted characters.
+
+        Parameters
+        ----------
+        display_uint8 : numpy.ndarray
+            The same 2-D uint8 image the candidate boxes refer to.
+        candidates : sequence of Candidate
+            Candidates from :meth:`detect`.
+
+        Returns
+        -------
+        list of Candidate
+            The same objects.
+        """
+        if self._rec is None:
+            raise RuntimeError("this TextDetector was built with recognize=False")
+        cv2 = self._cv2
+        crops: list[np.ndarray] = []
+        for c in candidates:
+            x0, y0, x1, y1 = c.box
+            crop = display_uint8[y0:y1, x0:x1]
+            ch, cw = crop.shape
+            if ch < 2 or cw < 2:
+                crops.append(np.zeros((_REC_HEIGHT, _REC_HEIGHT), np.float32))
+                continue
+            tw = int(min(_REC_MAX_RATIO * _REC_HEIGHT, max(8, round(cw * _REC_HEIGHT / ch))))
+            interp = cv2.INTER_AREA if ch > _REC_HEIGHT else cv2.INTER_LINEAR
+            crops.append(cv2.resize(crop, (tw, _REC_HEIGHT), interpolation=interp).astype(np.float32))
+        order = np.argsort([c.shape[1] for c in crops])
+        batch = 8
+        for start in range(0, len(order), batch):
+            idx = order[start : start + batch]
+            width = max(320, max(crops[i].shape[1] for i in idx))
+            x = np.zeros((len(idx), 3, _REC_HEIGHT, width), dtype=np.float32)
+            for j, i in enumerate(idx):
+                cw = crops[i].shape[1]
+                x[j, :, :, :cw] = crops[i] * np.float32(2 / 255.0) - np.float32(1.0)
+            preds = self._rec.run(None, {self._rec_input: x})[0]
+            for j, i in enumerate(idx):
+                text, conf = self._decode(preds[j])
+                candidates[int(i)].text = text
+                candidates[int(i)].rec_conf = conf
+        return list(candidates)
+
+    def _decode(self, pred: np.ndarray) -> tuple[str, float]:
+        """Greedy CTC decoding of one (T, classes) prediction."""
+        idx = pred.argmax(axis=1)
+        prob = pred.max(axis=1)
+        keep = np.ones(idx.shape, dtype=bool)
+        keep[1:] = idx[1:] != idx[:-1]
+        keep &= idx != 0
+        if not keep.any():
+            return "", 0.0
+        chars = self._chars
+        text = "".join(chars[k] if k < len(chars) else "" for k in idx[keep])
+        return text, float(prob[keep].mean())
+
+    # -- both --------------------------------------------------------------------------------------
+
+    def scan(self, display_uint8: np.ndarray) -> tuple[Decision, list[Candidate], dict[str, float]]:
+        """Detect, recognise, confirm and classify one 2-D uint8 display image.
+
+        Parameters
+        ----------
+        display_uint8 : numpy.ndarray
+            2-D uint8 image (0 black).
+
+        Returns
+        -------
+        (str, list of Candidate, dict)
+            Decision, candidates with statuses (boxes in *display_uint8* coordinates) and timings
+            (``detect``, ``recognize`` seconds).
+        """
+        t0 = time.perf_counter()
+        cands = self.detect(display_uint8)
+        t1 = time.perf_counter()
+        lines = [c for c in cands if not is_blob(c.box, display_uint8.shape)]
+        if lines:
+            self.recognize(display_uint8, lines)
+        t2 = time.perf_counter()
+        confirm(cands, display_uint8.shape)
+        return classify(cands, display_uint8.shape), cands, {"detect": t1 - t0, "recognize": t2 - t1}
+
+
+def scan_dataset(ds: Any, detector: TextDetector, *, render_max_side: int | None = None) -> TextScan:
+    """Render a DICOM dataset (:func:`cxrlab.dicom.display.to_uint8`) and scan it for burned-in text.
+
+    The result does not look at (0028,0301) *Burned In Annotation* (PS3.3 C.7.6.1.1.6): a NO there is not
+    evidence of absence (DESIGN.md, "Known hazards").
+
+    Parameters
+    ----------
+    ds : pydicom.dataset.Dataset or path
+        Greyscale image dataset.
+    detector : TextDetector
+        A reusable detector.
+    render_max_side : int, optional
+        Long side of the rendering used for detection and recognition crops; default the detector's
+        ``max_side`` (detection then needs no further resizing).
+
+    Returns
+    -------
+    TextScan
+        Decision, confirmed boxes and candidates in original pixel coordinates, timings.
+    """
+    t0 = time.perf_counter()
+    disp = to_uint8(ds, max_size=render_max_side or detector.max_side)
+    t1 = time.perf_counter()
+    decision, cands, secs = detector.scan(disp)
+    if hasattr(ds, "Rows"):
+        rows, cols = int(ds.Rows), int(ds.Columns)
+    else:  # a path: the size comes from the rendering's aspect only if not downsampled
+        rows, cols = disp.shape
+    sy, sx = rows / disp.shape[0], cols / disp.shape[1]
+    for c in cands:
+        x0, y0, x1, y1 = c.box
+        c.box = (
+            max(0, int(np.floor(x0 * sx))),
+            max(0, int(np.floor(y0 * sy))),
+            min(cols, int(np.ceil(x1 * sx))),
+            min(rows, int(np.ceil(y1 * sy))),
+        )
+    boxes = [c.box for c in cands if c.status == "confirmed"]
+    secs = {"render": t1 - t0, **secs, "total": time.perf_counter() - t0}
+    return TextScan(decision, boxes, cands, secs, (rows, cols))
+
+
+def default_margin(shape: tuple[int, int]) -> int:
+    """Return the redaction margin in pixels for an image of *shape* (:data:`REDACT_MARGIN_FRAC`)."""
+    return max(2, round(REDACT_MARGIN_FRAC * max(int(shape[0]), int(shape[1]))))
