@@ -151,16 +151,20 @@ def main(argv: list[str] | None = None) -> None:
     any_cov = sum(r["covered_any"] for r in text) / max(1, planted)
     print(f"phantoms: {len(text)} with text, {len(free)} text-free, size {a.size[0]}-{a.size[1]} px")
     print(f"detector: max_side={a.max_side}, {a.workers} workers x {a.threads} thread(s)")
-    print(f"recall of planted text area (redacted mask): aggregate {covered / max(1, planted):.4f}, "
-          f"min per image {min(per_img, default=float('nan')):.4f}, "
-          f"images < 0.99: {sum(v < 0.99 for v in per_img)}")
+    print(
+        f"recall of planted text area (redacted mask): aggregate {covered / max(1, planted):.4f}, "
+        f"min per image {min(per_img, default=float('nan')):.4f}, "
+        f"images < 0.99: {sum(v < 0.99 for v in per_img)}"
+    )
     print(f"recall if every candidate were redacted: {any_cov:.4f}")
     if free:
         fr = [r["redacted_frac"] for r in free]
         print(f"text-free redacted area: mean {np.mean(fr):.5f}, max {np.max(fr):.5f}")
-    print(f"throughput: detection only {n_img / max(det_total, 1e-9):.2f} images/s, "
-          f"end-to-end {n_img / max(wall, 1e-9):.2f} images/s "
-          f"(mean per-image wall {np.mean([r['wall'] for r in results]) * 1000:.0f} ms in one worker)")
+    print(
+        f"throughput: detection only {n_img / max(det_total, 1e-9):.2f} images/s, "
+        f"end-to-end {n_img / max(wall, 1e-9):.2f} images/s "
+        f"(mean per-image wall {np.mean([r['wall'] for r in results]) * 1000:.0f} ms in one worker)"
+    )
     print(f"decisions (text): {dict(Counter(r['decision'] for r in text))}")
     print(f"decisions (text-free): {dict(Counter(r['decision'] for r in free))}")
     if a.verbose:

@@ -1,0 +1,251 @@
+"""De-identification engine, batch, verification: real files, profiles, identifiers, kill -9 recovery."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from pydicom.dataset import Dataset
+from pydicom.sequence import Sequence
+
+from cxrlab.deid import (
+    VINDR_KEEP,
+    Action,
+    deid_folder,
+    deidentify_dataset,
+    get_profile,
+    image_id_for,
+    load_profile,
+    verify_folder,
+)
+from cxrlab.deid.verify import MARKERS
+from cxrlab.errors import CxrlabError
+from cxrlab.runtime import Executor
+from tests.conftest import make_dicom
+
+KEY = bytes(range(32))
+
+
+def _copy_real(shared_dicom: Path, tmp_path: Path, names: list[str]) -> Path:
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in names:
+        shutil.copy(shared_dicom / name, src / name)
+    return src
+
+
+class TestRealFiles:
+    @pytest.mark.parametrize("profile", ["vindr", "basic"])
+    def test_real_files_deidentify_and_verify_clean(self, shared_dicom: Path, tmp_path: Path, profile: str) -> None:
+        # RG1_J2KI shares RG1_UNCI's SOP Instance UID, so it gets a folder of its own.
+        src = _copy_real(shared_dicom, tmp_path, ["RG1_UNCI.dcm", "chrJapMulti.dcm"])
+        j2k = tmp_path / "j2k"
+        j2k.mkdir()
+        shutil.copy(shared_dicom / "RG1_J2KI.dcm", j2k / "RG1_J2KI.dcm")
+        deid_folder(j2k, tmp_path / "out_j2k", profile=get_profile(profile), key=KEY, mapping=tmp_path / "j.sqlite",
+                    executor=Executor(1))
+        assert verify_folder(tmp_path / "out_j2k", profile=get_profile(profile), source_dir=j2k, key=KEY).ok
+        out = tmp_path / "out"
+        report = deid_folder(src, out, profile=get_profile(profile), key=KEY, mapping=tmp_path / "map.sqlite",
+                             executor=Executor(1))
+        assert report.counts["failed"] == 0
+        result = verify_folder(out, profile=get_profile(profile), source_dir=src, key=KEY)
+        assert result.ok, result.to_json()
+        # Pixels unchanged: decoded arrays equal, and the encapsulated bytes of the JPEG 2000 file are untouched.
+        for folder, result_dir, name in ((src, out, "RG1_UNCI.dcm"), (j2k, tmp_path / "out_j2k", "RG1_J2KI.dcm")):
+            s = pydicom.dcmread(folder / name)
+            o = pydicom.dcmread(result_dir / f"{image_id_for(s.SOPInstanceUID, KEY)}.dicom")
+            assert o.PixelData == s.PixelData
+            assert np.array_equal(o.pixel_array, s.pixel_array)
+        jap = pydicom.dcmread(out / f"{image_id_for(pydicom.dcmread(src / 'chrJapMulti.dcm').SOPInstanceUID, KEY)}"
+                                    ".dicom")
+        assert jap.PatientIdentityRemoved == "YES"
+        assert "PatientName" not in jap or jap.PatientName == ""
+
+    def test_vindr_keeps_exactly_the_keep_list(self, shared_dicom: Path, tmp_path: Path) -> None:
+        src = _copy_real(shared_dicom, tmp_path, ["RG1_UNCI.dcm"])
+        deid_folder(src, tmp_path / "out", profile=get_profile("vindr"), key=KEY, mapping=tmp_path / "m.sqlite",
+                    executor=Executor(1))
+        (out,) = (tmp_path / "out").glob("*.dicom")
+        ds = pydicom.dcmread(out)
+        source = pydicom.dcmread(src / "RG1_UNCI.dcm")
+        keep = {int(t) for t, _ in VINDR_KEEP}
+        assert {int(e.tag) for e in ds} - MARKERS == keep & {int(e.tag) for e in source}
+        assert ds.file_meta.ImplementationClassUID.startswith("2.25.")
+        assert ds.file_meta.MediaStorageSOPInstanceUID != source.SOPInstanceUID
+
+
+class TestBasicProfile:
+    def _source(self) -> Dataset:
+        path = make_dicom(Path(os.environ.get("TMPDIR", "/tmp")) / f"b{os.getpid()}.dcm", patient_id="PID777777")
+        ds = pydicom.dcmread(path)
+        item = Dataset()  # a kept sequence (not in Table E.1-1) carrying PHI at depth 1 and 2
+        item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = "T-D3000", "SRT", "Chest"
+        item.ReferencedSOPInstanceUID = ds.SOPInstanceUID
+        item.PatientName = "INNER^NAME"
+        item.add_new(0x00191010, "LO", "PRIVATE SECRET")
+        inner = Dataset()
+        inner.OperatorsName = "DEEP^OPERATOR"
+        inner.CodeValue = "X"
+        item.AnatomicRegionModifierSequence = Sequence([inner])
+        ds.AnatomicRegionSequence = Sequence([item])
+        request = Dataset()
+        request.RequestedProcedureDescription = "SECRET PROCEDURE NOTE"
+        ds.RequestAttributesSequence = Sequence([request])
+        ds.StudyDescription = "CHEST PA"
+        ds.SeriesDescription = "Dr Smith follow-up"
+        ds.StationName = "XR-ROOM-1"
+        return ds
+
+    def test_actions(self) -> None:
+        ds = self._source()
+        res = deidentify_dataset(ds, profile=get_profile("basic"), key=KEY)
+        out = res.dataset
+        assert "PatientName" in out and not out.PatientName and not out.PatientID
+        assert "InstitutionName" not in out
+        assert out.PatientAge == "045Y" and out.StationName == "XR-ROOM-1"  # retained options
+        assert out.StudyDescription == "CHEST PA" and "SeriesDescription" not in out  # clean descriptors
+        assert out.StudyDate != ds.StudyDate and len(out.StudyDate) == 8  # modified dates
+        assert not out.get("PatientBirthDate")
+        assert out.SOPInstanceUID == res.sop_instance_uid != ds.SOPInstanceUID
+        assert "RequestAttributesSequence" not in out  # X in Table E.1-1
+        item = out.AnatomicRegionSequence[0]
+        assert item.CodeMeaning == "Chest"
+        assert item.ReferencedSOPInstanceUID == out.SOPInstanceUID  # references stay consistent
+        assert not item.PatientName and all(int(e.tag) >> 16 != 0x0019 for e in item)
+        assert "OperatorsName" not in item.AnatomicRegionModifierSequence[0]
+        assert all(int(e.tag) >> 16 != 0x0009 for e in out)  # private removed
+        assert out.LongitudinalTemporalInformationModified == "MODIFIED"
+
+    def test_same_key_same_ids_other_key_other_ids(self) -> None:
+        ds = self._source()
+        a = deidentify_dataset(ds, profile=get_profile("basic"), key=KEY)
+        b = deidentify_dataset(ds, profile=get_profile("basic"), key=KEY)
+        c = deidentify_dataset(ds, profile=get_profile("basic"), key=b"x" * 32)
+        assert a.image_id == b.image_id != c.image_id
+        assert a.dataset.StudyInstanceUID == b.dataset.StudyInstanceUID != c.dataset.StudyInstanceUID
+        assert a.dataset.StudyDate == b.dataset.StudyDate
+
+
+class TestIdentifiers:
+    def test_hmac_is_32_hex_and_md5_matches_vindr_scheme(self) -> None:
+        uid = "1.2.3.4.5"
+        assert len(image_id_for(uid, KEY)) == 32
+        assert image_id_for(uid, KEY, "md5") == hashlib.md5(uid.encode()).hexdigest()
+        with pytest.raises(ValueError, match="unknown id scheme"):
+            image_id_for(uid, KEY, "sha1")
+
+
+class TestYamlProfile:
+    def test_rules(self, tmp_path: Path) -> None:
+        yml = tmp_path / "p.yaml"
+        yml.write_text(
+            "name: site\nbase: vindr\nrules:\n"
+            "  - {keyword: StudyDescription, action: keep}\n"
+            "  - {tag: '(0010,0020)', action: hash}\n"
+            "  - {keyword: InstitutionName, action: replace, value: SITE-A}\n"
+            "  - {pattern: '*Date', action: shift}\n"
+        )
+        prof = load_profile(yml)
+        ds = pydicom.dcmread(make_dicom(tmp_path / "a.dcm"))
+        ds.StudyDescription = "CHEST"
+        out = deidentify_dataset(ds, profile=prof, key=KEY).dataset
+        assert out.StudyDescription == "CHEST" and out.InstitutionName == "SITE-A"
+        assert len(out.PatientID) == 64 and out.PatientID != "PID123456"
+        assert out.StudyDate != "20200315" and "PatientName" not in out
+        assert prof.rule_for(0x00100040, "PatientSex").action == Action.KEEP  # from the base
+
+    @pytest.mark.parametrize(
+        ("text", "msg"),
+        [("rules:\n  - {keyword: Nope, action: keep}\n", "unknown DICOM keyword"),
+         ("rules:\n  - {keyword: PatientName, action: burn}\n", "unknown action"),
+         ("rules:\n  - {keyword: PatientName, action: replace}\n", "replace needs a value"),
+         ("- just a list\n", "is a mapping")],
+    )
+    def test_invalid_profile_raises(self, tmp_path: Path, text: str, msg: str) -> None:
+        yml = tmp_path / "bad.yaml"
+        yml.write_text(text)
+        with pytest.raises(CxrlabError, match=msg):
+            load_profile(yml)
+
+    def test_unknown_profile_name_raises(self) -> None:
+        with pytest.raises(CxrlabError, match="unknown de-identification profile"):
+            get_profile("hipaa-max")
+
+
+class TestVerify:
+    def _out(self, tmp_path: Path) -> tuple[Path, Path]:
+        src = tmp_path / "src"
+        for i in range(3):
+            make_dicom(src / f"{i}.dcm", seed=i)
+        out = tmp_path / "out"
+        deid_folder(src, out, profile=get_profile("vindr"), key=KEY, mapping=tmp_path / "m.sqlite",
+                    executor=Executor(1))
+        return src, out
+
+    def test_clean_folder_passes(self, tmp_path: Path) -> None:
+        src, out = self._out(tmp_path)
+        report = verify_folder(out, profile=get_profile("vindr"), source_dir=src, key=KEY,
+                               phi_strings=["DOE^JOHN", "PID123456"], report_path=tmp_path / "r.json")
+        assert report.ok and report.files == 3
+        assert (tmp_path / "r.json").read_text().count('"ok": true') == 1
+
+    def test_leak_outside_profile_pixels_missing_and_extra_are_found(self, tmp_path: Path) -> None:
+        src, out = self._out(tmp_path)
+        files = sorted(out.glob("*.dicom"))
+        ds = pydicom.dcmread(files[0])
+        ds.add_new(0x00100010, "PN", "DOE^JOHN")  # a leaked name, outside the vindr profile
+        ds.save_as(files[0], enforce_file_format=True)
+        ds = pydicom.dcmread(files[1])
+        arr = ds.pixel_array.copy()
+        arr[0, 0] ^= 1
+        ds.PixelData = arr.tobytes()
+        ds.save_as(files[1], enforce_file_format=True)
+        files[2].rename(out / "0123456789abcdef0123456789abcdef.dicom")
+        report = verify_folder(out, profile=get_profile("vindr"), source_dir=src, key=KEY)
+        checks = {f.check for f in report.findings}
+        assert {"outside_profile", "phi", "pixels", "missing", "extra"} <= checks
+        assert not report.ok
+        assert "DOE" not in report.to_json()  # the report itself carries no PHI
+
+
+class TestDeidFolderKill:
+    def test_kill_halfway_then_rerun_is_byte_identical(self, tmp_path: Path) -> None:
+        src = tmp_path / "src"
+        n = 500
+        for i in range(n):
+            make_dicom(src / f"{i // 100}" / f"{i}.dcm", seed=i, rows=128, columns=128)
+        key_file = tmp_path / "key"
+        key_file.write_text(KEY.hex())
+        reference = tmp_path / "ref"
+        deid_folder(src, reference, profile=get_profile("vindr"), key=KEY, mapping=tmp_path / "ref.sqlite",
+                    executor=Executor(2))
+        out = tmp_path / "out"
+        cmd = [sys.executable, "-m", "cxrlab.cli.main", "deid", "folder", str(src), str(out), "-k", str(key_file),
+               "--workers", "2"]
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            if len(list(out.glob("*.dicom"))) >= 100:
+                break
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        done = len(list(out.glob("*.dicom")))
+        assert 0 < done < n, "the run must be killed halfway for this test to mean anything"
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr
+        names = sorted(p.name for p in out.iterdir())
+        assert names == sorted(p.name for p in reference.iterdir())
+        assert len(names) == n
+        for name in names:
+            assert (out / name).read_bytes() == (reference / name).read_bytes()
