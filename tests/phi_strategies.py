@@ -306,6 +306,8 @@ def _private_block(ctx: _Ctx, ds: Dataset, depth: int) -> None:
     block = ctx.draw(st.integers(0x10, 0xFF))
     if (group << 16 | block) in ds:
         return
+    if any(e.tag.group == group and (e.tag.element >> 8) == block for e in ds):
+        return
     orphan = ctx.draw(st.integers(0, 9)) == 0  # data elements without their creator
     if not orphan:
         creator = ctx.draw(st.one_of(st.sampled_from(PRIVATE_CREATORS), st.just("")))
@@ -383,7 +385,7 @@ def phi_datasets(draw: Any, profile: str = "basic") -> tuple[FileDataset, list[s
         ds.add(_element(ctx, tag, vr))
     if "PatientID" not in ds:
         ds.PatientID = ctx.token()
-    if draw(st.booleans()):  # a descriptor made of safe words around PHI (Clean Descriptors must still drop it)
+    if "StudyDescription" not in ds and draw(st.booleans()):  # safe words around PHI: Clean Descriptors drops it
         ds.StudyDescription = f"CHEST PA {ctx.token()}"
     _add_phi(ctx, ds, 0, 1, 8)
     for _ in range(draw(st.integers(0, 2))):
@@ -405,8 +407,8 @@ def phi_datasets(draw: Any, profile: str = "basic") -> tuple[FileDataset, list[s
 
 # --- checks ---------------------------------------------------------------------------------------------------------
 def _pattern(needle: bytes) -> re.Pattern[bytes]:
-    if needle.isdigit():  # a date: not inside a longer number (UIDs are long runs of digits)
-        return re.compile(rb"(?<![0-9.])" + re.escape(needle) + rb"(?![0-9])")
+    if needle.isdigit():  # a date: not inside a UID (a run of digits and dots); what follows may be a tag byte
+        return re.compile(rb"(?<![0-9.])" + re.escape(needle))
     return re.compile(re.escape(needle))
 
 
@@ -455,13 +457,11 @@ def elements_outside_profile(ds: Dataset, profile: Profile) -> list[str]:
     walk(ds, "", False)
     if profile.name == "vindr":
         allowed = {int(tag) for tag, _ in VINDR_KEEP} | {0x00120062, 0x00120063}
-        bad += [f"({int(t) >> 16:04X},{int(t) & 0xFFFF:04X}) not in VINDR_KEEP" for t in ds.keys()
-                if int(t) not in allowed]
+        bad += [f"{e.tag} not in VINDR_KEEP" for e in ds if int(e.tag) not in allowed]
     meta = getattr(ds, "file_meta", None)
     if meta is not None:
         allowed_meta = {0x00020000, 0x00020001, 0x00020002, 0x00020003, 0x00020010, 0x00020012, 0x00020013}
-        bad += [f"file meta ({int(t) >> 16:04X},{int(t) & 0xFFFF:04X})" for t in meta.keys()
-                if int(t) not in allowed_meta]
+        bad += [f"file meta {e.tag} {e.keyword}" for e in meta if int(e.tag) not in allowed_meta]
     return bad
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import uuid
 from datetime import date, timedelta
 
@@ -47,11 +48,21 @@ def date_offset_days(key: bytes, patient_id: str) -> int:
     return int(keyed_hex(key, "date", patient_id)[:8], 16) % 3650 + 1
 
 
+#: A DA value is exactly ``YYYYMMDD``; a DT value ``YYYYMMDD[HH[MM[SS[.F{1,6}]]]][&ZZXX]`` (PS3.5 Table 6.2-1).
+_DATE = re.compile(r"\d{8}")
+_DATETIME_TAIL = re.compile(r"(\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?)?([+-]\d{4})?")
+
+
 def shift_date(value: str, days: int) -> str:
-    """Move a DA ``YYYYMMDD`` (or the date part of a DT) back by *days*; '' when it is not a valid date."""
+    """Move a DA ``YYYYMMDD`` (or the date part of a DT) back by *days*.
+
+    Anything that is not a well-formed DA/DT value returns '' — a malformed value may hide text after the date.
+    """
     text = value.strip()
+    if not _DATE.fullmatch(text[:8]) or not _DATETIME_TAIL.fullmatch(text[8:]):
+        return ""
     try:
         d = date(int(text[:4]), int(text[4:6]), int(text[6:8]))
-    except (ValueError, IndexError):
+    except ValueError:
         return ""
     return (d - timedelta(days=days)).strftime("%Y%m%d") + text[8:]

@@ -165,6 +165,12 @@ CLEAN_DESCRIPTORS = (
 )
 #: Never shifted, always emptied: a birth date identifies even when moved.
 NEVER_SHIFT = ("PatientBirthDate",)
+#: cxrlab's additions to Table E.1-1 (stricter than the standard): attributes the 2026c table does not list but
+#: that carry identifying text. Found by the PHI fuzzer (tests/test_deid_fuzz.py) or by review.
+EXTRA_REMOVE = (
+    "PatientBirthDateInAlternativeCalendar", "PatientDeathDateInAlternativeCalendar",
+    "PatientAlternativeCalendar", "TextValue", "RetrieveURL", "RetrieveURI", "CommentsOnTheScheduledProcedureStep",
+)
 
 
 def _vindr() -> Profile:
@@ -214,6 +220,16 @@ def _basic() -> Profile:
         if vr == "TM" and rule.action in (Action.DUMMY, Action.EMPTY):
             tags[tag] = Rule(Action.KEEP)  # whole-day date shifts keep times consistent (E.3.6)
     tags[tag_for_keyword("PatientBirthDate")] = Rule(Action.EMPTY)
+    for kw in EXTRA_REMOVE:
+        tag = tag_for_keyword(kw)
+        if tag is not None:
+            tags[tag] = Rule(Action.REMOVE)
+    # Every person name the table does not list is emptied: a PN value is a name by definition.
+    from pydicom.datadict import DicomDictionary
+
+    for tag, entry in DicomDictionary.items():
+        if entry[0] == "PN" and tag not in tags:
+            tags[tag] = Rule(Action.EMPTY)
     return Profile(
         name="basic",
         description="PS3.15 E.1-1 Basic Profile + Retain Patient Characteristics, Retain Device Identity, "
