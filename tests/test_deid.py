@@ -231,7 +231,7 @@ class TestDeidFolderKill:
                     executor=Executor(2))
         out = tmp_path / "out"
         cmd = [sys.executable, "-m", "cxrlab.cli.main", "deid", "folder", str(src), str(out), "-k", str(key_file),
-               "--workers", "2"]
+               "--no-text",               "--workers", "2"]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline and proc.poll() is None:
@@ -249,3 +249,46 @@ class TestDeidFolderKill:
         assert len(names) == n
         for name in names:
             assert (out / name).read_bytes() == (reference / name).read_bytes()
+
+
+class TestBurnedInTextInBatch:
+    def test_text_is_redacted_or_held_for_review_and_verify_accounts_for_it(self, tmp_path: Path) -> None:
+        import json
+
+        from cxrlab.deid.batch import mapping_engine
+        from cxrlab.deid.engine import TextOptions, ocr_available
+        from cxrlab.dicom.phantom import generate_phantoms
+
+        if not ocr_available():
+            pytest.skip("burned-in text detection needs the [ocr] extra (rapidocr-onnxruntime)")
+        src = tmp_path / "src"
+        truths = generate_phantoms(src, 8, seed=11, size_range=(1024, 1280), text_prob=0.7, outlier_prob=0.0)
+        out, review = tmp_path / "out", tmp_path / "review"
+        report = deid_folder(src, out, profile=get_profile("vindr"), key=KEY, mapping=tmp_path / "m.sqlite",
+                             executor=Executor(2), text=TextOptions(review_dir=review))
+        with_text = [t for t in truths if t.text_boxes]
+        assert with_text, "the phantom set must contain burned-in text"
+        assert report.counts["redacted"] + report.counts["review"] >= 1
+        held = {p.stem for p in review.glob("*.json")}
+        for t in with_text:
+            image_id = image_id_for(t.sop_instance_uid, KEY)
+            if image_id in held:
+                record = json.loads((review / f"{image_id}.json").read_text())
+                assert record["decision"] == "review" and (review / f"{image_id}.png").is_file()
+                assert "text" not in json.dumps(record["candidates"])  # recognised text may be PHI
+                assert not (out / f"{image_id}.dicom").exists()
+        from sqlalchemy import select
+        from sqlalchemy.orm import Session
+
+        from cxrlab.catalog import Redaction
+
+        with Session(mapping_engine(tmp_path / "m.sqlite")) as session:
+            redactions = {r.image_id: r.boxes for r in session.scalars(select(Redaction))}
+        assert len(redactions) == report.counts["redacted"]
+        result = verify_folder(out, profile=get_profile("vindr"), source_dir=src, key=KEY, redactions=redactions,
+                               held_back=held)
+        assert result.ok, result.to_json()
+        # Without the redaction record, the changed pixels are caught.
+        if redactions:
+            strict = verify_folder(out, profile=get_profile("vindr"), source_dir=src, key=KEY, held_back=held)
+            assert "pixels" in {f.check for f in strict.findings}

@@ -11,6 +11,7 @@ from cxrlab.catalog.models import (
     Reading,
     ReadingBox,
     ReadingLabel,
+    Redaction,
     UidMap,
 )
 from cxrlab.catalog.workspace import Settings, Workspace, init_workspace, open_workspace
@@ -25,6 +26,7 @@ __all__ = [
     "Reading",
     "ReadingBox",
     "ReadingLabel",
+    "Redaction",
     "Settings",
     "UidMap",
     "Workspace",

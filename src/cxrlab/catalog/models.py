@@ -33,6 +33,7 @@ __all__ = [
     "Reading",
     "ReadingBox",
     "ReadingLabel",
+    "Redaction",
     "UidMap",
 ]
 
@@ -202,4 +203,16 @@ class UidMap(Base):
     original: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     new: Mapped[str] = mapped_column(String(64), index=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Redaction(Base):
+    """Burned-in text boxes redacted in a de-identified image (stored pixel coordinates, margin included)."""
+
+    __tablename__ = "redactions"
+
+    image_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    boxes: Mapped[list] = mapped_column(JSON)
+    transfer_syntax: Mapped[str] = mapped_column(String(64))
+    reencoded: Mapped[bool] = mapped_column(default=False)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cxrlab.cli.common import WorkersOpt, WorkspaceOpt, cli_errors, out, print_report, progress
+from cxrlab.cli.common import WorkersOpt, WorkspaceOpt, cli_errors, err, out, print_report, progress
 
 ingest_app = typer.Typer(help="Bring DICOM files into the workspace.", no_args_is_help=True)
 deid_app = typer.Typer(help="De-identify ingested images.", no_args_is_help=True)
@@ -66,7 +66,12 @@ def ingest_folder_cmd(
 
 
 @deid_app.command("run")
-def deid_run(workspace: WorkspaceOpt = None, workers: WorkersOpt = None) -> None:
+def deid_run(
+    workspace: WorkspaceOpt = None,
+    workers: WorkersOpt = None,
+    text: Annotated[bool | None, typer.Option("--text/--no-text", help="Scan for burned-in text "
+                                              "(default: on when the [ocr] extra is installed).")] = None,
+) -> None:
     """De-identify every ingested image with the workspace profile (VinDr 25-tag keep-list)."""
     from cxrlab.catalog import open_workspace
     from cxrlab.deid import run_deid
@@ -75,7 +80,7 @@ def deid_run(workspace: WorkspaceOpt = None, workers: WorkersOpt = None) -> None
     with cli_errors():
         ws = open_workspace(workspace)
         with progress("deid") as cb:
-            report = run_deid(ws, executor=Executor(workers), on_progress=cb)
+            report = run_deid(ws, executor=Executor(workers), on_progress=cb, text=text)
     print_report(report)
 
 
@@ -106,8 +111,27 @@ KeyOpt = Annotated[Path, typer.Option("--key-file", "-k", help="Secret key file 
 SchemeOpt = Annotated[str, typer.Option("--id-scheme", help="hmac (keyed) or md5 (VinDr public; reversible).")]
 
 
+TextOpt = Annotated[bool | None, typer.Option("--text/--no-text", help="Detect and redact burned-in text "
+                                                "(default: on when the [ocr] extra is installed).")]
+
+
 def _mapping_default(key_file: Path) -> Path:
     return key_file.with_name(key_file.name + ".mapping.sqlite")
+
+
+def _text_options(enabled: bool | None, review_dir: Path, max_side: int = 1024):  # noqa: ANN202
+    """TextOptions, or None when text scanning is off (or unavailable and not asked for)."""
+    from cxrlab.deid.engine import TextOptions, ocr_available
+    from cxrlab.errors import CxrlabError
+
+    if enabled is False:
+        return None
+    if not ocr_available():
+        if enabled:
+            raise CxrlabError("burned-in text detection needs the OCR extra: pip install 'cxrlab[ocr]'")
+        err.print("[yellow]warning:[/] burned-in text is NOT scanned (install the [ocr] extra, or pass --no-text)")
+        return None
+    return TextOptions(review_dir=review_dir, max_side=max_side)
 
 
 @deid_app.command("folder")
@@ -119,8 +143,11 @@ def deid_folder_cmd(
     id_scheme: SchemeOpt = "hmac",
     mapping: Annotated[Path | None, typer.Option(help="Mapping store (default: beside the key file).")] = None,
     workers: WorkersOpt = None,
+    text: TextOpt = None,
+    review: Annotated[Path | None, typer.Option(help="Review folder (default: OUT/../review).")] = None,
 ) -> None:
-    """De-identify a folder without a workspace (streaming, parallel, resumable after a kill)."""
+    """De-identify a folder without a workspace (streaming, parallel, resumable after a kill). Images with doubtful
+    burned-in text are held back in the review folder with a preview."""
     from cxrlab.deid import deid_folder, get_profile, load_key
     from cxrlab.deid.identifiers import ID_SCHEMES
     from cxrlab.runtime import Executor
@@ -130,10 +157,11 @@ def deid_folder_cmd(
     with cli_errors():
         prof = get_profile(profile)
         key = load_key(key_file)
+        text_opts = _text_options(text, review or out.resolve().parent / "review")
         with progress("deid") as cb:
             report = deid_folder(src, out, profile=prof, key=key, id_scheme=id_scheme,
                                  mapping=mapping or _mapping_default(key_file), executor=Executor(workers),
-                                 on_progress=cb)
+                                 on_progress=cb, text=text_opts)
     print_report(report)
     if report.counts.get("failed"):
         raise typer.Exit(code=2)
@@ -148,6 +176,9 @@ def deid_verify(
     id_scheme: SchemeOpt = "hmac",
     phi_file: Annotated[Path | None, typer.Option(help="Known PHI strings, one per line.")] = None,
     report: Annotated[Path | None, typer.Option(help="Report JSON (default: FOLDER/../verify-report.json).")] = None,
+    mapping: Annotated[Path | None, typer.Option(help="Mapping store with the redactions (default: beside key).")]
+    = None,
+    review: Annotated[Path | None, typer.Option(help="Review folder: held-back images are not missing.")] = None,
 ) -> None:
     """Re-read every output and fail (exit 1) if any element outside the profile, any known PHI string or any
     pixel change outside redacted boxes is found."""
@@ -160,14 +191,33 @@ def deid_verify(
         if source is not None and key_file is None:
             raise CxrlabError("--source needs --key-file to match outputs to sources")
         phi = phi_file.read_text(encoding="utf-8").splitlines() if phi_file else []
+        redactions = _redactions(mapping or (_mapping_default(key_file) if key_file else None))
+        review = review or folder.resolve().parent / "review"
+        held = {p.stem for p in review.glob("*.json")} if review.is_dir() else set()
         result = verify_folder(folder, profile=get_profile(profile), phi_strings=phi, source_dir=source,
                                key=load_key(key_file) if key_file else None, id_scheme=id_scheme,
-                               report_path=report or folder.resolve().parent / "verify-report.json")
+                               report_path=report or folder.resolve().parent / "verify-report.json",
+                               redactions=redactions, held_back=held)
     out.print(f"verified {result.files} file(s): {result.clean} clean, {len(result.findings)} finding(s)")
     for f in result.findings[:20]:
         out.print(f"  {f.image_id}: {f.check}: {f.detail}", highlight=False)
     if not result.ok:
         raise typer.Exit(code=1)
+
+
+def _redactions(mapping: Path | None) -> dict[str, list]:
+    """``image_id -> boxes`` from a mapping store (empty when there is none)."""
+    if mapping is None or not Path(mapping).exists():
+        return {}
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from cxrlab.catalog import Redaction
+    from cxrlab.deid.batch import mapping_engine
+
+    engine = mapping_engine(mapping)
+    with Session(engine) as session:
+        return {r.image_id: r.boxes for r in session.scalars(select(Redaction))}
 
 
 @deid_app.command("export-mapping")

@@ -8,6 +8,7 @@ the key (never in OUT).
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +18,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from cxrlab.catalog.db import make_engine
-from cxrlab.catalog.models import UidMap
-from cxrlab.deid.engine import deidentify_file
+from cxrlab.catalog.models import Redaction, UidMap
+from cxrlab.deid.engine import TextOptions, deidentify_file
 from cxrlab.deid.identifiers import image_id_for
 from cxrlab.deid.profiles import Profile
 from cxrlab.dicom.io import is_dicom
@@ -28,18 +29,20 @@ from cxrlab.runtime.executor import Executor
 from cxrlab.runtime.files import exclusive_lock, remove_stale_temporaries
 from cxrlab.runtime.report import ProgressCallback, StageReport
 
-__all__ = ["FileOutcome", "deid_folder", "load_key", "mapping_engine", "record_mapping"]
+__all__ = ["FileOutcome", "deid_folder", "durable_commit", "load_key", "mapping_engine", "record_mapping"]
 
 
 @dataclass
 class FileOutcome:
     """What a worker did with one file (no PHI: the mapping goes only to the mapping store)."""
 
-    outcome: str  # deidentified | already | duplicate | not_dicom | failed
+    outcome: str  # deidentified | redacted | review | already | duplicate | not_dicom | failed
     image_id: str = ""
     reason: str = ""
     original: str = ""
     uid_map: dict[str, str] = field(default_factory=dict)
+    redacted_boxes: list = field(default_factory=list)
+    reencoded_to: str | None = None
 
 
 def load_key(path: Path) -> bytes:
@@ -69,27 +72,46 @@ def mapping_engine(path_or_url: str | Path) -> Engine:
     text = str(path_or_url)
     engine = make_engine(text if "://" in text else f"sqlite:///{Path(text).resolve()}")
     UidMap.__table__.create(engine, checkfirst=True)
+    Redaction.__table__.create(engine, checkfirst=True)
     return engine
 
 
 def record_mapping(session: Session, original_sop: str, image_id: str, uid_map: dict[str, str]) -> None:
-    """Store ``original -> new`` pairs (idempotent)."""
-    session.merge(UidMap(original=original_sop, kind="image_id", new=image_id))
-    for old, new in uid_map.items():
-        session.merge(UidMap(original=old, kind="uid", new=new))
+    """Store ``original -> new`` pairs in one statement; pairs already stored are left as they are."""
+    rows = [{"original": original_sop, "kind": "image_id", "new": image_id}]
+    rows += [{"original": old, "kind": "uid", "new": new} for old, new in uid_map.items()]
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    session.execute(insert(UidMap).values(rows).on_conflict_do_nothing(index_elements=["original", "kind"]))
 
 
-def _one(path: Path, out: Path, profile: Profile, key: bytes, id_scheme: str) -> FileOutcome:
+def durable_commit(session: Session) -> None:
+    """Flush written files to disk, then commit: a committed row never points at an output still in the page
+    cache only (one ``sync`` per batch instead of one ``fsync`` per file)."""
+    os.sync()
+    session.commit()
+
+
+def _one(path: Path, out: Path, profile: Profile, key: bytes, id_scheme: str, text: TextOptions | None) -> FileOutcome:
     """Worker: de-identify *path* unless its output already exists (never raises)."""
     try:
         if not is_dicom(path):
             return FileOutcome("not_dicom")
         ds = pydicom.dcmread(path, stop_before_pixels=True, force=True, specific_tags=["SOPInstanceUID"])
         uid = str(ds.get("SOPInstanceUID") or getattr(ds.file_meta, "MediaStorageSOPInstanceUID", "") or "").strip()
-        if uid and (out / f"{image_id_for(uid, key, id_scheme)}.dicom").exists():
-            return FileOutcome("already", image_id_for(uid, key, id_scheme))
-        result = deidentify_file(path, out, profile=profile, key=key, id_scheme=id_scheme)
-        return FileOutcome("deidentified", result.image_id, original=uid, uid_map=result.uid_map)
+        if uid:
+            image_id = image_id_for(uid, key, id_scheme)
+            if (out / f"{image_id}.dicom").exists():
+                return FileOutcome("already", image_id)
+            if text is not None and (text.review_dir / f"{image_id}.json").exists():
+                return FileOutcome("review", image_id)
+        result = deidentify_file(path, out, profile=profile, key=key, id_scheme=id_scheme, text=text)
+        outcome = {"review": "review", "redact": "redacted"}.get(result.text_decision or "", "deidentified")
+        return FileOutcome(outcome, result.image_id, original=uid, uid_map=result.uid_map,
+                           redacted_boxes=result.redacted_boxes, reencoded_to=result.reencoded_to)
     except FileError as exc:
         return FileOutcome("failed", reason=exc.reason)
     except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
@@ -106,8 +128,12 @@ def deid_folder(
     id_scheme: str = "hmac",
     executor: Executor | None = None,
     on_progress: ProgressCallback | None = None,
+    text: TextOptions | None = None,
 ) -> StageReport:
     """De-identify every DICOM file below *src* into *out*.
+
+    With *text*, burned-in text is detected: confirmed text is redacted (recorded in the mapping store's
+    ``redactions`` table), doubtful images go to ``text.review_dir`` and get no output.
 
     Raises
     ------
@@ -130,25 +156,29 @@ def deid_folder(
         if stale:
             report.notes.append(f"removed {stale} temporary file(s) left by an interrupted run")
         seen: dict[str, Path] = {}
-        for n, (path, res) in enumerate((executor or Executor()).map(_one, files, out, profile, key, id_scheme), 1):
-            if res.image_id in seen and res.outcome in ("deidentified", "already"):
-                if res.outcome == "deidentified":
+        results = (executor or Executor()).map(_one, files, out, profile, key, id_scheme, text)
+        for n, (path, res) in enumerate(results, 1):
+            if res.image_id in seen and res.outcome in ("deidentified", "redacted", "already"):
+                if res.outcome in ("deidentified", "redacted"):
                     # Two inputs share a SOP Instance UID and raced for one output: the first input in
                     # folder order wins, so the result never depends on timing.
-                    deidentify_file(seen[res.image_id], out, profile=profile, key=key, id_scheme=id_scheme)
+                    deidentify_file(seen[res.image_id], out, profile=profile, key=key, id_scheme=id_scheme, text=text)
                 res.outcome = "duplicate"
             report.counts[res.outcome] += 1
             if res.outcome == "failed":
                 report.problems.append((str(path), res.reason))
             if res.image_id:
                 seen.setdefault(res.image_id, path)
-            if res.outcome == "deidentified" and res.original:
+            if res.outcome in ("deidentified", "redacted", "review") and res.original:
                 record_mapping(session, res.original, res.image_id, res.uid_map)
+            if res.outcome == "redacted":
+                session.merge(Redaction(image_id=res.image_id, boxes=[list(b) for b in res.redacted_boxes],
+                                        transfer_syntax=res.reencoded_to or "", reencoded=bool(res.reencoded_to)))
             if n % 200 == 0:
-                session.commit()
+                durable_commit(session)
             if on_progress:
                 on_progress(n, len(files))
-        session.commit()
+        durable_commit(session)
     engine.dispose()
     report.seconds = time.perf_counter() - t0
     return report

@@ -34,7 +34,7 @@ from cxrlab.deid.identifiers import (
 from cxrlab.deid.profiles import Action, Profile
 from cxrlab.errors import CxrlabError, FileError
 
-__all__ = ["DeidResult", "deidentify_dataset", "write_deidentified"]
+__all__ = ["DeidResult", "TextOptions", "ocr_available", "deidentify_dataset", "deidentify_file", "write_deidentified"]
 
 PIXEL_DATA = 0x7FE00010
 
@@ -76,6 +76,30 @@ class DeidResult:
     sop_instance_uid: str
     uid_map: dict[str, str] = field(default_factory=dict)
     actions: Counter = field(default_factory=Counter)
+    #: ``None`` (text not scanned), ``clean``, ``redact`` (written with boxes redacted) or ``review`` (not written).
+    text_decision: str | None = None
+    redacted_boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
+    reencoded_to: str | None = None
+
+
+@dataclass(frozen=True)
+class TextOptions:
+    """Burned-in text handling for :func:`deidentify_file` (see :mod:`cxrlab.deid.text`).
+
+    Attributes
+    ----------
+    review_dir : Path
+        Where images that need a human go: ``<image_id>.png`` (preview with boxes) and ``<image_id>.json``
+        (decision and boxes; never the recognised text, which may be PHI). They are not written to the output.
+    max_side : int
+        Long side of the image the detector sees.
+    threads : int
+        onnxruntime threads per worker process.
+    """
+
+    review_dir: Path
+    max_side: int = 1024
+    threads: int = 1
 
 
 class _Context:
@@ -279,6 +303,9 @@ def write_deidentified(result: DeidResult, src: Path, dst: Path, *, pixel_span: 
     """Write *result* to *dst* atomically, appending the source's Pixel Data element bytes; return the size.
 
     With ``pixel_span=None`` the dataset is written whole by pydicom (deflated files, redacted pixels).
+    There is no per-file fsync: a killed process cannot leave a half file (temporary name, then rename), and the
+    batch flushes the file system once before each catalog commit (``os.sync``), so a committed mapping row always
+    has its output on disk.
     """
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
     dst.parent.mkdir(parents=True, exist_ok=True)
@@ -289,8 +316,6 @@ def write_deidentified(result: DeidResult, src: Path, dst: Path, *, pixel_span: 
             data = buf.getvalue()
             with open(tmp, "wb") as out:
                 out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
         else:
             header = encode_header(result)
             offset, length = pixel_span
@@ -303,7 +328,6 @@ def write_deidentified(result: DeidResult, src: Path, dst: Path, *, pixel_span: 
                     if n == 0:
                         raise FileError(src, "pixel data ended early while copying")
                     copied += n
-                os.fsync(out.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, dst)
         return dst.stat().st_size
@@ -312,8 +336,101 @@ def write_deidentified(result: DeidResult, src: Path, dst: Path, *, pixel_span: 
         raise
 
 
-def deidentify_file(src: Path, dst_dir: Path, *, profile: Profile, key: bytes, id_scheme: str = "hmac") -> DeidResult:
+_DETECTORS: dict[tuple[int, int], object] = {}
+
+
+def ocr_available() -> bool:
+    """True when burned-in text detection can run here (the ``[ocr]`` extra and its shipped ONNX models)."""
+    import importlib.util
+
+    if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("cv2") is None:
+        return False
+    try:
+        from cxrlab.deid.text import _models_dir
+
+        return _models_dir().is_dir()
+    except Exception:  # noqa: BLE001 - any failure means "not available"
+        return False
+
+
+def _detector(opts: TextOptions):  # noqa: ANN202 - cxrlab.deid.text.TextDetector, imported lazily
+    """One detector per worker process (onnxruntime sessions cannot be pickled to workers)."""
+    from cxrlab.deid.text import TextDetector
+
+    key = (opts.max_side, opts.threads)
+    if key not in _DETECTORS:
+        _DETECTORS[key] = TextDetector(max_side=opts.max_side, threads=opts.threads)
+    return _DETECTORS[key]
+
+
+#: Lossless transfer syntax used when a compressed image must be re-encoded after redaction (PS3.5 A.4.3).
+REENCODE_SYNTAX = "1.2.840.10008.1.2.4.80"  # JPEG-LS Lossless
+
+
+def _handle_text(result: DeidResult, src: Path, dst: Path, opts: TextOptions) -> bool:
+    """Scan the pixels for burned-in text; redact and write, or send to review. True when the file was handled
+    here (written with redactions, or held back for review); False when the pixels are clean."""
+    import json
+
+    from cxrlab.deid.text import default_margin, preview_png, redact, scan_dataset
+    from cxrlab.dicom.display import to_uint8
+    from cxrlab.dicom.io import read_pixels
+    from cxrlab.runtime.files import atomic_write_bytes, atomic_write_text
+
+    full = pydicom.dcmread(src, force=True)
+    if "PixelData" not in full or int(full.get("SamplesPerPixel") or 1) != 1:
+        result.text_decision = "clean"
+        return False
+    scan = scan_dataset(full, _detector(opts))
+    result.text_decision = scan.decision
+    if scan.decision == "clean":
+        return False
+    if scan.decision == "review":
+        preview = to_uint8(full, max_size=opts.max_side)
+        sy, sx = preview.shape[0] / scan.shape[0], preview.shape[1] / scan.shape[1]
+        small = [(int(x0 * sx), int(y0 * sy), int(x1 * sx) + 1, int(y1 * sy) + 1) for x0, y0, x1, y1 in
+                 (c.box for c in scan.candidates if c.status != "ignored")]
+        atomic_write_bytes(opts.review_dir / f"{result.image_id}.png", preview_png(preview, small))
+        atomic_write_text(opts.review_dir / f"{result.image_id}.json", json.dumps({
+            "image_id": result.image_id, "decision": "review", "reason": "doubtful burned-in text",
+            "candidates": [{"box": list(c.box), "status": c.status} for c in scan.candidates],
+        }, indent=2))
+        return True
+    stored = read_pixels(full, path=src)
+    margin = default_margin(scan.shape)
+    red, _mask = redact(stored, scan.boxes, margin_px=margin, photometric=str(full.PhotometricInterpretation))
+    rows, cols = scan.shape
+    result.redacted_boxes = [(max(0, x0 - margin), max(0, y0 - margin), min(cols, x1 + margin), min(rows, y1 + margin))
+                             for x0, y0, x1, y1 in scan.boxes]
+    out = result.dataset
+    ts = str(out.file_meta.TransferSyntaxUID)
+    if full.file_meta.TransferSyntaxUID.is_compressed:
+        # The pixels changed, so the old fragments cannot be kept: re-encode losslessly and say so in the record.
+        out.compress(REENCODE_SYNTAX, red, generate_instance_uid=False)
+        result.reencoded_to = REENCODE_SYNTAX
+    else:
+        little = full.file_meta.TransferSyntaxUID.is_little_endian
+        out.PixelData = (red if little else red.byteswap()).tobytes()
+        out["PixelData"].VR = "OW" if red.dtype.itemsize > 1 else "OB"
+        out.file_meta.TransferSyntaxUID = ts
+    write_deidentified(result, src, dst, pixel_span=None)
+    return True
+
+
+def deidentify_file(
+    src: Path,
+    dst_dir: Path,
+    *,
+    profile: Profile,
+    key: bytes,
+    id_scheme: str = "hmac",
+    text: TextOptions | None = None,
+) -> DeidResult:
     """De-identify one file into ``dst_dir/<image_id>.dicom`` (streaming when the transfer syntax allows).
+
+    With *text*, the pixels are scanned for burned-in text first: clean images are still streamed untouched,
+    confirmed text is redacted (compressed images re-encoded losslessly), doubtful images go to the review
+    folder and get no output.
 
     Raises
     ------
@@ -333,6 +450,8 @@ def deidentify_file(src: Path, dst_dir: Path, *, profile: Profile, key: bytes, i
         raise FileError(src, str(exc)) from None
     keeps_pixels = profile.rule_for(PIXEL_DATA, "PixelData").action != Action.REMOVE
     dst = dst_dir / f"{result.image_id}.dicom"
+    if text is not None and keeps_pixels and _handle_text(result, src, dst, text):
+        return result
     if ts == DeflatedExplicitVRLittleEndian:
         full = pydicom.dcmread(src, force=True)
         if keeps_pixels and "PixelData" in full:

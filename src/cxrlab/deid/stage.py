@@ -10,10 +10,10 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from cxrlab.catalog.models import Event, Image, ImageState, QuarantineItem
+from cxrlab.catalog.models import Event, Image, ImageState, QuarantineItem, Redaction
 from cxrlab.catalog.workspace import Workspace
-from cxrlab.deid.batch import record_mapping
-from cxrlab.deid.engine import deidentify_file
+from cxrlab.deid.batch import durable_commit, record_mapping
+from cxrlab.deid.engine import TextOptions, deidentify_file, ocr_available
 from cxrlab.deid.profiles import Profile, get_profile
 from cxrlab.errors import FileError
 from cxrlab.runtime.executor import Executor
@@ -23,16 +23,18 @@ from cxrlab.runtime.report import ProgressCallback, StageReport
 __all__ = ["run_deid"]
 
 
-def _deid_item(item: tuple[int, Path], dst_dir: Path, profile: Profile, key: bytes, id_scheme: str):  # noqa: ANN202
-    """Worker: ``(image_id, relative path, size, original SOP UID, uid_map)`` or ``(None, reason, ...)``."""
+def _deid_item(item: tuple[int, Path], dst_dir: Path, profile: Profile, key: bytes, id_scheme: str,
+               text: TextOptions | None):  # noqa: ANN202
+    """Worker: ``(DeidResult, size)`` or ``(None, reason)``; never raises."""
     try:
-        result = deidentify_file(item[1], dst_dir, profile=profile, key=key, id_scheme=id_scheme)
+        result = deidentify_file(item[1], dst_dir, profile=profile, key=key, id_scheme=id_scheme, text=text)
         path = dst_dir / f"{result.image_id}.dicom"
-        return result.image_id, f"images/{result.image_id}.dicom", path.stat().st_size, result.uid_map
+        result.dataset = None  # do not ship the dataset back to the parent
+        return result, path.stat().st_size if path.exists() else 0
     except FileError as exc:
-        return None, exc.reason, 0, {}
+        return None, exc.reason
     except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
-        return None, f"de-identification failed ({type(exc).__name__})", 0, {}
+        return None, f"de-identification failed ({type(exc).__name__})"
 
 
 def run_deid(
@@ -40,8 +42,14 @@ def run_deid(
     *,
     executor: Executor | None = None,
     on_progress: ProgressCallback | None = None,
+    text: bool | None = None,
 ) -> StageReport:
-    """De-identify every image in state ``ingested``; idempotent and resumable."""
+    """De-identify every image in state ``ingested``; idempotent and resumable.
+
+    Burned-in text is scanned when *text* is True, or when it is None and the ``[ocr]`` extra is installed:
+    confirmed text is redacted (a ``redactions`` row), doubtful images become ``flagged_text`` with a preview in
+    ``review/``.
+    """
     t0 = time.perf_counter()
     report = StageReport("deid")
     key = ws.secret_key()
@@ -53,7 +61,12 @@ def run_deid(
     items = [(pk, ws.root / raw) for pk, raw in todo]
     with exclusive_lock(ws.path(".deid.lock"), "de-identification"):
         remove_stale_temporaries(ws.path("images"))
-        _run(ws, items, report, executor or Executor(), key, profile, on_progress)
+        opts = None
+        if text or (text is None and ocr_available()):
+            opts = TextOptions(review_dir=ws.path("review"))
+        elif text is None:
+            report.notes.append("burned-in text was NOT scanned: install the [ocr] extra")
+        _run(ws, items, report, executor or Executor(), key, profile, on_progress, opts)
     report.seconds = time.perf_counter() - t0
     return report
 
@@ -66,27 +79,39 @@ def _run(
     key: bytes,
     profile: Profile,
     on_progress: ProgressCallback | None,
+    text: TextOptions | None,
 ) -> None:
     session = ws.sessions()
     try:
-        for n, ((pk, raw), res) in enumerate(
-            executor.map(_deid_item, items, ws.path("images"), profile, key, "hmac"), start=1
-        ):
-            image_id, info, size, uid_map = res
+        results = executor.map(_deid_item, items, ws.path("images"), profile, key, "hmac", text)
+        for n, ((pk, raw), (result, info)) in enumerate(results, start=1):
             img = session.get(Image, pk)
-            if image_id is None:
+            if result is None:
                 report.counts["quarantined"] += 1
                 report.problems.append((str(raw), info))
                 session.merge(QuarantineItem(stage="deid", sha256=img.raw_sha256, source_path=str(raw), reason=info))
                 session.add(Event(image_pk=pk, stage="deid", action="failed", detail={"reason": info}))
             else:
-                img.image_id, img.deid_path, img.deid_file_size = image_id, info, size
-                img.state = ImageState.DEIDENTIFIED
-                record_mapping(session, img.sop_instance_uid, image_id, uid_map)
-                session.add(Event(image_pk=pk, stage="deid", action="deidentified", detail={"profile": profile.name}))
-                report.counts["deidentified"] += 1
-            session.commit()
+                record_mapping(session, img.sop_instance_uid, result.image_id, result.uid_map)
+                img.image_id = result.image_id
+                detail = {"profile": profile.name, "text": result.text_decision}
+                if result.text_decision == "review":
+                    img.state, img.state_reason = ImageState.FLAGGED_TEXT, "doubtful burned-in text"
+                    report.counts["flagged_text"] += 1
+                else:
+                    img.deid_path, img.deid_file_size = f"images/{result.image_id}.dicom", info
+                    img.state = ImageState.DEIDENTIFIED
+                    report.counts["redacted" if result.text_decision == "redact" else "deidentified"] += 1
+                if result.redacted_boxes:
+                    session.merge(Redaction(image_id=result.image_id, boxes=[list(b) for b in result.redacted_boxes],
+                                            transfer_syntax=result.reencoded_to or "",
+                                            reencoded=bool(result.reencoded_to)))
+                    detail["redacted_boxes"] = len(result.redacted_boxes)
+                session.add(Event(image_pk=pk, stage="deid", action="deidentified", detail=detail))
+            if n % 64 == 0:
+                durable_commit(session)
             if on_progress:
                 on_progress(n, len(items))
+        durable_commit(session)
     finally:
         session.close()

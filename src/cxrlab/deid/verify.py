@@ -182,9 +182,13 @@ def verify_folder(
     key: bytes | None = None,
     id_scheme: str = "hmac",
     report_path: Path | None = None,
+    redactions: dict[str, list] | None = None,
+    held_back: set[str] | None = None,
 ) -> VerifyReport:
     """Verify every ``*.dicom`` in *out*; with *source_dir* and *key* also check pixels, source-derived PHI and
-    that every source image has exactly one output (missing/extra)."""
+    that every source image has exactly one output (missing/extra). *redactions* maps ``image_id`` to the boxes
+    that were redacted (pixels may differ only there); images held back for review count as not missing when
+    listed in *held_back*."""
     report = VerifyReport()
     common = [s.encode("utf-8") for s in phi_strings if s]
     sources: dict[str, Path] = {}
@@ -209,13 +213,14 @@ def verify_folder(
         src = sources.get(path.stem)
         if src is not None:
             phi += known_phi(pydicom.dcmread(src, stop_before_pixels=True, force=True), profile)
-        found = verify_file(path, profile=profile, phi=phi, source=src)
+        boxes = [tuple(b) for b in (redactions or {}).get(path.stem, [])]
+        found = verify_file(path, profile=profile, phi=phi, source=src, redacted=boxes)
         report.findings += found
         report.clean += not found
         report.checks["files"] += 1
     if sources:
         names = {p.stem for p in outputs}
-        for image_id in sorted(set(sources) - names):
+        for image_id in sorted(set(sources) - names - (held_back or set())):
             report.findings.append(Finding(image_id, "missing", "a source image has no output"))
         for image_id in sorted(names - set(sources)):
             report.findings.append(Finding(image_id, "extra", "an output has no source image"))
