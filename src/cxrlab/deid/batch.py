@@ -13,13 +13,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pydicom
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from cxrlab.catalog.db import make_engine
 from cxrlab.catalog.models import Redaction, UidMap
-from cxrlab.deid.engine import TextOptions, deidentify_file
+from cxrlab.deid.engine import TextOptions, deidentify_file, read_header
 from cxrlab.deid.identifiers import image_id_for
 from cxrlab.deid.profiles import Profile
 from cxrlab.dicom.io import is_dicom
@@ -100,7 +99,8 @@ def _one(path: Path, out: Path, profile: Profile, key: bytes, id_scheme: str, te
     try:
         if not is_dicom(path):
             return FileOutcome("not_dicom")
-        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True, specific_tags=["SOPInstanceUID"])
+        header = read_header(path)
+        ds = header[0]
         uid = str(ds.get("SOPInstanceUID") or getattr(ds.file_meta, "MediaStorageSOPInstanceUID", "") or "").strip()
         if uid:
             image_id = image_id_for(uid, key, id_scheme)
@@ -108,7 +108,7 @@ def _one(path: Path, out: Path, profile: Profile, key: bytes, id_scheme: str, te
                 return FileOutcome("already", image_id)
             if text is not None and (text.review_dir / f"{image_id}.json").exists():
                 return FileOutcome("review", image_id)
-        result = deidentify_file(path, out, profile=profile, key=key, id_scheme=id_scheme, text=text)
+        result = deidentify_file(path, out, profile=profile, key=key, id_scheme=id_scheme, text=text, header=header)
         outcome = {"review": "review", "redact": "redacted"}.get(result.text_decision or "", "deidentified")
         return FileOutcome(outcome, result.image_id, original=uid, uid_map=result.uid_map,
                            redacted_boxes=result.redacted_boxes, reencoded_to=result.reencoded_to)

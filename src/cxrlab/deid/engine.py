@@ -246,46 +246,72 @@ def deidentify_dataset(ds: Dataset, *, profile: Profile, key: bytes, id_scheme: 
     return DeidResult(out, image_id_for(uid, key, id_scheme), new_sop, ctx.uid_map, ctx.actions)
 
 
+def read_header(path: Path) -> tuple[Dataset, tuple[int, int] | None]:
+    """Read the header (no pixel bytes) and locate Pixel Data in one pass over the file.
+
+    Returns ``(dataset, span)`` where *span* is ``(offset, length)`` of the whole top-level (7FE0,0010) element,
+    or None when there is none or the file is deflated (its byte offsets are not the file's).
+
+    Raises
+    ------
+    FileError
+        The header cannot be parsed, or the pixel data is truncated.
+    """
+    try:
+        with open(path, "rb") as fh:
+            ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True)
+            ts = str(getattr(ds.file_meta, "TransferSyntaxUID", "") or "")
+            span = None if ts == DeflatedExplicitVRLittleEndian else _span_at(fh, ds, path)
+    except FileError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - turn any parse failure into one PHI-free message
+        raise FileError(path, f"cannot read DICOM header ({type(exc).__name__})") from None
+    return ds, span
+
+
 def pixel_data_span(path: Path) -> tuple[int, int] | None:
-    """Return ``(offset, length)`` of the whole top-level (7FE0,0010) element in *path*, or None if absent.
+    """Return ``(offset, length)`` of the whole top-level (7FE0,0010) element in *path*, or None if absent."""
+    return read_header(path)[1]
+
+
+def _span_at(fh, ds: Dataset, path: Path) -> tuple[int, int] | None:  # noqa: ANN001 - a binary file object
+    """Parse the Pixel Data element header at the file position where pydicom stopped.
 
     pydicom stops before Pixel Data and leaves the file positioned at its tag; the element header is parsed here
     (PS3.5 7.1.2: explicit VR OB/OW has a 12-byte header, implicit VR 8 bytes) and an undefined length
     (encapsulated, PS3.5 A.4) is followed item by item to its Sequence Delimitation Item.
     """
-    with open(path, "rb") as fh:
-        ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True)
-        start = fh.tell()
-        head = fh.read(12)
-        if len(head) < 8:
-            return None
-        little = ds.is_little_endian if ds.is_little_endian is not None else True
-        end = "<" if little else ">"
-        group, elem = struct.unpack(end + "HH", head[:4])
-        if (group, elem) != (0x7FE0, 0x0010):
-            return None
-        if ds.is_implicit_VR:
-            (length,) = struct.unpack(end + "I", head[4:8])
-            header = 8
-        else:
-            (length,) = struct.unpack(end + "I", head[8:12])
-            header = 12
-        if length != 0xFFFFFFFF:
-            size = os.fstat(fh.fileno()).st_size
-            if start + header + length > size:
-                raise FileError(path, "pixel data truncated")
-            return start, header + length
-        fh.seek(start + header)
-        while True:
-            item = fh.read(8)
-            if len(item) < 8:
-                raise FileError(path, "encapsulated pixel data truncated (no sequence delimiter)")
-            ig, ie, ilen = struct.unpack("<HHI", item)
-            if (ig, ie) == (0xFFFE, 0xE0DD):
-                return start, fh.tell() - start
-            if (ig, ie) != (0xFFFE, 0xE000):
-                raise FileError(path, "encapsulated pixel data is malformed (item tag expected)")
-            fh.seek(ilen, os.SEEK_CUR)
+    start = fh.tell()
+    head = fh.read(12)
+    if len(head) < 8:
+        return None
+    little = ds.is_little_endian if ds.is_little_endian is not None else True
+    end = "<" if little else ">"
+    group, elem = struct.unpack(end + "HH", head[:4])
+    if (group, elem) != (0x7FE0, 0x0010):
+        return None
+    if ds.is_implicit_VR:
+        (length,) = struct.unpack(end + "I", head[4:8])
+        header = 8
+    else:
+        (length,) = struct.unpack(end + "I", head[8:12])
+        header = 12
+    if length != 0xFFFFFFFF:
+        size = os.fstat(fh.fileno()).st_size
+        if start + header + length > size:
+            raise FileError(path, "pixel data truncated")
+        return start, header + length
+    fh.seek(start + header)
+    while True:
+        item = fh.read(8)
+        if len(item) < 8:
+            raise FileError(path, "encapsulated pixel data truncated (no sequence delimiter)")
+        ig, ie, ilen = struct.unpack("<HHI", item)
+        if (ig, ie) == (0xFFFE, 0xE0DD):
+            return start, fh.tell() - start
+        if (ig, ie) != (0xFFFE, 0xE000):
+            raise FileError(path, "encapsulated pixel data is malformed (item tag expected)")
+        fh.seek(ilen, os.SEEK_CUR)
 
 
 def encode_header(result: DeidResult) -> bytes:
@@ -425,22 +451,20 @@ def deidentify_file(
     key: bytes,
     id_scheme: str = "hmac",
     text: TextOptions | None = None,
+    header: tuple[Dataset, tuple[int, int] | None] | None = None,
 ) -> DeidResult:
     """De-identify one file into ``dst_dir/<image_id>.dicom`` (streaming when the transfer syntax allows).
 
     With *text*, the pixels are scanned for burned-in text first: clean images are still streamed untouched,
     confirmed text is redacted (compressed images re-encoded losslessly), doubtful images go to the review
-    folder and get no output.
+    folder and get no output. *header* is what :func:`read_header` returned, when the caller already read it.
 
     Raises
     ------
     FileError
         Not DICOM, truncated, or no SOP Instance UID; the message never quotes a value from the file.
     """
-    try:
-        ds = pydicom.dcmread(src, stop_before_pixels=True, force=True)
-    except Exception as exc:  # noqa: BLE001 - turn any parse failure into one PHI-free message
-        raise FileError(src, f"cannot read DICOM header ({type(exc).__name__})") from None
+    ds, span = header if header is not None else read_header(src)
     if "SOPInstanceUID" not in ds and "Rows" not in ds:
         raise FileError(src, "not a DICOM image (no SOP Instance UID, no Rows)")
     ts = str(getattr(ds.file_meta, "TransferSyntaxUID", "") or "")
@@ -458,7 +482,7 @@ def deidentify_file(
             result.dataset.add(full["PixelData"])
         write_deidentified(result, src, dst, pixel_span=None)
     else:
-        span = pixel_data_span(src) if keeps_pixels else None
+        span = span if keeps_pixels else None
         if span is None:
             write_deidentified(result, src, dst, pixel_span=None)
         else:
