@@ -20,6 +20,7 @@ from cxrlab.deid.text import (
     merge_lines,
     plausible_text,
     preview_png,
+    promote_neighbours,
     redact,
     scan_dataset,
 )
@@ -92,6 +93,35 @@ def test_merge_lines_joins_fragments() -> None:
         [Candidate((0, 0, 40, 20), 0.8), Candidate((50, 2, 90, 21), 0.6), Candidate((0, 60, 40, 80), 1)]
     )
     assert sorted(c.box for c in merged) == [(0, 0, 90, 21), (0, 60, 40, 80)]
+
+
+def test_promote_neighbours_confirms_fragments_next_to_text() -> None:
+    shape = (1000, 1000)
+    cands = [
+        Candidate((10, 10, 200, 40), 0.9, "ID:123456", 0.97),  # a confirmed line
+        Candidate((230, 12, 262, 41), 0.9, "83", 0.99),  # fragment on the same line: aspect fails
+        Candidate((12, 40, 44, 70), 0.9, "06", 0.9),  # fragment stacked under the line
+        Candidate((700, 500, 732, 530), 0.9, "19", 0.99),  # readable fragment far away: stays doubtful
+        Candidate((260, 45, 290, 72), 0.9, "工三", 0.5),  # unreadable neighbour: untouched
+    ]
+    confirm(cands, shape)
+    assert [c.status for c in cands] == ["confirmed", "doubtful", "doubtful", "doubtful", "ignored"]
+    promote_neighbours(cands, shape)
+    assert [c.status for c in cands] == ["confirmed", "confirmed", "confirmed", "doubtful", "ignored"]
+    lone = confirm([Candidate((230, 12, 262, 41), 0.9, "83", 0.99)], shape)
+    assert promote_neighbours(lone, shape)[0].status == "doubtful"
+
+
+def test_fast_render_matches_to_uint8() -> None:
+    from cxrlab.deid.text import _render_small
+    from cxrlab.dicom.display import to_uint8
+
+    for seed in (0, 1):
+        ds, _ = generate_phantom(np.random.default_rng(seed), seed, size_range=(900, 1100), outlier=None)
+        fast, same = _render_small(ds, 256)
+        ref = to_uint8(ds, max_size=256)
+        assert same is ds and fast.shape == ref.shape and fast.dtype == np.uint8
+        assert np.abs(fast.astype(int) - ref.astype(int)).mean() < 4.0
 
 
 def test_preview_png() -> None:

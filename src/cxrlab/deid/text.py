@@ -67,6 +67,7 @@ __all__ = [
     "is_blob",
     "merge_lines",
     "plausible_text",
+    "promote_neighbours",
     "preview_png",
     "redact",
     "scan_dataset",
@@ -79,6 +80,11 @@ Decision = Literal["clean", "redact", "review"]
 DET_THRESH = 0.3
 #: Minimum mean probability inside a candidate region (PP-OCR default 0.5).
 DET_BOX_THRESH = 0.5
+#: CLAHE (contrast-limited adaptive histogram equalisation) on the detector input: clip limit and tiles per
+#: side. Faint text over gradients and the mediastinum is detected far more often (bench: recall of
+#: planted text 0.955 -> 0.972 at max_side 640); recognition still reads the unequalised image.
+DET_CLAHE_CLIP = 2.0
+DET_CLAHE_TILES = 8
 #: DB "unclip" ratio: a region of area A and perimeter L grows by A * ratio / L on every side.
 DET_UNCLIP_RATIO = 1.6
 #: Recognition confidence (mean CTC max-probability) a candidate needs to count as text.
@@ -99,10 +105,13 @@ CANDIDATE_AREA_MAX_FRAC = 0.05
 #: :data:`ASPECT_MIN` is a "blob" (the lung-field false positive of DESIGN.md): ignored without recognition.
 BLOB_HEIGHT_FACTOR = 2.0
 #: Fragments of one line separated by at most this many line heights are merged (:func:`merge_lines`).
-LINE_MERGE_GAP = 1.0
+LINE_MERGE_GAP = 1.5
 #: Confirmed boxes grow horizontally by this fraction of their height on each side (line ends the
 #: detector clipped: a faint first or last character).
-LINE_END_PAD = 0.5
+LINE_END_PAD = 0.75
+#: Confirmed boxes grow vertically by this fraction of their height on each side (clipped ascenders and
+#: descenders of faint text).
+LINE_VERT_PAD = 0.2
 #: Total confirmed area that may be redacted automatically; more sends the image to review.
 REDACT_MAX_AREA_FRAC = 0.05
 #: An unconfirmed candidate at least this large (fraction of the image) makes the image doubtful (review).
@@ -333,6 +342,61 @@ def merge_lines(candidates: Sequence[Candidate], *, gap_factor: float = LINE_MER
             if changed:
                 break
     return items
+
+
+def promote_neighbours(candidates: Sequence[Candidate], shape: tuple[int, int]) -> list[Candidate]:
+    """Confirm doubtful fragments that sit next to confirmed text (in place; also returned).
+
+    Small or faint text (over the spine, say) is often detected as short pieces ("06", "83") that read
+    well but fail the line geometry, so :func:`confirm` leaves them doubtful. A doubtful candidate is
+    promoted to ``confirmed`` when it partly reads as text (confidence >= :data:`REC_DOUBT_CONF`, a letter
+    or digit, >= :data:`REC_MIN_PLAUSIBLE` plausible characters), its height is within
+    :data:`TEXT_HEIGHT_RANGE`, its height is within 1.6x of a confirmed neighbour's, and it is either on
+    the neighbour's line (vertical overlap >= half the smaller height, horizontal gap <= 3 line heights)
+    or stacked on it (horizontal overlap, vertical gap <= half a line height). Repeats until stable.
+
+    Parameters
+    ----------
+    candidates : sequence of Candidate
+        Output of :func:`confirm`.
+    shape : (rows, columns)
+        Image size.
+
+    Returns
+    -------
+    list of Candidate
+        The same objects.
+    """
+    rows = int(shape[0])
+    confirmed = [c for c in candidates if c.status == "confirmed"]
+    changed = True
+    while changed and confirmed:
+        changed = False
+        for c in candidates:
+            if c.status != "doubtful":
+                continue
+            alnum, frac = plausible_text(c.text)
+            x0, y0, x1, y1 = c.box
+            h = y1 - y0
+            if c.rec_conf < REC_DOUBT_CONF or alnum < 1 or frac < REC_MIN_PLAUSIBLE:
+                continue
+            if not TEXT_HEIGHT_RANGE[0] * rows <= h <= TEXT_HEIGHT_RANGE[1] * rows:
+                continue
+            for k in confirmed:
+                kx0, ky0, kx1, ky1 = k.box
+                kh = ky1 - ky0
+                if min(h, kh) <= 0 or max(h, kh) > 1.6 * min(h, kh):
+                    continue
+                v_overlap = min(y1, ky1) - max(y0, ky0)
+                h_gap = max(x0, kx0) - min(x1, kx1)
+                same_line = v_overlap >= 0.5 * min(h, kh) and h_gap <= 3.0 * max(h, kh)
+                stacked = h_gap < 0 and -v_overlap <= 0.5 * max(h, kh)
+                if same_line or stacked:
+                    c.status, c.reason = "confirmed", ""
+                    confirmed.append(c)
+                    changed = True
+                    break
+    return list(candidates)
 
 
 def is_blob(box: Sequence[int], shape: tuple[int, int]) -> bool:
@@ -582,6 +646,7 @@ class TextDetector:
         self.max_side = int(max_side)
         self.threads = int(threads)
         self._cv2 = cv2
+        self._clahe = cv2.createCLAHE(clipLimit=DET_CLAHE_CLIP, tileGridSize=(DET_CLAHE_TILES, DET_CLAHE_TILES))
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = self.threads
         opts.inter_op_num_threads = 1
@@ -604,7 +669,8 @@ class TextDetector:
     def detect(self, display_uint8: np.ndarray) -> list[Candidate]:
         """Detect text regions in a 2-D uint8 display image.
 
-        The image is area-downsampled so its long side is <= ``max_side``, zero-padded to a multiple of 32
+        The image is area-downsampled so its long side is <= ``max_side``, contrast-equalised (CLAHE,
+        :data:`DET_CLAHE_CLIP`, :data:`DET_CLAHE_TILES`), zero-padded to a multiple of 32
         and replicated to 3 channels. The DB probability map is thresholded at :data:`DET_THRESH`, dilated
         by 2x2, split into 8-connected components, and each component with mean probability >=
         :data:`DET_BOX_THRESH` becomes an axis-aligned box grown by the unclip distance
@@ -625,6 +691,7 @@ class TextDetector:
         cv2 = self._cv2
         rows, cols = display_uint8.shape
         small, scale = _resize_u8(display_uint8, self.max_side)
+        small = self._clahe.apply(np.ascontiguousarray(small))
         h, w = small.shape
         ph, pw = -(-h // 32) * 32, -(-w // 32) * 32
         x = np.full((1, 3, ph, pw), -1.0, dtype=np.float32)
@@ -739,12 +806,14 @@ class TextDetector:
             self.recognize(display_uint8, lines)
         t2 = time.perf_counter()
         confirm(cands, display_uint8.shape)
-        cols = display_uint8.shape[1]
+        promote_neighbours(cands, display_uint8.shape)
+        rows, cols = display_uint8.shape
         for c in cands:
             if c.status == "confirmed":
                 x0, y0, x1, y1 = c.box
                 pad = int(round(LINE_END_PAD * (y1 - y0)))
-                c.box = (max(0, x0 - pad), y0, min(cols, x1 + pad), y1)
+                vpad = int(round(LINE_VERT_PAD * (y1 - y0)))
+                c.box = (max(0, x0 - pad), max(0, y0 - vpad), min(cols, x1 + pad), min(rows, y1 + vpad))
         return classify(cands, display_uint8.shape), cands, {"detect": t1 - t0, "recognize": t2 - t1}
 
 
@@ -770,13 +839,9 @@ def scan_dataset(ds: Any, detector: TextDetector, *, render_max_side: int | None
         Decision, confirmed boxes and candidates in original pixel coordinates, timings.
     """
     t0 = time.perf_counter()
-    disp = to_uint8(ds, max_size=render_max_side or detector.max_side)
+    disp, ds = _render_small(ds, render_max_side or detector.max_side)
     t1 = time.perf_counter()
     decision, cands, secs = detector.scan(disp)
-    if not hasattr(ds, "Rows"):  # a path: read the header for the original size
-        import pydicom
-
-        ds = pydicom.dcmread(ds, stop_before_pixels=True)
     rows, cols = int(ds.Rows), int(ds.Columns)
     sy, sx = rows / disp.shape[0], cols / disp.shape[1]
     for c in cands:
@@ -790,6 +855,38 @@ def scan_dataset(ds: Any, detector: TextDetector, *, render_max_side: int | None
     boxes = [c.box for c in cands if c.status == "confirmed"]
     secs = {"render": t1 - t0, **secs, "total": time.perf_counter() - t0}
     return TextScan(decision, boxes, cands, secs, (rows, cols))
+
+
+def _render_small(ds: Any, max_side: int) -> tuple[np.ndarray, Any]:
+    """Render the 8-bit display image for detection at long side <= *max_side*; return it and the dataset.
+
+    Fast path for the usual linear Modality LUT (Rescale Slope/Intercept, which commutes with averaging):
+    the *stored* array is block-averaged first (OpenCV ``INTER_AREA``, on the integer array without a
+    float64 copy of the full image), then :func:`cxrlab.dicom.display.render_pixels` windows only the small
+    image. The percentile fallback window is then taken from the downsampled values (slightly narrower than
+    at full resolution, which only raises contrast). Non-linear Modality LUTs and VOI LUT sequences use
+    :func:`~cxrlab.dicom.display.to_uint8`.
+    """
+    import cv2
+
+    from cxrlab.dicom.display import render_pixels
+    from cxrlab.dicom.io import read_dataset, read_pixels
+
+    if not hasattr(ds, "Rows"):
+        ds = read_dataset(ds)
+    if ds.get("ModalityLUTSequence") or ds.get("VOILUTSequence"):
+        return to_uint8(ds, max_size=max_side), ds
+    stored = read_pixels(ds)
+    if stored.ndim != 2:
+        return to_uint8(ds, max_size=max_side), ds
+    rows, cols = stored.shape
+    if max(rows, cols) <= max_side:
+        return render_pixels(stored, ds), ds
+    scale = max_side / max(rows, cols)
+    size = (min(max_side, max(1, round(cols * scale))), min(max_side, max(1, round(rows * scale))))
+    src = stored if stored.dtype in (np.uint8, np.uint16, np.int16) else stored.astype(np.float32)
+    small = cv2.resize(np.ascontiguousarray(src), size, interpolation=cv2.INTER_AREA).astype(np.float32)
+    return render_pixels(small, ds), ds
 
 
 def default_margin(shape: tuple[int, int]) -> int:
