@@ -17,6 +17,7 @@ from io import BytesIO
 from pathlib import Path
 
 import pydicom
+from pydicom.datadict import keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
@@ -127,14 +128,16 @@ def _clean(value: object) -> bool:
 def _apply(ds: Dataset, ctx: _Context) -> Dataset:
     """Return a new dataset with *ctx.profile* applied to every element, recursing into kept sequences."""
     out = Dataset()
-    for elem in ds:
-        tag = int(elem.tag)
-        rule = ctx.profile.rule_for(tag, elem.keyword)
+    for key in list(ds.keys()):
+        tag = int(key)
+        # Decide from the tag alone, so removed elements are never decoded (most of them under `vindr`).
+        rule = ctx.profile.rule_for(tag, keyword_for_tag(tag) if (tag >> 16) % 2 == 0 else "")
         action = rule.action
         ctx.actions[action.value] += 1
-        vr = elem.VR
         if action == Action.REMOVE:
             continue
+        elem = ds[key]
+        vr = elem.VR
         if vr == "SQ":
             if action in (Action.EMPTY, Action.DUMMY, Action.REPLACE, Action.HASH, Action.UID, Action.SHIFT):
                 out.add(DataElement(elem.tag, "SQ", Sequence()))
