@@ -34,6 +34,7 @@ from cxrlab.deid.identifiers import (
 )
 from cxrlab.deid.profiles import Action, Profile
 from cxrlab.errors import CxrlabError, FileError
+from cxrlab.runtime.files import atomic_path
 
 __all__ = ["DeidResult", "TextOptions", "ocr_available", "deidentify_dataset", "deidentify_file", "write_deidentified"]
 
@@ -272,11 +273,6 @@ def read_header(path: Path) -> tuple[Dataset, tuple[int, int] | None]:
     return ds, span
 
 
-def pixel_data_span(path: Path) -> tuple[int, int] | None:
-    """Return ``(offset, length)`` of the whole top-level (7FE0,0010) element in *path*, or None if absent."""
-    return read_header(path)[1]
-
-
 def _span_at(fh, ds: Dataset, path: Path) -> tuple[int, int] | None:  # noqa: ANN001 - a binary file object
     """Parse the Pixel Data element header at the file position where pydicom stopped.
 
@@ -336,20 +332,13 @@ def write_deidentified(result: DeidResult, src: Path, dst: Path, *, pixel_span: 
     batch flushes the file system once before each catalog commit (``os.sync``), so a committed mapping row always
     has its output on disk.
     """
-    tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    with atomic_path(dst) as tmp:
         if pixel_span is None:
-            buf = BytesIO()
-            pydicom.dcmwrite(buf, result.dataset, enforce_file_format=True)
-            data = buf.getvalue()
-            with open(tmp, "wb") as out:
-                out.write(data)
+            pydicom.dcmwrite(tmp, result.dataset, enforce_file_format=True)
         else:
-            header = encode_header(result)
             offset, length = pixel_span
             with open(tmp, "wb") as out, open(src, "rb") as inp:
-                out.write(header)
+                out.write(encode_header(result))
                 out.flush()
                 copied = 0
                 while copied < length:
@@ -357,12 +346,7 @@ def write_deidentified(result: DeidResult, src: Path, dst: Path, *, pixel_span: 
                     if n == 0:
                         raise FileError(src, "pixel data ended early while copying")
                     copied += n
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dst)
-        return dst.stat().st_size
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    return dst.stat().st_size
 
 
 _DETECTORS: dict[tuple[int, int], object] = {}

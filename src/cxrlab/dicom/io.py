@@ -8,6 +8,7 @@ JPEG-LS and JPEG 2000 (PS3.5 Section 8 and Annex A).
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -90,7 +91,7 @@ def read_dataset(path: str | Path, *, header_only: bool = False) -> FileDataset:
             pass
     except InvalidDicomError:
         raise DicomReadError(path, "not a valid DICOM file") from None
-    except (EOFError, OSError, ValueError, struct_error_type()) as exc:  # pragma: no branch
+    except (EOFError, OSError, ValueError, struct.error) as exc:
         raise DicomReadError(path, f"truncated or corrupt DICOM header ({type(exc).__name__})") from None
     if "SOPInstanceUID" not in ds and "Rows" not in ds:
         # pydicom stops quietly at a cut element: a header with neither attribute was cut short.
@@ -98,13 +99,6 @@ def read_dataset(path: str | Path, *, header_only: bool = False) -> FileDataset:
     if "PixelData" not in ds and "FloatPixelData" not in ds and not header_only:
         raise DicomReadError(path, "no pixel data (7FE0,0010)")
     return ds
-
-
-def struct_error_type() -> type[Exception]:
-    """Return :class:`struct.error` (pydicom raises it on some truncated headers)."""
-    import struct
-
-    return struct.error
 
 
 def transfer_syntax_uid(ds: Dataset) -> str:

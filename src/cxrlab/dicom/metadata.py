@@ -73,7 +73,7 @@ def _text(ds: Dataset, keyword: str, limit: int = 64) -> str | None:
     value = ds.get(keyword)
     if value is None or value == "":
         return None
-    if isinstance(value, (list, tuple)) or hasattr(value, "__iter__") and not isinstance(value, str):
+    if not isinstance(value, str) and hasattr(value, "__iter__"):  # multi-valued
         value = "\\".join(str(v) for v in value)
     return str(value).strip()[:limit] or None
 

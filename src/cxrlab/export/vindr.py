@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from sqlalchemy import select
 from cxrlab.catalog.models import ConsensusLabel, Event, Image, ImageState, Reading, ReadingBox, ReadingLabel
 from cxrlab.catalog.workspace import Workspace
 from cxrlab.errors import CxrlabError
-from cxrlab.runtime.files import atomic_write_text
+from cxrlab.runtime.files import atomic_path, atomic_write_text
 from cxrlab.runtime.report import StageReport
 from cxrlab.schemas import LabelSchema, get_schema
 from cxrlab.stats.table2 import compute_table2
@@ -175,16 +176,14 @@ def _consensus_frame(session, images: list[Image], schema: LabelSchema) -> pd.Da
 
 
 def _place(src: Path, dst: Path, *, link: bool) -> None:
+    """Put *src* at *dst* atomically: a hard link when asked and possible, else a copy."""
     if dst.exists():
         return
-    tmp = dst.with_name(f".{dst.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        if not link:
-            raise OSError
-        os.link(src, tmp)
-    except OSError:
-        import shutil
-
-        shutil.copyfile(src, tmp)
-    os.replace(tmp, dst)
+    with atomic_path(dst) as tmp:
+        tmp.unlink()
+        try:
+            if not link:
+                raise OSError
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)

@@ -17,6 +17,7 @@ from cxrlab.errors import CxrlabError
 
 __all__ = [
     "atomic_copy",
+    "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
     "exclusive_lock",
@@ -24,25 +25,31 @@ __all__ = [
 ]
 
 
-def _tmp_in(path: Path) -> tuple[int, str]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-
-
-def atomic_write_bytes(path: Path | str, data: bytes, *, mode: int = 0o644) -> None:
-    """Write *data* to *path* atomically with permissions *mode*."""
+@contextmanager
+def atomic_path(path: Path | str, *, mode: int = 0o644) -> Iterator[Path]:
+    """Yield an empty temporary file beside *path*; on success give it *mode* and rename it to *path*, on error
+    delete it. Every atomic write in cxrlab goes through here, so :func:`remove_stale_temporaries` knows the name.
+    """
     path = Path(path)
-    fd, tmp = _tmp_in(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        yield tmp
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def atomic_write_bytes(path: Path | str, data: bytes, *, mode: int = 0o644) -> None:
+    """Write *data* to *path* atomically with permissions *mode* (fsynced before the rename)."""
+    with atomic_path(path, mode=mode) as tmp, open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def atomic_write_text(path: Path | str, text: str) -> None:
@@ -52,16 +59,8 @@ def atomic_write_text(path: Path | str, text: str) -> None:
 
 def atomic_copy(src: Path | str, dst: Path | str) -> None:
     """Copy *src* to *dst* atomically (the kernel copies the bytes; see shutil.copyfile)."""
-    dst = Path(dst)
-    fd, tmp = _tmp_in(dst)
-    os.close(fd)
-    try:
+    with atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 @contextmanager
