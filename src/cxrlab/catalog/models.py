@@ -25,6 +25,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
     "Base",
+    "ConsensusBox",
     "ConsensusLabel",
     "Event",
     "Image",
@@ -189,6 +190,28 @@ class ConsensusLabel(Base):
     votes: Mapped[int] = mapped_column(Integer)
     readers: Mapped[int] = mapped_column(Integer)
     method: Mapped[str] = mapped_column(String(32), default="majority")
+
+
+class ConsensusBox(Base):
+    """An aggregated box of a local finding (box fusion of readers' boxes, or a reviewer's final box).
+
+    These are the rows of the test set's ``annotations_test.csv`` (empty ``rad_id``: consensus), VinDr-CXR data
+    descriptor, "Data Records".
+    """
+
+    __tablename__ = "consensus_boxes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_pk: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    class_name: Mapped[str] = mapped_column(String(128))
+    x_min: Mapped[float] = mapped_column(Float)
+    y_min: Mapped[float] = mapped_column(Float)
+    x_max: Mapped[float] = mapped_column(Float)
+    y_max: Mapped[float] = mapped_column(Float)
+    score: Mapped[float | None] = mapped_column(Float)
+    votes: Mapped[int] = mapped_column(Integer, default=1)
+    method: Mapped[str] = mapped_column(String(32), default="wbf")
+    author: Mapped[str] = mapped_column(String(64), default="system")
 
 
 class UidMap(Base):
