@@ -251,6 +251,27 @@ class TestDeidFolderKill:
             assert (out / name).read_bytes() == (reference / name).read_bytes()
 
 
+class TestDeidFolderResume:
+    def test_outputs_truncated_by_a_crash_are_redone(self, tmp_path: Path) -> None:
+        """A machine crash can leave renamed outputs empty or short; a rerun must not skip them."""
+        from cxrlab.deid.batch import output_complete
+
+        src = tmp_path / "src"
+        for i in range(4):
+            make_dicom(src / f"{i}.dcm", seed=i, rows=96, columns=96)
+        out = tmp_path / "out"
+        run = dict(profile=get_profile("vindr"), key=KEY, mapping=tmp_path / "m.sqlite", executor=Executor(1))
+        deid_folder(src, out, **run)
+        files = sorted(out.glob("*.dicom"))
+        good = {p.name: p.read_bytes() for p in files}
+        files[0].write_bytes(b"")
+        files[1].write_bytes(good[files[1].name][:-100])
+        assert not output_complete(files[0]) and not output_complete(files[1]) and output_complete(files[2])
+        report = deid_folder(src, out, **run, sync=True)
+        assert report.counts["deidentified"] == 2 and report.counts["already"] == 2
+        assert {p.name: p.read_bytes() for p in out.glob("*.dicom")} == good
+
+
 class TestBurnedInTextInBatch:
     def test_text_is_redacted_or_held_for_review_and_verify_accounts_for_it(self, tmp_path: Path) -> None:
         import json

@@ -94,13 +94,16 @@ class TextOptions:
         Where images that need a human go: ``<image_id>.png`` (preview with boxes) and ``<image_id>.json``
         (decision and boxes; never the recognised text, which may be PHI). They are not written to the output.
     max_side : int
-        Long side of the image the detector sees.
+        Long side of the image the detector's global pass sees.
+    hi_side : int
+        Long side of the rendering scanned for small text and read by recognition.
     threads : int
         onnxruntime threads per worker process.
     """
 
     review_dir: Path
-    max_side: int = 1024
+    max_side: int = 512
+    hi_side: int = 1024
     threads: int = 1
 
 
@@ -349,7 +352,7 @@ def write_deidentified(result: DeidResult, src: Path, dst: Path, *, pixel_span: 
     return dst.stat().st_size
 
 
-_DETECTORS: dict[tuple[int, int], object] = {}
+_DETECTORS: dict[tuple[int, int, int], object] = {}
 
 
 def ocr_available() -> bool:
@@ -370,9 +373,9 @@ def _detector(opts: TextOptions):  # noqa: ANN202 - cxrlab.deid.text.TextDetecto
     """One detector per worker process (onnxruntime sessions cannot be pickled to workers)."""
     from cxrlab.deid.text import TextDetector
 
-    key = (opts.max_side, opts.threads)
+    key = (opts.max_side, opts.hi_side, opts.threads)
     if key not in _DETECTORS:
-        _DETECTORS[key] = TextDetector(max_side=opts.max_side, threads=opts.threads)
+        _DETECTORS[key] = TextDetector(max_side=opts.max_side, hi_side=opts.hi_side, threads=opts.threads)
     return _DETECTORS[key]
 
 
@@ -399,7 +402,7 @@ def _handle_text(result: DeidResult, src: Path, dst: Path, opts: TextOptions) ->
     if scan.decision == "clean":
         return False
     if scan.decision == "review":
-        preview = to_uint8(full, max_size=opts.max_side)
+        preview = to_uint8(full, max_size=opts.hi_side)
         sy, sx = preview.shape[0] / scan.shape[0], preview.shape[1] / scan.shape[1]
         small = [(int(x0 * sx), int(y0 * sy), int(x1 * sx) + 1, int(y1 * sy) + 1) for x0, y0, x1, y1 in
                  (c.box for c in scan.candidates if c.status != "ignored")]
