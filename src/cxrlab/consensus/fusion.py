@@ -197,7 +197,7 @@ def wbf_arrays(
     pairs = np.unique(np.stack([slot_of_box, m]), axis=1)
     votes = np.bincount(pairs[0], minlength=k)[used]
     return {
-        "group": gidx[used],
+        "group": g[starts][gidx[used]],
         "coords": fused[used],
         "score": score,
         "members": members[used],

@@ -81,8 +81,8 @@ def write_nih(tables: ReleaseTables, out: Path, *, threshold: float = 0.5) -> di
         w = r["bbox_w"] if "bbox_w" in r and not pd.isna(r["bbox_w"]) else r["x_max"] - r["x_min"]
         h = r["bbox_h"] if "bbox_h" in r and not pd.isna(r["bbox_h"]) else r["y_max"] - r["y_min"]
         cls = spelling.get(r["class_name"], r["class_name"])
-        blines.append(",".join([_cell(_name(str(r["image_id"]))), _cell(cls), repr(float(r["x_min"])),
-                                repr(float(r["y_min"])), repr(float(w)), repr(float(h))]))
+        blines.append(",".join([_cell(_name(str(r["image_id"]))), _cell(cls), _num(r["x_min"]), _num(r["y_min"]),
+                                _num(w), _num(h)]))
     atomic_write_text(out / "BBox_List.csv", "\n".join(blines) + "\n")
     for split, fname in (("train", "train_val_list.txt"), ("test", "test_list.txt")):
         ids = tables.split_ids(split)

@@ -272,7 +272,7 @@ def _resolve_columns(table: CsvTable, columns: Sequence[Column]) -> None:
         else:
             if values.dtype == object:
                 num = pd.to_numeric(values, errors="coerce")
-                bad = (num.isna() & values.notna()).to_numpy()
+                bad = (num.isna() & values.notna()).to_numpy().copy()
             else:
                 num = values
                 bad = np.zeros(len(values), dtype=bool)

@@ -21,13 +21,13 @@ import pandas as pd
 from cxrlab.errors import CxrlabError
 from cxrlab.runtime.files import atomic_write_text
 
-__all__ = ["SPLIT_METHODS", "split_images", "split_summary", "test_count", "write_split_lists"]
+__all__ = ["SPLIT_METHODS", "split_images", "split_summary", "count_test_images", "write_split_lists"]
 
 SPLIT_METHODS = ("random", "stratified", "group")
 EXTRA_HINT = "pip install 'cxrlab[release]'"
 
 
-def test_count(n: int, test_size: float) -> int:
+def count_test_images(n: int, test_size: float) -> int:
     """Number of test images: *test_size* itself when >= 1 (an exact size), else round(n x fraction).
 
     Raises
@@ -105,7 +105,7 @@ def split_images(
         raise ValueError(f"method must be one of {', '.join(SPLIT_METHODS)}, got {method!r}")
     ids = pd.Index(list(dict.fromkeys(str(i) for i in image_ids)), name="image_id")
     n = len(ids)
-    k = test_count(n, test_size)
+    k = count_test_images(n, test_size)
     out = pd.Series("train", index=ids, name="split")
     if method == "random":
         test = np.random.default_rng(seed).permutation(n)[:k]
