@@ -67,7 +67,8 @@ class TestVindrRoundTrip:
         back = read_vindr([tmp_path / "out" / "annotations_train.csv"])
         pd.testing.assert_frame_equal(t.reader_boxes.reset_index(drop=True),
                                       back.reader_boxes.reset_index(drop=True))
-        assert "i1,R10,Aortic enlargement,691,1375,1653,1831,0" in (tmp_path / "out" / "annotations_train.csv").read_text()
+        text = (tmp_path / "out" / "annotations_train.csv").read_text()
+        assert "i1,R10,Aortic enlargement,691,1375,1653,1831,0" in text
 
 
 class TestFormats:
