@@ -126,11 +126,13 @@ def release_json(tables: ReleaseTables, *, threshold: float = 0.5) -> dict:
         )
     cons_boxes = boxes_of(tables.consensus_boxes, ["score", "votes"])
     pos = image_positives(tables, threshold=threshold).set_index("image_id")
+    positive = {iid: [n for n, v in zip(names, row, strict=True) if v == 1]
+                for iid, row in zip(pos.index, pos[names].to_numpy(), strict=True)}
     images = []
     for rec in tables.images.sort_values("image_id").to_dict("records"):
         iid = rec["image_id"]
         meta = {k: clean(v) for k, v in rec.items() if k not in ("image_id", "path")}
-        labels = [n for n in names if iid in pos.index and pos.at[iid, n] == 1]
+        labels = positive.get(iid, [])
         images.append({"image_id": iid, **meta, "readings": readings.get(iid, []),
                        "consensus": {"labels": labels, "boxes": cons_boxes.get(iid, [])}})
     return {

@@ -54,7 +54,11 @@ def write_yolo(tables: ReleaseTables, out: Path, *, boxes: str = "consensus") ->
                 lines.append(f"{local[cls]} {a:.6f} {b:.6f} {c:.6f} {d:.6f}")
             n_boxes += len(lines)
         stem = Path(str(r["image_id"])).stem
-        atomic_write_text(Path(out) / "labels" / split / f"{stem}.txt", "".join(x + "\n" for x in lines))
+        # Plain writes: the release folder is built aside and renamed whole (export.release), so one label
+        # file per image needs no fsync of its own.
+        folder = Path(out) / "labels" / split
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{stem}.txt").write_text("".join(x + "\n" for x in lines))
         n_files += 1
     data = {
         "path": ".",
