@@ -95,7 +95,7 @@ def main() -> None:
         src = synthetic_release(args.images, readers=args.readers, seed=0)
         write_release(src, tmp / "src", copy_images=False)
         ann, lab = tmp / "src" / "annotations_train.csv", tmp / "src" / "image_labels_train.csv"
-        n_rows = sum(1 for _ in open(ann)) - 1
+        n_rows = len(ann.read_text().splitlines()) - 1
         print(f"synthetic set: {args.images:,} images x {args.readers} readers, {n_rows:,} annotation rows, "
               f"{len(src.reader_boxes):,} boxes, {len(src.reader_labels):,} label rows")
         steps: list[tuple[str, float, str]] = []
