@@ -208,3 +208,41 @@ class TestWorkspaceRelease:
         assert manifest["deid_profile"] == "vindr" and manifest["counts"]["images"] == 10
         with pytest.raises(CxrlabError, match="already exists"):
             export_release(workspace, "v1")
+
+
+class TestImportIntoWorkspace:
+    def test_vindr_folder_import_then_export_round_trip(self, workspace, tmp_path: Path) -> None:  # noqa: ANN001
+        from cxrlab.consensus import run_consensus
+        from cxrlab.export import export_release
+        from cxrlab.ingest.release import import_release, load_release_files
+        from tests.conftest import make_dicom
+
+        t = synthetic_release(12, seed=11)
+        test_ids = list(t.images["image_id"].iloc[:4])
+        cons = consensus_tables(t, method="majority")
+        t.images.loc[t.images["image_id"].isin(test_ids), "split"] = "test"
+        t.reader_labels = t.reader_labels.loc[~t.reader_labels["image_id"].isin(test_ids)]
+        t.reader_boxes = t.reader_boxes.loc[~t.reader_boxes["image_id"].isin(test_ids)]
+        t.consensus_labels = cons.consensus_labels.loc[cons.consensus_labels["image_id"].isin(test_ids)]
+        t.consensus_boxes = cons.consensus_boxes.loc[cons.consensus_boxes["image_id"].isin(test_ids)]
+        src = tmp_path / "vindr"
+        write_vindr_csvs(t, src)
+        for i, (iid, split) in enumerate(zip(t.images["image_id"], t.images["split"], strict=True)):
+            make_dicom(src / split / f"{iid}.dicom", seed=i, rows=3200, columns=3200, pixels=False)
+        tables = load_release_files(vindr_dir=src)
+        report = import_release(workspace, tables)
+        assert report.counts["images"] == 12 and report.counts["readings"] == 24
+        assert import_release(workspace, tables).counts["already_imported"] == 12  # idempotent
+        run_consensus(workspace)  # must keep the imported test consensus (method "review")
+        export_release(workspace, "r")
+        out = workspace.root / "exports" / "r"
+        for name in ("annotations_train.csv", "image_labels_train.csv", "annotations_test.csv",
+                     "image_labels_test.csv"):
+            assert sorted_lines(src / name) == sorted_lines(out / name), name
+        assert len(list((out / "test").glob("*.dicom"))) == 4
+
+    def test_schema_mismatch_refused(self, workspace) -> None:  # noqa: ANN001
+        from cxrlab.ingest.release import import_release
+
+        with pytest.raises(CxrlabError, match="label schema vindr-pcxr"):
+            import_release(workspace, synthetic_release(2, schema="vindr-pcxr"))
