@@ -228,6 +228,8 @@ def table2_from_tables(tables: ReleaseTables, split: str | None = None, *, thres
     if per.empty:
         cons = tables.consensus_labels
         annotators: pd.Series | str = "consensus" if cons["image_id"].isin(set(ids)).any() else "-"
+        if tables.source == "nih":
+            annotators = "- (NLP-mined labels)"
     else:
         annotators = per
     return compute_table2(images, positives, tables.schema, annotators=annotators, known_labels=tables.known_labels)
