@@ -17,6 +17,7 @@ from cxrlab.errors import CxrlabError
 
 __all__ = [
     "atomic_copy",
+    "atomic_link_or_copy",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
@@ -61,6 +62,22 @@ def atomic_copy(src: Path | str, dst: Path | str) -> None:
     """Copy *src* to *dst* atomically (the kernel copies the bytes; see shutil.copyfile)."""
     with atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)
+
+
+def atomic_link_or_copy(src: Path | str, dst: Path | str, *, link: bool = True) -> None:
+    """Put *src* at *dst* atomically: a hard link when asked and possible (same filesystem), else a copy.
+    An existing *dst* is left alone (release files are immutable once placed)."""
+    dst = Path(dst)
+    if dst.exists():
+        return
+    with atomic_path(dst) as tmp:
+        tmp.unlink()
+        try:
+            if not link:
+                raise OSError
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
 
 
 @contextmanager

@@ -1,5 +1,27 @@
-"""Label sets as data (VinDr-CXR, VinDr-PCXR, NIH ChestX-ray14)."""
+"""Label sets as data (VinDr-CXR, VinDr-PCXR, NIH ChestX-ray14) and the in-memory tables of a release."""
 
-from cxrlab.schemas.labels import NO_FINDING, SCHEMAS, Label, LabelSchema, get_schema
+from cxrlab.schemas.labels import (
+    ALIASES,
+    CHALLENGE_CLASSES,
+    NO_FINDING,
+    SCHEMAS,
+    Label,
+    LabelSchema,
+    get_schema,
+    guess_schema,
+)
+from cxrlab.schemas.release import BOX_COLUMNS, IMAGE_COLUMNS, ReleaseTables
 
-__all__ = ["NO_FINDING", "SCHEMAS", "Label", "LabelSchema", "get_schema"]
+__all__ = [
+    "ALIASES",
+    "BOX_COLUMNS",
+    "CHALLENGE_CLASSES",
+    "IMAGE_COLUMNS",
+    "NO_FINDING",
+    "SCHEMAS",
+    "Label",
+    "LabelSchema",
+    "ReleaseTables",
+    "get_schema",
+    "guess_schema",
+]
