@@ -39,6 +39,7 @@ __all__ = [
     "durable_commit",
     "load_key",
     "mapping_engine",
+    "mapping_rows",
     "output_complete",
     "record_mapping",
 ]
@@ -91,10 +92,21 @@ def mapping_engine(path_or_url: str | Path) -> Engine:
     return engine
 
 
-def record_mapping(session: Session, original_sop: str, image_id: str, uid_map: dict[str, str]) -> None:
-    """Store ``original -> new`` pairs in one statement; pairs already stored are left as they are."""
+def mapping_rows(original_sop: str, image_id: str, uid_map: dict[str, str]) -> list[dict[str, str]]:
+    """The ``uid_map`` rows of one image: its ``image_id`` and every remapped UID."""
     rows = [{"original": original_sop, "kind": "image_id", "new": image_id}]
     rows += [{"original": old, "kind": "uid", "new": new} for old, new in uid_map.items()]
+    return rows
+
+
+def record_mapping(session: Session, rows: list[dict[str, str]]) -> None:
+    """Store ``original -> new`` pairs (:func:`mapping_rows` of one or many images) in one statement; pairs
+    already stored are left as they are."""
+    if not rows:
+        return
+    # A UID shared by several images (their Study Instance UID) comes once per image; it always maps to the
+    # same new value (keyed), so one row per (original, kind) is enough.
+    rows = list({(r["original"], r["kind"]): r for r in rows}.values())
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -190,6 +202,7 @@ def deid_folder(
         if stale:
             report.notes.append(f"removed {stale} temporary file(s) left by an interrupted run")
         seen: dict[str, Path] = {}
+        pending: list[dict[str, str]] = []
         chunk = 1 if text is not None else CHUNK_HEADER_ONLY
         results = (executor or Executor()).map(_one, files, out, profile, key, id_scheme, text, chunksize=chunk)
         for n, (path, res) in enumerate(results, 1):
@@ -205,14 +218,17 @@ def deid_folder(
             if res.image_id:
                 seen.setdefault(res.image_id, path)
             if res.outcome in ("deidentified", "redacted", "review") and res.original:
-                record_mapping(session, res.original, res.image_id, res.uid_map)
+                pending.extend(mapping_rows(res.original, res.image_id, res.uid_map))
             if res.outcome == "redacted":
                 session.merge(Redaction(image_id=res.image_id, boxes=[list(b) for b in res.redacted_boxes],
                                         transfer_syntax=res.reencoded_to or "", reencoded=bool(res.reencoded_to)))
             if n % 200 == 0:
+                record_mapping(session, pending)
+                pending.clear()
                 session.commit()
             if on_progress:
                 on_progress(n, len(files))
+        record_mapping(session, pending)
         if sync:
             durable_commit(session)
         else:
