@@ -35,10 +35,10 @@ import importlib.util
 import io
 import time
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -78,6 +78,7 @@ __all__ = [
 ]
 
 Box = tuple[int, int, int, int]
+T = TypeVar("T")
 Decision = Literal["clean", "redact", "review"]
 
 #: Probability-map threshold of the DB post-processing (PP-OCR default 0.3).
@@ -337,6 +338,25 @@ def confirm(candidates: Sequence[Candidate], shape: tuple[int, int]) -> list[Can
     return list(candidates)
 
 
+def _merge_until_stable(items: Sequence[T], merge: Callable[[T, T], T | None]) -> list[T]:
+    """Replace any pair that *merge* joins by the joined item, until no pair joins (few items: quadratic is fine)."""
+    out = list(items)
+    changed = True
+    while changed:
+        changed = False
+        for i in range(len(out)):
+            for j in range(i + 1, len(out)):
+                joined = merge(out[i], out[j])
+                if joined is not None:
+                    out[i] = joined
+                    del out[j]
+                    changed = True
+                    break
+            if changed:
+                break
+    return out
+
+
 def merge_lines(candidates: Sequence[Candidate], *, gap_factor: float = LINE_MERGE_GAP) -> list[Candidate]:
     """Merge candidates that are fragments of one text line.
 
@@ -357,34 +377,22 @@ def merge_lines(candidates: Sequence[Candidate], *, gap_factor: float = LINE_MER
     list of Candidate
         New list (merged candidates are new objects, others are the inputs).
     """
-    items = list(candidates)
-    changed = True
-    while changed:
-        changed = False
-        for i in range(len(items)):
-            a = items[i]
-            ax0, ay0, ax1, ay1 = a.box
-            ah = ay1 - ay0
-            for j in range(i + 1, len(items)):
-                b = items[j]
-                bx0, by0, bx1, by1 = b.box
-                bh = by1 - by0
-                if min(ah, bh) <= 0 or max(ah, bh) > 1.6 * min(ah, bh):
-                    continue
-                if min(ay1, by1) - max(ay0, by0) < 0.6 * min(ah, bh):
-                    continue
-                if max(ax0, bx0) - min(ax1, bx1) > gap_factor * max(ah, bh):
-                    continue
-                box = (min(ax0, bx0), min(ay0, by0), max(ax1, bx1), max(ay1, by1))
-                wa, wb = (ax1 - ax0) * ah, (bx1 - bx0) * bh
-                score = (a.score * wa + b.score * wb) / max(1, wa + wb)
-                items[i] = Candidate(box, score)
-                del items[j]
-                changed = True
-                break
-            if changed:
-                break
-    return items
+
+    def join(a: Candidate, b: Candidate) -> Candidate | None:
+        ax0, ay0, ax1, ay1 = a.box
+        bx0, by0, bx1, by1 = b.box
+        ah, bh = ay1 - ay0, by1 - by0
+        if min(ah, bh) <= 0 or max(ah, bh) > 1.6 * min(ah, bh):
+            return None
+        if min(ay1, by1) - max(ay0, by0) < 0.6 * min(ah, bh):
+            return None
+        if max(ax0, bx0) - min(ax1, bx1) > gap_factor * max(ah, bh):
+            return None
+        wa, wb = (ax1 - ax0) * ah, (bx1 - bx0) * bh
+        box = (min(ax0, bx0), min(ay0, by0), max(ax1, bx1), max(ay1, by1))
+        return Candidate(box, (a.score * wa + b.score * wb) / max(1, wa + wb))
+
+    return _merge_until_stable(candidates, join)
 
 
 def promote_neighbours(candidates: Sequence[Candidate], shape: tuple[int, int]) -> list[Candidate]:
@@ -738,22 +746,14 @@ def _measure_strokes(candidates: Sequence[Candidate], strokes: np.ndarray | None
 
 
 def _union_boxes(boxes: Sequence[Box]) -> list[Box]:
-    """Merge overlapping boxes until none overlap (a handful of boxes: the quadratic loop is fine)."""
-    items = list(boxes)
-    changed = True
-    while changed:
-        changed = False
-        for i in range(len(items)):
-            for j in range(i + 1, len(items)):
-                a, b = items[i], items[j]
-                if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
-                    items[i] = (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
-                    del items[j]
-                    changed = True
-                    break
-            if changed:
-                break
-    return items
+    """Merge overlapping boxes until none overlap."""
+
+    def join(a: Box, b: Box) -> Box | None:
+        if a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]:
+            return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+        return None
+
+    return _merge_until_stable(boxes, join)
 
 
 def _inside_frac(box: Box, others: Sequence[Box]) -> float:

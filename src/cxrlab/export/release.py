@@ -12,7 +12,6 @@ either complete or absent; an existing tag is refused unless *overwrite* is set.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -44,7 +43,7 @@ from cxrlab.export.nih import write_nih
 from cxrlab.export.vindr import ANNOTATION_COLUMNS, write_vindr_csvs
 from cxrlab.export.yolo import write_yolo
 from cxrlab.runtime.executor import Executor
-from cxrlab.runtime.files import atomic_link_or_copy, atomic_path, atomic_write_text
+from cxrlab.runtime.files import atomic_link_or_copy, atomic_path, atomic_write_text, sha256_file
 from cxrlab.runtime.report import ProgressCallback, StageReport
 from cxrlab.schemas import BOX_COLUMNS, ReleaseTables, get_schema
 from cxrlab.stats.table2 import render_table2, table2_from_tables
@@ -62,13 +61,6 @@ def check_tag(tag: str) -> None:
     if not tag or tag.startswith(".") or any(c not in _TAG_CHARS for c in tag):
         raise CxrlabError(f"invalid release tag {tag!r}: use letters, digits, '.', '_' or '-'")
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _png_copy(item: tuple[str, str, str], size: int | None) -> str | None:
@@ -293,7 +285,7 @@ def _write_manifest(
     files = {}
     for p in sorted(out.rglob("*")):
         if p.is_file() and p.name != "manifest.json":
-            files[p.relative_to(out).as_posix()] = {"sha256": _sha256(p), "bytes": p.stat().st_size}
+            files[p.relative_to(out).as_posix()] = {"sha256": sha256_file(p), "bytes": p.stat().st_size}
     schema = tables.schema
     manifest = {
         "tag": tag,

@@ -32,7 +32,7 @@ from cxrlab.errors import CxrlabError
 from cxrlab.ingest.nih import read_nih, read_nih_release
 from cxrlab.ingest.tables import BadRows
 from cxrlab.ingest.vindr import read_meta, read_vindr, read_vindr_release
-from cxrlab.runtime.files import atomic_link_or_copy
+from cxrlab.runtime.files import atomic_link_or_copy, sha256_file
 from cxrlab.runtime.report import StageReport
 from cxrlab.schemas import BOX_COLUMNS, ReleaseTables
 
@@ -94,13 +94,6 @@ def load_release_files(
     return tables
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 def import_release(ws: Workspace, tables: ReleaseTables, *, link: bool = True) -> StageReport:
     """Import a public release into the workspace catalog (idempotent: known ``image_id`` values are skipped).
@@ -141,7 +134,7 @@ def import_release(ws: Workspace, tables: ReleaseTables, *, link: bool = True) -
                 dst = ws.root / rel
                 atomic_link_or_copy(src, dst, link=link)
                 deid_path = raw_path = str(rel)
-                sha = _sha256(dst)
+                sha = sha256_file(dst)
 
             def val(key: str, rec: dict = rec) -> object:
                 v = rec.get(key)

@@ -6,6 +6,7 @@ A reader (or a killed process) never sees a half-written file.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import shutil
 import tempfile
@@ -23,6 +24,7 @@ __all__ = [
     "atomic_write_text",
     "exclusive_lock",
     "remove_stale_temporaries",
+    "sha256_file",
 ]
 
 
@@ -101,6 +103,15 @@ def exclusive_lock(path: Path | str, what: str) -> Iterator[None]:
             yield
         finally:
             fcntl.lockf(fh.fileno(), fcntl.LOCK_UN)
+
+
+def sha256_file(path: Path | str) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks (content addresses, release manifests)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def remove_stale_temporaries(folder: Path) -> int:
