@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
-from pydicom.datadict import keyword_for_tag
+from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.filebase import DicomBytesIO
@@ -40,6 +40,15 @@ from cxrlab.runtime.files import atomic_path
 __all__ = ["DeidResult", "TextOptions", "ocr_available", "deidentify_dataset", "deidentify_file", "write_deidentified"]
 
 PIXEL_DATA = 0x7FE00010
+SPECIFIC_CHARACTER_SET = 0x00080005
+
+
+def dictionary_VR_or_none(tag: int) -> str | None:  # noqa: N802 - pydicom's own naming
+    """The VR the data dictionary gives *tag*, or None for private and unknown tags."""
+    try:
+        return dictionary_VR(tag)
+    except KeyError:
+        return None
 
 #: Clean Descriptors (PS3.15 E.3.5): a descriptor survives only when every word is one of these.
 SAFE_WORDS = frozenset(
@@ -131,8 +140,20 @@ def _clean(value: object) -> bool:
 
 
 def _apply(ds: Dataset, ctx: _Context) -> Dataset:
-    """Return a new dataset with *ctx.profile* applied to every element, recursing into kept sequences."""
+    """Return a new dataset with *ctx.profile* applied to every element, recursing into kept sequences.
+
+    Kept elements that are not sequences are carried over as the raw bytes read from the file (never decoded),
+    and the new dataset takes the source's encoding, so pydicom writes them back byte for byte; that holds only
+    while the character set stays the source's, i.e. when (0008,0005) *Specific Character Set* is kept or absent.
+    """
     out = Dataset()
+    implicit, little = ds.original_encoding
+    raw_ok = implicit is not None and (
+        SPECIFIC_CHARACTER_SET not in ds
+        or ctx.profile.rule_for(SPECIFIC_CHARACTER_SET, "SpecificCharacterSet").action == Action.KEEP
+    )
+    if raw_ok:
+        out.set_original_encoding(implicit, little, ds.original_character_set)
     for key in list(ds.keys()):
         tag = int(key)
         if tag < 0x00080000:
@@ -143,6 +164,11 @@ def _apply(ds: Dataset, ctx: _Context) -> Dataset:
         ctx.actions[action.value] += 1
         if action == Action.REMOVE:
             continue
+        if raw_ok and action == Action.KEEP:
+            raw = ds.get_item(key)
+            if raw.is_raw and (raw.VR or dictionary_VR_or_none(tag)) not in (None, "SQ"):
+                out[key] = raw
+                continue
         elem = ds[key]
         vr = elem.VR
         if vr == "SQ":
