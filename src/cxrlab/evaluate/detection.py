@@ -258,9 +258,12 @@ def coco_precision(
     gk = np.searchsorted(classes, gt_cls)
     g_group = gt_image * n_k + gk
     g_order = np.lexsort((np.arange(len(gk)), gt_ign, g_group))
-    g_group, g_box, g_ign, g_zero = g_group[g_order], coco_box(gt_boxes)[g_order], gt_ign[g_order], gt_is_zero_id[
-        g_order
-    ]
+    g_group, g_box, g_ign, g_zero = (
+        g_group[g_order],
+        coco_box(gt_boxes)[g_order],
+        gt_ign[g_order],
+        gt_is_zero_id[g_order],
+    )
     g_start, g_count = _segments(g_group, n_images * n_k)
     npig = np.bincount(gk[~gt_ign], minlength=n_k)
 
@@ -500,9 +503,7 @@ def score_detections(
         ious: tuple[float, ...] = (thr,)
     else:
         ious_arr = np.array([thr]) if metric is Metric.KAGGLE else COCO_IOUS
-        prec, classes = coco_precision(
-            *args, n_images=n_images, iou_thrs=ious_arr, quirk=metric is Metric.KAGGLE
-        )
+        prec, classes = coco_precision(*args, n_images=n_images, iou_thrs=ious_arr, quirk=metric is Metric.KAGGLE)
         per = {int(c): _mean_valid(prec[:, :, k]) for k, c in enumerate(classes)}
         m_ap = _mean_valid(prec)
         if metric is Metric.COCO:
@@ -562,6 +563,4 @@ def score_submission(
     """
     truth = gt if isinstance(gt, GroundTruth) else read_annotations(gt, classes=classes)
     frame, name = read_submission(submission)
-    return score_detections(
-        truth, parse_predictions(frame, name=name), metric=metric, iou=iou, image_ids=image_ids
-    )
+    return score_detections(truth, parse_predictions(frame, name=name), metric=metric, iou=iou, image_ids=image_ids)
