@@ -29,13 +29,13 @@ def _groups(sub: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def _coco_datasets(gt: pd.DataFrame, sub: pd.DataFrame, *, quirk: bool, categories: list[int]):
+def coco_datasets(gt: pd.DataFrame, sub: pd.DataFrame, *, quirk: bool, categories: list[int]):
     image_ids = list(pd.unique(gt["image_id"]))
     number = {iid: i for i, iid in enumerate(image_ids)}
     first = 0 if quirk else 1
     anns, k = [], first
-    for iid in image_ids:
-        for r in gt[gt["image_id"] == iid].itertuples(index=False):
+    for iid, rows in gt.groupby("image_id", sort=False):  # images in order of first appearance, rows in order
+        for r in rows.itertuples(index=False):
             x1, y1, x2, y2 = (float(getattr(r, c)) for c in BOX)
             bbox = [x1, y1, x2, y2] if quirk else [x1, y1, x2 - x1, y2 - y1]
             anns.append(
@@ -75,7 +75,7 @@ def _coco_datasets(gt: pd.DataFrame, sub: pd.DataFrame, *, quirk: bool, categori
     return dataset, dts
 
 
-def _run(coco_module, cocoeval_cls, dataset: dict, dts: list, iou_thrs, *, load_res: bool):
+def run_cocoeval(coco_module, cocoeval_cls, dataset: dict, dts: list, iou_thrs, *, load_res: bool):
     with contextlib.redirect_stdout(io.StringIO()):
         gt = coco_module()
         gt.dataset = dataset
@@ -95,7 +95,7 @@ def _run(coco_module, cocoeval_cls, dataset: dict, dts: list, iou_thrs, *, load_
     return ev
 
 
-def _per_class(ev, categories: list[int]) -> dict[int, float | None]:
+def per_class_ap(ev, categories: list[int]) -> dict[int, float | None]:
     prec = ev.eval["precision"][:, :, :, 0, -1]  # area "all", maxDets 100
     out = {}
     for k, c in enumerate(categories):
@@ -108,28 +108,28 @@ def _per_class(ev, categories: list[int]) -> dict[int, float | None]:
 def community_kaggle(gt: pd.DataFrame, sub: pd.DataFrame, *, iou: float = 0.4, fast: bool = False) -> dict:
     """mAP and per-class AP as the community notebook computes them (pycocotools or faster-coco-eval)."""
     categories = sorted(int(c) for c in pd.unique(gt["class_id"]))
-    dataset, dts = _coco_datasets(gt, sub, quirk=True, categories=categories)
-    coco, cocoeval = _backend(fast)
-    ev = _run(coco, cocoeval, dataset, dts, [iou], load_res=False)
-    return {"mAP": float(ev.stats[0]), "per_class": _per_class(ev, categories)}
+    dataset, dts = coco_datasets(gt, sub, quirk=True, categories=categories)
+    coco, cocoeval = backend(fast)
+    ev = run_cocoeval(coco, cocoeval, dataset, dts, [iou], load_res=False)
+    return {"mAP": float(ev.stats[0]), "per_class": per_class_ap(ev, categories)}
 
 
 def standard_coco(gt: pd.DataFrame, sub: pd.DataFrame, *, n_classes: int = 15, fast: bool = False) -> dict:
     """mAP@[.50:.95], AP50, AP75 and per-class AP of standard ``COCOeval`` on correct boxes."""
     categories = list(range(n_classes))
-    dataset, dts = _coco_datasets(gt, sub, quirk=False, categories=categories)
-    coco, cocoeval = _backend(fast)
+    dataset, dts = coco_datasets(gt, sub, quirk=False, categories=categories)
+    coco, cocoeval = backend(fast)
     thrs = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
-    ev = _run(coco, cocoeval, dataset, dts, thrs, load_res=True)
+    ev = run_cocoeval(coco, cocoeval, dataset, dts, thrs, load_res=True)
     return {
         "mAP": float(ev.stats[0]),
         "AP50": float(ev.stats[1]),
         "AP75": float(ev.stats[2]),
-        "per_class": _per_class(ev, categories),
+        "per_class": per_class_ap(ev, categories),
     }
 
 
-def _backend(fast: bool):
+def backend(fast: bool):
     if fast:
         from faster_coco_eval import COCO, COCOeval_faster
 
