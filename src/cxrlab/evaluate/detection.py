@@ -64,6 +64,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cxrlab.evaluate.boxes import iou_xywh, iou_xyxy, pairs, segments
 from cxrlab.evaluate.classes import CHALLENGE, ClassList
 from cxrlab.evaluate.exceptions import EvaluationError
 from cxrlab.evaluate.formats import GroundTruth, Predictions, parse_predictions, read_annotations, read_submission
@@ -146,35 +147,6 @@ class DetectionResult:
 
 
 # -- shared helpers ----------------------------------------------------------------------------------------------
-
-
-def _segments(sorted_keys: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Start offset and length of each key ``0..n-1`` in a sorted key array."""
-    start = np.searchsorted(sorted_keys, np.arange(n), side="left")
-    count = np.searchsorted(sorted_keys, np.arange(n), side="right") - start
-    return start, count
-
-
-def _pairs(det_group: np.ndarray, gt_start: np.ndarray, gt_count: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Every (detection, ground truth) pair of the same group: detection index, gt position, pair offsets."""
-    n = gt_count[det_group]
-    offsets = np.concatenate(([0], np.cumsum(n)))
-    pair_det = np.repeat(np.arange(len(det_group)), n)
-    pair_gt = gt_start[det_group][pair_det] + (np.arange(offsets[-1]) - offsets[:-1][pair_det])
-    return pair_det, pair_gt, offsets
-
-
-def _coco_iou(d: np.ndarray, g: np.ndarray) -> np.ndarray:
-    """IoU of ``[x, y, w, h]`` boxes row by row, with the operations of pycocotools' ``bbIou`` (maskApi.c), so
-    results are identical to the last bit."""
-    w = np.minimum(d[:, 2] + d[:, 0], g[:, 2] + g[:, 0]) - np.maximum(d[:, 0], g[:, 0])
-    h = np.minimum(d[:, 3] + d[:, 1], g[:, 3] + g[:, 1]) - np.maximum(d[:, 1], g[:, 1])
-    inter = w * h
-    union = d[:, 2] * d[:, 3] + g[:, 2] * g[:, 3] - inter
-    ok = (w > 0) & (h > 0)
-    out = np.zeros(len(d))
-    np.divide(inter, union, out=out, where=ok)
-    return out
 
 
 def _pick_last_best(cand: np.ndarray, iou: np.ndarray, starts: np.ndarray) -> np.ndarray:
@@ -264,7 +236,7 @@ def coco_precision(
         gt_ign[g_order],
         gt_is_zero_id[g_order],
     )
-    g_start, g_count = _segments(g_group, n_images * n_k)
+    g_start, g_count = segments(g_group, n_images * n_k)
     npig = np.bincount(gk[~gt_ign], minlength=n_k)
 
     # detections of scored classes, sorted per group by confidence (stable), cut to max_dets
@@ -274,7 +246,7 @@ def coco_precision(
     d_group = dt_image[idx] * n_k + dk[idx]
     order = np.lexsort((idx, -dt_score[idx], d_group))
     idx, d_group = idx[order], d_group[order]
-    d_start, _ = _segments(d_group, n_images * n_k)
+    d_start, _ = segments(d_group, n_images * n_k)
     rank = np.arange(len(idx)) - d_start[d_group]
     keep = rank < max_dets
     idx, d_group, rank = idx[keep], d_group[keep], rank[keep]
@@ -288,9 +260,9 @@ def coco_precision(
     has_gt = np.flatnonzero(g_count[d_group] > 0)
     if len(has_gt):
         loop = has_gt[np.lexsort((d_group[has_gt], rank[has_gt]))]
-        pair_det, pair_gt, offsets = _pairs(d_group[loop], g_start, g_count)
+        pair_det, pair_gt, offsets = pairs(d_group[loop], g_start, g_count)
         d_box = coco_box(dt_boxes[idx[loop]])
-        pair_iou = _coco_iou(d_box[pair_det], g_box[pair_gt])
+        pair_iou = iou_xywh(d_box[pair_det], g_box[pair_gt])
         pair_ign = g_ign[pair_gt]
         thr = np.minimum(iou_thrs, 1 - 1e-10)[:, None]
         taken = np.zeros((n_t, len(g_group)), bool)
@@ -321,7 +293,7 @@ def coco_precision(
     # accumulate: per class, all images' detections by confidence (stable: image order, then rank)
     d_img, d_k = d_group // n_k, d_group % n_k
     acc = np.lexsort((rank, d_img, -dt_score[idx], d_k))
-    k_start, k_count = _segments(d_k[acc], n_k)
+    k_start, k_count = segments(d_k[acc], n_k)
     for k in range(n_k):
         if npig[k] == 0:
             continue
@@ -389,7 +361,7 @@ def voc_average_precision(
     g_group = gt_image * n_k + gk
     g_order = np.lexsort((np.arange(len(gk)), g_group))  # file order inside a group
     g_group, g_box = g_group[g_order], gt_boxes[g_order]
-    g_start, g_count = _segments(g_group, n_images * n_k)
+    g_start, g_count = segments(g_group, n_images * n_k)
     npos = np.bincount(gk, minlength=n_k)
 
     dk = np.searchsorted(classes, dt_cls)
@@ -402,14 +374,8 @@ def voc_average_precision(
     best_gt = np.full(len(idx), -1)
     has = np.flatnonzero(g_count[d_group] > 0)
     if len(has):
-        pair_det, pair_gt, offsets = _pairs(d_group[has], g_start, g_count)
-        d, g = dt_boxes[idx[has]][pair_det], g_box[pair_gt]
-        iw = np.minimum(d[:, 2], g[:, 2]) - np.maximum(d[:, 0], g[:, 0])
-        ih = np.minimum(d[:, 3], g[:, 3]) - np.maximum(d[:, 1], g[:, 1])
-        inter = np.where((iw > 0) & (ih > 0), iw * ih, 0.0)
-        union = (d[:, 2] - d[:, 0]) * (d[:, 3] - d[:, 1]) + (g[:, 2] - g[:, 0]) * (g[:, 3] - g[:, 1]) - inter
-        ov = np.zeros(len(inter))
-        np.divide(inter, union, out=ov, where=inter > 0)
+        pair_det, pair_gt, offsets = pairs(d_group[has], g_start, g_count)
+        ov = iou_xyxy(dt_boxes[idx[has]][pair_det], g_box[pair_gt])
         starts = offsets[:-1]
         ovmax = np.maximum.reduceat(ov, starts)
         lengths = np.diff(offsets)
@@ -421,7 +387,7 @@ def voc_average_precision(
     cand = np.flatnonzero(best_gt >= 0)
     _, first_pick = np.unique(best_gt[cand], return_index=True)
     tp[cand[first_pick]] = True
-    k_start, k_count = _segments(dk, n_k)
+    k_start, k_count = segments(dk, n_k)
     for k in range(n_k):
         sl = slice(k_start[k], k_start[k] + k_count[k])
         t = np.cumsum(tp[sl]).astype(float)
