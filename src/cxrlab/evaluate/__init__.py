@@ -5,23 +5,31 @@ accuracy, and submission validation. Pure functions on tables: no catalog, no we
 """
 
 from cxrlab.evaluate.classes import CHALLENGE, ClassList, get_class_list
+from cxrlab.evaluate.classification import ClassificationResult, ClassScore, score_classification
 from cxrlab.evaluate.detection import DetectionResult, Metric, score_detections, score_submission
 from cxrlab.evaluate.exceptions import EvaluationError, SubmissionError
 from cxrlab.evaluate.formats import GroundTruth, Predictions, parse_predictions, read_annotations, read_submission
+from cxrlab.evaluate.localization import LocalizationResult, read_nih_boxes, score_localization
 
 __all__ = [
     "CHALLENGE",
     "ClassList",
+    "ClassScore",
+    "ClassificationResult",
     "DetectionResult",
     "EvaluationError",
     "GroundTruth",
+    "LocalizationResult",
     "Metric",
     "Predictions",
     "SubmissionError",
     "get_class_list",
     "parse_predictions",
     "read_annotations",
+    "read_nih_boxes",
     "read_submission",
+    "score_classification",
     "score_detections",
+    "score_localization",
     "score_submission",
 ]
