@@ -10,6 +10,7 @@ from cxrlab.evaluate.detection import DetectionResult, Metric, score_detections,
 from cxrlab.evaluate.exceptions import EvaluationError, SubmissionError
 from cxrlab.evaluate.formats import GroundTruth, Predictions, parse_predictions, read_annotations, read_submission
 from cxrlab.evaluate.localization import LocalizationResult, read_nih_boxes, score_localization
+from cxrlab.evaluate.validate import Problem, Severity, validate_submission
 
 __all__ = [
     "CHALLENGE",
@@ -22,6 +23,8 @@ __all__ = [
     "LocalizationResult",
     "Metric",
     "Predictions",
+    "Problem",
+    "Severity",
     "SubmissionError",
     "get_class_list",
     "parse_predictions",
@@ -32,4 +35,5 @@ __all__ = [
     "score_detections",
     "score_localization",
     "score_submission",
+    "validate_submission",
 ]
