@@ -22,6 +22,7 @@ import pandas as pd
 
 from cxrlab.evaluate.exceptions import EvaluationError
 from cxrlab.evaluate.formats import line_of, numeric, read_csv
+from cxrlab.runtime.report import ProgressCallback
 
 __all__ = ["ClassScore", "ClassificationResult", "bootstrap_auc", "resamples", "score_classification"]
 
@@ -89,7 +90,14 @@ def resamples(n: int, *, n_boot: int, seed: int):  # noqa: ANN201 - iterator of 
         yield rng.integers(0, n, size=(min(BOOT_CHUNK, n_boot - start), n))
 
 
-def bootstrap_auc(y: np.ndarray, scores: np.ndarray, *, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
+def bootstrap_auc(
+    y: np.ndarray,
+    scores: np.ndarray,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    on_progress: ProgressCallback | None = None,
+) -> np.ndarray:
     """AUC of every bootstrap resample of the images, per class.
 
     Parameters
@@ -100,6 +108,8 @@ def bootstrap_auc(y: np.ndarray, scores: np.ndarray, *, n_boot: int = 1000, seed
         Resamples (each draws N images with replacement, see :func:`resamples`).
     seed : int
         Seed of ``numpy.random.default_rng``.
+    on_progress : callable, optional
+        ``on_progress(done, n_boot)`` after each chunk of resamples.
 
     Returns
     -------
@@ -127,6 +137,8 @@ def bootstrap_auc(y: np.ndarray, scores: np.ndarray, *, n_boot: int = 1000, seed
             num = np.sum(w_pos * (below + 0.5 * w_neg), axis=1)
             out[done : done + b, j][ok] = num[ok] / (total_pos[ok] * total_neg[ok])
         done += b
+        if on_progress is not None:
+            on_progress(done, n_boot)
     return out
 
 
@@ -159,6 +171,7 @@ def score_classification(
     seed: int = 0,
     ci: float = 0.95,
     image_ids: Collection[str] | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> ClassificationResult:
     """Score per-image probabilities against image-level labels.
 
@@ -179,6 +192,8 @@ def score_classification(
         Bootstrap resamples, seed and interval level.
     image_ids : collection of str, optional
         Score these images only.
+    on_progress : callable, optional
+        ``on_progress(done, n_boot)`` while resampling.
 
     Raises
     ------
@@ -233,7 +248,7 @@ def score_classification(
         row = int(np.flatnonzero(bad_rows)[0])
         raise EvaluationError(f"{pname}:{line_of(row)}: probability is empty, not a number or infinite")
     s = raw[pos]
-    boot = bootstrap_auc(y, s, n_boot=n_boot, seed=seed)
+    boot = bootstrap_auc(y, s, n_boot=n_boot, seed=seed, on_progress=on_progress)
     lo_q, hi_q = 100 * (1 - ci) / 2, 100 * (1 + ci) / 2
     rows = []
     for j, name in enumerate(labels):

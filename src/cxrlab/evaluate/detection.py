@@ -113,6 +113,8 @@ class DetectionResult:
         ``AP50`` and ``AP75`` for ``coco``.
     images, gt_boxes, predictions : int
         Images scored, ground-truth boxes, predictions on those images.
+    gt_per_class : dict of str to int
+        Ground-truth boxes per class name.
     notes : list of str
         What was left out (ground-truth rows of other classes, predictions on other images).
     """
@@ -125,6 +127,7 @@ class DetectionResult:
     images: int = 0
     gt_boxes: int = 0
     predictions: int = 0
+    gt_per_class: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
@@ -142,6 +145,7 @@ class DetectionResult:
             "images": self.images,
             "gt_boxes": self.gt_boxes,
             "predictions": self.predictions,
+            "gt_per_class": self.gt_per_class,
             "notes": self.notes,
         }
 
@@ -488,6 +492,7 @@ def score_detections(
         images=n_images,
         gt_boxes=len(gt.cls),
         predictions=int(on.sum()),
+        gt_per_class=dict(zip(names, np.bincount(gt.cls, minlength=len(names)).tolist(), strict=True)),
         notes=notes,
     )
 
