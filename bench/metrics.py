@@ -196,6 +196,13 @@ def main() -> int:
             print(f"cxrlab speed-up vs faster-coco-eval: {fce / t_metric:.1f}x (metric), {fce / t_all:.1f}x (+parse)")
         if "pycocotools" in totals:
             print(f"cxrlab speed-up vs pycocotools: {totals['pycocotools'] / t_metric:.1f}x (metric)")
+    quirk = score_detections(truth, preds, metric="kaggle").mAP
+    right = score_detections(truth, preds, metric="coco", iou=0.4).mAP
+    voc = score_detections(truth, preds, metric="voc").mAP
+    print(
+        f"\nthe community quirks on this set: kaggle mAP@0.4 {quirk:.4f}; the same COCOeval with correct boxes and ids"
+    )
+    print(f"from 1 (coco --iou 0.4) {right:.4f}; voc (IoU > 0.4, all-point AP) {voc:.4f}")
     print(f"\n{ANCHOR}")
     return 0 if ok else 1
 

@@ -114,12 +114,15 @@ def community_kaggle(gt: pd.DataFrame, sub: pd.DataFrame, *, iou: float = 0.4, f
     return {"mAP": float(ev.stats[0]), "per_class": per_class_ap(ev, categories)}
 
 
-def standard_coco(gt: pd.DataFrame, sub: pd.DataFrame, *, n_classes: int = 15, fast: bool = False) -> dict:
-    """mAP@[.50:.95], AP50, AP75 and per-class AP of standard ``COCOeval`` on correct boxes."""
+def standard_coco(
+    gt: pd.DataFrame, sub: pd.DataFrame, *, n_classes: int = 15, fast: bool = False, iou: float | None = None
+) -> dict:
+    """mAP@[.50:.95], AP50, AP75 and per-class AP of standard ``COCOeval`` on correct boxes (at *iou* only when
+    given: then AP50 and AP75 are -1)."""
     categories = list(range(n_classes))
     dataset, dts = coco_datasets(gt, sub, quirk=False, categories=categories)
     coco, cocoeval = backend(fast)
-    thrs = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True)
+    thrs = np.linspace(0.5, 0.95, int(np.round((0.95 - 0.5) / 0.05)) + 1, endpoint=True) if iou is None else [iou]
     ev = run_cocoeval(coco, cocoeval, dataset, dts, thrs, load_res=True)
     return {
         "mAP": float(ev.stats[0]),

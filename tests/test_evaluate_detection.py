@@ -137,6 +137,14 @@ class TestAgainstReferences:
         gt, sub = case
         assert_same(score_submission(gt, sub, metric="voc", iou=iou), reference_voc(reference_gt(gt), sub, iou=iou))
 
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(scenarios())
+    def test_coco_at_one_iou_equals_pycocotools(self, case) -> None:  # noqa: ANN001
+        gt, sub = case
+        result = score_submission(gt, sub, metric="coco", iou=0.4)
+        assert_same(result, standard_coco(reference_gt(gt), sub, iou=0.4))
+        assert result.extra == {} and result.iou == (0.4,)
+
     @SETTINGS
     @given(scenarios(), st.sampled_from([0.3, 0.5, 0.75]))
     def test_kaggle_other_iou_equals_community(self, case, iou: float) -> None:  # noqa: ANN001
@@ -245,9 +253,12 @@ class TestScoreSubmission:
         assert result.per_class["ILD"] == 1.0 and result.per_class["Lung Opacity"] == 1.0
         assert any("Rib fracture" in n for n in result.notes)
 
-    def test_iou_with_coco_raises(self) -> None:
-        with pytest.raises(EvaluationError, match="0.50:0.95"):
-            score_submission(gt_frame([("a", "Cardiomegaly", 5, 5, 20, 20)]), sub_frame({}), metric="coco", iou=0.4)
+    def test_bad_iou_and_metric_raise(self) -> None:
+        gt = gt_frame([("a", "Cardiomegaly", 5, 5, 20, 20)])
+        with pytest.raises(EvaluationError, match="between 0 and 1"):
+            score_submission(gt, sub_frame({}), metric="voc", iou=1.5)
+        with pytest.raises(EvaluationError, match="unknown metric 'map'"):
+            score_submission(gt, sub_frame({}), metric="map")
 
     def test_files_on_disk(self, tmp_path: Path) -> None:
         gt = tmp_path / "annotations_test.csv"

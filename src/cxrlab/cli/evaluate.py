@@ -73,7 +73,9 @@ def detection(
     gt: GtOpt,
     pred: PredOpt,
     metric: Annotated[MetricChoice, typer.Option(help="kaggle (challenge), voc or coco.")] = MetricChoice.KAGGLE,
-    iou: Annotated[float | None, typer.Option(help="IoU threshold of kaggle and voc (default 0.4).")] = None,
+    iou: Annotated[
+        float | None, typer.Option(help="IoU threshold (default 0.4; coco: 0.50:0.95 unless given).")
+    ] = None,
     classes: ClassesOpt = "vindr-cxr-challenge",
     meta: MetaOpt = None,
     image_ids: Annotated[
@@ -102,7 +104,7 @@ def detection(
     if fmt is Format.JSON:
         _print_json(result.to_dict())
         return
-    ious = "0.50:0.95" if metric is MetricChoice.COCO else f"{result.iou[0]:g}"
+    ious = "0.50:0.95" if len(result.iou) > 1 else f"{result.iou[0]:g}"
     table = Table(title=f"{metric.value} mAP@{ious}", title_justify="left")
     table.add_column("class")
     table.add_column("gt boxes", justify="right")

@@ -46,12 +46,15 @@ The ``kaggle`` metric is the notebook the challenge's participants scored themse
    full test set.
 
 ``coco`` is ``COCOeval`` as the COCO benchmark runs it (boxes converted to ``[x, y, w, h]``, ids from 1):
-mAP@[.50:.95] with AP50 and AP75. ``voc`` is PASCAL VOC 2010 all-point AP ("The challenge uses the standard
-PASCAL VOC 2010 mean Average Precision (mAP) at IoU > 0.4", the challenge's evaluation page) with correct
-boxes: per class, detections of all images by descending confidence (stable), each takes the ground-truth box
-of its image it overlaps most (first on ties) and is a true positive when that IoU is ``> 0.4`` and the box is
-not taken yet; AP is the area under the monotone precision envelope at every recall change (VOC devkit
-``VOCap``); no ``maxDets`` cut; continuous coordinates (no "+1" pixel).
+mAP@[.50:.95] with AP50 and AP75; given one IoU threshold it is ``COCOeval`` at that threshold with correct
+boxes, so ``kaggle`` next to ``coco`` at 0.4 measures what the community notebook's quirks do to a submission.
+
+``voc`` is PASCAL VOC 2010 all-point AP ("The challenge uses the standard PASCAL VOC 2010 mean Average Precision
+(mAP) at IoU > 0.4", the challenge's evaluation page) with correct boxes: per class, detections of all images by
+descending confidence (stable), each takes the ground-truth box of its image it overlaps most (first on ties) and
+is a true positive when that IoU is ``> 0.4`` and the box is not taken yet; AP is the area under the monotone
+precision envelope at every recall change (VOC devkit ``VOCap``); no ``maxDets`` cut; continuous coordinates
+(no "+1" pixel).
 """
 
 from __future__ import annotations
@@ -427,7 +430,7 @@ def score_detections(
     metric : Metric or str
         ``kaggle`` (default), ``voc`` or ``coco``.
     iou : float, optional
-        IoU threshold of ``kaggle`` and ``voc`` (default 0.4); not allowed with ``coco`` (0.50:0.95).
+        IoU threshold (default 0.4 for ``kaggle`` and ``voc``, 0.50:0.95 for ``coco``).
     image_ids : collection of str, optional
         Score these images only (the public or private part of a test set); by default every image of the
         ground truth. Predictions on other images are ignored and counted in ``notes``.
@@ -435,14 +438,12 @@ def score_detections(
     Raises
     ------
     EvaluationError
-        Unknown metric, an IoU outside (0, 1) or with ``coco``, image ids not in the ground truth.
+        Unknown metric, an IoU outside (0, 1), image ids not in the ground truth.
     """
     try:
         metric = Metric(metric)
     except ValueError:
         raise EvaluationError(f"unknown metric {metric!r} (kaggle, voc or coco)") from None
-    if iou is not None and metric is Metric.COCO:
-        raise EvaluationError("the coco metric uses IoU 0.50:0.95; --iou applies to kaggle and voc")
     if iou is not None and not 0.0 < iou < 1.0:
         raise EvaluationError(f"IoU threshold must be between 0 and 1, got {iou}")
     thr = CHALLENGE_IOU if iou is None else float(iou)
@@ -472,11 +473,11 @@ def score_detections(
         m_ap = float(np.mean(ap)) if len(ap) else float("nan")
         ious: tuple[float, ...] = (thr,)
     else:
-        ious_arr = np.array([thr]) if metric is Metric.KAGGLE else COCO_IOUS
+        ious_arr = COCO_IOUS if metric is Metric.COCO and iou is None else np.array([thr])
         prec, classes = coco_precision(*args, n_images=n_images, iou_thrs=ious_arr, quirk=metric is Metric.KAGGLE)
         per = {int(c): _mean_valid(prec[:, :, k]) for k, c in enumerate(classes)}
         m_ap = _mean_valid(prec)
-        if metric is Metric.COCO:
+        if len(ious_arr) == len(COCO_IOUS):
             extra = {
                 "AP50": _mean_valid(prec[np.flatnonzero(COCO_IOUS == 0.5)]),
                 "AP75": _mean_valid(prec[np.flatnonzero(COCO_IOUS == 0.75)]),
