@@ -55,9 +55,8 @@ def _with_known_bugs(profile_name: str) -> st.SearchStrategy:
     return strategy()
 
 
-def run(
-    profile_name: str, n: int, file_every: int, known_bugs: bool, rng_seed: int, stats: Counter, failures: list[str]
-) -> None:
+def run(profile_name: str, n: int, file_every: int, known_bugs: bool, rng_seed: int, stats: Counter,
+        failures: list[str]) -> None:
     profile = get_profile(profile_name)
     strategy = _with_known_bugs(profile_name) if known_bugs else phi_datasets(profile_name)
     tmp = Path(tempfile.mkdtemp(prefix="deid_fuzz_"))
@@ -70,17 +69,13 @@ def run(
         stats["outside"] += len(outside)
         stats["datasets with a leak"] += bool(leaks)
         if (leaks or outside) and len(failures) < 20:
-            where = [
-                f"{e.tag} {e.keyword or 'private'} {e.VR}"
-                for e in ds.iterall()
-                if any(v in str(e.value) for v in leaks)
-            ]
+            where = [f"{e.tag} {e.keyword or 'private'} {e.VR}" for e in ds.iterall()
+                     if any(v in str(e.value) for v in leaks)]
             failures.append(f"{profile_name}/{label}: leaks={leaks} (source elements {where}) outside={outside}")
 
     @seed(rng_seed)
-    @settings(
-        max_examples=n, deadline=None, database=None, phases=[Phase.generate], suppress_health_check=list(HealthCheck)
-    )
+    @settings(max_examples=n, deadline=None, database=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
     @given(strategy)
     def one(example: tuple[pydicom.FileDataset, list[str]]) -> None:
         ds, planted = example
@@ -128,10 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - start
     total = sum(stats[f"{p} datasets"] for p in profiles)
     per_profile = ", ".join(f"{p} {stats[p + ' datasets']}" for p in profiles)
-    print(
-        f"datasets: {total} ({per_profile}), "
-        f"{stats['via deidentify_file']} also via deidentify_file, {stats['planted values']} planted values"
-    )
+    print(f"datasets: {total} ({per_profile}), "
+          f"{stats['via deidentify_file']} also via deidentify_file, {stats['planted values']} planted values")
     print(f"time: {elapsed:.1f} s, {total / elapsed:.1f} datasets/s")
     print(f"leaks: {stats['leaks']} (in {stats['datasets with a leak']} datasets)")
     print(f"elements outside profile: {stats['outside']}")

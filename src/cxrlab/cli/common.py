@@ -30,9 +30,13 @@ err = Console(stderr=True, soft_wrap=True)
 
 WorkspaceOpt = Annotated[
     Path | None,
-    typer.Option("--workspace", "-w", help="Workspace folder (default: $CXRLAB_WORKSPACE or the current folder)."),
+    typer.Option(
+        "--workspace", "-w", help="Workspace folder (default: $CXRLAB_WORKSPACE or the current folder)."
+    ),
 ]
-WorkersOpt = Annotated[int | None, typer.Option("--workers", "-j", min=1, help="Processes (default: all cores).")]
+WorkersOpt = Annotated[
+    int | None, typer.Option("--workers", "-j", min=1, help="Processes (default: all cores).")
+]
 
 
 def _bar() -> Progress:

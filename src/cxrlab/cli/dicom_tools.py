@@ -31,7 +31,9 @@ def _parse_window(text: str | None) -> tuple[float, float] | None:
 def render(
     file: Annotated[Path, typer.Argument(help="A DICOM file.")],
     output: Annotated[Path, typer.Option("-o", "--output", help="PNG or JPEG file to write.")],
-    window: Annotated[str | None, typer.Option(help="CENTER,WIDTH in modality units (default: the file's).")] = None,
+    window: Annotated[
+        str | None, typer.Option(help="CENTER,WIDTH in modality units (default: the file's).")
+    ] = None,
     max_size: Annotated[int | None, typer.Option(min=16, help="Longest side in pixels.")] = None,
 ) -> None:
     """Render what a radiologist sees: modality LUT -> VOI LUT/window -> MONOCHROME1 inversion -> 8 bit."""

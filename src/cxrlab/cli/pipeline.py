@@ -26,7 +26,9 @@ def init(
     workspace: Annotated[Path, typer.Argument(help="Folder to create (or complete).")],
     schema: Annotated[str, typer.Option(help="Label schema: vindr-cxr, vindr-pcxr or nih14.")] = "vindr-cxr",
     population: Annotated[str, typer.Option(help="adult, pediatric or any.")] = "adult",
-    database_url: Annotated[str, typer.Option(help="SQLAlchemy URL (default: SQLite in the workspace).")] = "",
+    database_url: Annotated[
+        str, typer.Option(help="SQLAlchemy URL (default: SQLite in the workspace).")
+    ] = "",
 ) -> None:
     """Create a workspace: settings, catalog (migrated), secret key and stage folders."""
     from cxrlab.catalog import Settings, init_workspace
@@ -40,7 +42,9 @@ def init(
         ws = init_workspace(
             workspace, settings=Settings(schema=schema, population=population, database_url=database_url)
         )
-    out.print(f"workspace ready: {ws.root} (catalog {ws.database_url.split('://')[0]}, schema {ws.settings.schema})")
+    out.print(
+        f"workspace ready: {ws.root} (catalog {ws.database_url.split('://')[0]}, schema {ws.settings.schema})"
+    )
 
 
 @ingest_app.command("folder")
@@ -65,12 +69,8 @@ def ingest_folder_cmd(
 def deid_run(
     workspace: WorkspaceOpt = None,
     workers: WorkersOpt = None,
-    text: Annotated[
-        bool | None,
-        typer.Option(
-            "--text/--no-text", help="Scan for burned-in text (default: on when the [ocr] extra is installed)."
-        ),
-    ] = None,
+    text: Annotated[bool | None, typer.Option("--text/--no-text", help="Scan for burned-in text "
+                                              "(default: on when the [ocr] extra is installed).")] = None,
 ) -> None:
     """De-identify every ingested image with the workspace profile (VinDr 25-tag keep-list)."""
     from cxrlab.catalog import open_workspace
@@ -87,7 +87,9 @@ def deid_run(
 @filter_app.command("run")
 def filter_run(
     workspace: WorkspaceOpt = None,
-    population: Annotated[str | None, typer.Option(help="adult, pediatric or any (default: workspace).")] = None,
+    population: Annotated[
+        str | None, typer.Option(help="adult, pediatric or any (default: workspace).")
+    ] = None,
 ) -> None:
     """Apply the header rules (modality, body part, view, age) to de-identified images."""
     from cxrlab.catalog import open_workspace
@@ -109,12 +111,8 @@ KeyOpt = Annotated[Path, typer.Option("--key-file", "-k", help="Secret key file 
 SchemeOpt = Annotated[str, typer.Option("--id-scheme", help="hmac (keyed) or md5 (VinDr public; reversible).")]
 
 
-TextOpt = Annotated[
-    bool | None,
-    typer.Option(
-        "--text/--no-text", help="Detect and redact burned-in text (default: on when the [ocr] extra is installed)."
-    ),
-]
+TextOpt = Annotated[bool | None, typer.Option("--text/--no-text", help="Detect and redact burned-in text "
+                                                "(default: on when the [ocr] extra is installed).")]
 
 
 def _mapping_default(key_file: Path) -> Path:
@@ -161,17 +159,9 @@ def deid_folder_cmd(
         key = load_key(key_file)
         text_opts = _text_options(text, review or out.resolve().parent / "review")
         with progress("deid") as cb:
-            report = deid_folder(
-                src,
-                out,
-                profile=prof,
-                key=key,
-                id_scheme=id_scheme,
-                mapping=mapping or _mapping_default(key_file),
-                executor=Executor(workers),
-                on_progress=cb,
-                text=text_opts,
-            )
+            report = deid_folder(src, out, profile=prof, key=key, id_scheme=id_scheme,
+                                 mapping=mapping or _mapping_default(key_file), executor=Executor(workers),
+                                 on_progress=cb, text=text_opts)
     print_report(report)
     if report.counts.get("failed"):
         raise typer.Exit(code=2)
@@ -186,9 +176,8 @@ def deid_verify(
     id_scheme: SchemeOpt = "hmac",
     phi_file: Annotated[Path | None, typer.Option(help="Known PHI strings, one per line.")] = None,
     report: Annotated[Path | None, typer.Option(help="Report JSON (default: FOLDER/../verify-report.json).")] = None,
-    mapping: Annotated[
-        Path | None, typer.Option(help="Mapping store with the redactions (default: beside key).")
-    ] = None,
+    mapping: Annotated[Path | None, typer.Option(help="Mapping store with the redactions (default: beside key).")]
+    = None,
     review: Annotated[Path | None, typer.Option(help="Review folder: held-back images are not missing.")] = None,
 ) -> None:
     """Re-read every output and fail (exit 1) if any element outside the profile, any known PHI string or any
@@ -205,17 +194,10 @@ def deid_verify(
         redactions = _redactions(mapping or (_mapping_default(key_file) if key_file else None))
         review = review or folder.resolve().parent / "review"
         held = {p.stem for p in review.glob("*.json")} if review.is_dir() else set()
-        result = verify_folder(
-            folder,
-            profile=get_profile(profile),
-            phi_strings=phi,
-            source_dir=source,
-            key=load_key(key_file) if key_file else None,
-            id_scheme=id_scheme,
-            report_path=report or folder.resolve().parent / "verify-report.json",
-            redactions=redactions,
-            held_back=held,
-        )
+        result = verify_folder(folder, profile=get_profile(profile), phi_strings=phi, source_dir=source,
+                               key=load_key(key_file) if key_file else None, id_scheme=id_scheme,
+                               report_path=report or folder.resolve().parent / "verify-report.json",
+                               redactions=redactions, held_back=held)
     out.print(f"verified {result.files} file(s): {result.clean} clean, {len(result.findings)} finding(s)")
     for f in result.findings[:20]:
         out.print(f"  {f.image_id}: {f.check}: {f.detail}", highlight=False)
@@ -255,10 +237,8 @@ def deid_export_mapping(
     with cli_errors():
         engine = mapping_engine(mapping) if mapping else open_workspace(workspace).engine
         with Session(engine) as session:
-            rows = [
-                [m.original, m.kind, m.new]
-                for m in session.scalars(select(UidMap).order_by(UidMap.kind, UidMap.original))
-            ]
+            rows = [[m.original, m.kind, m.new] for m in session.scalars(select(UidMap).order_by(UidMap.kind,
+                                                                                                  UidMap.original))]
         write_csv(output, ["original", "kind", "new"], rows)
         output.chmod(0o600)
     out.print(f"wrote {len(rows)} mapping row(s) to {output} (mode 0600)")

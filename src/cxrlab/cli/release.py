@@ -20,7 +20,9 @@ def register(app: typer.Typer) -> None:
 
 def consensus(
     workspace: WorkspaceOpt = None,
-    threshold: Annotated[float, typer.Option(min=0.0, max=1.0, help="Positive when > this share of readers.")] = 0.5,
+    threshold: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Positive when > this share of readers.")
+    ] = 0.5,
 ) -> None:
     """Majority vote of the readers' image labels (2 of 3 by default)."""
     from cxrlab.catalog import open_workspace

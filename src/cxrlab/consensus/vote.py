@@ -49,7 +49,9 @@ def run_consensus(ws: Workspace, *, threshold: float = 0.5) -> StageReport:
     schema = get_schema(ws.settings.schema)
     with ws.sessions() as session:
         rows = session.execute(
-            select(Image.id, Reading.rad_id, Reading.id).join(Reading).where(Image.state == ImageState.LABELED)
+            select(Image.id, Reading.rad_id, Reading.id)
+            .join(Reading)
+            .where(Image.state == ImageState.LABELED)
         ).all()
         if not rows:
             report.notes.append("no labeled images")
@@ -57,7 +59,9 @@ def run_consensus(ws: Workspace, *, threshold: float = 0.5) -> StageReport:
         reading_ids = [r[2] for r in rows]
         marked: dict[int, set[str]] = {rid: set() for rid in reading_ids}
         for rid, label in session.execute(
-            select(ReadingLabel.reading_id, ReadingLabel.label).where(ReadingLabel.reading_id.in_(reading_ids))
+            select(ReadingLabel.reading_id, ReadingLabel.label).where(
+                ReadingLabel.reading_id.in_(reading_ids)
+            )
         ):
             marked[rid].add(label)
         for rid, cls in session.execute(

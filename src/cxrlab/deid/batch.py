@@ -110,14 +110,8 @@ def _one(path: Path, out: Path, profile: Profile, key: bytes, id_scheme: str, te
                 return FileOutcome("review", image_id)
         result = deidentify_file(path, out, profile=profile, key=key, id_scheme=id_scheme, text=text, header=header)
         outcome = {"review": "review", "redact": "redacted"}.get(result.text_decision or "", "deidentified")
-        return FileOutcome(
-            outcome,
-            result.image_id,
-            original=uid,
-            uid_map=result.uid_map,
-            redacted_boxes=result.redacted_boxes,
-            reencoded_to=result.reencoded_to,
-        )
+        return FileOutcome(outcome, result.image_id, original=uid, uid_map=result.uid_map,
+                           redacted_boxes=result.redacted_boxes, reencoded_to=result.reencoded_to)
     except FileError as exc:
         return FileOutcome("failed", reason=exc.reason)
     except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
@@ -178,14 +172,8 @@ def deid_folder(
             if res.outcome in ("deidentified", "redacted", "review") and res.original:
                 record_mapping(session, res.original, res.image_id, res.uid_map)
             if res.outcome == "redacted":
-                session.merge(
-                    Redaction(
-                        image_id=res.image_id,
-                        boxes=[list(b) for b in res.redacted_boxes],
-                        transfer_syntax=res.reencoded_to or "",
-                        reencoded=bool(res.reencoded_to),
-                    )
-                )
+                session.merge(Redaction(image_id=res.image_id, boxes=[list(b) for b in res.redacted_boxes],
+                                        transfer_syntax=res.reencoded_to or "", reencoded=bool(res.reencoded_to)))
             if n % 200 == 0:
                 durable_commit(session)
             if on_progress:

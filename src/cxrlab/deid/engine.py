@@ -401,32 +401,20 @@ def _handle_text(result: DeidResult, src: Path, dst: Path, opts: TextOptions) ->
     if scan.decision == "review":
         preview = to_uint8(full, max_size=opts.max_side)
         sy, sx = preview.shape[0] / scan.shape[0], preview.shape[1] / scan.shape[1]
-        small = [
-            (int(x0 * sx), int(y0 * sy), int(x1 * sx) + 1, int(y1 * sy) + 1)
-            for x0, y0, x1, y1 in (c.box for c in scan.candidates if c.status != "ignored")
-        ]
+        small = [(int(x0 * sx), int(y0 * sy), int(x1 * sx) + 1, int(y1 * sy) + 1) for x0, y0, x1, y1 in
+                 (c.box for c in scan.candidates if c.status != "ignored")]
         atomic_write_bytes(opts.review_dir / f"{result.image_id}.png", preview_png(preview, small))
-        atomic_write_text(
-            opts.review_dir / f"{result.image_id}.json",
-            json.dumps(
-                {
-                    "image_id": result.image_id,
-                    "decision": "review",
-                    "reason": "doubtful burned-in text",
-                    "candidates": [{"box": list(c.box), "status": c.status} for c in scan.candidates],
-                },
-                indent=2,
-            ),
-        )
+        atomic_write_text(opts.review_dir / f"{result.image_id}.json", json.dumps({
+            "image_id": result.image_id, "decision": "review", "reason": "doubtful burned-in text",
+            "candidates": [{"box": list(c.box), "status": c.status} for c in scan.candidates],
+        }, indent=2))
         return True
     stored = read_pixels(full, path=src)
     margin = default_margin(scan.shape)
     red, _mask = redact(stored, scan.boxes, margin_px=margin, photometric=str(full.PhotometricInterpretation))
     rows, cols = scan.shape
-    result.redacted_boxes = [
-        (max(0, x0 - margin), max(0, y0 - margin), min(cols, x1 + margin), min(rows, y1 + margin))
-        for x0, y0, x1, y1 in scan.boxes
-    ]
+    result.redacted_boxes = [(max(0, x0 - margin), max(0, y0 - margin), min(cols, x1 + margin), min(rows, y1 + margin))
+                             for x0, y0, x1, y1 in scan.boxes]
     out = result.dataset
     ts = str(out.file_meta.TransferSyntaxUID)
     if full.file_meta.TransferSyntaxUID.is_compressed:

@@ -23,9 +23,8 @@ from cxrlab.runtime.report import ProgressCallback, StageReport
 __all__ = ["run_deid"]
 
 
-def _deid_item(
-    item: tuple[int, Path], dst_dir: Path, profile: Profile, key: bytes, id_scheme: str, text: TextOptions | None
-):  # noqa: ANN202
+def _deid_item(item: tuple[int, Path], dst_dir: Path, profile: Profile, key: bytes, id_scheme: str,
+               text: TextOptions | None):  # noqa: ANN202
     """Worker: ``(DeidResult, size)`` or ``(None, reason)``; never raises."""
     try:
         result = deidentify_file(item[1], dst_dir, profile=profile, key=key, id_scheme=id_scheme, text=text)
@@ -104,14 +103,9 @@ def _run(
                     img.state = ImageState.DEIDENTIFIED
                     report.counts["redacted" if result.text_decision == "redact" else "deidentified"] += 1
                 if result.redacted_boxes:
-                    session.merge(
-                        Redaction(
-                            image_id=result.image_id,
-                            boxes=[list(b) for b in result.redacted_boxes],
-                            transfer_syntax=result.reencoded_to or "",
-                            reencoded=bool(result.reencoded_to),
-                        )
-                    )
+                    session.merge(Redaction(image_id=result.image_id, boxes=[list(b) for b in result.redacted_boxes],
+                                            transfer_syntax=result.reencoded_to or "",
+                                            reencoded=bool(result.reencoded_to)))
                     detail["redacted_boxes"] = len(result.redacted_boxes)
                 session.add(Event(image_pk=pk, stage="deid", action="deidentified", detail=detail))
             if n % 64 == 0:

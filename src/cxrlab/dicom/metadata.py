@@ -102,7 +102,11 @@ def extract_metadata(ds: Dataset, *, key: bytes) -> ImageMeta:
         Workspace secret; (0010,0020) *Patient ID* is stored only as an HMAC under it (for patient-level
         splits), never in clear.
     """
-    study = _parse_da(ds.get("StudyDate")) or _parse_da(ds.get("AcquisitionDate")) or _parse_da(ds.get("ContentDate"))
+    study = (
+        _parse_da(ds.get("StudyDate"))
+        or _parse_da(ds.get("AcquisitionDate"))
+        or _parse_da(ds.get("ContentDate"))
+    )
     age = parse_age_string(ds.get("PatientAge"))
     if age is None:
         birth = _parse_da(ds.get("PatientBirthDate"))
@@ -113,13 +117,17 @@ def extract_metadata(ds: Dataset, *, key: bytes) -> ImageMeta:
         sex = None
     spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
     try:
-        row_sp, col_sp = (float(spacing[0]), float(spacing[1])) if spacing and len(spacing) >= 2 else (None, None)
+        row_sp, col_sp = (
+            (float(spacing[0]), float(spacing[1])) if spacing and len(spacing) >= 2 else (None, None)
+        )
     except (TypeError, ValueError):
         row_sp, col_sp = None, None
     patient_id = str(ds.get("PatientID") or "").strip()
     meta = getattr(ds, "file_meta", None)
     return ImageMeta(
-        sop_instance_uid=str(ds.get("SOPInstanceUID") or getattr(meta, "MediaStorageSOPInstanceUID", "") or ""),
+        sop_instance_uid=str(
+            ds.get("SOPInstanceUID") or getattr(meta, "MediaStorageSOPInstanceUID", "") or ""
+        ),
         patient_key=keyed_hash(key, "patient:" + patient_id) if patient_id else None,
         sex=sex,
         age_years=age,
@@ -133,5 +141,7 @@ def extract_metadata(ds: Dataset, *, key: bytes) -> ImageMeta:
         view_position=(_text(ds, "ViewPosition", 16) or "").upper() or None,
         manufacturer=_text(ds, "Manufacturer"),
         photometric=_text(ds, "PhotometricInterpretation", 16),
-        transfer_syntax=str(meta.TransferSyntaxUID) if meta is not None and "TransferSyntaxUID" in meta else None,
+        transfer_syntax=str(meta.TransferSyntaxUID)
+        if meta is not None and "TransferSyntaxUID" in meta
+        else None,
     )

@@ -603,7 +603,9 @@ def _other_part(rng: np.random.Generator, X: np.ndarray, Y: np.ndarray, part: st
     att = 0.5 * body
     spine = _capsule(X, Y, (0.0, -1.2), (0.0, 0.45), 0.06 if part != "SPINE" else 0.08, edge=0.015)
     att = att + spine * (0.15 + 0.1 * (np.cos(2 * np.pi * Y / 0.12) > -0.4))
-    wings = np.maximum(_ellipse(X, Y, -0.25, 0.48, 0.2, 0.14, 0.15), _ellipse(X, Y, 0.25, 0.48, 0.2, 0.14, 0.15))
+    wings = np.maximum(
+        _ellipse(X, Y, -0.25, 0.48, 0.2, 0.14, 0.15), _ellipse(X, Y, 0.25, 0.48, 0.2, 0.14, 0.15)
+    )
     att = att + 0.15 * wings
     if part != "SPINE":
         for _ in range(int(rng.integers(8, 16))):
@@ -652,7 +654,9 @@ def _synthesize(
     return np.asarray(img, dtype=_F32)
 
 
-def _to_stored(rng: np.random.Generator, disp: np.ndarray, bits: int, mono1: bool, low_quality: bool) -> np.ndarray:
+def _to_stored(
+    rng: np.random.Generator, disp: np.ndarray, bits: int, mono1: bool, low_quality: bool
+) -> np.ndarray:
     """Map a display image to unsigned stored values with quantum-like noise, inverted for MONOCHROME1."""
     maxv = float(2**bits - 1)
     if low_quality:
@@ -743,7 +747,8 @@ def _burn_text(
         place = places[int(gi)]
         n_lines = int(rng.integers(1, 4))
         lines = [
-            candidates[int(i)] for i in rng.choice(len(candidates), size=min(n_lines, len(candidates)), replace=False)
+            candidates[int(i)]
+            for i in rng.choice(len(candidates), size=min(n_lines, len(candidates)), replace=False)
         ]
         key = _pick(rng, keys)
         size = max(8, int(round(float(rng.uniform(0.012, 0.045)) * rows)))
@@ -1007,7 +1012,9 @@ def _build_dataset(
 # --------------------------------------------------------------------------------------------------
 
 
-def _resolve_outlier(rng: np.random.Generator, outlier: str | None | EllipsisType, outlier_prob: float) -> str | None:
+def _resolve_outlier(
+    rng: np.random.Generator, outlier: str | None | EllipsisType, outlier_prob: float
+) -> str | None:
     """Draw (or validate) the outlier class; always consumes the same random numbers."""
     u, k = rng.random(), int(rng.integers(len(OUTLIER_CLASSES)))
     if outlier is Ellipsis:
@@ -1039,7 +1046,9 @@ def _generate(
         study = _new_study(rng, patient.material, date)
     elif study is None:
         raise ValueError("a reused patient needs a study")
-    ds, phi, age_years = _build_dataset(rng, patient, study, outlier=outlier, other_part=other_part, facing=facing)
+    ds, phi, age_years = _build_dataset(
+        rng, patient, study, outlier=outlier, other_part=other_part, facing=facing
+    )
 
     rows, cols = _image_size(rng, size_range)
     bits = int(rng.integers(10, 17))

@@ -56,7 +56,9 @@ def export_release(ws: Workspace, tag: str, *, link: bool = True) -> StageReport
     link : bool
         Hard-link the de-identified files instead of copying them (falls back to a copy).
     """
-    if not tag or any(c not in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-" for c in tag):
+    if not tag or any(
+        c not in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-" for c in tag
+    ):
         raise CxrlabError(f"invalid release tag {tag!r}: use letters, digits, '.', '_' or '-'")
     t0 = time.perf_counter()
     report = StageReport("export")
@@ -107,7 +109,9 @@ def export_release(ws: Workspace, tag: str, *, link: bool = True) -> StageReport
         "train": len(images),
     }
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=2) + "\n")
-    report.counts.update({"images": len(images), "annotation_rows": len(ann_rows), "label_rows": len(label_rows)})
+    report.counts.update(
+        {"images": len(images), "annotation_rows": len(ann_rows), "label_rows": len(label_rows)}
+    )
     report.notes.append(str(out))
     report.seconds = time.perf_counter() - t0
     return report
@@ -125,7 +129,9 @@ def _reader_rows(session, images: list[Image], schema: LabelSchema) -> tuple[lis
     ):
         labels[rid].add(lab)
     boxes: dict[int, list[ReadingBox]] = {rid: [] for rid in rids}
-    for box in session.scalars(select(ReadingBox).where(ReadingBox.reading_id.in_(rids)).order_by(ReadingBox.id)):
+    for box in session.scalars(
+        select(ReadingBox).where(ReadingBox.reading_id.in_(rids)).order_by(ReadingBox.id)
+    ):
         boxes[box.reading_id].append(box)
     ann_rows, label_rows = [], []
     for r in readings:
@@ -145,7 +151,9 @@ def _reader_rows(session, images: list[Image], schema: LabelSchema) -> tuple[lis
                 ]
             )
         if schema.no_finding in marked:
-            ann_rows.append([image_id, r.rad_id, schema.no_finding, "", "", "", "", schema.class_id(schema.no_finding)])
+            ann_rows.append(
+                [image_id, r.rad_id, schema.no_finding, "", "", "", "", schema.class_id(schema.no_finding)]
+            )
         label_rows.append([image_id, r.rad_id, *(int(n in marked) for n in schema.names)])
     return ann_rows, label_rows
 

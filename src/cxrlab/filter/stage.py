@@ -36,7 +36,9 @@ def run_filter(
             )
             img.state = ImageState.FILTERED_OUT if reason else ImageState.ACCEPTED
             img.state_reason = reason
-            session.add(Event(image_pk=img.id, stage="filter", action=img.state.value, detail={"reason": reason}))
+            session.add(
+                Event(image_pk=img.id, stage="filter", action=img.state.value, detail={"reason": reason})
+            )
             report.counts[img.state.value] += 1
             if reason:
                 report.problems.append((img.image_id or str(img.id), reason))

@@ -94,7 +94,8 @@ _VINDR_CXR_LOCAL = [
     ),
     (
         "Enlarged PA",
-        "Dilatation of the pulmonary artery - a defect characterized by a wider than normal main pulmonary artery.",
+        "Dilatation of the pulmonary artery - a defect characterized by a wider than normal main "
+        "pulmonary artery.",
     ),
     (
         "Interstitial lung disease (ILD)",
@@ -231,7 +232,10 @@ SCHEMAS: dict[str, LabelSchema] = {
     ),
     "vindr-pcxr": LabelSchema(
         "vindr-pcxr",
-        tuple(_labels("local", 1, _VINDR_PCXR_LOCAL) + [Label(n, name, "global") for n, name in _VINDR_PCXR_GLOBAL]),
+        tuple(
+            _labels("local", 1, _VINDR_PCXR_LOCAL)
+            + [Label(n, name, "global") for n, name in _VINDR_PCXR_GLOBAL]
+        ),
     ),
     "nih14": LabelSchema("nih14", tuple(_labels("global", 1, _NIH14)), no_finding="No Finding"),
 }

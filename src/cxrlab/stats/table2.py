@@ -59,7 +59,9 @@ class Table2:
                 )
                 first = False
         lines.append("")
-        lines.append("Positive labels by majority vote of the readers. (*) Only scans whose sex and age are known.")
+        lines.append(
+            "Positive labels by majority vote of the readers. (*) Only scans whose sex and age are known."
+        )
         return "\n".join(lines) + "\n"
 
 

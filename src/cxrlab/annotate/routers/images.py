@@ -81,7 +81,9 @@ def count_images(session: Session, state: ImageState | None = None) -> int:
     return session.scalar(select(func.count()).select_from(_servable(state).subquery())) or 0
 
 
-def list_images(session: Session, *, state: ImageState | None = None, limit: int = 100, offset: int = 0) -> list[Image]:
+def list_images(
+    session: Session, *, state: ImageState | None = None, limit: int = 100, offset: int = 0
+) -> list[Image]:
     """Servable images ordered by ``image_id``."""
     stmt = _servable(state).order_by(Image.image_id).limit(limit).offset(offset)
     return list(session.scalars(stmt))
@@ -122,7 +124,9 @@ def parse_window(text: str | None) -> tuple[float, float] | None:
     return center, width
 
 
-def render_image(path: Path, *, fmt: RenderFormat, max_size: int | None, window: tuple[float, float] | None) -> bytes:
+def render_image(
+    path: Path, *, fmt: RenderFormat, max_size: int | None, window: tuple[float, float] | None
+) -> bytes:
     """Render the DICOM file *path* with the display pipeline and encode it as PNG or JPEG."""
     from cxrlab.dicom.display import to_uint8  # the display pipeline pulls in numpy and the decoders
 

@@ -54,7 +54,9 @@ class ReadingInput:
     comment: str | None = None
 
 
-def check_reading(reading: ReadingInput, schema: LabelSchema, *, rows: int | None, columns: int | None) -> None:
+def check_reading(
+    reading: ReadingInput, schema: LabelSchema, *, rows: int | None, columns: int | None
+) -> None:
     """Apply the QC rules; raise :class:`QCError` with a message naming the rule."""
     names = set(schema.names)
     local = {lb.name for lb in schema.local}
@@ -75,7 +77,9 @@ def check_reading(reading: ReadingInput, schema: LabelSchema, *, rows: int | Non
             raise QCError(f"box of {box.class_name!r} lies outside the image")
 
 
-def record_reading(session: Session, schema: LabelSchema, reading: ReadingInput, *, author: str = "script") -> Reading:
+def record_reading(
+    session: Session, schema: LabelSchema, reading: ReadingInput, *, author: str = "script"
+) -> Reading:
     """Validate and store *reading* (replacing an earlier one by the same reader); return the row.
 
     Raises
@@ -140,7 +144,9 @@ def load_readings(path: Path) -> list[ReadingInput]:
     return out
 
 
-def _simulated_truth(rng: np.random.Generator, schema: LabelSchema, rows: int, cols: int) -> tuple[list, list]:
+def _simulated_truth(
+    rng: np.random.Generator, schema: LabelSchema, rows: int, cols: int
+) -> tuple[list, list]:
     """A plausible latent read: 'No finding' with p=0.6, else 1-3 boxed findings and a global impression."""
     if rng.random() < 0.6:
         return [schema.no_finding], []
@@ -168,7 +174,9 @@ def simulate_readers(ws: Workspace, *, readers: int = 3, seed: int = 0) -> Stage
     rng = np.random.default_rng(seed)
     with ws.sessions() as session:
         images = session.scalars(
-            select(Image).where(Image.state.in_([ImageState.ACCEPTED, ImageState.ASSIGNED])).order_by(Image.id)
+            select(Image)
+            .where(Image.state.in_([ImageState.ACCEPTED, ImageState.ASSIGNED]))
+            .order_by(Image.id)
         ).all()
         for img in images:
             rows, cols = img.rows or 1024, img.columns or 1024
@@ -181,7 +189,9 @@ def simulate_readers(ws: Workspace, *, readers: int = 3, seed: int = 0) -> Stage
                 ]
                 labels = [lb for lb in truth_labels if lb != schema.no_finding] if boxes else []
                 if rng.random() < 0.05 and schema.local:
-                    extra, ebox = _simulated_truth(np.random.default_rng(rng.integers(1 << 31)), schema, rows, cols)
+                    extra, ebox = _simulated_truth(
+                        np.random.default_rng(rng.integers(1 << 31)), schema, rows, cols
+                    )
                     boxes += [BoxInput(n, *b) for n, *b in ebox[:1]]
                     labels = labels or [lb for lb in extra if lb != schema.no_finding]
                 if not boxes and not labels:
