@@ -10,7 +10,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cxrlab.evaluate import CHALLENGE, EvaluationError, SubmissionError, read_annotations, score_submission
+from cxrlab.evaluate import (
+    CHALLENGE,
+    EvaluationError,
+    SubmissionError,
+    parse_predictions,
+    read_annotations,
+    read_submission,
+    score_submission,
+)
 from tests.coco_reference import community_kaggle, reference_voc, standard_coco
 
 pytest.importorskip("pycocotools", reason="pycocotools is a dev dependency (pip install -e '.[dev]')")
@@ -234,6 +242,14 @@ class TestScoreSubmission:
         assert only_a.mAP == 1.0 and only_a.images == 1
         assert "1 prediction(s) on images outside the scored set ignored" in only_a.notes
         assert score_submission(gt, sub, metric="voc").mAP == 0.5
+
+    def test_public_and_private_parts_from_one_parse(self) -> None:
+        gt = read_annotations(gt_frame([("a", "Cardiomegaly", 5, 5, 20, 20), ("b", "Cardiomegaly", 5, 5, 20, 20)]))
+        frame, _ = read_submission(sub_frame({"a": "3 0.9 5 5 20 20", "b": "3 0.8 50 50 60 60"}))
+        parsed = parse_predictions(frame)
+        public = score_submission(gt, parsed, metric="voc", image_ids=["a"])
+        private = score_submission(gt, parsed, metric="voc", image_ids=["b"])
+        assert (public.mAP, private.mAP) == (1.0, 0.0)
 
     def test_unknown_image_subset_raises(self) -> None:
         gt = gt_frame([("a", "Cardiomegaly", 5, 5, 20, 20)])

@@ -500,7 +500,7 @@ def score_detections(
 
 def score_submission(
     gt: str | Path | pd.DataFrame | GroundTruth,
-    submission: str | Path | pd.DataFrame,
+    submission: str | Path | pd.DataFrame | Predictions,
     *,
     metric: Metric | str = Metric.KAGGLE,
     iou: float | None = None,
@@ -516,8 +516,9 @@ def score_submission(
     ----------
     gt : path, DataFrame or GroundTruth
         Ground truth in the ``annotations_test.csv`` layout (see :func:`~cxrlab.evaluate.read_annotations`).
-    submission : path or DataFrame
-        ``image_id,PredictionString``.
+    submission : path, DataFrame or Predictions
+        ``image_id,PredictionString`` (or already parsed, to score the public and private parts of a test set
+        from one parse).
     metric, iou, image_ids
         See :func:`score_detections`; ``image_ids`` selects the public or private part of the test set.
     classes : ClassList
@@ -534,5 +535,9 @@ def score_submission(
     0.22
     """
     truth = gt if isinstance(gt, GroundTruth) else read_annotations(gt, classes=classes)
-    frame, name = read_submission(submission)
-    return score_detections(truth, parse_predictions(frame, name=name), metric=metric, iou=iou, image_ids=image_ids)
+    if isinstance(submission, Predictions):
+        predictions = submission
+    else:
+        frame, name = read_submission(submission)
+        predictions = parse_predictions(frame, name=name)
+    return score_detections(truth, predictions, metric=metric, iou=iou, image_ids=image_ids)
