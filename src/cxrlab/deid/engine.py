@@ -41,6 +41,8 @@ __all__ = ["DeidResult", "TextOptions", "ocr_available", "deidentify_dataset", "
 
 PIXEL_DATA = 0x7FE00010
 SPECIFIC_CHARACTER_SET = 0x00080005
+#: VRs whose text (0008,0005) Specific Character Set governs (PS3.5 6.1.2.3).
+CHARSET_VRS = frozenset({"SH", "LO", "ST", "PN", "LT", "UC", "UT"})
 
 
 def dictionary_VR_or_none(tag: int) -> str | None:  # noqa: N802 - pydicom's own naming
@@ -142,18 +144,18 @@ def _clean(value: object) -> bool:
 def _apply(ds: Dataset, ctx: _Context) -> Dataset:
     """Return a new dataset with *ctx.profile* applied to every element, recursing into kept sequences.
 
-    Kept elements that are not sequences are carried over as the raw bytes read from the file (never decoded),
-    and the new dataset takes the source's encoding, so pydicom writes them back byte for byte; that holds only
-    while the character set stays the source's, i.e. when (0008,0005) *Specific Character Set* is kept or absent.
+    Kept elements that are not sequences are carried over as the raw bytes read from the file (never decoded)
+    and the new dataset takes the source's byte encoding, so pydicom writes them back byte for byte. Text of the
+    VRs that (0008,0005) *Specific Character Set* governs (PS3.5 6.1.2.3) is carried raw only when that
+    character set is kept (or absent); otherwise it is decoded and re-encoded by pydicom.
     """
     out = Dataset()
     implicit, little = ds.original_encoding
-    raw_ok = implicit is not None and (
+    raw_ok = implicit is not None
+    same_charset = (
         SPECIFIC_CHARACTER_SET not in ds
         or ctx.profile.rule_for(SPECIFIC_CHARACTER_SET, "SpecificCharacterSet").action == Action.KEEP
     )
-    if raw_ok:
-        out.set_original_encoding(implicit, little, ds.original_character_set)
     for key in list(ds.keys()):
         tag = int(key)
         if tag < 0x00080000:
@@ -166,7 +168,8 @@ def _apply(ds: Dataset, ctx: _Context) -> Dataset:
             continue
         if raw_ok and action == Action.KEEP:
             raw = ds.get_item(key)
-            if raw.is_raw and (raw.VR or dictionary_VR_or_none(tag)) not in (None, "SQ"):
+            vr = raw.VR or dictionary_VR_or_none(tag)
+            if raw.is_raw and vr not in (None, "SQ") and (same_charset or vr not in CHARSET_VRS):
                 out[key] = raw
                 continue
         elem = ds[key]
@@ -223,6 +226,9 @@ def _apply(ds: Dataset, ctx: _Context) -> Dataset:
                 out.add(DataElement(elem.tag, vr, b"" if vr in ("OB", "OW", "UN") else None))
             continue
         raise CxrlabError(f"unhandled action {action}")  # pragma: no cover
+    if raw_ok:
+        # What pydicom compares before writing: the same encoding and character set means "write raw as read".
+        out.set_original_encoding(implicit, little, out._character_set)
     return out
 
 
@@ -358,6 +364,8 @@ def encode_header(result: DeidResult) -> bytes:
     meta = ds.file_meta
     ts = UID(str(meta.TransferSyntaxUID))
     body = Dataset({tag: elem for tag, elem in ds.items() if int(tag) != PIXEL_DATA})
+    if ds.original_encoding[0] is not None:  # keep raw elements raw (see _apply)
+        body.set_original_encoding(*ds.original_encoding, ds.original_character_set)
     buf = DicomBytesIO()
     buf.write(b"\0" * 128 + b"DICM")
     write_file_meta_info(buf, meta, enforce_standard=True)
