@@ -93,7 +93,7 @@ class Site:
         with self.workspace.sessions() as session:
             project = create_project(session, name=name, schema=schema, schema_yaml=schema_yaml)
             report = assign_images(session, project=project, readers=READERS, reviewers=["rev1", "rev2"],
-                                   limit=len(ids))
+                                   image_ids=ids)
             assert report.counts["read_tasks"] == 3 * len(ids)
             proj = Proj(project.id, name, ids, ids[:train], ids[train:])
             rows = session.execute(

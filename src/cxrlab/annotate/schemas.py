@@ -104,6 +104,7 @@ class AssignIn(BaseModel):
     readers: list[str] | None = None
     reviewers: list[str] | None = None
     limit: int | None = Field(default=None, ge=1)
+    image_ids: list[str] | None = Field(default=None, description="Only these images")
 
 
 class AssignOut(BaseModel):

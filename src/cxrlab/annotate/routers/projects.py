@@ -51,7 +51,7 @@ def api_assign(project_id: int, body: AssignIn, admin: AdminUser, session: Sessi
     """Assign the accepted, unassigned images to readers (and test images to reviewers)."""
     project = projects.get_project(session, project_id)
     report = assign_images(session, project=project, test_fraction=body.test_fraction, readers=body.readers,
-                           reviewers=body.reviewers, limit=body.limit)
+                           reviewers=body.reviewers, limit=body.limit, image_ids=body.image_ids)
     return AssignOut(counts=dict(report.counts), notes=report.notes)
 
 

@@ -74,6 +74,7 @@ def assign_images(
     readers: Sequence[str] | None = None,
     reviewers: Sequence[str] | None = None,
     limit: int | None = None,
+    image_ids: Sequence[str] | None = None,
 ) -> StageReport:
     """Assign every accepted, not yet assigned image to the project's readers (and reviewers for test images).
 
@@ -88,6 +89,8 @@ def assign_images(
         User names to draw from (default: every active annotator / reviewer).
     limit : int, optional
         Assign at most this many images (by ``image_id``).
+    image_ids : list of str, optional
+        Only these images (each still has to be accepted and unassigned).
 
     Returns
     -------
@@ -118,6 +121,8 @@ def assign_images(
             .where(~taken)
             .order_by(Image.image_id)
         )
+        if image_ids is not None:
+            stmt = stmt.where(Image.image_id.in_(list(image_ids)))
         if limit is not None:
             stmt = stmt.limit(limit)
         images = list(session.scalars(stmt))
