@@ -47,7 +47,7 @@ def demo(
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Build the workspace and stop.")] = False,
 ) -> None:
     """Build a demo workspace from phantoms, run the whole pipeline and serve the web app."""
-    from cxrlab.demo import build_demo
+    from cxrlab.demo import DEMO_USERS, build_demo, demo_users
     from cxrlab.runtime import Executor
 
     with cli_errors(), multi_progress() as add:
@@ -57,5 +57,12 @@ def demo(
     release = ws.path("exports", "demo")
     out.print(f"\nrelease written to {release}: annotations_train.csv, image_labels_train.csv, table2.md")
     out.print(release.joinpath("table2.md").read_text(), markup=False, highlight=False)
+    with cli_errors():
+        passwords = demo_users(ws)
+    out.print("\n[bold]demo users (demo only: passwords are new at every run)[/]")
+    for name, password in passwords.items():
+        out.print(f"demo user {name} ({DEMO_USERS[name]}): password {password}", highlight=False)
+    out.print(f"log in at http://{host}:{port}/login; API docs at http://{host}:{port}/docs", highlight=False)
+    out.file.flush()
     if not no_serve:
         serve(workspace=ws.root, host=host, port=port, workers=1)
