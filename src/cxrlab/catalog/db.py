@@ -35,7 +35,8 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    # A web server runs up to 40 request threads (the AnyIO default); keep enough connections for them.
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30)
 
 
 _WRITER_LOCKS: dict[str, threading.Lock] = {}

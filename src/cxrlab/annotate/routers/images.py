@@ -189,6 +189,7 @@ def api_get_image(image_id: str, user: CurrentUser, session: SessionDep) -> Imag
 )
 def api_render_image(
     image_id: str,
+    request: Request,
     user: CurrentUser,
     session: SessionDep,
     workspace: WorkspaceDep,
@@ -200,7 +201,9 @@ def api_render_image(
     paint of the viewer (JPEG), before the 16-bit pixels arrive."""
     path = deid_file(workspace, get_image(session, image_id, user))
     session.close()  # rendering takes tens of ms: give the connection back first
-    data = render_image(path, fmt=format, max_size=max_size, window=window)
+    data = request.app.state.pixel_cache.rendered(
+        path, (format.value, max_size, window), lambda: render_image(path, fmt=format, max_size=max_size, window=window)
+    )
     return Response(content=data, media_type=MEDIA_TYPES[format], headers={"Cache-Control": CACHE_CONTROL})
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +34,15 @@ def visible(stmt: Select, user: User) -> Select:
 
 
 class PixelCache:
-    """A small in-process LRU of ``to_uint16`` results keyed by (file, size, mtime): decoding and packing a
-    2500² image takes tens of ms, and the viewer asks for the metadata and the pixels of the same image."""
+    """Small in-process LRUs keyed by (file, mtime, ...): ``to_uint16`` results (decoding and packing a 2500²
+    image takes tens of ms, and the viewer asks for the metadata and the pixels of the same image) and rendered
+    JPEG/PNG bytes (about 100-300 kB each at 1024 px)."""
 
-    def __init__(self, capacity: int = 16) -> None:
+    def __init__(self, capacity: int = 16, rendered_capacity: int = 256) -> None:
         self.capacity = capacity
+        self.rendered_capacity = rendered_capacity
         self._items: OrderedDict[tuple, tuple[np.ndarray, dict[str, Any]]] = OrderedDict()
+        self._rendered: OrderedDict[tuple, bytes] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, path: Path, max_size: int) -> tuple[np.ndarray, dict[str, Any]]:
@@ -60,6 +64,28 @@ class PixelCache:
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
         return value
+
+    def rendered(self, path: Path, key: tuple, render: Callable[[], bytes]) -> bytes:
+        """Rendered bytes of *path* for *key* (format, size, window), from the cache or made by *render*.
+
+        Every reader of an image asks for the same first-paint JPEG; with 3 readers per image two of three
+        requests are served from memory.
+        """
+        try:
+            full = ("render", str(path), path.stat().st_mtime_ns, *key)
+        except OSError:
+            raise NotFoundError("image file not available") from None
+        with self._lock:
+            hit = self._rendered.get(full)
+            if hit is not None:
+                self._rendered.move_to_end(full)
+                return hit
+        data = render()
+        with self._lock:
+            self._rendered[full] = data
+            while len(self._rendered) > self.rendered_capacity:
+                self._rendered.popitem(last=False)
+        return data
 
     def voi_lut(self, path: Path, max_size: int, index: int) -> np.ndarray:
         """VOI LUT Sequence item *index* (PS3.3 C.11.2.1.1) evaluated at every packed value: 65,536 uint8 display
