@@ -166,7 +166,8 @@ async def drive(url: str, *, annotators: int, requests: int, think: float) -> tu
     limits = httpx.Limits(max_connections=annotators + 5, max_keepalive_connections=annotators + 5)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
         t0 = time.perf_counter()
-        await asyncio.gather(*(annotator(client, f"reader{k:02d}", budget, lat, errors, think) for k in range(annotators)))
+        readers = (annotator(client, f"reader{k:02d}", budget, lat, errors, think) for k in range(annotators))
+        await asyncio.gather(*readers)
         elapsed = time.perf_counter() - t0
     return lat, errors, elapsed
 
