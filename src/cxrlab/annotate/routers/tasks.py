@@ -45,9 +45,9 @@ def api_next_tasks(
     limit: Annotated[int, Query(ge=1, le=20, description="How many to return (1 to show + the rest to prefetch)")] = 3,
 ) -> NextOut:
     """The next open tasks of the caller's queue (seeded shuffle), drafts included; remaining count."""
-    views, remaining = tasks.next_tasks(session, user=user, project_id=project_id, kind=kind, limit=limit)
-    return NextOut(tasks=[task_out(v) for v in views], remaining=remaining,
-                   counts=tasks.counts_by_state(session, user=user, project_id=project_id))
+    views, counts = tasks.next_tasks(session, user=user, project_id=project_id, kind=kind, limit=limit)
+    remaining = sum(counts.get(s.value, 0) for s in tasks.ACTIVE)
+    return NextOut(tasks=[task_out(v) for v in views], remaining=remaining, counts=counts)
 
 
 @router.get("/{task_id}", response_model=TaskOut, responses={404: {}})

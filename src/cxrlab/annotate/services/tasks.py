@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from cxrlab.annotate.errors import ConflictError, NotFoundError
@@ -61,22 +61,26 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _view(session: Session, task: Task) -> TaskView:
-    image = session.get(Image, task.image_pk)
-    project = session.get(Project, task.project_id)
-    assert image is not None and project is not None  # foreign keys
-    return TaskView(task, image, project)
+def _with_image(stmt: Select) -> Select:
+    """Select tasks with their image and project in one query."""
+    return stmt.join(Image, Image.id == Task.image_pk).join(Project, Project.id == Task.project_id)
 
 
 def get_task(session: Session, *, user: User, task_id: int, kind: TaskKind | None = None) -> TaskView:
     """The user's own task *task_id* (of *kind* if given); ``NotFoundError`` for anyone else's."""
-    stmt = select(Task).where(Task.id == task_id, Task.user_id == user.id)
+    stmt = _with_image(select(Task, Image, Project)).where(Task.id == task_id, Task.user_id == user.id)
     if kind is not None:
         stmt = stmt.where(Task.kind == kind)
-    task = session.scalar(stmt.execution_options(populate_existing=True))
-    if task is None:
+    row = session.execute(stmt.execution_options(populate_existing=True)).first()
+    if row is None:
         raise NotFoundError(f"task {task_id} not found")
-    return _view(session, task)
+    return TaskView(*row)
+
+
+def _reloaded(session: Session, view: TaskView) -> TaskView:
+    """*view* with its task row read again (after a write)."""
+    session.refresh(view.task)
+    return view
 
 
 def list_tasks(
@@ -98,16 +102,33 @@ def list_tasks(
     if states:
         stmt = stmt.where(Task.state.in_(states))
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = session.scalars(stmt.order_by(Task.project_id, Task.order_key, Task.id).limit(limit).offset(offset))
-    return [_view(session, t) for t in rows], total
+    return _page(session, stmt, limit, offset), total
+
+
+def _page(session: Session, stmt: Select, limit: int, offset: int = 0) -> list[TaskView]:
+    stmt = _with_image(stmt.add_columns(Image, Project)).order_by(Task.project_id, Task.order_key, Task.id)
+    return [TaskView(*row) for row in session.execute(stmt.limit(limit).offset(offset))]
 
 
 def next_tasks(
     session: Session, *, user: User, project_id: int | None = None, kind: TaskKind | None = None, limit: int = 3
-) -> tuple[list[TaskView], int]:
+) -> tuple[list[TaskView], dict[str, int]]:
     """The next *limit* open tasks of the user's queue (drafts and pending, in the seeded order), for the
-    viewer to show the first and prefetch the rest; and how many open tasks remain in all."""
-    return list_tasks(session, user=user, project_id=project_id, kind=kind, states=ACTIVE, limit=limit)
+    viewer to show the first and prefetch the rest; and the user's task counts per state (in that project)."""
+    stmt = select(Task).where(Task.user_id == user.id, Task.state.in_(ACTIVE))
+    if project_id is not None:
+        stmt = stmt.where(Task.project_id == project_id)
+    if kind is not None:
+        stmt = stmt.where(Task.kind == kind)
+    return _page(session, stmt, limit), counts_by_state(session, user=user, project_id=project_id, kind=kind)
+
+
+def _refused(session: Session, task: Task) -> None:
+    """Raise the ConflictError that explains why a conditional update of *task* matched no row."""
+    session.refresh(task)
+    _editable(task)
+    raise ConflictError("your copy is out of date (saved elsewhere meanwhile); reload the task",
+                        current_version=task.version)
 
 
 def _editable(task: Task) -> None:
@@ -140,19 +161,17 @@ def save_draft(session: Session, *, user: User, task_id: int, version: int, mark
                   columns=view.image.columns, partial=True)
     with transaction(session):
         task = view.task
-        lock_row(session, Task, task.id)
-        session.refresh(task)
-        _editable(task)
-        old = Marks.from_json(task.draft)
-        ok = bump_version(
+        # The conditional UPDATE is the check: it succeeds only while the row still has the version (and hence
+        # the draft) read above, so ``old`` is exactly what this save replaces.
+        old = Marks.from_json(task.draft) if task.version == version else Marks()
+        ok = task.state in ACTIVE and bump_version(
             session, Task, task.id, version, draft=marks.to_json(), state=TaskState.DRAFT, updated_at=_now()
         )
         if not ok:
-            raise ConflictError("your copy is out of date (saved elsewhere meanwhile); reload the task",
-                                current_version=task.version)
+            _refused(session, task)
         audit_changes(session, image_pk=task.image_pk, author=user.username, stage="annotate", old=old, new=marks,
                       context={"task_id": task.id, "rad_id": user.rad_id})
-    return get_task(session, user=user, task_id=task_id)
+    return _reloaded(session, view)
 
 
 def submit_task(session: Session, *, user: User, task_id: int, version: int, marks: Marks) -> TaskView:
@@ -177,16 +196,13 @@ def submit_task(session: Session, *, user: User, task_id: int, version: int, mar
     with transaction(session):
         task = view.task
         lock_row(session, Image, task.image_pk)  # serialises the last readers of one image (see _after_read)
-        session.refresh(task)
-        _editable(task)
-        old = Marks.from_json(task.draft)
-        ok = bump_version(
+        old = Marks.from_json(task.draft) if task.version == version else Marks()
+        ok = task.state in ACTIVE and bump_version(
             session, Task, task.id, version, draft=marks.to_json(), state=TaskState.SUBMITTED,
             updated_at=_now(), submitted_at=_now(),
         )
         if not ok:
-            raise ConflictError("your copy is out of date (saved elsewhere meanwhile); reload the task",
-                                current_version=task.version)
+            _refused(session, task)
         record_reading(session, schema, marks.reading(image_id, user.rad_id), author=user.username,
                        mark_labeled=False)
         audit_changes(session, image_pk=task.image_pk, author=user.username, stage="annotate", old=old, new=marks,
@@ -194,7 +210,7 @@ def submit_task(session: Session, *, user: User, task_id: int, version: int, mar
         session.add(Event(image_pk=task.image_pk, stage="annotate", action="reading.submit", author=user.username,
                           detail={"task_id": task.id, "rad_id": user.rad_id, "project": view.project.name}))
         _after_read(session, view.project, view.image)
-    return get_task(session, user=user, task_id=task_id)
+    return _reloaded(session, view)
 
 
 def set_unusable(session: Session, *, user: User, task_id: int, version: int, reason: str) -> TaskView:
@@ -212,11 +228,9 @@ def set_unusable(session: Session, *, user: User, task_id: int, version: int, re
     with transaction(session):
         task = view.task
         lock_row(session, Image, task.image_pk)
-        session.refresh(task)
-        _editable(task)
-        if not bump_version(session, Task, task.id, version, state=TaskState.UNUSABLE, reason=reason,
-                            updated_at=_now()):
-            raise ConflictError("your copy is out of date; reload the task", current_version=task.version)
+        if not (task.state in ACTIVE and bump_version(session, Task, task.id, version, state=TaskState.UNUSABLE,
+                                                      reason=reason, updated_at=_now())):
+            _refused(session, task)
         session.execute(
             update(Task)
             .where(Task.project_id == task.project_id, Task.image_pk == task.image_pk, Task.id != task.id,
@@ -235,7 +249,7 @@ def set_unusable(session: Session, *, user: User, task_id: int, version: int, re
         image.state_reason = f"unusable ({user.rad_id}): {reason}"
         session.add(Event(image_pk=task.image_pk, stage="annotate", action="image.unusable", author=user.username,
                           detail={"task_id": task.id, "rad_id": user.rad_id, "reason": reason}))
-    return get_task(session, user=user, task_id=task_id)
+    return _reloaded(session, view)
 
 
 def _after_read(session: Session, project: Project, image: Image) -> None:
@@ -253,11 +267,15 @@ def _after_read(session: Session, project: Project, image: Image) -> None:
     open_review_if_ready(session, project=project, image=image)
 
 
-def counts_by_state(session: Session, *, user: User, project_id: int | None = None) -> dict[str, int]:
+def counts_by_state(
+    session: Session, *, user: User, project_id: int | None = None, kind: TaskKind | None = None
+) -> dict[str, int]:
     """The user's task counts per state (for the viewer's progress line)."""
     stmt = select(Task.state, func.count(Task.id)).where(Task.user_id == user.id).group_by(Task.state)
     if project_id is not None:
         stmt = stmt.where(Task.project_id == project_id)
+    if kind is not None:
+        stmt = stmt.where(Task.kind == kind)
     return {str(state.value): n for state, n in session.execute(stmt)}
 
 
