@@ -9,7 +9,7 @@ import typer
 
 from cxrlab.cli.common import WorkersOpt, WorkspaceOpt, cli_errors, multi_progress, out, print_report
 
-HostOpt = Annotated[str, typer.Option(help="Address to bind (keep 127.0.0.1 until auth lands).")]
+HostOpt = Annotated[str, typer.Option(help="Address to bind (serve other hosts behind an HTTPS proxy).")]
 PortOpt = Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")]
 
 
@@ -24,15 +24,18 @@ def serve(
     host: HostOpt = "127.0.0.1",
     port: PortOpt = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
+    secure_cookies: Annotated[
+        bool, typer.Option("--secure-cookies", help="Mark the session cookie Secure (when served over HTTPS).")
+    ] = False,
 ) -> None:
-    """Serve the web app (image list, viewer, REST API, /docs, /health)."""
+    """Serve the labeling tool and its REST API (/docs, /health)."""
     from cxrlab.annotate.server import serve as run_server
     from cxrlab.catalog import open_workspace
 
     with cli_errors():
         ws = open_workspace(workspace)
     out.print(f"serving {ws.root} on http://{host}:{port}")
-    run_server(ws, host=host, port=port, workers=workers)
+    run_server(ws, host=host, port=port, workers=workers, secure_cookies=secure_cookies)
 
 
 def demo(

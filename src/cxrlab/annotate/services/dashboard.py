@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cxrlab.annotate.services.consensus_adapter import box_agreement, fleiss_kappa
-from cxrlab.annotate.services.marks import Marks
 from cxrlab.annotate.services.projects import project_schema
+from cxrlab.annotate.services.reviews import submitted_reads
 from cxrlab.catalog.models import Image, Project, Review, Task, TaskKind, TaskState, User
 
 __all__ = ["agreement", "progress"]
@@ -104,16 +104,6 @@ def progress(session: Session, *, project: Project, now: datetime | None = None)
     }
 
 
-def _reads(session: Session, project: Project) -> list[tuple[str, str, Marks]]:
-    rows = session.execute(
-        select(Image.image_id, User.rad_id, Task.draft)
-        .join(Image, Image.id == Task.image_pk)
-        .join(User, User.id == Task.user_id)
-        .where(Task.project_id == project.id, Task.kind == TaskKind.READ, Task.state == TaskState.SUBMITTED)
-    ).all()
-    return [(image_id, rad_id, Marks.from_json(draft)) for image_id, rad_id, draft in rows]
-
-
 def agreement(session: Session, *, project: Project) -> dict:
     """Fleiss' kappa per label and pairwise box agreement (IoU >= 0.4) between readers.
 
@@ -121,7 +111,7 @@ def agreement(session: Session, *, project: Project) -> dict:
     label). Box agreement is given for every pair of readers that read at least one image in common.
     """
     schema = project_schema(project)
-    reads = _reads(session, project)
+    reads = submitted_reads(session, project=project)
     marked = pd.DataFrame(
         [{"image_id": i, "rad_id": r, **{n: int(n in m.labels or any(b.class_name == n for b in m.boxes))
                                          for n in schema.names}} for i, r, m in reads],

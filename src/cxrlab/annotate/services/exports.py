@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from cxrlab.annotate.services.marks import Marks
 from cxrlab.annotate.services.projects import project_schema
+from cxrlab.annotate.services.reviews import submitted_reads
 from cxrlab.catalog.models import (
     ConsensusBox,
     ConsensusLabel,
@@ -29,8 +30,6 @@ from cxrlab.catalog.models import (
     Review,
     ReviewComment,
     Task,
-    TaskKind,
-    TaskState,
     User,
 )
 from cxrlab.export import ANNOTATION_COLUMNS
@@ -47,19 +46,6 @@ def _fmt(v: float) -> str:
 
 def _iso(dt: datetime | None) -> str | None:
     return dt.isoformat() if dt else None
-
-
-def _reads(session: Session, project: Project, split: str | None = None) -> list[tuple[str, str, Marks]]:
-    stmt = (
-        select(Image.image_id, User.rad_id, Task.draft)
-        .join(Image, Image.id == Task.image_pk)
-        .join(User, User.id == Task.user_id)
-        .where(Task.project_id == project.id, Task.kind == TaskKind.READ, Task.state == TaskState.SUBMITTED)
-        .order_by(Image.image_id, User.rad_id)
-    )
-    if split is not None:
-        stmt = stmt.where(Image.split == split)
-    return [(i, r, Marks.from_json(d)) for i, r, d in session.execute(stmt)]
 
 
 def _box_row(schema: LabelSchema, image_id: str, rad_id: str, b: Any) -> list:
@@ -86,7 +72,7 @@ def project_csv(session: Session, *, project: Project, name: str) -> str:
     labels_header = ["image_id", "rad_id", *schema.names]
     if split == "train":
         rows_a, rows_l = [], []
-        for image_id, rad_id, m in _reads(session, project, "train"):
+        for image_id, rad_id, m in submitted_reads(session, project=project, split="train"):
             marked = set(m.labels) | {b.class_name for b in m.boxes}
             rows_a += [_box_row(schema, image_id, rad_id, b) for b in m.boxes]
             if schema.no_finding in marked:

@@ -49,6 +49,7 @@ __all__ = [
     "get_review",
     "open_review_if_ready",
     "reader_marks",
+    "submitted_reads",
     "suggest_consensus",
 ]
 
@@ -88,6 +89,20 @@ def reader_marks(session: Session, *, project_id: int, image_pk: int) -> list[tu
         .order_by(User.rad_id)
     ).all()
     return [(rad_id, Marks.from_json(draft)) for rad_id, draft in rows]
+
+
+def submitted_reads(session: Session, *, project: Project, split: str | None = None) -> list[tuple[str, str, Marks]]:
+    """Every submitted read of a project (optionally of one split) as ``(image_id, rad_id, marks)``, sorted."""
+    stmt = (
+        select(Image.image_id, User.rad_id, Task.draft)
+        .join(Image, Image.id == Task.image_pk)
+        .join(User, User.id == Task.user_id)
+        .where(Task.project_id == project.id, Task.kind == TaskKind.READ, Task.state == TaskState.SUBMITTED)
+        .order_by(Image.image_id, User.rad_id)
+    )
+    if split is not None:
+        stmt = stmt.where(Image.split == split)
+    return [(image_id, rad_id, Marks.from_json(draft)) for image_id, rad_id, draft in session.execute(stmt)]
 
 
 def suggest_consensus(project: Project, image_id: str, readers: list[tuple[str, Marks]]) -> Marks:
