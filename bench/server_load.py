@@ -82,9 +82,26 @@ def build_workspace(root: Path, *, database_url: str, annotators: int, images: i
     return ws.root
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) used so far by every live process of process group *pgid* (Linux ``/proc``).
+
+    The server's CPU time per request does not depend on what else runs on a shared machine, unlike latency.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the command: state ppid pgrp ... utime(12) stime(13)
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 @contextlib.contextmanager
 def server(root: Path, *, workers: int = 1):  # noqa: ANN201
-    """``cxrlab serve`` on a free port; yields the base URL."""
+    """``cxrlab serve`` on a free port; yields ``(base URL, process group id)``."""
     port = _free_port()
     cmd = [sys.executable, "-m", "cxrlab.cli.main", "serve", "-w", str(root), "--port", str(port),
            "--workers", str(workers)]
@@ -101,7 +118,7 @@ def server(root: Path, *, workers: int = 1):  # noqa: ANN201
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError("server did not start")
             time.sleep(0.2)
-        yield url
+        yield url, proc.pid
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGTERM)
@@ -198,13 +215,19 @@ def run(backend: str, args: argparse.Namespace) -> None:
             database_url = stack.enter_context(throwaway_cluster())
         root = build_workspace(Path(tmp) / "ws", database_url=database_url, annotators=args.annotators,
                                images=args.images, files=args.files, size=args.size)
-        url = stack.enter_context(server(root, workers=args.workers))
+        url, pgid = stack.enter_context(server(root, workers=args.workers))
+        cpu0 = group_cpu_seconds(pgid)
         lat, errors, elapsed = asyncio.run(drive(url, annotators=args.annotators, requests=args.requests,
                                                    think=args.think))
+        cpu = group_cpu_seconds(pgid) - cpu0
         report(backend, lat, errors, elapsed)
+        total = sum(len(v) for v in lat.values())
+        print(f"server CPU: {cpu:.1f} s = {1000 * cpu / max(total, 1):.1f} ms per request "
+              f"(load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # run the clean-up (server, PostgreSQL) on kill
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--annotators", type=int, default=50)
