@@ -125,13 +125,18 @@ def server(root: Path, *, workers: int = 1):  # noqa: ANN201
         proc.wait(timeout=30)
 
 
-async def annotator(
-    client: httpx.AsyncClient, name: str, budget: list[int], lat: dict, errors: dict, think: float
-) -> None:
-    """One simulated reader: log in, then next -> task -> render -> save -> submit until the budget is spent,
-    pausing *think* seconds (reading the image) before the save."""
+async def login(client: httpx.AsyncClient, name: str) -> dict[str, str]:
+    """Bearer headers for *name* (logins happen before the measured phase)."""
     r = await client.post("/api/auth/token", json={"username": name, "password": PASSWORD})
-    headers = {"Authorization": f"Bearer {r.json()['access_token']}"}
+    r.raise_for_status()
+    return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+
+async def annotator(
+    client: httpx.AsyncClient, headers: dict[str, str], budget: list[int], lat: dict, errors: dict, think: float
+) -> None:
+    """One simulated reader: next -> task -> render -> save -> submit until the budget is spent, pausing *think*
+    seconds (reading the image) before the save."""
 
     async def call(kind: str, method: str, url: str, **kw) -> httpx.Response | None:
         if budget[0] <= 0:
@@ -176,17 +181,22 @@ async def annotator(
                          "boxes": saved["marks"]["boxes"]})
 
 
-async def drive(url: str, *, annotators: int, requests: int, think: float) -> tuple[dict, dict, float]:
+async def drive(
+    url: str, *, annotators: int, requests: int, think: float, pgid: int
+) -> tuple[dict, dict, float, float]:
+    """Log every annotator in, then run the measured loops; return latencies, errors, seconds and server CPU s."""
     lat: dict[str, list[float]] = defaultdict(list)
     errors: dict[str, list[str]] = defaultdict(list)
     budget = [requests]
     limits = httpx.Limits(max_connections=annotators + 5, max_keepalive_connections=annotators + 5)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+        headers = [await login(client, f"reader{k:02d}") for k in range(annotators)]
+        cpu0 = group_cpu_seconds(pgid)
         t0 = time.perf_counter()
-        readers = (annotator(client, f"reader{k:02d}", budget, lat, errors, think) for k in range(annotators))
-        await asyncio.gather(*readers)
+        await asyncio.gather(*(annotator(client, h, budget, lat, errors, think) for h in headers))
         elapsed = time.perf_counter() - t0
-    return lat, errors, elapsed
+        cpu = group_cpu_seconds(pgid) - cpu0
+    return lat, errors, elapsed, cpu
 
 
 def report(backend: str, lat: dict, errors: dict, elapsed: float) -> None:
@@ -216,10 +226,8 @@ def run(backend: str, args: argparse.Namespace) -> None:
         root = build_workspace(Path(tmp) / "ws", database_url=database_url, annotators=args.annotators,
                                images=args.images, files=args.files, size=args.size)
         url, pgid = stack.enter_context(server(root, workers=args.workers))
-        cpu0 = group_cpu_seconds(pgid)
-        lat, errors, elapsed = asyncio.run(drive(url, annotators=args.annotators, requests=args.requests,
-                                                   think=args.think))
-        cpu = group_cpu_seconds(pgid) - cpu0
+        lat, errors, elapsed, cpu = asyncio.run(drive(url, annotators=args.annotators, requests=args.requests,
+                                                        think=args.think, pgid=pgid))
         report(backend, lat, errors, elapsed)
         total = sum(len(v) for v in lat.values())
         print(f"server CPU: {cpu:.1f} s = {1000 * cpu / max(total, 1):.1f} ms per request "

@@ -34,7 +34,9 @@ def serve(
 ) -> None:
     """Serve *workspace* over HTTP until interrupted (blocks); ``secure_cookies`` marks the session cookie
     ``Secure`` (behind an HTTPS proxy)."""
-    common = {"host": host, "port": port, "log_level": log_level, "server_header": False}
+    # Keep idle connections for 30 s (uvicorn: 5 s): a reader looks at an image longer than that, and a
+    # connection closed while the client reuses it surfaces as a read error.
+    common = {"host": host, "port": port, "log_level": log_level, "server_header": False, "timeout_keep_alive": 30}
     if workers > 1:
         os.environ["CXRLAB_WORKSPACE"] = str(workspace.root)
         os.environ["CXRLAB_SECURE_COOKIES"] = "1" if secure_cookies else "0"

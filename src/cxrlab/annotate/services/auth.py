@@ -51,19 +51,24 @@ _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash(secrets.token_hex(16))
+#: Argon2id with argon2-cffi's defaults needs 64 MiB per hash; at most this many run at once, so a burst of
+#: logins cannot take the server's memory (the rest wait their turn).
+_HASH_SLOTS = threading.BoundedSemaphore(2)
 
 
 def hash_password(password: str) -> str:
     """Argon2id hash of *password* (``CxrlabError`` if shorter than :data:`MIN_PASSWORD`)."""
     if len(password) < MIN_PASSWORD:
         raise CxrlabError(f"password must have at least {MIN_PASSWORD} characters")
-    return _hasher.hash(password)
+    with _HASH_SLOTS:
+        return _hasher.hash(password)
 
 
 def verify_password(stored_hash: str, password: str) -> bool:
     """True when *password* matches *stored_hash*."""
     try:
-        return _hasher.verify(stored_hash, password)
+        with _HASH_SLOTS:
+            return _hasher.verify(stored_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
