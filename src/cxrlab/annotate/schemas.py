@@ -233,3 +233,61 @@ def review_out(view: ReviewView) -> ReviewOut:
         proposal=MarksIO.of(view.proposal), reviewers=view.reviewers, approvals=view.approvals,
         comments=[CommentOut(username=u, text=t, at=a) for u, t, a in view.comments],
     )
+
+
+# --- dashboard -------------------------------------------------------------------------------------------------
+
+
+class SplitProgress(BaseModel):
+    images: int
+    tasks: dict[str, int] = Field(description="read tasks per state")
+    reviews: dict[str, int] = Field(description="reviews per state (test split)")
+
+
+class ReaderProgress(BaseModel):
+    username: str
+    rad_id: str
+    role: UserRole
+    tasks: dict[str, dict[str, int]] = Field(description="kind (read|review) -> state -> count")
+    last_hour: int
+    last_day: int
+    median_seconds: float | None = Field(description="median time between the reader's submissions")
+
+
+class Throughput(BaseModel):
+    submitted: int
+    last_hour: int
+    last_day: int
+
+
+class UnusableOut(BaseModel):
+    image_id: str
+    rad_id: str
+    reason: str | None
+    at: datetime
+
+
+class ProgressOut(BaseModel):
+    project: str
+    splits: dict[str, SplitProgress]
+    readers: list[ReaderProgress]
+    throughput: Throughput
+    unusable: list[UnusableOut]
+
+
+class PairAgreement(BaseModel):
+    rad_a: str
+    rad_b: str
+    images: int = Field(description="images both read")
+    matched: int = Field(description="box pairs of the same class with IoU >= box_iou")
+    boxes_a: int
+    boxes_b: int
+    f1: float | None
+
+
+class AgreementOut(BaseModel):
+    project: str
+    images: int = Field(description="images with at least 2 submitted reads")
+    fleiss_kappa: dict[str, float | None] = Field(description="per label; null where undefined")
+    box_iou: float
+    box_agreement: list[PairAgreement]

@@ -36,7 +36,7 @@ def api_token(body: LoginIn, request: Request, session: SessionDep) -> TokenOut:
 
 
 @router.post("/logout", status_code=204, responses={401: {}})
-def api_logout(user: CurrentUser, request: Request, response: Response, session: SessionDep) -> Response:
+def api_logout(user: CurrentUser, request: Request, session: SessionDep) -> Response:
     """End this session (cookie or token): the token stops working at once."""
     found = request_token(request)
     if found:

@@ -6,7 +6,16 @@ from fastapi import APIRouter, Response
 
 from cxrlab.annotate.deps import AdminUser, CurrentUser, SessionDep
 from cxrlab.annotate.errors import NotFoundError
-from cxrlab.annotate.schemas import AssignIn, AssignOut, LabelOut, ProjectIn, ProjectOut, SchemaOut
+from cxrlab.annotate.schemas import (
+    AgreementOut,
+    AssignIn,
+    AssignOut,
+    LabelOut,
+    ProgressOut,
+    ProjectIn,
+    ProjectOut,
+    SchemaOut,
+)
 from cxrlab.annotate.services import dashboard, exports, projects
 from cxrlab.annotate.services.assignment import assign_images
 
@@ -55,13 +64,13 @@ def api_assign(project_id: int, body: AssignIn, admin: AdminUser, session: Sessi
     return AssignOut(counts=dict(report.counts), notes=report.notes)
 
 
-@router.get("/{project_id}/progress")
+@router.get("/{project_id}/progress", response_model=ProgressOut)
 def api_progress(project_id: int, admin: AdminUser, session: SessionDep) -> dict:
     """Progress per split and per reader, throughput, unusable images."""
     return dashboard.progress(session, project=projects.get_project(session, project_id))
 
 
-@router.get("/{project_id}/agreement")
+@router.get("/{project_id}/agreement", response_model=AgreementOut)
 def api_agreement(project_id: int, admin: AdminUser, session: SessionDep) -> dict:
     """Inter-reader agreement: Fleiss' kappa per label; pairwise box agreement at IoU 0.4."""
     return dashboard.agreement(session, project=projects.get_project(session, project_id))
