@@ -12,8 +12,10 @@ The workspace holds ``--images`` catalog images, 3 readers each, whose files cyc
 image with two others, like the seeds' training set.
 
 With ``--think 0`` (the default) every reader fires its next request the moment the last one returns: a
-stress test where 50 requests are always in flight. ``--think S`` lets each reader look at the image for S
-seconds before saving, closer to a radiologist's pace (VinDr-CXR: about a minute per image).
+stress test where 50 requests are always in flight. ``--think S`` lets each reader look at each image for
+0.5-1.5 x S seconds before saving (readers start at random times within the first S seconds), closer to a
+radiologist's pace (about a minute per image). The server's CPU time per request is printed too: unlike the
+latencies it does not depend on what else runs on the machine.
 
 Usage: ``python bench/server_load.py [--backend sqlite|postgresql|both] [--annotators 50] [--requests 5000]
 [--think 0] [--workers 1]``
@@ -27,6 +29,7 @@ import asyncio
 import contextlib
 import hashlib
 import os
+import random
 import signal
 import socket
 import statistics
@@ -133,10 +136,19 @@ async def login(client: httpx.AsyncClient, name: str) -> dict[str, str]:
 
 
 async def annotator(
-    client: httpx.AsyncClient, headers: dict[str, str], budget: list[int], lat: dict, errors: dict, think: float
+    client: httpx.AsyncClient,
+    headers: dict[str, str],
+    budget: list[int],
+    lat: dict,
+    errors: dict,
+    think: float,
+    rng: random.Random,
 ) -> None:
-    """One simulated reader: next -> task -> render -> save -> submit until the budget is spent, pausing *think*
-    seconds (reading the image) before the save."""
+    """One simulated reader: next -> task -> render -> save -> submit until the budget is spent, looking at each
+    image for 0.5-1.5 x *think* seconds before the save; readers start at random times within the first *think*
+    seconds, as people do (a common start would make every reader ask for the same thing at the same instant)."""
+    if think:
+        await asyncio.sleep(rng.uniform(0, think))
 
     async def call(kind: str, method: str, url: str, **kw) -> httpx.Response | None:
         if budget[0] <= 0:
@@ -168,7 +180,7 @@ async def annotator(
                       params={"format": "jpeg", "max_size": 1024}) is None:
             return
         if think:
-            await asyncio.sleep(think)
+            await asyncio.sleep(think * rng.uniform(0.5, 1.5))
         w, h = image["columns"], image["rows"]
         box = {"class_name": "Cardiomegaly", "x_min": 0.3 * w, "y_min": 0.4 * h, "x_max": 0.7 * w, "y_max": 0.8 * h}
         r = await call("save", "PUT", f"/api/tasks/{task_id}/draft",
@@ -193,7 +205,9 @@ async def drive(
         headers = [await login(client, f"reader{k:02d}") for k in range(annotators)]
         cpu0 = group_cpu_seconds(pgid)
         t0 = time.perf_counter()
-        await asyncio.gather(*(annotator(client, h, budget, lat, errors, think) for h in headers))
+        await asyncio.gather(
+            *(annotator(client, h, budget, lat, errors, think, random.Random(k)) for k, h in enumerate(headers))
+        )
         elapsed = time.perf_counter() - t0
         cpu = group_cpu_seconds(pgid) - cpu0
     return lat, errors, elapsed, cpu
