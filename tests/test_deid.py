@@ -182,6 +182,57 @@ class TestYamlProfile:
             get_profile("hipaa-max")
 
 
+class TestRawKeptElements:
+    """Kept elements are written back as the bytes read, never decoded and re-encoded (engine._apply)."""
+
+    def _element_bytes(self, data: bytes, tag: int) -> bytes:
+        """The encoded (group, element) header + value of *tag* in explicit VR LE file bytes."""
+        key = tag.to_bytes(4, "big")
+        head = key[1::-1] + key[3:1:-1]
+        i = data.index(head, 132)
+        length = int.from_bytes(data[i + 6 : i + 8], "little")
+        return data[i : i + 8 + length]
+
+    @pytest.mark.parametrize("charset", [None, "ISO_IR 100", "ISO_IR 192"])
+    def test_kept_values_are_copied_byte_for_byte(self, tmp_path: Path, charset: str | None) -> None:
+        from cxrlab.deid.engine import encode_header, read_header
+
+        path = make_dicom(tmp_path / "a.dcm")
+        ds = pydicom.dcmread(path)
+        if charset:
+            ds.SpecificCharacterSet = charset
+        ds.PatientAge = "045Y"
+        ds.WindowCenter = "2048.50"  # a DS string pydicom would not write back the same way if it re-encoded it
+        ds.save_as(path, enforce_file_format=True)
+        src = path.read_bytes()
+        header, _span = read_header(path)
+        result = deidentify_dataset(header, profile=get_profile("vindr"), key=KEY)
+        kept = {int(t): e for t, e in result.dataset._dict.items()}
+        assert all(kept[int(t)].is_raw for t, _ in VINDR_KEEP if int(t) in kept and int(t) != 0x7FE00010)
+        out = encode_header(result)
+        for tag in (0x00101010, 0x00281050, 0x00280030, 0x00280010):
+            assert self._element_bytes(out, tag) == self._element_bytes(src, tag)
+        back = pydicom.dcmread(pydicom.filebase.DicomBytesIO(out), force=True)
+        assert back.PatientAge == "045Y" and float(back.WindowCenter) == 2048.5
+        assert "SpecificCharacterSet" not in back and back.PatientIdentityRemoved == "YES"
+
+    def test_implicit_vr_source_round_trips(self, tmp_path: Path) -> None:
+        from pydicom.uid import ImplicitVRLittleEndian
+
+        path = make_dicom(tmp_path / "src" / "a.dcm")
+        ds = pydicom.dcmread(path)
+        ds.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+        ds.save_as(path, enforce_file_format=True)
+        out = tmp_path / "out"
+        deid_folder(path.parent, out, profile=get_profile("vindr"), key=KEY, mapping=tmp_path / "m.sqlite",
+                    executor=Executor(1))
+        (written,) = list(out.glob("*.dicom"))
+        back = pydicom.dcmread(written)
+        assert back.file_meta.TransferSyntaxUID == ImplicitVRLittleEndian
+        assert back.Rows == 64 and np.array_equal(back.pixel_array, ds.pixel_array)
+        assert verify_folder(out, profile=get_profile("vindr"), source_dir=path.parent, key=KEY).ok
+
+
 class TestVerify:
     def _out(self, tmp_path: Path) -> tuple[Path, Path]:
         src = tmp_path / "src"
@@ -249,6 +300,27 @@ class TestDeidFolderKill:
         assert len(names) == n
         for name in names:
             assert (out / name).read_bytes() == (reference / name).read_bytes()
+
+
+class TestDeidFolderResume:
+    def test_outputs_truncated_by_a_crash_are_redone(self, tmp_path: Path) -> None:
+        """A machine crash can leave renamed outputs empty or short; a rerun must not skip them."""
+        from cxrlab.deid.batch import output_complete
+
+        src = tmp_path / "src"
+        for i in range(4):
+            make_dicom(src / f"{i}.dcm", seed=i, rows=96, columns=96)
+        out = tmp_path / "out"
+        run = dict(profile=get_profile("vindr"), key=KEY, mapping=tmp_path / "m.sqlite", executor=Executor(1))
+        deid_folder(src, out, **run)
+        files = sorted(out.glob("*.dicom"))
+        good = {p.name: p.read_bytes() for p in files}
+        files[0].write_bytes(b"")
+        files[1].write_bytes(good[files[1].name][:-100])
+        assert not output_complete(files[0]) and not output_complete(files[1]) and output_complete(files[2])
+        report = deid_folder(src, out, **run, sync=True)
+        assert report.counts["deidentified"] == 2 and report.counts["already"] == 2
+        assert {p.name: p.read_bytes() for p in out.glob("*.dicom")} == good
 
 
 class TestBurnedInTextInBatch:

@@ -73,6 +73,11 @@ class TestDemo:
         labels = pd.read_csv(release / "image_labels_train.csv")
         assert list(ann.columns) == ["image_id", "rad_id", "class_name", "x_min", "y_min", "x_max", "y_max", "class_id"]
         assert labels.groupby("image_id").size().eq(3).all()
+        # A split release: consensus rows (empty rad_id) for the test images, their files under test/.
+        test_labels = pd.read_csv(release / "image_labels_test.csv", keep_default_na=False)
+        assert len(test_labels) >= 1 and (test_labels["rad_id"] == "").all()
+        assert len(list((release / "test").glob("*.dicom"))) == len(test_labels)
+        assert (release / "coco" / "train.json").exists() and (release / "manifest.json").exists()
         assert "Number of scans" in (release / "table2.md").read_text()
         # Nothing planted in the phantoms' headers reaches the release.
         import json

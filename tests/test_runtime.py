@@ -16,6 +16,10 @@ def _square_pid(x: int) -> tuple[int, int]:
     return x * x, os.getpid()
 
 
+def _power(x: int, n: int) -> int:
+    return x**n
+
+
 class TestExecutor:
     def test_defaults_to_all_cores(self) -> None:
         assert Executor().workers == default_workers() >= 1
@@ -25,6 +29,15 @@ class TestExecutor:
         assert [item for item, _ in out] == list(range(50))
         assert [res[0] for _, res in out] == [x * x for x in range(50)]
         assert os.getpid() not in {res[1] for _, res in out}
+
+    @pytest.mark.parametrize("chunksize", [1, 7, 64])
+    def test_chunks_keep_input_order_and_pass_extra_arguments(self, chunksize: int) -> None:
+        out = list(Executor(2).map(_power, range(41), 3, chunksize=chunksize))
+        assert out == [(x, x**3) for x in range(41)]
+
+    def test_invalid_chunksize_raises(self) -> None:
+        with pytest.raises(ValueError, match="chunksize must be >= 1"):
+            list(Executor(2).map(_power, [1], 2, chunksize=0))
 
     def test_one_worker_runs_in_process(self) -> None:
         out = list(Executor(1).map(_square_pid, [3]))

@@ -96,8 +96,10 @@ def build_demo(
     on_stage: Callable[[str], Callable[[int, int], None] | None] | None = None,
 ) -> tuple[Workspace, list[StageReport]]:
     """Generate *n* phantoms under ``root/incoming`` and run ingest -> deid -> filter -> labeling project
-    ``demo`` (3 readers per image, test split with 2 reviewers, half the images read by simulated readers) ->
-    majority vote -> export ``demo`` (CSVs, Table 2). Rerunning continues where the last run stopped.
+    ``demo`` (3 readers per image; a quarter of the images in the test split, with 2 reviewers; half the images
+    read by simulated readers through the task service) -> majority vote + box fusion -> export ``demo``
+    (train/ and test/ images, the four CSVs, Table 2, COCO, manifest). The split is the one the assignment
+    chose (test images need their reviewers from the start). Rerunning continues where the last run stopped.
 
     ``on_stage(name)`` may return a progress callback for that stage. The demo users' passwords are set anew
     by :func:`demo_users` (the CLI calls it and prints them).
@@ -118,6 +120,6 @@ def build_demo(
     reports += [
         demo_project(ws, seed=seed),
         run_consensus(ws),
-        export_release(ws, "demo"),
+        export_release(ws, "demo", formats=("coco",), overwrite=True, executor=executor),
     ]
     return ws, reports

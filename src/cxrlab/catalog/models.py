@@ -25,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
+    "REVIEW_METHOD",
     "AuthSession",
     "Base",
     "ConsensusBox",
@@ -47,6 +48,11 @@ __all__ = [
     "User",
     "UserRole",
 ]
+
+
+#: ``method`` of ``consensus_labels`` / ``consensus_boxes`` rows decided by people (the labeling platform's
+#: review, or an imported release's consensus): automatic stages never overwrite them.
+REVIEW_METHOD = "review"
 
 
 def utcnow() -> datetime:

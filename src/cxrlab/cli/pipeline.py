@@ -119,7 +119,7 @@ def _mapping_default(key_file: Path) -> Path:
     return key_file.with_name(key_file.name + ".mapping.sqlite")
 
 
-def _text_options(enabled: bool | None, review_dir: Path, max_side: int = 1024):  # noqa: ANN202
+def _text_options(enabled: bool | None, review_dir: Path):  # noqa: ANN202
     """TextOptions, or None when text scanning is off (or unavailable and not asked for)."""
     from cxrlab.deid.engine import TextOptions, ocr_available
     from cxrlab.errors import CxrlabError
@@ -131,7 +131,7 @@ def _text_options(enabled: bool | None, review_dir: Path, max_side: int = 1024):
             raise CxrlabError("burned-in text detection needs the OCR extra: pip install 'cxrlab[ocr]'")
         err.print("[yellow]warning:[/] burned-in text is NOT scanned (install the [ocr] extra, or pass --no-text)")
         return None
-    return TextOptions(review_dir=review_dir, max_side=max_side)
+    return TextOptions(review_dir=review_dir)
 
 
 @deid_app.command("folder")
@@ -145,6 +145,7 @@ def deid_folder_cmd(
     workers: WorkersOpt = None,
     text: TextOpt = None,
     review: Annotated[Path | None, typer.Option(help="Review folder (default: OUT/../review).")] = None,
+    sync: Annotated[bool, typer.Option("--sync", help="Return only when every output is on disk.")] = False,
 ) -> None:
     """De-identify a folder without a workspace (streaming, parallel, resumable after a kill). Images with doubtful
     burned-in text are held back in the review folder with a preview."""
@@ -161,7 +162,7 @@ def deid_folder_cmd(
         with progress("deid") as cb:
             report = deid_folder(src, out, profile=prof, key=key, id_scheme=id_scheme,
                                  mapping=mapping or _mapping_default(key_file), executor=Executor(workers),
-                                 on_progress=cb, text=text_opts)
+                                 on_progress=cb, text=text_opts, sync=sync)
     print_report(report)
     if report.counts.get("failed"):
         raise typer.Exit(code=2)

@@ -4,6 +4,11 @@ Outputs are ``OUT/<image_id>.dicom``, each written to a temporary name and renam
 input and the key: after a ``kill -9`` a rerun skips finished outputs, removes stale temporaries and produces a
 folder byte-identical to an uninterrupted run. The mapping of original identifiers lives in a SQLite file beside
 the key (never in OUT).
+
+Like ``cp`` and the other de-identification tools, the batch returns once the kernel has the outputs; it does not
+wait for the disk (``sync=True`` does, once, at the end). Because the outputs themselves say what is done, a rerun
+after a power loss re-checks each output it would skip (:func:`output_complete`) and redoes the ones the crash
+truncated.
 """
 
 from __future__ import annotations
@@ -28,7 +33,19 @@ from cxrlab.runtime.executor import Executor
 from cxrlab.runtime.files import exclusive_lock, remove_stale_temporaries
 from cxrlab.runtime.report import ProgressCallback, StageReport
 
-__all__ = ["FileOutcome", "deid_folder", "durable_commit", "load_key", "mapping_engine", "record_mapping"]
+__all__ = [
+    "FileOutcome",
+    "deid_folder",
+    "durable_commit",
+    "load_key",
+    "mapping_engine",
+    "mapping_rows",
+    "output_complete",
+    "record_mapping",
+]
+
+#: Files per worker hand-off when no pixels are scanned (a few ms each: hand-offs would dominate).
+CHUNK_HEADER_ONLY = 16
 
 
 @dataclass
@@ -75,10 +92,21 @@ def mapping_engine(path_or_url: str | Path) -> Engine:
     return engine
 
 
-def record_mapping(session: Session, original_sop: str, image_id: str, uid_map: dict[str, str]) -> None:
-    """Store ``original -> new`` pairs in one statement; pairs already stored are left as they are."""
+def mapping_rows(original_sop: str, image_id: str, uid_map: dict[str, str]) -> list[dict[str, str]]:
+    """The ``uid_map`` rows of one image: its ``image_id`` and every remapped UID."""
     rows = [{"original": original_sop, "kind": "image_id", "new": image_id}]
     rows += [{"original": old, "kind": "uid", "new": new} for old, new in uid_map.items()]
+    return rows
+
+
+def record_mapping(session: Session, rows: list[dict[str, str]]) -> None:
+    """Store ``original -> new`` pairs (:func:`mapping_rows` of one or many images) in one statement; pairs
+    already stored are left as they are."""
+    if not rows:
+        return
+    # A UID shared by several images (their Study Instance UID) comes once per image; it always maps to the
+    # same new value (keyed), so one row per (original, kind) is enough.
+    rows = list({(r["original"], r["kind"]): r for r in rows}.values())
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -94,6 +122,22 @@ def durable_commit(session: Session) -> None:
     session.commit()
 
 
+def output_complete(path: Path) -> bool:
+    """True when *path* exists and parses as a DICOM file whose Pixel Data is complete (a rerun may skip it).
+
+    A crash of the machine (not of the process) can leave a renamed output shorter than written, or empty: it then
+    is not DICOM, or has image rows but no Pixel Data, or a Pixel Data length beyond the file's end
+    (:func:`cxrlab.deid.engine.read_header` checks the last).
+    """
+    if not path.exists() or not is_dicom(path):
+        return False
+    try:
+        ds, span = read_header(path)
+    except FileError:
+        return False
+    return span is not None or "Rows" not in ds
+
+
 def _one(path: Path, out: Path, profile: Profile, key: bytes, id_scheme: str, text: TextOptions | None) -> FileOutcome:
     """Worker: de-identify *path* unless its output already exists (never raises)."""
     try:
@@ -104,7 +148,7 @@ def _one(path: Path, out: Path, profile: Profile, key: bytes, id_scheme: str, te
         uid = str(ds.get("SOPInstanceUID") or getattr(ds.file_meta, "MediaStorageSOPInstanceUID", "") or "").strip()
         if uid:
             image_id = image_id_for(uid, key, id_scheme)
-            if (out / f"{image_id}.dicom").exists():
+            if output_complete(out / f"{image_id}.dicom"):
                 return FileOutcome("already", image_id)
             if text is not None and (text.review_dir / f"{image_id}.json").exists():
                 return FileOutcome("review", image_id)
@@ -129,11 +173,13 @@ def deid_folder(
     executor: Executor | None = None,
     on_progress: ProgressCallback | None = None,
     text: TextOptions | None = None,
+    sync: bool = False,
 ) -> StageReport:
     """De-identify every DICOM file below *src* into *out*.
 
     With *text*, burned-in text is detected: confirmed text is redacted (recorded in the mapping store's
-    ``redactions`` table), doubtful images go to ``text.review_dir`` and get no output.
+    ``redactions`` table), doubtful images go to ``text.review_dir`` and get no output. With *sync*, the call
+    returns only when every output is on disk.
 
     Raises
     ------
@@ -156,7 +202,9 @@ def deid_folder(
         if stale:
             report.notes.append(f"removed {stale} temporary file(s) left by an interrupted run")
         seen: dict[str, Path] = {}
-        results = (executor or Executor()).map(_one, files, out, profile, key, id_scheme, text)
+        pending: list[dict[str, str]] = []
+        chunk = 1 if text is not None else CHUNK_HEADER_ONLY
+        results = (executor or Executor()).map(_one, files, out, profile, key, id_scheme, text, chunksize=chunk)
         for n, (path, res) in enumerate(results, 1):
             if res.image_id in seen and res.outcome in ("deidentified", "redacted", "already"):
                 if res.outcome in ("deidentified", "redacted"):
@@ -170,15 +218,21 @@ def deid_folder(
             if res.image_id:
                 seen.setdefault(res.image_id, path)
             if res.outcome in ("deidentified", "redacted", "review") and res.original:
-                record_mapping(session, res.original, res.image_id, res.uid_map)
+                pending.extend(mapping_rows(res.original, res.image_id, res.uid_map))
             if res.outcome == "redacted":
                 session.merge(Redaction(image_id=res.image_id, boxes=[list(b) for b in res.redacted_boxes],
                                         transfer_syntax=res.reencoded_to or "", reencoded=bool(res.reencoded_to)))
             if n % 200 == 0:
-                durable_commit(session)
+                record_mapping(session, pending)
+                pending.clear()
+                session.commit()
             if on_progress:
                 on_progress(n, len(files))
-        durable_commit(session)
+        record_mapping(session, pending)
+        if sync:
+            durable_commit(session)
+        else:
+            session.commit()
     engine.dispose()
     report.seconds = time.perf_counter() - t0
     return report

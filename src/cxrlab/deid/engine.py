@@ -13,15 +13,16 @@ import re
 import struct
 from collections import Counter
 from dataclasses import dataclass, field
-from io import BytesIO
 from pathlib import Path
 
 import pydicom
-from pydicom.datadict import keyword_for_tag
+from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataelem import DataElement
 from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.filebase import DicomBytesIO
+from pydicom.filewriter import write_dataset, write_file_meta_info
 from pydicom.sequence import Sequence
-from pydicom.uid import DeflatedExplicitVRLittleEndian
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ImplicitVRLittleEndian
 
 from cxrlab.deid.identifiers import (
     IMPLEMENTATION_CLASS_UID,
@@ -39,6 +40,17 @@ from cxrlab.runtime.files import atomic_path
 __all__ = ["DeidResult", "TextOptions", "ocr_available", "deidentify_dataset", "deidentify_file", "write_deidentified"]
 
 PIXEL_DATA = 0x7FE00010
+SPECIFIC_CHARACTER_SET = 0x00080005
+#: VRs whose text (0008,0005) Specific Character Set governs (PS3.5 6.1.2.3).
+CHARSET_VRS = frozenset({"SH", "LO", "ST", "PN", "LT", "UC", "UT"})
+
+
+def dictionary_VR_or_none(tag: int) -> str | None:  # noqa: N802 - pydicom's own naming
+    """The VR the data dictionary gives *tag*, or None for private and unknown tags."""
+    try:
+        return dictionary_VR(tag)
+    except KeyError:
+        return None
 
 #: Clean Descriptors (PS3.15 E.3.5): a descriptor survives only when every word is one of these.
 SAFE_WORDS = frozenset(
@@ -94,13 +106,16 @@ class TextOptions:
         Where images that need a human go: ``<image_id>.png`` (preview with boxes) and ``<image_id>.json``
         (decision and boxes; never the recognised text, which may be PHI). They are not written to the output.
     max_side : int
-        Long side of the image the detector sees.
+        Long side of the image the detector's global pass sees.
+    hi_side : int
+        Long side of the rendering scanned for small text and read by recognition.
     threads : int
         onnxruntime threads per worker process.
     """
 
     review_dir: Path
-    max_side: int = 1024
+    max_side: int = 512
+    hi_side: int = 1024
     threads: int = 1
 
 
@@ -127,16 +142,36 @@ def _clean(value: object) -> bool:
 
 
 def _apply(ds: Dataset, ctx: _Context) -> Dataset:
-    """Return a new dataset with *ctx.profile* applied to every element, recursing into kept sequences."""
+    """Return a new dataset with *ctx.profile* applied to every element, recursing into kept sequences.
+
+    Kept elements that are not sequences are carried over as the raw bytes read from the file (never decoded)
+    and the new dataset takes the source's byte encoding, so pydicom writes them back byte for byte. Text of the
+    VRs that (0008,0005) *Specific Character Set* governs (PS3.5 6.1.2.3) is carried raw only when that
+    character set is kept (or absent); otherwise it is decoded and re-encoded by pydicom.
+    """
     out = Dataset()
+    implicit, little = ds.original_encoding
+    raw_ok = implicit is not None
+    same_charset = (
+        SPECIFIC_CHARACTER_SET not in ds
+        or ctx.profile.rule_for(SPECIFIC_CHARACTER_SET, "SpecificCharacterSet").action == Action.KEEP
+    )
     for key in list(ds.keys()):
         tag = int(key)
+        if tag < 0x00080000:
+            continue  # command (0000) and file meta (0002) groups never belong in a dataset (PS3.10 7.1)
         # Decide from the tag alone, so removed elements are never decoded (most of them under `vindr`).
         rule = ctx.profile.rule_for(tag, keyword_for_tag(tag) if (tag >> 16) % 2 == 0 else "")
         action = rule.action
         ctx.actions[action.value] += 1
         if action == Action.REMOVE:
             continue
+        if raw_ok and action == Action.KEEP:
+            raw = ds.get_item(key)
+            vr = raw.VR or dictionary_VR_or_none(tag)
+            if raw.is_raw and vr not in (None, "SQ") and (same_charset or vr not in CHARSET_VRS):
+                out[key] = raw
+                continue
         elem = ds[key]
         vr = elem.VR
         if vr == "SQ":
@@ -191,6 +226,9 @@ def _apply(ds: Dataset, ctx: _Context) -> Dataset:
                 out.add(DataElement(elem.tag, vr, b"" if vr in ("OB", "OW", "UN") else None))
             continue
         raise CxrlabError(f"unhandled action {action}")  # pragma: no cover
+    if raw_ok:
+        # What pydicom compares before writing: the same encoding and character set means "write raw as read".
+        out.set_original_encoding(implicit, little, out._character_set)
     return out
 
 
@@ -314,13 +352,26 @@ def _span_at(fh, ds: Dataset, path: Path) -> tuple[int, int] | None:  # noqa: AN
 
 
 def encode_header(result: DeidResult) -> bytes:
-    """The de-identified file's bytes without Pixel Data (preamble, meta, dataset)."""
+    """The de-identified file's bytes without Pixel Data: preamble, ``DICM``, File Meta Information, dataset.
+
+    PS3.10 7.1: a 128-byte preamble (zeros), the prefix, group 0002 in Explicit VR Little Endian
+    (``write_file_meta_info`` adds the group length and version and validates the meta), then the dataset in
+    the transfer syntax's encoding. Written with pydicom's element writers rather than ``dcmwrite``, which
+    deep-copies the meta of every file (a third of the time spent per small file); the meta here is our own,
+    built for this file by :func:`deidentify_dataset`.
+    """
     ds = result.dataset
-    if PIXEL_DATA in ds:
-        ds = Dataset({tag: elem for tag, elem in ds.items() if int(tag) != PIXEL_DATA})
-        ds.file_meta = result.dataset.file_meta
-    buf = BytesIO()
-    pydicom.dcmwrite(buf, ds, enforce_file_format=True)
+    meta = ds.file_meta
+    ts = UID(str(meta.TransferSyntaxUID))
+    body = Dataset({tag: elem for tag, elem in ds.items() if int(tag) != PIXEL_DATA})
+    if ds.original_encoding[0] is not None:  # keep raw elements raw (see _apply)
+        body.set_original_encoding(*ds.original_encoding, ds.original_character_set)
+    buf = DicomBytesIO()
+    buf.write(b"\0" * 128 + b"DICM")
+    write_file_meta_info(buf, meta, enforce_standard=True)
+    buf.is_little_endian = ts != ExplicitVRBigEndian
+    buf.is_implicit_VR = ts == ImplicitVRLittleEndian
+    write_dataset(buf, body)
     return buf.getvalue()
 
 
@@ -349,7 +400,7 @@ def write_deidentified(result: DeidResult, src: Path, dst: Path, *, pixel_span: 
     return dst.stat().st_size
 
 
-_DETECTORS: dict[tuple[int, int], object] = {}
+_DETECTORS: dict[tuple[int, int, int], object] = {}
 
 
 def ocr_available() -> bool:
@@ -370,9 +421,9 @@ def _detector(opts: TextOptions):  # noqa: ANN202 - cxrlab.deid.text.TextDetecto
     """One detector per worker process (onnxruntime sessions cannot be pickled to workers)."""
     from cxrlab.deid.text import TextDetector
 
-    key = (opts.max_side, opts.threads)
+    key = (opts.max_side, opts.hi_side, opts.threads)
     if key not in _DETECTORS:
-        _DETECTORS[key] = TextDetector(max_side=opts.max_side, threads=opts.threads)
+        _DETECTORS[key] = TextDetector(max_side=opts.max_side, hi_side=opts.hi_side, threads=opts.threads)
     return _DETECTORS[key]
 
 
@@ -399,7 +450,7 @@ def _handle_text(result: DeidResult, src: Path, dst: Path, opts: TextOptions) ->
     if scan.decision == "clean":
         return False
     if scan.decision == "review":
-        preview = to_uint8(full, max_size=opts.max_side)
+        preview = to_uint8(full, max_size=opts.hi_side)
         sy, sx = preview.shape[0] / scan.shape[0], preview.shape[1] / scan.shape[1]
         small = [(int(x0 * sx), int(y0 * sy), int(x1 * sx) + 1, int(y1 * sy) + 1) for x0, y0, x1, y1 in
                  (c.box for c in scan.candidates if c.status != "ignored")]

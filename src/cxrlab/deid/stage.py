@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from cxrlab.catalog.models import Event, Image, ImageState, QuarantineItem, Redaction
 from cxrlab.catalog.workspace import Workspace
-from cxrlab.deid.batch import durable_commit, record_mapping
+from cxrlab.deid.batch import durable_commit, mapping_rows, record_mapping
 from cxrlab.deid.engine import TextOptions, deidentify_file, ocr_available
 from cxrlab.deid.profiles import Profile, get_profile
 from cxrlab.errors import FileError
@@ -92,7 +92,7 @@ def _run(
                 session.merge(QuarantineItem(stage="deid", sha256=img.raw_sha256, source_path=str(raw), reason=info))
                 session.add(Event(image_pk=pk, stage="deid", action="failed", detail={"reason": info}))
             else:
-                record_mapping(session, img.sop_instance_uid, result.image_id, result.uid_map)
+                record_mapping(session, mapping_rows(img.sop_instance_uid, result.image_id, result.uid_map))
                 img.image_id = result.image_id
                 detail = {"profile": profile.name, "text": result.text_decision}
                 if result.text_decision == "review":

@@ -1,5 +1,24 @@
-"""Export: releases in the seeds' layouts (VinDr CSVs now; COCO, YOLO, NIH later)."""
+"""Export: versioned releases in the seeds' layouts (VinDr CSVs) and COCO, YOLO, NIH, JSON and PNG."""
 
-from cxrlab.export.vindr import ANNOTATION_COLUMNS, export_release, write_csv
+from cxrlab.export.coco import coco_dict, write_coco
+from cxrlab.export.nih import write_nih
+from cxrlab.export.release import FORMATS, export_release, release_json, tables_from_workspace, write_release
+from cxrlab.export.vindr import ANNOTATION_COLUMNS, annotation_rows, label_rows, write_csv, write_vindr_csvs
+from cxrlab.export.yolo import write_yolo
 
-__all__ = ["ANNOTATION_COLUMNS", "export_release", "write_csv"]
+__all__ = [
+    "ANNOTATION_COLUMNS",
+    "FORMATS",
+    "annotation_rows",
+    "coco_dict",
+    "export_release",
+    "label_rows",
+    "release_json",
+    "tables_from_workspace",
+    "write_coco",
+    "write_csv",
+    "write_nih",
+    "write_release",
+    "write_vindr_csvs",
+    "write_yolo",
+]

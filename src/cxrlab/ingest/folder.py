@@ -24,7 +24,13 @@ from cxrlab.dicom.io import SUPPORTED_TRANSFER_SYNTAXES, DicomReadError, is_dico
 from cxrlab.dicom.metadata import extract_metadata
 from cxrlab.errors import CxrlabError
 from cxrlab.runtime.executor import Executor
-from cxrlab.runtime.files import atomic_copy, atomic_write_text, exclusive_lock, remove_stale_temporaries
+from cxrlab.runtime.files import (
+    atomic_copy,
+    atomic_write_text,
+    exclusive_lock,
+    remove_stale_temporaries,
+    sha256_file,
+)
 from cxrlab.runtime.report import ProgressCallback, StageReport
 
 __all__ = ["IngestResult", "ingest_folder", "iter_files", "probe_file"]
@@ -53,13 +59,6 @@ def iter_files(root: Path) -> Iterator[Path]:
             if not name.startswith("."):
                 yield Path(dirpath) / name
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _check_usable(ds, path: Path) -> None:  # noqa: ANN001 - pydicom FileDataset
@@ -91,7 +90,7 @@ def probe_file(path: Path, raw_dir: Path, key: bytes) -> IngestResult:
         _check_usable(ds, path)
         meta = extract_metadata(ds, key=key).as_dict()
         del ds
-        sha = _sha256(path)
+        sha = sha256_file(path)
         dest = raw_dir / sha[:2] / f"{sha}.dcm"
         if not dest.exists():
             atomic_copy(path, dest)
@@ -107,7 +106,7 @@ def probe_file(path: Path, raw_dir: Path, key: bytes) -> IngestResult:
 def _quarantine(ws: Workspace, session, result: IngestResult) -> None:  # noqa: ANN001
     path = Path(result.path)
     try:
-        sha = _sha256(path)
+        sha = sha256_file(path)
     except OSError:
         sha = hashlib.sha256(result.path.encode()).hexdigest()
     exists = session.scalar(

@@ -6,6 +6,7 @@ A reader (or a killed process) never sees a half-written file.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import shutil
 import tempfile
@@ -17,11 +18,13 @@ from cxrlab.errors import CxrlabError
 
 __all__ = [
     "atomic_copy",
+    "atomic_link_or_copy",
     "atomic_path",
     "atomic_write_bytes",
     "atomic_write_text",
     "exclusive_lock",
     "remove_stale_temporaries",
+    "sha256_file",
 ]
 
 
@@ -63,6 +66,22 @@ def atomic_copy(src: Path | str, dst: Path | str) -> None:
         shutil.copyfile(src, tmp)
 
 
+def atomic_link_or_copy(src: Path | str, dst: Path | str, *, link: bool = True) -> None:
+    """Put *src* at *dst* atomically: a hard link when asked and possible (same filesystem), else a copy.
+    An existing *dst* is left alone (release files are immutable once placed)."""
+    dst = Path(dst)
+    if dst.exists():
+        return
+    with atomic_path(dst) as tmp:
+        tmp.unlink()
+        try:
+            if not link:
+                raise OSError
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+
+
 @contextmanager
 def exclusive_lock(path: Path | str, what: str) -> Iterator[None]:
     """Hold an exclusive advisory lock on *path*, or raise at once if another process holds it.
@@ -84,6 +103,15 @@ def exclusive_lock(path: Path | str, what: str) -> Iterator[None]:
             yield
         finally:
             fcntl.lockf(fh.fileno(), fcntl.LOCK_UN)
+
+
+def sha256_file(path: Path | str) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks (content addresses, release manifests)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def remove_stale_temporaries(folder: Path) -> int:

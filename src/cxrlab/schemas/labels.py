@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["NO_FINDING", "SCHEMAS", "Label", "LabelSchema", "get_schema"]
+__all__ = [
+    "ALIASES",
+    "CHALLENGE_CLASSES",
+    "NO_FINDING",
+    "SCHEMAS",
+    "Label",
+    "LabelSchema",
+    "get_schema",
+    "guess_schema",
+]
 
 NO_FINDING = "No finding"
 
@@ -56,6 +65,29 @@ class LabelSchema:
         if name == self.no_finding:
             return len(local)
         raise KeyError(f"{name!r} is not a local label of schema {self.name!r}")
+
+    def resolve(self, name: str) -> str | None:
+        """The schema's spelling of *name*: exact, then case-insensitive, then a known alias
+        (:data:`ALIASES`, e.g. the public challenge's "ILD"); None when it is not a label of this schema."""
+        return self._lookup.get(name) or self._lookup.get(str(name).strip().lower())
+
+    @property
+    def _lookup(self) -> dict[str, str]:
+        table = _LOOKUPS.get(self.name)
+        if table is None:
+            table = {}
+            names = [*self.names, *([self.no_finding] if self.no_finding else [])]
+            for n in names:
+                table[n] = n
+                table[n.lower()] = n
+            for alias, target in ALIASES.get(self.name, {}).items():
+                table[alias] = target
+                table[alias.lower()] = target
+            _LOOKUPS[self.name] = table
+        return table
+
+
+_LOOKUPS: dict[str, dict[str, str]] = {}
 
 
 def _labels(kind: str, start: int, rows: list[tuple[str, str]] | list[str]) -> list[Label]:
@@ -239,6 +271,59 @@ SCHEMAS: dict[str, LabelSchema] = {
     ),
     "nih14": LabelSchema("nih14", tuple(_labels("global", 1, _NIH14)), no_finding="No Finding"),
 }
+
+
+#: Other spellings found in public files, per schema: the VinDr-CXR public challenge's ``train.csv`` names two
+#: classes differently ("ILD", "Lung Opacity"); NIH's ``BBox_List_2017.csv`` writes "Infiltrate" for the
+#: "Infiltration" of ``Data_Entry_2017.csv``.
+ALIASES: dict[str, dict[str, str]] = {
+    "vindr-cxr": {"ILD": "Interstitial lung disease (ILD)", "Lung Opacity": "Lung opacity"},
+    "vindr-pcxr": {
+        "Peribronchovascular interstitial opacity or PIO": "Peribronchovascular interstitial opacity",
+        "PIO": "Peribronchovascular interstitial opacity",
+        "Interstitial lung disease (ILD)": "Interstitial lung disease - ILD",
+    },
+    "nih14": {"Infiltrate": "Infiltration", "Pleural Thickening": "Pleural_Thickening"},
+}
+
+#: The 15 classes of the VinDr-CXR public challenge's ``train.csv`` (``class_id`` 0-14, 14 = "No finding").
+CHALLENGE_CLASSES = (
+    "Aortic enlargement",
+    "Atelectasis",
+    "Calcification",
+    "Cardiomegaly",
+    "Consolidation",
+    "ILD",
+    "Infiltration",
+    "Lung Opacity",
+    "Nodule/Mass",
+    "Other lesion",
+    "Pleural effusion",
+    "Pleural thickening",
+    "Pneumothorax",
+    "Pulmonary fibrosis",
+    "No finding",
+)
+
+
+def guess_schema(names: set[str] | list[str], *, prefer: str | None = None) -> LabelSchema:
+    """Pick the schema that knows the most of *names* (label names or CSV headers).
+
+    Ties go to *prefer*, then to the order of :data:`SCHEMAS` (VinDr-CXR first).
+
+    Raises
+    ------
+    KeyError
+        No schema knows at least half of the names.
+    """
+    names = [n for n in dict.fromkeys(names) if n]
+    if prefer is not None:
+        return get_schema(prefer)
+    scores = {key: sum(s.resolve(n) is not None for n in names) for key, s in SCHEMAS.items()}
+    best = max(scores, key=lambda k: scores[k])
+    if not names or scores[best] * 2 < len(names):
+        raise KeyError("cannot tell the label schema from the class names; name it (--schema)")
+    return SCHEMAS[best]
 
 
 def get_schema(name: str) -> LabelSchema:
