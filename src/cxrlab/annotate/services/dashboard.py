@@ -8,14 +8,12 @@ class), and pairwise box agreement between readers at IoU 0.4 (the VinDr-CXR cha
 from __future__ import annotations
 
 import itertools
-import math
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from cxrlab.annotate.services.consensus_adapter import box_agreement, fleiss_kappa
 from cxrlab.annotate.services.projects import project_schema
 from cxrlab.annotate.services.reviews import submitted_reads
 from cxrlab.catalog.models import Image, Project, Review, Task, TaskKind, TaskState, User
@@ -105,11 +103,14 @@ def progress(session: Session, *, project: Project, now: datetime | None = None)
 
 
 def agreement(session: Session, *, project: Project) -> dict:
-    """Fleiss' kappa per label and pairwise box agreement (IoU >= 0.4) between readers.
+    """Fleiss' kappa per label and pairwise box agreement (IoU >= 0.4) between readers
+    (:func:`cxrlab.consensus.agreement_report`).
 
     Kappa uses the images with at least 2 submitted reads; ``null`` where undefined (e.g. nobody marked the
     label). Box agreement is given for every pair of readers that read at least one image in common.
     """
+    from cxrlab.consensus import agreement_report  # a later stage: the web app is a shell (DESIGN.md)
+
     schema = project_schema(project)
     reads = submitted_reads(session, project=project)
     marked = pd.DataFrame(
@@ -119,32 +120,26 @@ def agreement(session: Session, *, project: Project) -> dict:
     )
     counts = marked.groupby("image_id").size() if len(marked) else pd.Series(dtype=int)
     multi = counts[counts >= 2].index
-    kappas: dict[str, float | None] = {}
-    sub = marked[marked["image_id"].isin(multi)]
-    for name in schema.names:
-        if not len(sub):
-            kappas[name] = None
-            continue
-        grouped = sub.groupby("image_id")[name]
-        table = pd.DataFrame({"pos": grouped.sum(), "neg": grouped.size() - grouped.sum()})
-        value = fleiss_kappa(table)
-        kappas[name] = None if math.isnan(value) else round(value, 4)
+    # One row per read (empty coordinates: who read the image) plus one per box, as agreement_report wants.
     boxes = pd.DataFrame(
-        [{"image_id": i, "rad_id": r, "class_name": b.class_name, "x_min": b.x_min, "y_min": b.y_min,
-          "x_max": b.x_max, "y_max": b.y_max} for i, r, m in reads for b in m.boxes],
+        [{"image_id": i, "rad_id": r, "class_name": "", "x_min": None, "y_min": None, "x_max": None, "y_max": None}
+         for i, r, _m in reads]
+        + [{"image_id": i, "rad_id": r, "class_name": b.class_name, "x_min": b.x_min, "y_min": b.y_min,
+            "x_max": b.x_max, "y_max": b.y_max} for i, r, m in reads for b in m.boxes],
         columns=["image_id", "rad_id", "class_name", "x_min", "y_min", "x_max", "y_max"],
-    )
-    images_of = marked.groupby("rad_id")["image_id"].apply(set).to_dict() if len(marked) else {}
+    ).astype({c: float for c in ("x_min", "y_min", "x_max", "y_max")})
+    report = agreement_report(marked[marked["image_id"].isin(multi)], boxes, schema=schema, iou_thr=0.4)
+    kappa = dict(zip(report.labels["label"], report.labels["kappa"], strict=True)) if len(report.labels) else {}
+    kappas = {n: None if n not in kappa or pd.isna(kappa[n]) else round(float(kappa[n]), 4) for n in schema.names}
+    real = boxes.dropna(subset=["x_min"])
+    read_by = marked.groupby("rad_id")["image_id"].apply(set).to_dict() if len(marked) else {}
     pairs = []
-    for a, b in itertools.combinations(sorted(images_of), 2):
-        common = images_of[a] & images_of[b]
-        if not common:
-            continue
-        sel = boxes["image_id"].isin(common)
-        stats = box_agreement(boxes[sel & (boxes["rad_id"] == a)], boxes[sel & (boxes["rad_id"] == b)])
-        f1 = stats.get("f1")
-        pairs.append({"rad_a": a, "rad_b": b, "images": len(common), "matched": int(stats["matched"]),
-                      "boxes_a": int(stats["boxes_a"]), "boxes_b": int(stats["boxes_b"]),
-                      "f1": None if f1 is None or math.isnan(f1) else round(float(f1), 4)})
+    for row in report.pairs.itertuples(index=False):
+        common = read_by[row.rad_a] & read_by[row.rad_b]
+        on_common = real[real["image_id"].isin(common)]
+        pairs.append({"rad_a": row.rad_a, "rad_b": row.rad_b, "images": int(row.images), "matched": int(row.matched),
+                      "boxes_a": int((on_common["rad_id"] == row.rad_a).sum()),
+                      "boxes_b": int((on_common["rad_id"] == row.rad_b).sum()),
+                      "f1": None if pd.isna(row.agreement) else round(float(row.agreement), 4)})
     return {"project": project.name, "images": int(len(multi)), "fleiss_kappa": kappas, "box_iou": 0.4,
             "box_agreement": pairs}

@@ -21,7 +21,6 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from cxrlab.annotate.errors import ConflictError, NotFoundError
-from cxrlab.annotate.services.consensus_adapter import fuse_reader_boxes
 from cxrlab.annotate.services.marks import Box, Marks, audit_changes
 from cxrlab.annotate.services.projects import project_schema
 from cxrlab.annotate.services.readings import QCError, check_reading
@@ -129,7 +128,9 @@ def suggest_consensus(project: Project, image_id: str, readers: list[tuple[str, 
     ]
     boxes: list[Box] = []
     if rows:
-        fused = fuse_reader_boxes(pd.DataFrame(rows))
+        from cxrlab.consensus import fuse_reader_boxes  # a later stage: the web app is a shell (DESIGN.md)
+
+        fused = fuse_reader_boxes(pd.DataFrame(rows), iou_thr=0.4)
         keep = fused[fused["votes"] > len(readers) / 2]
         boxes = [Box(r.class_name, float(r.x_min), float(r.y_min), float(r.x_max), float(r.y_max))
                  for r in keep.itertuples(index=False)]
