@@ -171,6 +171,17 @@ class TestBoxAgreement:
         assert pairs.loc[("R1", "R2"), "images"] == 2 and pairs.loc[("R1", "R2"), "agreement"] == pytest.approx(2 / 3)
         assert pairs.loc[("R1", "R3"), "matched"] == 0
 
+    def test_three_readers_with_the_same_box_agree_in_every_pair(self) -> None:
+        """Matching is one-to-one within each pair of readers: R1's box matches R2's and R3's."""
+        boxes = pd.DataFrame(
+            [("i", r, "A", 0, 0, 10, 10) for r in ("R1", "R2", "R3")],
+            columns=["image_id", "rad_id", "class_name", *BOX_COLUMNS],
+        )
+        per_class, per_pair = box_agreement(boxes, iou_thr=0.4)
+        assert per_pair["matched"].tolist() == [1, 1, 1] and per_pair["agreement"].tolist() == [1.0, 1.0, 1.0]
+        row = per_class.set_index("class_name").loc["A"]
+        assert row["boxes"] == 6 and row["matched"] == 3 and row["agreement"] == 1.0
+
     def test_agreement_report_dict(self) -> None:
         t = synthetic_release(60, seed=3)
         rep = agreement_report(t.reader_labels, t.reader_boxes, schema=t.schema)

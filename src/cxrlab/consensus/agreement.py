@@ -112,15 +112,15 @@ def box_agreement(boxes: pd.DataFrame, *, iou_thr: float = 0.4) -> tuple[pd.Data
     b = cand[[f"{c}_b" for c in BOX_COLUMNS]].to_numpy(dtype=float)
     cand = cand.assign(iou=_iou(a, b))
     cand = cand.loc[cand["iou"] >= iou_thr].sort_values("iou", ascending=False, kind="stable")
-    used: set[int] = set()
+    used: set[tuple[int, str]] = set()  # (box, the other reader): a box is matched at most once per reader pair
     matched_rows = []
-    # Greedy one-to-one matching: a short loop over the candidate pairs above the threshold only.
+    # Greedy one-to-one matching within each reader pair: a short loop over the candidates above the threshold.
     for ba, bb, cls, ra, rb in zip(cand["box_a"], cand["box_b"], cand["class_name"], cand["rad_id_a"],
                                    cand["rad_id_b"], strict=True):
-        if ba in used or bb in used:
+        if (ba, rb) in used or (bb, ra) in used:
             continue
-        used.add(ba)
-        used.add(bb)
+        used.add((ba, rb))
+        used.add((bb, ra))
         matched_rows.append((cls, ra, rb))
     matched = pd.DataFrame(matched_rows, columns=["class_name", "rad_a", "rad_b"])
     # Denominators: for each image, reader r's boxes of a class count once per other reader of the image.
