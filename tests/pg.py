@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["pg_database_url", "pg_server_url", "postgres_bin_dir"]
+__all__ = ["cluster_problem", "pg_database_url", "pg_server_url", "postgres_bin_dir", "throwaway_cluster"]
 
 READY_TIMEOUT = 30.0
 
@@ -66,24 +66,38 @@ def _wait_ready(url: str, log: Path) -> None:
     raise RuntimeError(f"PostgreSQL not ready after {READY_TIMEOUT:.0f}s: {last}\n{tail}")
 
 
-@pytest.fixture(scope="session")
-def pg_server_url() -> Iterator[str]:
-    """Start a private PostgreSQL cluster; yield ``postgresql+psycopg://<user>@127.0.0.1:<port>/postgres``."""
+def cluster_problem() -> str | None:
+    """Why a throwaway cluster cannot be started here (None: it can)."""
     try:
         import psycopg  # noqa: F401
     except ImportError:
-        pytest.skip("psycopg is not installed (pip install 'psycopg[binary]>=3.1,<4')")
-    bin_dir = postgres_bin_dir()
-    if bin_dir is None:
-        pytest.skip("PostgreSQL server binaries not found in /usr/lib/postgresql/*/bin (apt-get install postgresql)")
-    as_user: str | None = None
+        return "psycopg is not installed (pip install 'psycopg[binary]>=3.1,<4')"
+    if postgres_bin_dir() is None:
+        return "PostgreSQL server binaries not found in /usr/lib/postgresql/*/bin (apt-get install postgresql)"
     if os.geteuid() == 0:
         try:
-            pw = pwd.getpwnam("postgres")
+            pwd.getpwnam("postgres")
         except KeyError:
-            pytest.skip("running as root and there is no 'postgres' system user to run initdb as")
+            return "running as root and there is no 'postgres' system user to run initdb as"
         if shutil.which("runuser") is None:
-            pytest.skip("running as root and 'runuser' is not available to drop to the 'postgres' user")
+            return "running as root and 'runuser' is not available to drop to the 'postgres' user"
+    return None
+
+
+@contextlib.contextmanager
+def throwaway_cluster() -> Iterator[str]:
+    """Start a private PostgreSQL cluster; yield ``postgresql+psycopg://<user>@127.0.0.1:<port>/postgres``.
+
+    Also used by ``bench/server_load.py``. Raises RuntimeError when it cannot start (see :func:`cluster_problem`).
+    """
+    problem = cluster_problem()
+    if problem:
+        raise RuntimeError(problem)
+    bin_dir = postgres_bin_dir()
+    assert bin_dir is not None
+    as_user: str | None = None
+    if os.geteuid() == 0:
+        pw = pwd.getpwnam("postgres")
         as_user, db_user = "postgres", "postgres"
     else:
         db_user = getpass.getuser()
@@ -104,7 +118,7 @@ def pg_server_url() -> Iterator[str]:
             raise RuntimeError(f"initdb failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
         for _attempt in range(3):  # the free port may be taken between probing and binding
             port = _free_port()
-            opts = f"-k {tmp} -p {port} -h 127.0.0.1 -c fsync=off -c full_page_writes=off"
+            opts = f"-k {tmp} -p {port} -h 127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200"
             res = _run(
                 [pg_ctl, "-D", str(data), "-l", str(log), "-o", opts, "-w", "-t", "30", "start"],
                 as_user=as_user,
@@ -123,6 +137,16 @@ def pg_server_url() -> Iterator[str]:
         if started:
             _run([pg_ctl, "-D", str(data), "-m", "immediate", "-w", "stop"], as_user=as_user, cwd=tmp)
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server_url() -> Iterator[str]:
+    """A private PostgreSQL cluster for the session (:func:`throwaway_cluster`); skipped when unavailable."""
+    problem = cluster_problem()
+    if problem:
+        pytest.skip(problem)
+    with throwaway_cluster() as url:
+        yield url
 
 
 @pytest.fixture

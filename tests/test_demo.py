@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -28,6 +30,9 @@ class TestDemo:
             [sys.executable, "-m", "cxrlab.cli.main", "demo", "-w", str(ws), "-n", "12", "--port", str(port)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, text=True,
         )
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+        reader.start()
         try:
             health = None
             deadline = time.monotonic() + 300
@@ -37,14 +42,29 @@ class TestDemo:
                     break
                 except httpx.HTTPError:
                     time.sleep(0.3)
-            assert health is not None, proc.stdout.read() if proc.poll() is not None else "server did not start"
+            assert health is not None, "".join(lines) if proc.poll() is not None else "server did not start"
             # Images held back for burned-in text review are not served; every other one is.
             assert health["status"] == "ok" and 6 <= health["images"] <= 12
-            page = httpx.get(f"http://127.0.0.1:{port}/", timeout=10).text
-            images = httpx.get(f"http://127.0.0.1:{port}/api/images", timeout=10).json()
+            # The demo users and their passwords are printed at start.
+            text = "".join(lines)
+            passwords = dict(re.findall(r"demo user (\S+) \(\w+\): password (\S+)", text))
+            assert set(passwords) == {"admin", "reader1", "reader2", "reader3", "reviewer1", "reviewer2"}, text
+            client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+            r = client.post("/api/auth/login", json={"username": "admin", "password": passwords["admin"]})
+            assert r.status_code == 200
+            page = client.get("/").text
+            images = client.get("/api/images").json()
             assert images and all(img["image_id"] in page for img in images[:5])
-            png = httpx.get(f"http://127.0.0.1:{port}/api/images/{images[0]['image_id']}/render?max_size=128")
+            png = client.get(f"/api/images/{images[0]['image_id']}/render?max_size=128")
             assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
+            # The demo project: 3 readers per image, a test split with 2 reviewers, work left in the queues.
+            project = client.get("/api/projects").json()[0]
+            progress = client.get(f"/api/projects/{project['id']}/progress").json()
+            assert set(progress["splits"]) == {"train", "test"}
+            assert {r["role"] for r in progress["readers"]} == {"annotator", "reviewer"}
+            token = client.post("/api/auth/token", json={"username": "reader1", "password": passwords["reader1"]})
+            queue = client.get("/api/tasks/next", headers={"Authorization": f"Bearer {token.json()['access_token']}"})
+            assert queue.json()["remaining"] > 0
         finally:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(timeout=30)

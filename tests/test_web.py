@@ -1,7 +1,9 @@
 """The web app over real HTTP: uvicorn in a background thread, httpx as the client.
 
 Each test builds its own workspace in ``tmp_path`` with small real DICOM files (64x64, 12-bit MONOCHROME2,
-Explicit VR Little Endian) and catalog rows, and starts its own server on a free port.
+Explicit VR Little Endian) and catalog rows, and starts its own server on a free port. The client logs in as
+an admin with the session cookie (admins see every de-identified image); the labeling API has its own tests
+in ``tests/api``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 import cxrlab
 from cxrlab.annotate.app import create_app
+from cxrlab.annotate.services.auth import create_user
 from cxrlab.catalog.models import Image, ImageState
 from cxrlab.catalog.workspace import Workspace, init_workspace
 
@@ -109,7 +112,12 @@ def _build_workspace(root: Path) -> tuple[Workspace, list[str], str, str]:
     # A catalog row whose "de-identified" path points into raw/ must never be served.
     write_dicom(ws.path("raw", "d.dcm"))
     in_raw = _add(ws, "d", deid_path="raw/d.dcm", state=ImageState.DEIDENTIFIED, raw_path="raw/d.dcm")
+    with ws.sessions() as session:
+        create_user(session, username="admin", password=PASSWORD, role="admin")
     return ws, sorted([a, b]), undeid, in_raw
+
+
+PASSWORD = "web test password"
 
 
 @pytest.fixture
@@ -127,6 +135,8 @@ def site(tmp_path: Path) -> Iterator[Site]:
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            r = client.post("/api/auth/login", json={"username": "admin", "password": PASSWORD})
+            assert r.status_code == 200, r.text
             yield Site(client, ws, served, undeid, in_raw)
     finally:
         server.should_exit = True
@@ -259,3 +269,12 @@ def test_openapi_docs(site: Site) -> None:
     spec = site.client.get("/openapi.json").json()
     assert "/api/images" in spec["paths"] and "/health" in spec["paths"]
     assert spec["info"]["version"] == cxrlab.__version__
+
+
+def test_pages_redirect_to_login_and_api_needs_auth(site: Site) -> None:
+    with httpx.Client(base_url=str(site.client.base_url), timeout=10) as anonymous:
+        r = anonymous.get("/", follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/login")
+        assert anonymous.get("/login").status_code == 200
+        assert anonymous.get("/api/images").status_code == 401
+        assert anonymous.get(f"/api/images/{site.served[0]}/render").status_code == 401

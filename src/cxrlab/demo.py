@@ -1,18 +1,29 @@
 """The demo: a workspace built from synthetic phantoms and carried through every stage.
 
-Used by ``cxrlab demo`` (what ``make demo`` runs) and by the end-to-end tests.
+Used by ``cxrlab demo`` (what ``make demo`` runs) and by the end-to-end tests. The labeling tool gets demo
+users (passwords made fresh at every run and printed by the CLI: demo only) and a project ``demo`` in which
+every accepted phantom has 3 readers and a quarter of them form a test split with 2 reviewers. Half of the
+images are read by simulated readers through the same task API the browser uses (so reviews are open and the
+release has data); the other half wait in the demo readers' queues.
 """
 
 from __future__ import annotations
 
-import importlib.util
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy import func, select
+import numpy as np
+from sqlalchemy import select
 
-from cxrlab.annotate.services.readings import simulate_readers
-from cxrlab.catalog.models import Image, ImageState
+from cxrlab.annotate.errors import NotFoundError
+from cxrlab.annotate.services.assignment import assign_images
+from cxrlab.annotate.services.auth import create_user, get_user, set_password
+from cxrlab.annotate.services.marks import Box, Marks
+from cxrlab.annotate.services.projects import create_project, get_project_by_name, project_schema
+from cxrlab.annotate.services.readings import simulated_reads
+from cxrlab.annotate.services.tasks import submit_task
+from cxrlab.catalog.models import Image, Task, TaskKind, TaskState, User
 from cxrlab.catalog.workspace import Settings, Workspace, init_workspace
 from cxrlab.consensus import run_consensus
 from cxrlab.deid import run_deid
@@ -22,9 +33,57 @@ from cxrlab.filter import run_filter
 from cxrlab.ingest import ingest_folder
 from cxrlab.runtime import Executor
 from cxrlab.runtime.report import StageReport
-from cxrlab.split import run_split
 
-__all__ = ["build_demo"]
+__all__ = ["DEMO_USERS", "build_demo", "demo_users"]
+
+#: The demo's accounts: user name -> role.
+DEMO_USERS = {"admin": "admin", "reader1": "annotator", "reader2": "annotator", "reader3": "annotator",
+              "reviewer1": "reviewer", "reviewer2": "reviewer"}
+
+
+def demo_users(ws: Workspace) -> dict[str, str]:
+    """Create the demo users (or give them new passwords); return user name -> password."""
+    passwords = {}
+    with ws.sessions() as session:
+        for name, role in DEMO_USERS.items():
+            password = secrets.token_urlsafe(9)
+            try:
+                get_user(session, name)
+                set_password(session, username=name, password=password)
+            except NotFoundError:
+                create_user(session, username=name, password=password, role=role)
+            passwords[name] = password
+    return passwords
+
+
+def demo_project(ws: Workspace, *, seed: int = 0) -> StageReport:
+    """Project ``demo``: assign every accepted image (3 readers; a quarter in test with 2 reviewers), then let
+    simulated readers submit half of the images through the task service."""
+    report = StageReport("labeling demo")
+    with ws.sessions() as session:
+        try:
+            project = get_project_by_name(session, "demo")
+        except NotFoundError:
+            project = create_project(session, name="demo", schema=ws.settings.schema, seed=seed)
+        report.counts.update(assign_images(session, project=project, test_fraction=0.25).counts)
+        schema = project_schema(project)
+        rng = np.random.default_rng(seed)
+        images = session.scalars(
+            select(Image).where(Image.id.in_(select(Task.image_pk).where(Task.project_id == project.id)))
+            .order_by(Image.image_id)
+        ).all()
+        for img in images[::2]:
+            tasks = session.execute(
+                select(Task.id, User).join(User, User.id == Task.user_id)
+                .where(Task.project_id == project.id, Task.image_pk == img.id, Task.kind == TaskKind.READ,
+                       Task.state == TaskState.PENDING).order_by(User.rad_id)
+            ).all()
+            reads = simulated_reads(rng, schema, readers=len(tasks), rows=img.rows or 1024, cols=img.columns or 1024)
+            for (task_id, user), (labels, boxes) in zip(tasks, reads, strict=True):
+                marks = Marks(labels, [Box(b.class_name, b.x_min, b.y_min, b.x_max, b.y_max) for b in boxes])
+                submit_task(session, user=user, task_id=task_id, version=0, marks=marks)
+                report.counts["simulated_reads"] += 1
+    return report
 
 
 def build_demo(
@@ -36,11 +95,14 @@ def build_demo(
     executor: Executor | None = None,
     on_stage: Callable[[str], Callable[[int, int], None] | None] | None = None,
 ) -> tuple[Workspace, list[StageReport]]:
-    """Generate *n* phantoms under ``root/incoming`` and run ingest -> deid -> filter -> 3 simulated readers
-    -> majority vote + box fusion -> 80/20 stratified split -> export ``demo`` (train/ and test/ images, the four
-    CSVs, Table 2, COCO, manifest). Rerunning continues where the last run stopped.
+    """Generate *n* phantoms under ``root/incoming`` and run ingest -> deid -> filter -> labeling project
+    ``demo`` (3 readers per image; a quarter of the images in the test split, with 2 reviewers; half the images
+    read by simulated readers through the task service) -> majority vote + box fusion -> export ``demo``
+    (train/ and test/ images, the four CSVs, Table 2, COCO, manifest). The split is the one the assignment
+    chose (test images need their reviewers from the start). Rerunning continues where the last run stopped.
 
-    ``on_stage(name)`` may return a progress callback for that stage.
+    ``on_stage(name)`` may return a progress callback for that stage. The demo users' passwords are set anew
+    by :func:`demo_users` (the CLI calls it and prints them).
     """
     root = Path(root)
     executor = executor or Executor()
@@ -53,13 +115,11 @@ def build_demo(
         ingest_folder(ws, incoming, executor=executor, on_progress=progress("ingest")),
         run_deid(ws, executor=executor, on_progress=progress("deid")),
         run_filter(ws, on_progress=progress("filter")),
-        simulate_readers(ws, readers=3, seed=seed),
-        run_consensus(ws),
     ]
-    with ws.sessions() as session:
-        to_split = session.scalar(select(func.count(Image.id)).where(Image.state == ImageState.LABELED))
-    if to_split and to_split >= 2:
-        method = "stratified" if importlib.util.find_spec("iterstrat") else "random"  # [release] extra
-        reports.append(run_split(ws, test_size=0.2, seed=seed, method=method, resplit=True))
-    reports.append(export_release(ws, "demo", formats=("coco",), overwrite=True, executor=executor))
+    demo_users(ws)  # the readers must exist before assignment; the CLI sets and prints fresh passwords
+    reports += [
+        demo_project(ws, seed=seed),
+        run_consensus(ws),
+        export_release(ws, "demo", formats=("coco",), overwrite=True, executor=executor),
+    ]
     return ws, reports

@@ -1,27 +1,46 @@
-"""Request dependencies of the web app: the workspace, a catalog session and the app's domain errors.
+"""Request dependencies of the web app: workspace, catalog session, the current user and role checks.
 
-Routers take these as ``Annotated`` aliases (``WorkspaceDep``, ``SessionDep``) so a handler's signature says
-what it needs; ``create_app`` stores the workspace on ``app.state.workspace``.
+Authorization lives here, in one place; every router takes these ``Annotated`` aliases. A request is
+authenticated by a bearer token (``Authorization: Bearer ...``, for API clients) or by the session cookie
+(``cxrlab_session``: HttpOnly, SameSite=Strict). Cookie-authenticated requests that change something must also
+carry the header ``X-CXRLab-CSRF: 1``: a cross-site form cannot set a custom header, and a cross-site script
+cannot send one without a CORS preflight that this app never grants (OWASP CSRF cheat sheet, "custom request
+headers"), on top of SameSite=Strict.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from cxrlab.annotate.errors import AuthenticationError, NotFoundError, PermissionDeniedError
+from cxrlab.annotate.services.auth import resolve_token
+from cxrlab.catalog.models import User, UserRole
 from cxrlab.catalog.workspace import Workspace
-from cxrlab.errors import CxrlabError
 
-__all__ = ["NotFoundError", "SessionDep", "WorkspaceDep", "get_session", "get_workspace"]
+__all__ = [
+    "COOKIE_NAME",
+    "CSRF_HEADER",
+    "AdminUser",
+    "CurrentUser",
+    "NotFoundError",
+    "OptionalUser",
+    "ReaderUser",
+    "ReviewerUser",
+    "SessionDep",
+    "WorkspaceDep",
+    "get_session",
+    "get_workspace",
+    "request_token",
+    "require_roles",
+]
 
-
-class NotFoundError(CxrlabError):
-    """The requested resource does not exist or is not served (mapped to HTTP 404 by ``create_app``)."""
-
-    default_message = "not found"
+COOKIE_NAME = "cxrlab_session"
+CSRF_HEADER = "X-CXRLab-CSRF"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 def get_workspace(request: Request) -> Workspace:
@@ -39,3 +58,55 @@ def get_session(workspace: WorkspaceDep) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def request_token(request: Request) -> tuple[str, str] | None:
+    """``(token, "bearer"|"cookie")`` from the request, or None."""
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip(), "bearer"
+    cookie = request.cookies.get(COOKIE_NAME)
+    return (cookie, "cookie") if cookie else None
+
+
+def get_current_user(request: Request, session: SessionDep) -> User:
+    """The authenticated, active user (401 otherwise); enforces the CSRF header for cookie writes (403)."""
+    found = request_token(request)
+    if found is None:
+        raise AuthenticationError()
+    token, kind = found
+    user = resolve_token(session, token)
+    if kind == "cookie" and request.method not in SAFE_METHODS and request.headers.get(CSRF_HEADER) != "1":
+        raise PermissionDeniedError(f"missing {CSRF_HEADER} header on a cookie-authenticated request")
+    request.state.user = user
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def get_optional_user(request: Request, session: SessionDep) -> User | None:
+    """The logged-in user of a page request, or None (pages redirect to the login page)."""
+    try:
+        return get_current_user(request, session)
+    except (AuthenticationError, PermissionDeniedError):
+        return None
+
+
+OptionalUser = Annotated[User | None, Depends(get_optional_user)]
+
+
+def require_roles(*roles: UserRole) -> Callable[[User], User]:
+    """A dependency admitting only users with one of *roles* (403 for the others)."""
+
+    def check(user: CurrentUser) -> User:
+        if user.role not in roles:
+            raise PermissionDeniedError()
+        return user
+
+    return check
+
+
+AdminUser = Annotated[User, Depends(require_roles(UserRole.ADMIN))]
+ReaderUser = Annotated[User, Depends(require_roles(UserRole.ANNOTATOR, UserRole.REVIEWER, UserRole.ADMIN))]
+ReviewerUser = Annotated[User, Depends(require_roles(UserRole.REVIEWER, UserRole.ADMIN))]

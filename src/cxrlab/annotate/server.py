@@ -20,7 +20,7 @@ __all__ = ["app_from_env", "serve"]
 
 def app_from_env() -> FastAPI:
     """App factory for uvicorn worker processes: the workspace at ``$CXRLAB_WORKSPACE``."""
-    return create_app(open_workspace())
+    return create_app(open_workspace(), secure_cookies=os.environ.get("CXRLAB_SECURE_COOKIES") == "1")
 
 
 def serve(
@@ -30,12 +30,17 @@ def serve(
     port: int = 8000,
     workers: int = 1,
     log_level: str = "info",
+    secure_cookies: bool = False,
 ) -> None:
-    """Serve *workspace* over HTTP until interrupted (blocks)."""
-    common = {"host": host, "port": port, "log_level": log_level, "server_header": False}
+    """Serve *workspace* over HTTP until interrupted (blocks); ``secure_cookies`` marks the session cookie
+    ``Secure`` (behind an HTTPS proxy)."""
+    # Keep idle connections for 30 s (uvicorn: 5 s): a reader looks at an image longer than that, and a
+    # connection closed while the client reuses it surfaces as a read error.
+    common = {"host": host, "port": port, "log_level": log_level, "server_header": False, "timeout_keep_alive": 30}
     if workers > 1:
         os.environ["CXRLAB_WORKSPACE"] = str(workspace.root)
+        os.environ["CXRLAB_SECURE_COOKIES"] = "1" if secure_cookies else "0"
         uvicorn.run("cxrlab.annotate.server:app_from_env", factory=True, workers=workers, **common)
         return
-    config = uvicorn.Config(app=create_app(workspace), **common)
+    config = uvicorn.Config(app=create_app(workspace, secure_cookies=secure_cookies), **common)
     uvicorn.Server(config).run()

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     DateTime,
     Enum,
     Float,
@@ -25,18 +26,27 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
     "REVIEW_METHOD",
+    "AuthSession",
     "Base",
     "ConsensusBox",
     "ConsensusLabel",
     "Event",
     "Image",
     "ImageState",
+    "Project",
     "QuarantineItem",
     "Reading",
     "ReadingBox",
     "ReadingLabel",
     "Redaction",
+    "Review",
+    "ReviewComment",
+    "Task",
+    "TaskKind",
+    "TaskState",
     "UidMap",
+    "User",
+    "UserRole",
 ]
 
 
@@ -244,4 +254,143 @@ class Redaction(Base):
     boxes: Mapped[list] = mapped_column(JSON)
     transfer_syntax: Mapped[str] = mapped_column(String(64))
     reencoded: Mapped[bool] = mapped_column(default=False)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# --- the labeling tool (migration 0005) ----------------------------------------------------------------------
+
+
+def _str_enum(cls: type[enum.Enum], length: int) -> Enum:
+    return Enum(cls, native_enum=False, length=length, values_callable=lambda e: [m.value for m in e])
+
+
+class UserRole(enum.StrEnum):
+    """What a user of the labeling tool may do."""
+
+    ADMIN = "admin"
+    ANNOTATOR = "annotator"
+    REVIEWER = "reviewer"
+
+
+class User(Base):
+    """A person who logs into the labeling tool; ``rad_id`` is the reader id written to ``Reading.rad_id``."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[UserRole] = mapped_column(_str_enum(UserRole, 16))
+    rad_id: Mapped[str] = mapped_column(String(32), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class AuthSession(Base):
+    """A login: a cookie session or a bearer token. Only the SHA-256 of the token is stored."""
+
+    __tablename__ = "auth_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class Project(Base):
+    """A labeling project: a label schema (preset name or custom YAML) and how images are read."""
+
+    __tablename__ = "projects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    schema_name: Mapped[str] = mapped_column(String(64))
+    schema_yaml: Mapped[str | None] = mapped_column(Text)
+    readers_per_image: Mapped[int] = mapped_column(Integer, default=3)
+    reviewers_per_test: Mapped[int] = mapped_column(Integer, default=2)
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class TaskKind(enum.StrEnum):
+    """``read``: one blinded reader labels one image; ``review``: one reviewer of a test image's consensus."""
+
+    READ = "read"
+    REVIEW = "review"
+
+
+class TaskState(enum.StrEnum):
+    """Life of a task: ``waiting`` (review before its reads are done) -> ``pending`` -> ``draft`` ->
+    ``submitted``; ``unusable`` (the reader set the image aside) and ``cancelled`` (someone else did)."""
+
+    WAITING = "waiting"
+    PENDING = "pending"
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    UNUSABLE = "unusable"
+    CANCELLED = "cancelled"
+
+
+class Task(Base):
+    """One user's work item on one image: a blinded read or a review.
+
+    ``order_key`` orders the user's queue (a seeded shuffle per reader, VinDr-CXR data descriptor: "the images
+    were randomly shuffled before being assigned"). ``draft`` holds the autosaved work (labels, boxes, comment);
+    ``version`` grows on every save, and a save that names an older version is refused (optimistic locking).
+    """
+
+    __tablename__ = "tasks"
+    __table_args__ = (
+        UniqueConstraint("project_id", "image_pk", "user_id", "kind", name="uq_task_project_image_user_kind"),
+        Index("ix_tasks_queue", "user_id", "state", "order_key"),
+        Index("ix_tasks_project_image", "project_id", "image_pk"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    image_pk: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[TaskKind] = mapped_column(_str_enum(TaskKind, 16))
+    state: Mapped[TaskState] = mapped_column(_str_enum(TaskState, 16))
+    order_key: Mapped[int] = mapped_column(Integer)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    draft: Mapped[dict | None] = mapped_column(JSON)
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Review(Base):
+    """The two-stage review of one test image: the reviewers' shared proposal and their approvals.
+
+    ``proposal`` (labels and boxes) starts as the suggested consensus and is edited by the reviewers under
+    optimistic versioning; ``approvals`` maps user id to the proposal version approved. The review is final
+    when every reviewer approved the current version (VinDr-CXR data descriptor: test labels are the consensus
+    of the readers settled by senior reviewers).
+    """
+
+    __tablename__ = "reviews"
+    __table_args__ = (UniqueConstraint("project_id", "image_pk", name="uq_review_project_image"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    image_pk: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    state: Mapped[str] = mapped_column(String(16), default="waiting")
+    version: Mapped[int] = mapped_column(Integer, default=0)
+    proposal: Mapped[dict | None] = mapped_column(JSON)
+    approvals: Mapped[dict | None] = mapped_column(JSON)
+    finalized_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ReviewComment(Base):
+    """A reviewer's comment on a review (disagreement stays open with comments)."""
+
+    __tablename__ = "review_comments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

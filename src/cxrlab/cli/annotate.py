@@ -1,4 +1,5 @@
-"""``cxrlab annotate record|simulate``: record readers' labels from a script or simulate readers."""
+"""``cxrlab annotate assign|status|record|simulate``: hand images to blinded readers and reviewers, show
+progress, record readers' labels from a script or simulate readers."""
 
 from __future__ import annotations
 
@@ -50,3 +51,73 @@ def simulate(
     with cli_errors():
         report = simulate_readers(open_workspace(workspace), readers=readers, seed=seed)
     print_report(report)
+
+
+ProjectOpt = Annotated[str, typer.Option("--project", "-p", help="Project name.")]
+
+
+@app.command("assign")
+def assign(
+    project: ProjectOpt,
+    workspace: WorkspaceOpt = None,
+    schema: Annotated[str, typer.Option(help="Preset schema of a new project: vindr-cxr, vindr-pcxr, nih14.")] = "",
+    schema_file: Annotated[Path | None, typer.Option(help="Custom YAML schema of a new project.")] = None,
+    readers: Annotated[int, typer.Option(min=1, help="Readers per image (new project).")] = 3,
+    reviewers: Annotated[int, typer.Option(min=1, help="Reviewers per test image (new project).")] = 2,
+    test_fraction: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of unsplit images put in test.")] = 0.0,
+    seed: Annotated[int, typer.Option(help="Seed of the per-reader shuffle (new project).")] = 0,
+    reader: Annotated[list[str] | None, typer.Option(help="Only these annotators (repeat).")] = None,
+    reviewer: Annotated[list[str] | None, typer.Option(help="Only these reviewers (repeat).")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="Assign at most this many images.")] = None,
+) -> None:
+    """Assign accepted images: N blinded readers each (own seeded order); test images also get reviewers.
+    Creates the project on first use."""
+    from cxrlab.annotate.errors import NotFoundError
+    from cxrlab.annotate.services.assignment import assign_images
+    from cxrlab.annotate.services.projects import create_project, get_project_by_name
+    from cxrlab.catalog import open_workspace
+    from cxrlab.schemas import load_schema_yaml
+
+    with cli_errors():
+        ws = open_workspace(workspace)
+        with ws.sessions() as session:
+            try:
+                proj = get_project_by_name(session, project)
+            except NotFoundError:
+                yaml_text = None
+                if schema_file is not None:
+                    load_schema_yaml(schema_file)  # validate with the file name in messages
+                    yaml_text = schema_file.read_text(encoding="utf-8")
+                proj = create_project(session, name=project, schema=schema or ws.settings.schema,
+                                      schema_yaml=yaml_text, readers_per_image=readers,
+                                      reviewers_per_test=reviewers, seed=seed)
+                out.print(f"created project {proj.name!r} (schema {proj.schema_name})")
+            report = assign_images(session, project=proj, test_fraction=test_fraction, readers=reader,
+                                   reviewers=reviewer, limit=limit)
+    print_report(report)
+
+
+@app.command("status")
+def status(project: ProjectOpt, workspace: WorkspaceOpt = None) -> None:
+    """Progress of a project per split and per reader."""
+    from rich.table import Table
+
+    from cxrlab.annotate.services.dashboard import progress
+    from cxrlab.annotate.services.projects import get_project_by_name
+    from cxrlab.catalog import open_workspace
+
+    with cli_errors():
+        ws = open_workspace(workspace)
+        with ws.sessions() as session:
+            data = progress(session, project=get_project_by_name(session, project))
+    table = Table("split", "images", "read tasks", "reviews", title=f"{project}: per split", title_justify="left")
+    for split, s in sorted(data["splits"].items()):
+        fmt = lambda d: ", ".join(f"{k} {v}" for k, v in sorted(d.items()))  # noqa: E731
+        table.add_row(split, str(s["images"]), fmt(s["tasks"]), fmt(s["reviews"]))
+    out.print(table)
+    table = Table("reader", "user", "role", "tasks", "last day", title="per reader", title_justify="left")
+    for r in data["readers"]:
+        tasks = "; ".join(f"{k}: " + ", ".join(f"{s} {n}" for s, n in sorted(v.items())) for k, v in r["tasks"].items())
+        table.add_row(r["rad_id"], r["username"], r["role"], tasks, str(r["last_day"]))
+    out.print(table)
+    out.print(f"unusable: {len(data['unusable'])}; submitted in all: {data['throughput']['submitted']}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cxrlab.cli import annotate, dicom_tools, evaluate, pipeline, release, serve
+from cxrlab.cli import annotate, dicom_tools, evaluate, pipeline, release, serve, users
 
 app = typer.Typer(
     name="cxrlab",
@@ -17,6 +17,7 @@ dicom_tools.register(app)
 release.register(app)
 serve.register(app)
 app.add_typer(annotate.app, name="annotate")
+app.add_typer(users.app, name="users")
 app.add_typer(evaluate.app, name="evaluate")
 
 

@@ -9,7 +9,7 @@ import typer
 
 from cxrlab.cli.common import WorkersOpt, WorkspaceOpt, cli_errors, multi_progress, out, print_report
 
-HostOpt = Annotated[str, typer.Option(help="Address to bind (keep 127.0.0.1 until auth lands).")]
+HostOpt = Annotated[str, typer.Option(help="Address to bind (serve other hosts behind an HTTPS proxy).")]
 PortOpt = Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")]
 
 
@@ -24,15 +24,18 @@ def serve(
     host: HostOpt = "127.0.0.1",
     port: PortOpt = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Server processes.")] = 1,
+    secure_cookies: Annotated[
+        bool, typer.Option("--secure-cookies", help="Mark the session cookie Secure (when served over HTTPS).")
+    ] = False,
 ) -> None:
-    """Serve the web app (image list, viewer, REST API, /docs, /health)."""
+    """Serve the labeling tool and its REST API (/docs, /health)."""
     from cxrlab.annotate.server import serve as run_server
     from cxrlab.catalog import open_workspace
 
     with cli_errors():
         ws = open_workspace(workspace)
     out.print(f"serving {ws.root} on http://{host}:{port}")
-    run_server(ws, host=host, port=port, workers=workers)
+    run_server(ws, host=host, port=port, workers=workers, secure_cookies=secure_cookies)
 
 
 def demo(
@@ -47,7 +50,7 @@ def demo(
     no_serve: Annotated[bool, typer.Option("--no-serve", help="Build the workspace and stop.")] = False,
 ) -> None:
     """Build a demo workspace from phantoms, run the whole pipeline and serve the web app."""
-    from cxrlab.demo import build_demo
+    from cxrlab.demo import DEMO_USERS, build_demo, demo_users
     from cxrlab.runtime import Executor
 
     with cli_errors(), multi_progress() as add:
@@ -57,5 +60,12 @@ def demo(
     release = ws.path("exports", "demo")
     out.print(f"\nrelease written to {release}: annotations_train.csv, image_labels_train.csv, table2.md")
     out.print(release.joinpath("table2.md").read_text(), markup=False, highlight=False)
+    with cli_errors():
+        passwords = demo_users(ws)
+    out.print("\n[bold]demo users (demo only: passwords are new at every run)[/]")
+    for name, password in passwords.items():
+        out.print(f"demo user {name} ({DEMO_USERS[name]}): password {password}", highlight=False)
+    out.print(f"log in at http://{host}:{port}/login; API docs at http://{host}:{port}/docs", highlight=False)
+    out.file.flush()
     if not no_serve:
         serve(workspace=ws.root, host=host, port=port, workers=1)

@@ -1,5 +1,7 @@
-"""Label sets as data (VinDr-CXR, VinDr-PCXR, NIH ChestX-ray14) and the in-memory tables of a release."""
+"""Label sets as data (VinDr-CXR, VinDr-PCXR, NIH ChestX-ray14), custom schemas from YAML, and the in-memory tables
+of a release."""
 
+from cxrlab.schemas.custom import SchemaError, load_schema_yaml, parse_schema_yaml
 from cxrlab.schemas.labels import (
     ALIASES,
     CHALLENGE_CLASSES,
@@ -22,6 +24,9 @@ __all__ = [
     "Label",
     "LabelSchema",
     "ReleaseTables",
+    "SchemaError",
     "get_schema",
     "guess_schema",
+    "load_schema_yaml",
+    "parse_schema_yaml",
 ]

@@ -1,8 +1,10 @@
-"""``/api/images``: list de-identified images and render one as PNG or JPEG.
+"""``/api/images``: list the images the caller may see, render one (PNG/JPEG for first paint), and serve the
+downsampled 16-bit pixels, window presets and VOI LUTs the viewer needs for client-side window/level.
 
 Only images that have an ``image_id`` and a de-identified file (``deid_path``) are served; ``raw/`` never is.
-The output schema ``ImagePublic`` carries non-identifying fields only (no raw path, SOP Instance UID or
-patient key). The plain functions here hold the logic; the ``api_*`` handlers only parse and delegate.
+Admins see every such image, other users only the images of their own tasks (anything else is 404). The
+output schema ``ImagePublic`` carries non-identifying fields only (no raw path, SOP Instance UID or patient
+key). The plain functions here hold the logic; the ``api_*`` handlers only parse and delegate.
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ import math
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from PIL import Image as PILImage
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from cxrlab.annotate.deps import NotFoundError, SessionDep, WorkspaceDep
-from cxrlab.catalog.models import Image, ImageState
+from cxrlab.annotate.deps import CurrentUser, NotFoundError, SessionDep, WorkspaceDep
+from cxrlab.annotate.services.images import PixelCache, visible, voi_lut_names
+from cxrlab.catalog.models import Image, ImageState, User
 from cxrlab.catalog.workspace import Workspace
 
 __all__ = [
@@ -38,7 +41,7 @@ __all__ = [
 #: Rendered bytes never change for a given URL while the de-identified file stays; browsers may keep them.
 CACHE_CONTROL = "private, max-age=86400"
 
-router = APIRouter(prefix="/api/images", tags=["images"])
+router = APIRouter(prefix="/api/images", tags=["images"], responses={401: {}, 404: {}})
 
 
 class ImagePublic(BaseModel):
@@ -69,29 +72,31 @@ MEDIA_TYPES = {RenderFormat.PNG: "image/png", RenderFormat.JPEG: "image/jpeg"}
 # --- logic -------------------------------------------------------------------------------------------------
 
 
-def _servable(state: ImageState | None = None) -> Select[tuple[Image]]:
+def _servable(state: ImageState | None = None, user: User | None = None) -> Select[tuple[Image]]:
     stmt = select(Image).where(Image.image_id.is_not(None), Image.deid_path.is_not(None))
     if state is not None:
         stmt = stmt.where(Image.state == state)
-    return stmt
+    return stmt if user is None else visible(stmt, user)
 
 
-def count_images(session: Session, state: ImageState | None = None) -> int:
-    """How many servable (de-identified) images the catalog holds, optionally in one state."""
-    return session.scalar(select(func.count()).select_from(_servable(state).subquery())) or 0
+def count_images(session: Session, state: ImageState | None = None, user: User | None = None) -> int:
+    """How many servable (de-identified) images the catalog holds (that *user* may see), optionally in one
+    state."""
+    return session.scalar(select(func.count()).select_from(_servable(state, user).subquery())) or 0
 
 
 def list_images(
-    session: Session, *, state: ImageState | None = None, limit: int = 100, offset: int = 0
+    session: Session, *, state: ImageState | None = None, limit: int = 100, offset: int = 0, user: User | None = None
 ) -> list[Image]:
-    """Servable images ordered by ``image_id``."""
-    stmt = _servable(state).order_by(Image.image_id).limit(limit).offset(offset)
+    """Servable images (that *user* may see) ordered by ``image_id``."""
+    stmt = _servable(state, user).order_by(Image.image_id).limit(limit).offset(offset)
     return list(session.scalars(stmt))
 
 
-def get_image(session: Session, image_id: str) -> Image:
-    """The servable image *image_id*; ``NotFoundError`` if unknown or not de-identified."""
-    image = session.scalar(_servable().where(Image.image_id == image_id))
+def get_image(session: Session, image_id: str, user: User | None = None) -> Image:
+    """The servable image *image_id* (if *user* may see it); ``NotFoundError`` if unknown, not de-identified
+    or not visible."""
+    image = session.scalar(_servable(user=user).where(Image.image_id == image_id))
     if image is None:
         raise NotFoundError(f"image {image_id!r} not found")
     return image
@@ -159,21 +164,22 @@ def window_query(
 
 @router.get("", response_model=list[ImagePublic])
 def api_list_images(
+    user: CurrentUser,
     session: SessionDep,
     response: Response,
     state: ImageState | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[Image]:
-    """De-identified images, ordered by ``image_id``; ``X-Total-Count`` gives the total for the filter."""
-    response.headers["X-Total-Count"] = str(count_images(session, state))
-    return list_images(session, state=state, limit=limit, offset=offset)
+    """De-identified images the caller may see, by ``image_id``; ``X-Total-Count`` gives the total."""
+    response.headers["X-Total-Count"] = str(count_images(session, state, user))
+    return list_images(session, state=state, limit=limit, offset=offset, user=user)
 
 
 @router.get("/{image_id}", response_model=ImagePublic)
-def api_get_image(image_id: str, session: SessionDep) -> Image:
+def api_get_image(image_id: str, user: CurrentUser, session: SessionDep) -> Image:
     """One de-identified image's metadata."""
-    return get_image(session, image_id)
+    return get_image(session, image_id, user)
 
 
 @router.get(
@@ -183,13 +189,115 @@ def api_get_image(image_id: str, session: SessionDep) -> Image:
 )
 def api_render_image(
     image_id: str,
+    request: Request,
+    user: CurrentUser,
     session: SessionDep,
     workspace: WorkspaceDep,
     window: Annotated[tuple[float, float] | None, Depends(window_query)],
     format: RenderFormat = RenderFormat.PNG,
     max_size: Annotated[int | None, Query(ge=16, le=8192, description="Longest side in pixels")] = 1024,
 ) -> Response:
-    """The de-identified image rendered for display (8-bit grayscale), downsized to ``max_size``."""
-    path = deid_file(workspace, get_image(session, image_id))
-    data = render_image(path, fmt=format, max_size=max_size, window=window)
+    """The de-identified image rendered for display (8-bit grayscale), downsized to ``max_size``: the first
+    paint of the viewer (JPEG), before the 16-bit pixels arrive."""
+    path = deid_file(workspace, get_image(session, image_id, user))
+    session.close()  # rendering takes tens of ms: give the connection back first
+    data = request.app.state.pixel_cache.rendered(
+        path, (format.value, max_size, window), lambda: render_image(path, fmt=format, max_size=max_size, window=window)
+    )
     return Response(content=data, media_type=MEDIA_TYPES[format], headers={"Cache-Control": CACHE_CONTROL})
+
+
+class WindowPreset(BaseModel):
+    """A window in modality units; ``kind`` ``window`` (center/width, the file's VOI LUT Function) or ``lut``
+    (a VOI LUT Sequence item: fetch ``/voi-lut/{index}``)."""
+
+    name: str
+    kind: str = "window"
+    center: float | None = None
+    width: float | None = None
+    function: str = "LINEAR"
+    index: int | None = None
+
+
+class PixelMeta(BaseModel):
+    """How to turn ``/pixels`` into modality values and display them.
+
+    ``modality = offset + scale * u16`` (error at most ``scale / 2``); window in modality units; for
+    ``MONOCHROME1`` invert after windowing (PS3.3 C.7.6.3.1.2). ``rows``/``columns`` are the original size (box
+    coordinates are in these pixels); ``shape`` is ``[rows, columns]`` of the array sent.
+    """
+
+    image_id: str
+    rows: int
+    columns: int
+    shape: list[int]
+    dtype: str = "<u2"
+    offset: float
+    scale: float
+    photometric: str
+    default: WindowPreset
+    presets: list[WindowPreset]
+
+
+def pixel_meta(image_id: str, path: Path, cache: PixelCache, max_size: int) -> PixelMeta:
+    """The metadata of ``/pixels``: offset/scale, size, photometric and window presets (the file's windows and
+    VOI LUTs, full range, histogram-based auto windows of several contrasts)."""
+    _, meta = cache.get(path, max_size)
+    fn = meta["window"].get("function", "LINEAR")
+    presets = [WindowPreset(name=name, kind="lut", index=i) for i, name in enumerate(voi_lut_names(path))]
+    names = {p["name"] for p in meta["presets"]}
+    for p in meta["presets"]:
+        computed = p["name"] == "full range" or p["name"].startswith("auto ")
+        presets.append(WindowPreset(name=p["name"], center=p["center"], width=p["width"],
+                                    function="LINEAR_EXACT" if computed else fn))
+    w = meta["window"]
+    if presets and presets[0].kind == "lut":
+        default = presets[0]
+    else:
+        default = WindowPreset(name="default" if "default" not in names else "file default", center=w["center"],
+                               width=w["width"], function=w["function"])
+    return PixelMeta(image_id=image_id, rows=meta["rows"], columns=meta["columns"], shape=meta["shape"],
+                     offset=meta["offset"], scale=meta["scale"], photometric=meta["photometric"], default=default,
+                     presets=presets)
+
+
+MaxSize = Annotated[int, Query(ge=16, le=4096, description="Longest side of the array in pixels")]
+
+
+@router.get("/{image_id}/meta", response_model=PixelMeta)
+def api_pixel_meta(image_id: str, user: CurrentUser, session: SessionDep, workspace: WorkspaceDep,
+                   request: Request, max_size: MaxSize = 1024) -> PixelMeta:
+    """Offset/scale, sizes and window presets for client-side window/level of ``/pixels``."""
+    path = deid_file(workspace, get_image(session, image_id, user))
+    session.close()
+    return pixel_meta(image_id, path, request.app.state.pixel_cache, max_size)
+
+
+@router.get("/{image_id}/pixels", response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {}}}})
+def api_pixels(image_id: str, user: CurrentUser, session: SessionDep, workspace: WorkspaceDep, request: Request,
+               max_size: MaxSize = 1024) -> Response:
+    """Modality values downsampled (area average) and packed as little-endian uint16, row-major.
+
+    Headers ``X-Shape`` (rows,columns), ``X-Offset`` and ``X-Scale`` (``modality = offset + scale * u16``)
+    and ``X-Photometric``; ``/meta`` has the same and the window presets.
+    """
+    path = deid_file(workspace, get_image(session, image_id, user))
+    session.close()
+    packed, meta = request.app.state.pixel_cache.get(path, max_size)
+    headers = {"Cache-Control": CACHE_CONTROL, "X-Shape": f"{meta['shape'][0]},{meta['shape'][1]}",
+               "X-Offset": repr(float(meta["offset"])), "X-Scale": repr(float(meta["scale"])),
+               "X-Photometric": meta["photometric"]}
+    return Response(packed.astype("<u2", copy=False).tobytes(), media_type="application/octet-stream",
+                    headers=headers)
+
+
+@router.get("/{image_id}/voi-lut/{index}", response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {}}}})
+def api_voi_lut(image_id: str, index: int, user: CurrentUser, session: SessionDep, workspace: WorkspaceDep,
+                request: Request, max_size: MaxSize = 1024) -> Response:
+    """VOI LUT item *index* as 65,536 uint8 display levels indexed by the packed ``/pixels`` values."""
+    path = deid_file(workspace, get_image(session, image_id, user))
+    session.close()
+    lut = request.app.state.pixel_cache.voi_lut(path, max_size, index)
+    return Response(lut.tobytes(), media_type="application/octet-stream", headers={"Cache-Control": CACHE_CONTROL})

@@ -1,4 +1,5 @@
-"""HTML pages: ``GET /`` (a grid of thumbnails) and ``GET /images/{image_id}`` (one image, large).
+"""HTML pages: ``/login``, ``GET /`` (a grid of the images the user may see), ``GET /images/{image_id}`` (one
+image, large) and ``GET /projects/{id}/dashboard`` (admins). Without a session a page redirects to ``/login``.
 
 Plain Jinja2 templates and one ES module from ``static/``; nothing is loaded from the internet. Images come
 from the render endpoint, so the pages never see a file path.
@@ -10,12 +11,14 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from cxrlab.annotate.deps import SessionDep, WorkspaceDep
+from cxrlab.annotate.deps import OptionalUser, SessionDep, WorkspaceDep
+from cxrlab.annotate.errors import NotFoundError
 from cxrlab.annotate.routers.images import ImagePublic, count_images, deid_file, get_image, list_images
-from cxrlab.catalog.models import ImageState
+from cxrlab.annotate.services import dashboard, projects
+from cxrlab.catalog.models import ImageState, UserRole
 from cxrlab.dicom.io import read_dataset, read_pixels
 from cxrlab.errors import FileError
 
@@ -46,22 +49,37 @@ def window_options(path: Path) -> list[dict[str, str]]:
     return options
 
 
+def _login_redirect(request: Request) -> RedirectResponse:
+    return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def page_login(request: Request, workspace: WorkspaceDep) -> HTMLResponse:
+    """The login form (posts JSON to ``/api/auth/login`` from ``static/login.js``)."""
+    return templates.TemplateResponse(request, "login.html", {"project": workspace.settings.project, "user": None})
+
+
 @router.get("/", response_class=HTMLResponse)
 def page_index(
     request: Request,
+    user: OptionalUser,
     session: SessionDep,
     workspace: WorkspaceDep,
     state: ImageState | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> HTMLResponse:
-    """The image grid."""
-    rows = list_images(session, state=state, limit=limit, offset=offset)
+) -> Response:
+    """The image grid (the images the user may see) and the user's projects."""
+    if user is None:
+        return _login_redirect(request)
+    rows = list_images(session, state=state, limit=limit, offset=offset, user=user)
     images = [ImagePublic.model_validate(row) for row in rows]
     context = {
         "project": workspace.settings.project,
+        "user": user,
+        "projects": projects.list_projects(session, user=user),
         "images": images,
-        "total": count_images(session, state),
+        "total": count_images(session, state, user),
         "state": state,
         "states": list(ImageState),
         "limit": limit,
@@ -71,13 +89,40 @@ def page_index(
 
 
 @router.get("/images/{image_id}", response_class=HTMLResponse)
-def page_image(request: Request, image_id: str, session: SessionDep, workspace: WorkspaceDep) -> HTMLResponse:
+def page_image(
+    request: Request, image_id: str, user: OptionalUser, session: SessionDep, workspace: WorkspaceDep
+) -> Response:
     """One image, rendered large, with window presets."""
-    image = get_image(session, image_id)
+    if user is None:
+        return _login_redirect(request)
+    image = get_image(session, image_id, user)
     presets = window_options(deid_file(workspace, image))
     context = {
         "project": workspace.settings.project,
+        "user": user,
         "image": ImagePublic.model_validate(image),
         "presets": presets,
     }
     return templates.TemplateResponse(request, "image.html", context)
+
+
+@router.get("/projects/{project_id}/dashboard", response_class=HTMLResponse)
+def page_dashboard(
+    request: Request, project_id: int, user: OptionalUser, session: SessionDep, workspace: WorkspaceDep
+) -> Response:
+    """Progress, throughput, agreement and export links of a project (admins)."""
+    if user is None:
+        return _login_redirect(request)
+    if user.role is not UserRole.ADMIN:
+        raise NotFoundError(f"project {project_id} not found")
+    project = projects.get_project(session, project_id)
+    context = {
+        "project": workspace.settings.project,
+        "user": user,
+        "p": project,
+        "progress": dashboard.progress(session, project=project),
+        "agreement": dashboard.agreement(session, project=project),
+        "csv_names": ["annotations_train.csv", "image_labels_train.csv", "annotations_test.csv",
+                      "image_labels_test.csv"],
+    }
+    return templates.TemplateResponse(request, "dashboard.html", context)

@@ -9,6 +9,7 @@ class names must belong to the schema; boxes lie inside the image and are at lea
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +24,30 @@ from cxrlab.errors import CxrlabError
 from cxrlab.runtime.report import StageReport
 from cxrlab.schemas import LabelSchema, get_schema
 
-__all__ = ["BoxInput", "QCError", "ReadingInput", "load_readings", "record_reading", "simulate_readers"]
+__all__ = [
+    "BoxInput",
+    "QCError",
+    "ReadingInput",
+    "check_reading",
+    "load_readings",
+    "record_reading",
+    "simulate_readers",
+    "simulated_reads",
+]
 
 MIN_BOX_PX = 4
 
 
 class QCError(CxrlabError):
-    """A reading breaks a QC rule; the message says which."""
+    """A reading breaks a QC rule; the message says which, ``rule`` names it for clients (HTTP 422).
+
+    Rules: ``unknown_label``, ``global_label_required``, ``no_finding_exclusive``, ``unknown_box_class``,
+    ``box_too_small``, ``box_outside``, ``not_open`` (image unknown or not open for labeling).
+    """
+
+    def __init__(self, message: str | None = None, *, rule: str = "qc") -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 @dataclass
@@ -55,43 +73,76 @@ class ReadingInput:
 
 
 def check_reading(
-    reading: ReadingInput, schema: LabelSchema, *, rows: int | None, columns: int | None
+    reading: ReadingInput,
+    schema: LabelSchema,
+    *,
+    rows: int | None,
+    columns: int | None,
+    partial: bool = False,
 ) -> None:
-    """Apply the QC rules; raise :class:`QCError` with a message naming the rule."""
+    """Apply the QC rules; raise :class:`QCError` with a message for the reader and the rule's name.
+
+    This is the one QC implementation: the CLI, the web app's submit and review endpoints all call it.
+    With ``partial=True`` (draft autosave) only the rules that hold for unfinished work apply: known label
+    and class names, boxes inside the image and at least :data:`MIN_BOX_PX` wide.
+    """
     names = set(schema.names)
     local = {lb.name for lb in schema.local}
     glob = {lb.name for lb in schema.global_}
     for name in reading.labels:
         if name not in names:
-            raise QCError(f"label {name!r} is not in schema {schema.name}")
-    if not any(name in glob for name in reading.labels):
-        raise QCError("choose at least one global label before submitting")
-    if schema.no_finding in reading.labels and (len(set(reading.labels)) > 1 or reading.boxes):
-        raise QCError(f"{schema.no_finding!r} excludes every box and every other label")
+            raise QCError(f"label {name!r} is not in schema {schema.name}", rule="unknown_label")
     for box in reading.boxes:
         if box.class_name not in local:
-            raise QCError(f"box class {box.class_name!r} is not a local label of schema {schema.name}")
+            raise QCError(
+                f"box class {box.class_name!r} is not a local label of schema {schema.name}", rule="unknown_box_class"
+            )
+        values = (box.x_min, box.y_min, box.x_max, box.y_max)
+        if not all(math.isfinite(v) for v in values):
+            raise QCError(f"box of {box.class_name!r} has a coordinate that is not a number", rule="box_outside")
         if box.x_max - box.x_min < MIN_BOX_PX or box.y_max - box.y_min < MIN_BOX_PX:
-            raise QCError(f"box of {box.class_name!r} is smaller than {MIN_BOX_PX} pixels")
+            raise QCError(
+                f"box of {box.class_name!r} is smaller than {MIN_BOX_PX} pixels (draw it larger)", rule="box_too_small"
+            )
         if box.x_min < 0 or box.y_min < 0 or (columns and box.x_max > columns) or (rows and box.y_max > rows):
-            raise QCError(f"box of {box.class_name!r} lies outside the image")
+            raise QCError(f"box of {box.class_name!r} lies outside the image", rule="box_outside")
+    if partial:
+        return
+    if not any(name in glob for name in reading.labels):
+        raise QCError(
+            "choose at least one global label before submitting (or set the image aside as unusable)",
+            rule="global_label_required",
+        )
+    if schema.no_finding in reading.labels and (len(set(reading.labels)) > 1 or reading.boxes):
+        raise QCError(
+            f"{schema.no_finding!r} excludes every box and every other label", rule="no_finding_exclusive"
+        )
 
 
 def record_reading(
-    session: Session, schema: LabelSchema, reading: ReadingInput, *, author: str = "script"
+    session: Session,
+    schema: LabelSchema,
+    reading: ReadingInput,
+    *,
+    author: str = "script",
+    mark_labeled: bool = True,
+    image: Image | None = None,
 ) -> Reading:
     """Validate and store *reading* (replacing an earlier one by the same reader); return the row.
+
+    ``mark_labeled`` moves the image to ``labeled`` at once (scripted readings); the web app passes False and
+    moves it when its last reader has submitted. *image* saves a query when the caller holds the image row.
 
     Raises
     ------
     QCError
         A QC rule is broken, or the image is unknown or not open for labeling.
     """
-    img = session.scalar(select(Image).where(Image.image_id == reading.image_id))
+    img = image if image is not None else session.scalar(select(Image).where(Image.image_id == reading.image_id))
     if img is None:
-        raise QCError(f"unknown image_id {reading.image_id}")
+        raise QCError(f"unknown image_id {reading.image_id}", rule="not_open")
     if img.state not in (ImageState.ACCEPTED, ImageState.ASSIGNED, ImageState.LABELED):
-        raise QCError(f"image {reading.image_id} is {img.state.value}, not open for labeling")
+        raise QCError(f"image {reading.image_id} is {img.state.value}, not open for labeling", rule="not_open")
     check_reading(reading, schema, rows=img.rows, columns=img.columns)
     old = session.scalar(select(Reading).where(Reading.image_pk == img.id, Reading.rad_id == reading.rad_id))
     if old is not None:
@@ -101,7 +152,8 @@ def record_reading(
     row.labels = [ReadingLabel(label=name) for name in dict.fromkeys(reading.labels)]
     row.boxes = [ReadingBox(**vars(b)) for b in reading.boxes]
     session.add(row)
-    img.state = ImageState.LABELED
+    if mark_labeled:
+        img.state = ImageState.LABELED
     session.add(
         Event(
             image_pk=img.id,
@@ -162,12 +214,39 @@ def _simulated_truth(
     return [glob[int(rng.integers(len(glob)))]], boxes
 
 
-def simulate_readers(ws: Workspace, *, readers: int = 3, seed: int = 0) -> StageReport:
-    """Simulate *readers* blinded readers on every accepted image (for demos and tests).
+def simulated_reads(
+    rng: np.random.Generator, schema: LabelSchema, *, readers: int, rows: int, cols: int
+) -> list[tuple[list[str], list[BoxInput]]]:
+    """Seeded reads of one image by *readers* simulated readers: ``[(labels, boxes), ...]``.
 
-    Each image gets a seeded latent read; each reader sees each finding with p=0.85, jitters boxes by a few
-    percent, and adds a false finding with p=0.05. Readings pass the same QC rules as the web app's.
+    The image gets a latent read; each reader sees each finding with p=0.85, jitters boxes by a few percent,
+    and adds a false finding with p=0.05. Every read passes :func:`check_reading`.
     """
+    truth_labels, truth_boxes = _simulated_truth(rng, schema, rows, cols)
+    reads = []
+    for _ in range(readers):
+        boxes = [
+            BoxInput(name, *_jitter(rng, (x0, y0, x1, y1), cols, rows))
+            for name, x0, y0, x1, y1 in truth_boxes
+            if rng.random() < 0.85
+        ]
+        labels = [lb for lb in truth_labels if lb != schema.no_finding] if boxes else []
+        if rng.random() < 0.05 and schema.local:
+            extra, ebox = _simulated_truth(np.random.default_rng(rng.integers(1 << 31)), schema, rows, cols)
+            boxes += [BoxInput(n, *b) for n, *b in ebox[:1]]
+            labels = labels or [lb for lb in extra if lb != schema.no_finding]
+        if not boxes and not labels:
+            labels = [schema.no_finding]
+        elif not labels:
+            labels = [next(lb.name for lb in schema.global_ if lb.name != schema.no_finding)]
+        labels += sorted({b.class_name for b in boxes})
+        reads.append((labels, boxes))
+    return reads
+
+
+def simulate_readers(ws: Workspace, *, readers: int = 3, seed: int = 0) -> StageReport:
+    """Simulate *readers* blinded readers on every accepted image (for demos and tests; see
+    :func:`simulated_reads`). Readings pass the same QC rules as the web app's."""
     t0 = time.perf_counter()
     report = StageReport("annotate")
     schema = get_schema(ws.settings.schema)
@@ -179,26 +258,8 @@ def simulate_readers(ws: Workspace, *, readers: int = 3, seed: int = 0) -> Stage
             .order_by(Image.id)
         ).all()
         for img in images:
-            rows, cols = img.rows or 1024, img.columns or 1024
-            truth_labels, truth_boxes = _simulated_truth(rng, schema, rows, cols)
-            for r in range(readers):
-                boxes = [
-                    BoxInput(name, *_jitter(rng, (x0, y0, x1, y1), cols, rows))
-                    for name, x0, y0, x1, y1 in truth_boxes
-                    if rng.random() < 0.85
-                ]
-                labels = [lb for lb in truth_labels if lb != schema.no_finding] if boxes else []
-                if rng.random() < 0.05 and schema.local:
-                    extra, ebox = _simulated_truth(
-                        np.random.default_rng(rng.integers(1 << 31)), schema, rows, cols
-                    )
-                    boxes += [BoxInput(n, *b) for n, *b in ebox[:1]]
-                    labels = labels or [lb for lb in extra if lb != schema.no_finding]
-                if not boxes and not labels:
-                    labels = [schema.no_finding]
-                elif not labels:
-                    labels = [next(lb.name for lb in schema.global_ if lb.name != schema.no_finding)]
-                labels += sorted({b.class_name for b in boxes})
+            reads = simulated_reads(rng, schema, readers=readers, rows=img.rows or 1024, cols=img.columns or 1024)
+            for r, (labels, boxes) in enumerate(reads):
                 record_reading(session, schema, ReadingInput(img.image_id, f"R{r + 1}", labels, boxes))
                 report.counts["readings"] += 1
             report.counts["images"] += 1

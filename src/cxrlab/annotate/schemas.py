@@ -1,0 +1,293 @@
+"""Input and output schemas of the REST API.
+
+Output schemas are where blinding is enforced (STYLE.md, "Thin shells"): ``TaskOut`` carries the caller's own
+marks only; readers' marks appear only in ``ReviewOut``, which only a review task's own reviewer receives.
+No schema carries a file path, a SOP Instance UID or a patient key.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cxrlab.annotate.services.marks import Box, Marks
+from cxrlab.annotate.services.reviews import ReviewView
+from cxrlab.annotate.services.tasks import TaskView
+from cxrlab.catalog.models import TaskKind, TaskState, UserRole
+
+# --- auth and users ------------------------------------------------------------------------------------------
+
+
+class LoginIn(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(max_length=1024)
+
+
+class UserOut(BaseModel):
+    """A user as the API shows it (never the password hash)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    username: str
+    role: UserRole
+    rad_id: str
+    active: bool
+
+
+class LoginOut(BaseModel):
+    user: UserOut
+    expires_at: datetime
+    csrf_header: str = Field(description="Send this header with value 1 on cookie-authenticated writes")
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_at: datetime
+    user: UserOut
+
+
+class UserIn(BaseModel):
+    username: str = Field(max_length=64)
+    password: str = Field(min_length=8, max_length=1024)
+    role: UserRole
+
+
+class UserPatch(BaseModel):
+    active: bool | None = None
+    password: str | None = Field(default=None, min_length=8, max_length=1024)
+
+
+# --- projects ------------------------------------------------------------------------------------------------
+
+
+class ProjectIn(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    schema_name: str = Field(default="vindr-cxr", description="Preset: vindr-cxr, vindr-pcxr or nih14")
+    schema_yaml: str | None = Field(default=None, description="A custom schema (YAML); overrides schema_name")
+    readers_per_image: int = Field(default=3, ge=1, le=20)
+    reviewers_per_test: int = Field(default=2, ge=1, le=10)
+    seed: int = 0
+
+
+class ProjectOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    schema_name: str
+    readers_per_image: int
+    reviewers_per_test: int
+
+
+class LabelOut(BaseModel):
+    number: int
+    name: str
+    kind: Literal["local", "global"]
+    definition: str
+
+
+class SchemaOut(BaseModel):
+    name: str
+    no_finding: str | None
+    local: list[LabelOut]
+    global_: list[LabelOut] = Field(alias="global")
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class AssignIn(BaseModel):
+    test_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
+    readers: list[str] | None = None
+    reviewers: list[str] | None = None
+    limit: int | None = Field(default=None, ge=1)
+    image_ids: list[str] | None = Field(default=None, description="Only these images")
+
+
+class AssignOut(BaseModel):
+    counts: dict[str, int]
+    notes: list[str]
+
+
+# --- marks, tasks ----------------------------------------------------------------------------------------------
+
+
+class BoxIO(BaseModel):
+    """A box in pixels of the original image (x to the right, y down; origin at the top-left corner)."""
+
+    id: str = Field(default="", max_length=64, description="Stable id; the server makes one when empty")
+    class_name: str = Field(max_length=128)
+    x_min: float
+    y_min: float
+    x_max: float
+    y_max: float
+
+
+class MarksIO(BaseModel):
+    labels: list[str] = Field(default_factory=list, max_length=200)
+    boxes: list[BoxIO] = Field(default_factory=list, max_length=500)
+    comment: str | None = Field(default=None, max_length=4000)
+
+    def to_marks(self) -> Marks:
+        return Marks(list(self.labels), [Box(**b.model_dump()) for b in self.boxes], self.comment)
+
+    @classmethod
+    def of(cls, marks: Marks) -> MarksIO:
+        return cls(labels=marks.labels, boxes=[BoxIO(**b.as_dict()) for b in marks.boxes], comment=marks.comment)
+
+
+class SaveIn(MarksIO):
+    version: int = Field(ge=0, description="The task version this save starts from (409 when stale)")
+
+
+class UnusableIn(BaseModel):
+    version: int = Field(ge=0)
+    reason: str = Field(max_length=500)
+
+
+class ImageBrief(BaseModel):
+    image_id: str
+    rows: int | None
+    columns: int | None
+
+
+class TaskOut(BaseModel):
+    """A task as its own user sees it: the image and the user's own marks, nothing of other readers."""
+
+    id: int
+    project_id: int
+    kind: TaskKind
+    state: TaskState
+    version: int
+    image: ImageBrief
+    marks: MarksIO
+    reason: str | None = None
+    submitted_at: datetime | None = None
+
+
+class NextOut(BaseModel):
+    tasks: list[TaskOut] = Field(description="The next open tasks in queue order: show the first, prefetch the rest")
+    remaining: int
+    counts: dict[str, int]
+
+
+# --- reviews ---------------------------------------------------------------------------------------------------
+
+
+class ReaderMarks(BaseModel):
+    rad_id: str
+    marks: MarksIO
+
+
+class CommentOut(BaseModel):
+    username: str
+    text: str
+    at: datetime
+
+
+class ReviewOut(BaseModel):
+    task: TaskOut
+    review_state: Literal["waiting", "open", "finalized", "unusable"]
+    version: int = Field(description="Version of the shared proposal (send it with edits and approvals)")
+    readers: list[ReaderMarks]
+    suggestion: MarksIO | None
+    proposal: MarksIO
+    reviewers: list[str]
+    approvals: dict[str, int] = Field(description="reviewer -> proposal version approved")
+    comments: list[CommentOut]
+
+
+class ApproveIn(BaseModel):
+    version: int = Field(ge=0)
+
+
+class CommentIn(BaseModel):
+    text: str = Field(max_length=2000)
+
+
+def task_out(view: TaskView) -> TaskOut:
+    """The output schema of a task from the service's view of it."""
+    t, img = view.task, view.image
+    return TaskOut(
+        id=t.id, project_id=t.project_id, kind=t.kind, state=t.state, version=t.version,
+        image=ImageBrief(image_id=img.image_id or "", rows=img.rows, columns=img.columns),
+        marks=MarksIO.of(view.marks), reason=t.reason, submitted_at=t.submitted_at,
+    )
+
+
+def review_out(view: ReviewView) -> ReviewOut:
+    """The output schema of a review task (readers' marks included: only its reviewer gets this)."""
+    task = TaskOut(
+        id=view.task.id, project_id=view.task.project_id, kind=view.task.kind, state=view.task.state,
+        version=view.task.version,
+        image=ImageBrief(image_id=view.image.image_id or "", rows=view.image.rows, columns=view.image.columns),
+        marks=MarksIO(), submitted_at=view.task.submitted_at,
+    )
+    return ReviewOut(
+        task=task, review_state=view.review.state, version=view.review.version,
+        readers=[ReaderMarks(rad_id=r, marks=MarksIO.of(m)) for r, m in view.readers],
+        suggestion=MarksIO.of(view.suggestion) if view.suggestion is not None else None,
+        proposal=MarksIO.of(view.proposal), reviewers=view.reviewers, approvals=view.approvals,
+        comments=[CommentOut(username=u, text=t, at=a) for u, t, a in view.comments],
+    )
+
+
+# --- dashboard -------------------------------------------------------------------------------------------------
+
+
+class SplitProgress(BaseModel):
+    images: int
+    tasks: dict[str, int] = Field(description="read tasks per state")
+    reviews: dict[str, int] = Field(description="reviews per state (test split)")
+
+
+class ReaderProgress(BaseModel):
+    username: str
+    rad_id: str
+    role: UserRole
+    tasks: dict[str, dict[str, int]] = Field(description="kind (read|review) -> state -> count")
+    last_hour: int
+    last_day: int
+    median_seconds: float | None = Field(description="median time between the reader's submissions")
+
+
+class Throughput(BaseModel):
+    submitted: int
+    last_hour: int
+    last_day: int
+
+
+class UnusableOut(BaseModel):
+    image_id: str
+    rad_id: str
+    reason: str | None
+    at: datetime
+
+
+class ProgressOut(BaseModel):
+    project: str
+    splits: dict[str, SplitProgress]
+    readers: list[ReaderProgress]
+    throughput: Throughput
+    unusable: list[UnusableOut]
+
+
+class PairAgreement(BaseModel):
+    rad_a: str
+    rad_b: str
+    images: int = Field(description="images both read")
+    matched: int = Field(description="box pairs of the same class with IoU >= box_iou")
+    boxes_a: int
+    boxes_b: int
+    f1: float | None
+
+
+class AgreementOut(BaseModel):
+    project: str
+    images: int = Field(description="images with at least 2 submitted reads")
+    fleiss_kappa: dict[str, float | None] = Field(description="per label; null where undefined")
+    box_iou: float
+    box_agreement: list[PairAgreement]

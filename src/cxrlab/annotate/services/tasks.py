@@ -1,0 +1,287 @@
+"""A reader's work: the queue, draft autosave, submit, and setting an image aside as unusable.
+
+Blinding is enforced here and in the routers' output schemas: every function takes the acting user and finds
+only that user's own tasks (anything else is "not found"); a task never carries another reader's marks.
+
+Saves use optimistic versioning (:func:`cxrlab.annotate.services.unit.bump_version`): a save names the version
+it started from and is refused with :class:`ConflictError` when the task moved on. Submit is idempotent: sending
+the same submission again answers with the stored result. A submission is committed before the response is
+sent, so a killed server loses nothing that was acknowledged. The submitted read lands in the ``readings``
+tables with ``rad_id`` = the user's reader id, so the consensus and export stages see it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.orm import Session
+
+from cxrlab.annotate.errors import ConflictError, NotFoundError
+from cxrlab.annotate.services.marks import Marks, audit_changes
+from cxrlab.annotate.services.projects import project_schema
+from cxrlab.annotate.services.readings import QCError, check_reading, record_reading
+from cxrlab.annotate.services.reviews import open_review_if_ready
+from cxrlab.annotate.services.unit import bump_version, lock_row, transaction
+from cxrlab.catalog.models import Event, Image, ImageState, Project, Review, Task, TaskKind, TaskState, User
+
+__all__ = [
+    "ACTIVE",
+    "TaskView",
+    "check_marks",
+    "counts_by_state",
+    "get_task",
+    "list_tasks",
+    "next_tasks",
+    "save_draft",
+    "set_unusable",
+    "submit_task",
+]
+
+#: Task states that are still in the user's queue.
+ACTIVE = (TaskState.PENDING, TaskState.DRAFT)
+DONE = (TaskState.SUBMITTED, TaskState.UNUSABLE, TaskState.CANCELLED)
+
+
+@dataclass
+class TaskView:
+    """A task with the image it is about (what the routers turn into their output schema)."""
+
+    task: Task
+    image: Image
+    project: Project
+
+    @property
+    def marks(self) -> Marks:
+        return Marks.from_json(self.task.draft)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _with_image(stmt: Select) -> Select:
+    """Select tasks with their image and project in one query."""
+    return stmt.join(Image, Image.id == Task.image_pk).join(Project, Project.id == Task.project_id)
+
+
+def get_task(session: Session, *, user: User, task_id: int, kind: TaskKind | None = None) -> TaskView:
+    """The user's own task *task_id* (of *kind* if given); ``NotFoundError`` for anyone else's."""
+    stmt = _with_image(select(Task, Image, Project)).where(Task.id == task_id, Task.user_id == user.id)
+    if kind is not None:
+        stmt = stmt.where(Task.kind == kind)
+    row = session.execute(stmt.execution_options(populate_existing=True)).first()
+    if row is None:
+        raise NotFoundError(f"task {task_id} not found")
+    return TaskView(*row)
+
+
+def _reloaded(session: Session, view: TaskView) -> TaskView:
+    """*view* with its task row read again (after a write)."""
+    session.refresh(view.task)
+    return view
+
+
+def list_tasks(
+    session: Session,
+    *,
+    user: User,
+    project_id: int | None = None,
+    kind: TaskKind | None = None,
+    states: tuple[TaskState, ...] | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[TaskView], int]:
+    """The user's tasks in queue order, and their total count."""
+    stmt = select(Task).where(Task.user_id == user.id)
+    if project_id is not None:
+        stmt = stmt.where(Task.project_id == project_id)
+    if kind is not None:
+        stmt = stmt.where(Task.kind == kind)
+    if states:
+        stmt = stmt.where(Task.state.in_(states))
+    total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    return _page(session, stmt, limit, offset), total
+
+
+def _page(session: Session, stmt: Select, limit: int, offset: int = 0) -> list[TaskView]:
+    stmt = _with_image(stmt.add_columns(Image, Project)).order_by(Task.project_id, Task.order_key, Task.id)
+    return [TaskView(*row) for row in session.execute(stmt.limit(limit).offset(offset))]
+
+
+def next_tasks(
+    session: Session, *, user: User, project_id: int | None = None, kind: TaskKind | None = None, limit: int = 3
+) -> tuple[list[TaskView], dict[str, int]]:
+    """The next *limit* open tasks of the user's queue (drafts and pending, in the seeded order), for the
+    viewer to show the first and prefetch the rest; and the user's task counts per state (in that project)."""
+    stmt = select(Task).where(Task.user_id == user.id, Task.state.in_(ACTIVE))
+    if project_id is not None:
+        stmt = stmt.where(Task.project_id == project_id)
+    if kind is not None:
+        stmt = stmt.where(Task.kind == kind)
+    return _page(session, stmt, limit), counts_by_state(session, user=user, project_id=project_id, kind=kind)
+
+
+def _refused(session: Session, task: Task) -> None:
+    """Raise the ConflictError that explains why a conditional update of *task* matched no row."""
+    session.refresh(task)
+    _editable(task)
+    raise ConflictError("your copy is out of date (saved elsewhere meanwhile); reload the task",
+                        current_version=task.version)
+
+
+def _editable(task: Task) -> None:
+    if task.state is TaskState.SUBMITTED:
+        raise ConflictError("task already submitted", current_version=task.version)
+    if task.state in (TaskState.UNUSABLE, TaskState.CANCELLED):
+        raise ConflictError(
+            "the image was set aside as unusable; it left every reader's queue", current_version=task.version
+        )
+    if task.state is TaskState.WAITING:
+        raise ConflictError("task is not open yet", current_version=task.version)
+
+
+def save_draft(session: Session, *, user: User, task_id: int, version: int, marks: Marks) -> TaskView:
+    """Autosave the user's unfinished work on a read task.
+
+    Raises
+    ------
+    NotFoundError
+        Not the user's read task.
+    ConflictError
+        *version* is stale, or the task is no longer editable (submitted, unusable).
+    QCError
+        Unknown label or class, box outside the image or too small (the rules that hold for drafts).
+    """
+    view = get_task(session, user=user, task_id=task_id, kind=TaskKind.READ)
+    marks = marks.normalized()
+    schema = project_schema(view.project)
+    check_reading(marks.reading(view.image.image_id or "", user.rad_id), schema, rows=view.image.rows,
+                  columns=view.image.columns, partial=True)
+    with transaction(session):
+        task = view.task
+        # The conditional UPDATE is the check: it succeeds only while the row still has the version (and hence
+        # the draft) read above, so ``old`` is exactly what this save replaces.
+        old = Marks.from_json(task.draft) if task.version == version else Marks()
+        ok = task.state in ACTIVE and bump_version(
+            session, Task, task.id, version, draft=marks.to_json(), state=TaskState.DRAFT, updated_at=_now()
+        )
+        if not ok:
+            _refused(session, task)
+        audit_changes(session, image_pk=task.image_pk, author=user.username, stage="annotate", old=old, new=marks,
+                      context={"task_id": task.id, "rad_id": user.rad_id})
+    return _reloaded(session, view)
+
+
+def submit_task(session: Session, *, user: User, task_id: int, version: int, marks: Marks) -> TaskView:
+    """Submit a read: full QC, then the read lands in ``readings`` and leaves the queue.
+
+    Idempotent: the same submission sent again (e.g. a retry after a lost response) returns the stored task.
+    When the last reader of the image submits, the image becomes ``labeled`` and, for a test image, its review
+    opens with a suggested consensus.
+
+    Raises
+    ------
+    NotFoundError, ConflictError, QCError
+        As for :func:`save_draft`; QC applies every rule (a global label, "No finding" exclusive, ...).
+    """
+    view = get_task(session, user=user, task_id=task_id, kind=TaskKind.READ)
+    marks = marks.normalized()
+    if view.task.state is TaskState.SUBMITTED and Marks.from_json(view.task.draft).same_content(marks):
+        return view
+    schema = project_schema(view.project)
+    image_id = view.image.image_id or ""
+    check_reading(marks.reading(image_id, user.rad_id), schema, rows=view.image.rows, columns=view.image.columns)
+    with transaction(session):
+        task = view.task
+        lock_row(session, Image, task.image_pk)  # serialises the last readers of one image (see _after_read)
+        old = Marks.from_json(task.draft) if task.version == version else Marks()
+        ok = task.state in ACTIVE and bump_version(
+            session, Task, task.id, version, draft=marks.to_json(), state=TaskState.SUBMITTED,
+            updated_at=_now(), submitted_at=_now(),
+        )
+        if not ok:
+            _refused(session, task)
+        session.refresh(view.image)  # its state, current under the row lock
+        record_reading(session, schema, marks.reading(image_id, user.rad_id), author=user.username,
+                       mark_labeled=False, image=view.image)
+        audit_changes(session, image_pk=task.image_pk, author=user.username, stage="annotate", old=old, new=marks,
+                      context={"task_id": task.id, "rad_id": user.rad_id})
+        session.add(Event(image_pk=task.image_pk, stage="annotate", action="reading.submit", author=user.username,
+                          detail={"task_id": task.id, "rad_id": user.rad_id, "project": view.project.name}))
+        _after_read(session, view.project, view.image)
+    return _reloaded(session, view)
+
+
+def set_unusable(session: Session, *, user: User, task_id: int, version: int, reason: str) -> TaskView:
+    """Set the task's image aside as unusable (VinDr-CXR: images unfit for reading are excluded).
+
+    The image leaves every reader's queue (their open tasks are cancelled), its review is cancelled, its catalog
+    state becomes ``filtered_out`` with the reason, and it shows in the project dashboard.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise QCError("give a reason for setting the image aside as unusable", rule="reason_required")
+    if len(reason) > 500:
+        raise QCError("the reason must have at most 500 characters", rule="reason_required")
+    view = get_task(session, user=user, task_id=task_id, kind=TaskKind.READ)
+    with transaction(session):
+        task = view.task
+        lock_row(session, Image, task.image_pk)
+        if not (task.state in ACTIVE and bump_version(session, Task, task.id, version, state=TaskState.UNUSABLE,
+                                                      reason=reason, updated_at=_now())):
+            _refused(session, task)
+        session.execute(
+            update(Task)
+            .where(Task.project_id == task.project_id, Task.image_pk == task.image_pk, Task.id != task.id,
+                   Task.state.in_((TaskState.PENDING, TaskState.DRAFT, TaskState.WAITING)))
+            .values(state=TaskState.CANCELLED, version=Task.version + 1, updated_at=_now())
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(
+            update(Review).where(Review.project_id == task.project_id, Review.image_pk == task.image_pk)
+            .values(state="unusable", version=Review.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+        image = session.get(Image, task.image_pk)
+        assert image is not None
+        image.state = ImageState.FILTERED_OUT
+        image.state_reason = f"unusable ({user.rad_id}): {reason}"
+        session.add(Event(image_pk=task.image_pk, stage="annotate", action="image.unusable", author=user.username,
+                          detail={"task_id": task.id, "rad_id": user.rad_id, "reason": reason}))
+    return _reloaded(session, view)
+
+
+def _after_read(session: Session, project: Project, image: Image) -> None:
+    """After a submit: when no read task of the image is open, mark it labeled and open its review."""
+    states = set(
+        session.scalars(
+            select(Task.state).where(Task.project_id == project.id, Task.image_pk == image.id,
+                                     Task.kind == TaskKind.READ)
+        )
+    )
+    if states - set(DONE):
+        return
+    if TaskState.SUBMITTED in states and image.state is ImageState.ASSIGNED:
+        image.state = ImageState.LABELED
+    open_review_if_ready(session, project=project, image=image)
+
+
+def counts_by_state(
+    session: Session, *, user: User, project_id: int | None = None, kind: TaskKind | None = None
+) -> dict[str, int]:
+    """The user's task counts per state (for the viewer's progress line)."""
+    stmt = select(Task.state, func.count(Task.id)).where(Task.user_id == user.id).group_by(Task.state)
+    if project_id is not None:
+        stmt = stmt.where(Task.project_id == project_id)
+    if kind is not None:
+        stmt = stmt.where(Task.kind == kind)
+    return {str(state.value): n for state, n in session.execute(stmt)}
+
+
+def check_marks(view: TaskView, marks: Marks, *, partial: bool) -> None:
+    """Run the QC rules on *marks* for the task's image (used by the review service too)."""
+    check_reading(marks.reading(view.image.image_id or "", "review"), project_schema(view.project),
+                  rows=view.image.rows, columns=view.image.columns, partial=partial)
+

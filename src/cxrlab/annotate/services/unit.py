@@ -1,0 +1,63 @@
+"""Write transactions of the labeling tool: one short transaction per request, through one writer path.
+
+Reads run before the transaction; each write happens inside :func:`transaction`, which takes the catalog's
+writer lock (SQLite: one writer per process, see :func:`cxrlab.catalog.db.writer_lock`), commits on success
+and rolls back on error. Nothing slow (decoding, rendering) happens inside. Optimistic versioning uses a
+conditional ``UPDATE ... WHERE version = :v`` (:func:`bump_version`), atomic on SQLite and PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from cxrlab.catalog.db import writer_lock
+
+__all__ = ["bump_version", "lock_row", "transaction"]
+
+
+@contextmanager
+def transaction(session: Session) -> Iterator[Session]:
+    """Run the block as one write transaction; commit on success, roll back on any error.
+
+    Reads made before the block may share its transaction: on PostgreSQL (READ COMMITTED) every statement sees
+    the latest committed rows anyway, and the sqlite3 driver opens a transaction only at the first write, so no
+    read snapshot is carried into the write (which could fail with SQLITE_BUSY_SNAPSHOT).
+    """
+    with writer_lock(session.get_bind()):
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def lock_row(session: Session, model: type, pk: int) -> None:
+    """Take the write lock of one row for the rest of the transaction (a no-op ``UPDATE``).
+
+    On PostgreSQL the row lock serialises concurrent writers of that row; on SQLite the first write takes the
+    database's write lock. Either way, reads after it see every earlier committed change.
+    """
+    session.execute(update(model).where(model.id == pk).values(id=model.id))
+
+
+def bump_version(session: Session, model: type, pk: int, version: int, /, **values: Any) -> bool:
+    """``UPDATE model SET version = version + 1, **values WHERE id = pk AND version = version``.
+
+    Returns
+    -------
+    bool
+        False when the row's version was not *version* (a stale save) or the row is gone.
+    """
+    stmt = (
+        update(model)
+        .where(model.id == pk, model.version == version)
+        .values(version=model.version + 1, **values)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(stmt).rowcount == 1

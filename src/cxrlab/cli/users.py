@@ -1,0 +1,77 @@
+"""``cxrlab users add|list|disable|enable``: accounts of the labeling tool."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from cxrlab.cli.common import WorkspaceOpt, cli_errors, out
+
+app = typer.Typer(help="Users of the labeling tool (admin, annotator, reviewer).", no_args_is_help=True)
+
+
+def _password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return typer.prompt("password", hide_input=True, confirmation_prompt=True)
+
+
+@app.command("add")
+def add(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[str, typer.Option(help="admin, annotator or reviewer.")] = "annotator",
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Add a user (asks for the password; the reader id rad_id is given in order: R1, R2, ...)."""
+    from cxrlab.annotate.services.auth import create_user
+    from cxrlab.catalog import open_workspace
+
+    with cli_errors():
+        ws = open_workspace(workspace)
+        with ws.sessions() as session:
+            user = create_user(session, username=username, password=_password(password_stdin), role=role)
+    out.print(f"added {user.username} ({user.role.value}, reader id {user.rad_id})")
+
+
+@app.command("list")
+def list_(workspace: WorkspaceOpt = None) -> None:
+    """List users."""
+    from rich.table import Table
+
+    from cxrlab.annotate.services.auth import list_users
+    from cxrlab.catalog import open_workspace
+
+    with cli_errors():
+        ws = open_workspace(workspace)
+        with ws.sessions() as session:
+            users = list_users(session)
+    table = Table("user", "role", "rad_id", "active", title="users", title_justify="left")
+    for u in users:
+        table.add_row(u.username, u.role.value, u.rad_id, "yes" if u.active else "no")
+    out.print(table)
+
+
+def _set_active(username: str, active: bool, workspace) -> None:  # noqa: ANN001 - Path | None
+    from cxrlab.annotate.services.auth import set_active
+    from cxrlab.catalog import open_workspace
+
+    with cli_errors():
+        ws = open_workspace(workspace)
+        with ws.sessions() as session:
+            set_active(session, username=username, active=active)
+    out.print(f"{username} {'enabled' if active else 'disabled (sessions ended)'}")
+
+
+@app.command("disable")
+def disable(username: Annotated[str, typer.Argument()], workspace: WorkspaceOpt = None) -> None:
+    """Disable a user: logins refused, open sessions ended, tasks kept."""
+    _set_active(username, False, workspace)
+
+
+@app.command("enable")
+def enable(username: Annotated[str, typer.Argument()], workspace: WorkspaceOpt = None) -> None:
+    """Enable a disabled user again."""
+    _set_active(username, True, workspace)

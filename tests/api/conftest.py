@@ -1,0 +1,154 @@
+"""Fixtures of the API tests: one site per backend (SQLite and PostgreSQL), users of every role, and a factory
+of fresh assigned projects so each test builds its own state.
+
+The site (workspace, app, users, tokens) is shared per backend for the session because creating users costs
+Argon2 hashes and PostgreSQL databases take a moment; each test then calls ``site.project(...)`` to get its own
+images, project and tasks. Clients are Starlette ``TestClient``s over the real app and catalog; the tests that
+need a real server process start ``cxrlab serve`` themselves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from pydicom.uid import generate_uid
+from sqlalchemy import select
+
+from cxrlab.annotate.app import create_app
+from cxrlab.annotate.services.assignment import assign_images
+from cxrlab.annotate.services.auth import create_user
+from cxrlab.annotate.services.projects import create_project
+from cxrlab.catalog import Settings, init_workspace
+from cxrlab.catalog.models import Image, ImageState, Project, Task, TaskKind, User
+from cxrlab.catalog.workspace import Workspace
+from tests.conftest import make_dicom
+from tests.pg import pg_server_url  # noqa: F401 - pytest fixture
+
+PASSWORD = "correct horse battery"
+ROLES = {"admin": "admin", "ann1": "annotator", "ann2": "annotator", "ann3": "annotator", "ann4": "annotator",
+         "rev1": "reviewer", "rev2": "reviewer"}
+READERS = ["ann1", "ann2", "ann3"]
+SIZE = 64
+_counter = itertools.count()
+
+
+@dataclass
+class Proj:
+    """A fresh project: its id, image ids by split, and task ids per (user name, image id)."""
+
+    id: int
+    name: str
+    images: list[str]
+    train: list[str]
+    test: list[str]
+    tasks: dict[tuple[str, str], int] = field(default_factory=dict)
+    reviews: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+@dataclass
+class Site:
+    backend: str
+    workspace: Workspace
+    client: TestClient
+    tokens: dict[str, str]
+    dicom: Path
+
+    def h(self, who: str | None) -> dict[str, str]:
+        """Request headers for *who* (a user name), or none (unauthenticated)."""
+        return {} if who is None else {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    def get(self, url: str, who: str | None, **kw):  # noqa: ANN201
+        return self.client.get(url, headers=self.h(who), **kw)
+
+    def post(self, url: str, who: str | None, json: dict | None = None, **kw):  # noqa: ANN201
+        return self.client.post(url, headers=self.h(who), json=json, **kw)
+
+    def put(self, url: str, who: str | None, json: dict | None = None, **kw):  # noqa: ANN201
+        return self.client.put(url, headers=self.h(who), json=json, **kw)
+
+    def add_images(self, n: int, *, split: str | None = None, dicom: Path | None = None) -> list[str]:
+        """Insert *n* accepted images (all pointing at one small real DICOM file, by default the shared one)."""
+        ids = []
+        with self.workspace.sessions() as session, session.begin():
+            for _ in range(n):
+                image_id = hashlib.sha256(f"{uuid.uuid4()}".encode()).hexdigest()[:32]
+                session.add(Image(sop_instance_uid=generate_uid(), image_id=image_id, raw_sha256=image_id * 2,
+                                  raw_path="raw/x.dcm", deid_path=str(dicom or self.dicom), state=ImageState.ACCEPTED,
+                                  rows=SIZE, columns=SIZE, modality="CR", split=split))
+                ids.append(image_id)
+        return ids
+
+    def project(self, *, train: int = 1, test: int = 0, schema: str = "vindr-cxr",
+                schema_yaml: str | None = None, dicom: Path | None = None) -> Proj:
+        """A new project over *train* + *test* new images, assigned to ann1-3 (and rev1-2 for test images)."""
+        ids = self.add_images(train, split="train", dicom=dicom) + self.add_images(test, split="test", dicom=dicom)
+        name = f"p{next(_counter)}-{uuid.uuid4().hex[:6]}"
+        with self.workspace.sessions() as session:
+            project = create_project(session, name=name, schema=schema, schema_yaml=schema_yaml)
+            report = assign_images(session, project=project, readers=READERS, reviewers=["rev1", "rev2"],
+                                   image_ids=ids)
+            assert report.counts["read_tasks"] == 3 * len(ids)
+            proj = Proj(project.id, name, ids, ids[:train], ids[train:])
+            rows = session.execute(
+                select(User.username, Image.image_id, Task.id, Task.kind)
+                .join(User, User.id == Task.user_id).join(Image, Image.id == Task.image_pk)
+                .where(Task.project_id == project.id)
+            )
+            for username, image_id, task_id, kind in rows:
+                (proj.tasks if kind is TaskKind.READ else proj.reviews)[(username, image_id)] = task_id
+        return proj
+
+
+def _make_site(root: Path, backend: str, database_url: str = "") -> Site:
+    ws = init_workspace(root / "ws", settings=Settings(project="api tests", database_url=database_url))
+    dicom = make_dicom(ws.path("images", "shared.dicom"), rows=SIZE, columns=SIZE)
+    with ws.sessions() as session:
+        for name, role in ROLES.items():
+            create_user(session, username=name, password=PASSWORD, role=role)
+    client = TestClient(create_app(ws))
+    tokens = {}
+    for name in ROLES:
+        r = client.post("/api/auth/token", json={"username": name, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        tokens[name] = r.json()["access_token"]
+    return Site(backend, ws, client, tokens, dicom)
+
+
+@pytest.fixture(scope="session")
+def sqlite_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    site = _make_site(tmp_path_factory.mktemp("api-sqlite"), "sqlite")
+    yield site
+    site.client.close()
+    site.workspace.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_site(tmp_path_factory: pytest.TempPathFactory, pg_server_url: str) -> Iterator[Site]:  # noqa: F811
+    import psycopg
+
+    name = f"cxrlab_api_{uuid.uuid4().hex[:8]}"
+    admin = pg_server_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    site = _make_site(tmp_path_factory.mktemp("api-pg"), "postgresql", pg_server_url.rsplit("/", 1)[0] + f"/{name}")
+    yield site
+    site.client.close()
+    site.workspace.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def site(request: pytest.FixtureRequest) -> Site:
+    """The API over SQLite, then over PostgreSQL (skipped when no PostgreSQL server is available)."""
+    return request.getfixturevalue("sqlite_site" if request.param == "sqlite" else "pg_site")
+
+
+def project_of(site: Site, project_id: int) -> Project:
+    with site.workspace.sessions() as session:
+        return session.get(Project, project_id)

@@ -1,0 +1,67 @@
+"""Dashboard data and exports: progress per split/reader, throughput, agreement, JSON and seed CSVs (admins)."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import pytest
+
+from tests.api.conftest import Site
+
+BOX = {"class_name": "Cardiomegaly", "x_min": 5, "y_min": 5, "x_max": 50, "y_max": 40}
+
+
+def _submit(site: Site, p, who: str, image: str, marks: dict) -> None:
+    r = site.post(f"/api/tasks/{p.tasks[(who, image)]}/submit", who, {"version": 0, **marks})
+    assert r.status_code == 200, r.text
+
+
+class TestDashboard:
+    @pytest.mark.parametrize("path", ["progress", "agreement", "export.json", "export/annotations_train.csv"])
+    @pytest.mark.parametrize(("who", "code"), [(None, 401), ("ann1", 403), ("rev1", 403)])
+    def test_admin_only(self, site: Site, path: str, who: str | None, code: int) -> None:
+        p = site.project(train=1)
+        assert site.get(f"/api/projects/{p.id}/{path}", who).status_code == code
+
+    def test_unknown_project_or_export_is_404(self, site: Site) -> None:
+        assert site.get("/api/projects/999999/progress", "admin").status_code == 404
+        p = site.project(train=1)
+        assert site.get(f"/api/projects/{p.id}/export/secrets.csv", "admin").status_code == 404
+
+    def test_progress_agreement_and_exports(self, site: Site) -> None:
+        p = site.project(train=2)
+        a, b = p.images
+        for who in ("ann1", "ann2", "ann3"):
+            _submit(site, p, who, a, {"labels": ["Other diseases"], "boxes": [BOX]})
+        _submit(site, p, "ann1", b, {"labels": ["No finding"]})
+        _submit(site, p, "ann2", b, {"labels": ["No finding"]})
+        _submit(site, p, "ann3", b, {"labels": ["COPD"]})
+        prog = site.get(f"/api/projects/{p.id}/progress", "admin").json()
+        assert prog["splits"]["train"]["images"] == 2 and prog["splits"]["train"]["tasks"] == {"submitted": 6}
+        assert prog["throughput"]["submitted"] == 6 and prog["throughput"]["last_hour"] == 6
+        assert {r["username"] for r in prog["readers"]} == {"ann1", "ann2", "ann3"}
+        agr = site.get(f"/api/projects/{p.id}/agreement", "admin").json()
+        assert agr["images"] == 2
+        assert agr["fleiss_kappa"]["Cardiomegaly"] == 1.0
+        # P_bar = (1 + 1/3) / 2, P_e = (1/3)^2 + (2/3)^2 -> kappa = (2/3 - 5/9) / (4/9) = 0.25
+        assert agr["fleiss_kappa"]["No finding"] == pytest.approx(0.25)
+        assert len(agr["box_agreement"]) == 3 and all(x["f1"] == 1.0 for x in agr["box_agreement"])
+        ann = pd.read_csv(io.StringIO(site.get(f"/api/projects/{p.id}/export/annotations_train.csv", "admin").text))
+        assert list(ann.columns) == ["image_id", "rad_id", "class_name", "x_min", "y_min", "x_max", "y_max", "class_id"]
+        assert len(ann) == 5  # 3 boxes + 2 "No finding" rows, one per reader
+        assert set(ann[ann["class_name"] == "Cardiomegaly"]["class_id"]) == {2}
+        assert ann[ann["class_name"] == "No finding"]["x_min"].isna().all()
+        labels = pd.read_csv(io.StringIO(site.get(f"/api/projects/{p.id}/export/image_labels_train.csv",
+                                                  "admin").text))
+        assert len(labels) == 6 and labels.groupby("image_id").size().eq(3).all()
+        data = site.get(f"/api/projects/{p.id}/export.json", "admin").json()
+        assert data["schema"]["name"] == "vindr-cxr" and len(data["images"]) == 2
+        reads = [t for img in data["images"] for t in img["tasks"] if t["kind"] == "read"]
+        assert len(reads) == 6 and all(t["marks"] for t in reads)
+
+    def test_dashboard_page(self, site: Site) -> None:
+        p = site.project(train=1)
+        r = site.get(f"/projects/{p.id}/dashboard", "admin")
+        assert r.status_code == 200 and "Fleiss" in r.text and "annotations_train.csv" in r.text
+        assert site.get(f"/projects/{p.id}/dashboard", "ann1").status_code == 404

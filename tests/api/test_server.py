@@ -1,0 +1,121 @@
+"""Against a real ``cxrlab serve`` process: concurrent saves from real threads never lose an update, and a
+submission acknowledged before a SIGKILL of the server is in the catalog afterwards."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from cxrlab.catalog.models import Image, Reading, Task, TaskState
+from tests.api.conftest import Site
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(site: Site) -> tuple[subprocess.Popen, str]:
+    """``cxrlab serve`` on the site's workspace (same catalog: SQLite file or PostgreSQL database)."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cxrlab.cli.main", "serve", "-w", str(site.workspace.root), "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(proc.stderr.read().decode(errors="replace"))
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("server did not start within 60 s")
+
+
+@pytest.fixture
+def server(site: Site) -> Iterator[str]:
+    proc, url = start_server(site)
+    try:
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
+class TestConcurrentSaves:
+    def test_no_update_is_lost(self, site: Site, server: str) -> None:
+        p = site.project(train=1)
+        tid = p.tasks[("ann1", p.images[0])]
+        headers = site.h("ann1")
+        n_threads, per_thread = 8, 4
+        conflicts = []
+        errors = []
+
+        def worker(k: int) -> None:
+            with httpx.Client(base_url=server, headers=headers, timeout=30) as client:
+                for j in range(per_thread):
+                    while True:
+                        task = client.get(f"/api/tasks/{tid}").json()
+                        boxes = task["marks"]["boxes"] + [
+                            {"class_name": "Nodule/Mass", "x_min": k, "y_min": j, "x_max": k + 10, "y_max": j + 10}]
+                        r = client.put(f"/api/tasks/{tid}/draft", json={"version": task["version"], "labels": [],
+                                                                          "boxes": boxes})
+                        if r.status_code == 409:
+                            conflicts.append(1)
+                            continue
+                        if r.status_code != 200:
+                            errors.append(r.text)
+                        break
+
+        threads = [threading.Thread(target=worker, args=(k,)) for k in range(n_threads)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        assert not errors
+        final = httpx.get(f"{server}/api/tasks/{tid}", headers=headers).json()
+        got = sorted((b["x_min"], b["y_min"]) for b in final["marks"]["boxes"])
+        assert got == sorted((float(k), float(j)) for k in range(n_threads) for j in range(per_thread))
+        assert final["version"] == n_threads * per_thread  # every accepted save is one version
+
+
+class TestKill:
+    def test_acknowledged_submit_survives_sigkill(self, site: Site) -> None:
+        p = site.project(train=1)
+        image = p.images[0]
+        tid = p.tasks[("ann2", image)]
+        proc, url = start_server(site)
+        try:
+            r = httpx.post(f"{url}/api/tasks/{tid}/submit", headers=site.h("ann2"),
+                           json={"version": 0, "labels": ["Pneumonia"]}, timeout=30)
+            assert r.status_code == 200
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+        with site.workspace.sessions() as session:
+            assert session.scalar(select(Task.state).where(Task.id == tid)) is TaskState.SUBMITTED
+            pk = session.scalar(select(Image.id).where(Image.image_id == image))
+            assert session.scalar(select(Reading.id).where(Reading.image_pk == pk)) is not None
+        proc, url = start_server(site)  # and a restarted server serves it
+        try:
+            got = httpx.get(f"{url}/api/tasks/{tid}", headers=site.h("ann2"), timeout=30).json()
+            assert got["state"] == "submitted" and got["marks"]["labels"] == ["Pneumonia"]
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
