@@ -22,12 +22,12 @@ async function request(method, url, body, { as = "json", signal } = {}) {
   const headers = {};
   if (method !== "GET") headers["X-CXRLab-CSRF"] = "1";
   if (body !== undefined) headers["Content-Type"] = "application/json";
+  const text = body === undefined ? undefined : JSON.stringify(body);
+  // keepalive lets a save or submit finish when the page is closed right after (bodies up to 64 kB).
+  const keepalive = text !== undefined && text.length < 60000;
   let r;
   try {
-    r = await fetch(url, {
-      method, headers, signal, credentials: "same-origin",
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    r = await fetch(url, { method, headers, signal, credentials: "same-origin", body: text, keepalive });
   } catch (err) {
     if (err.name === "AbortError") throw err;
     throw new ApiError(0, "The server cannot be reached; your work is kept and saved when it is back.", null);

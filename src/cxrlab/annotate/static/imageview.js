@@ -453,6 +453,9 @@ export class ImageView extends EventTarget {
 
   // --- painting -------------------------------------------------------------------------------------------
 
+  /** Draw again at the next animation frame (after layers were shown or hidden). */
+  redraw() { this._request(); }
+
   _request() {
     if (this.frameRequested) return;
     this.frameRequested = true;
@@ -499,10 +502,12 @@ export class ImageView extends EventTarget {
       ctx.setLineDash([]);
       const text = `${layer.editable ? "" : `${layer.label}: `}${b.class_name || "choose a class"}`;
       const tw = ctx.measureText(text).width + 6;
+      // editable boxes are named above their top edge, read-only ones (other readers) below the bottom edge
+      const ty = layer.editable ? r.y0 - 16 : r.y1;
       ctx.fillStyle = "rgba(0,0,0,0.65)";
-      ctx.fillRect(r.x0, r.y0 - 16, tw, 16);
+      ctx.fillRect(r.x0, ty, tw, 16);
       ctx.fillStyle = missing ? "#ff4d4d" : layer.color;
-      ctx.fillText(text, r.x0 + 3, r.y0 - 2);
+      ctx.fillText(text, r.x0 + 3, ty + 14);
       if (selected && layer.editable) {
         ctx.fillStyle = layer.color;
         const xm = (r.x0 + r.x1) / 2, ym = (r.y0 + r.y1) / 2;

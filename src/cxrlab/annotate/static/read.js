@@ -6,8 +6,9 @@
 // start from. 409 (saved elsewhere meanwhile) reloads the task; 422 shows the QC message; a network error
 // keeps the work and retries.
 //
-// Measurements for the e2e tests and the README live on `window.cxrViewer.metrics`:
-// `submitToPaint` (ms from the submit click to the first animation frame after the next image was drawn).
+// Measurements for the e2e tests and the README live on `window.cxrViewer.metrics`: `submitToPaint` (ms from
+// the submit click to the first animation frame after the next image was drawn) and `submitRequest` (ms the
+// server took to accept the submission).
 
 import { api, ApiError } from "./api.js";
 import { DEFAULT_MAX_SIZE, ImageCache, firstPaint } from "./images.js";
@@ -27,7 +28,7 @@ const submitButton = $("submit");
 
 const view = createView($("stage"), root.querySelector(".view-toolbar"), { canvasLabel: "Chest X-ray" });
 const cache = new ImageCache(maxSize);
-const metrics = { submitToPaint: [], firstPaint: [] };
+const metrics = { submitToPaint: [], submitRequest: [], firstPaint: [] };
 
 const state = {
   schema: null,
@@ -214,31 +215,39 @@ async function refreshQueue() {
   return next.tasks;
 }
 
-/** Leave the current task (submitted or set aside) and show the next one. */
+/** Take the server's queue as the truth (a task may have left it meanwhile) and prefetch its next images. */
+async function syncQueue() {
+  const tasks = await refreshQueue();
+  if (!tasks.length) { state.queue = []; finished(); return; }
+  state.queue = tasks;
+  if (tasks[0].id !== state.task?.id) {
+    if (state.edits !== state.savedEdits) await save();
+    await show(tasks[0]);
+  }
+  cache.keep(tasks.map((t) => t.image.image_id));
+  cache.prefetch(tasks.slice(1).map((t) => t.image.image_id));
+  renderStatus();
+}
+
+/** Record "action -> next image painted" at the next animation frame (the one that shows the new canvas). */
+function measure(t0) {
+  if (t0 !== null) requestAnimationFrame(() => metrics.submitToPaint.push(performance.now() - t0));
+}
+
+/** Leave the current task (submitted or set aside) and show the next one, from the server's queue. */
 async function advance(t0) {
   state.queue.shift();
   const next = state.queue[0];
   if (next && cache.ready(next.image.image_id)) {
     await show(next);
-    if (t0 !== null) requestAnimationFrame(() => metrics.submitToPaint.push(performance.now() - t0));
-    // Top up the queue in the background (the server's order is the truth: a task may have left it).
-    refreshQueue().then((tasks) => {
-      if (!tasks.length || tasks[0].id !== state.task?.id) {
-        state.queue = tasks;
-        if (tasks.length) show(tasks[0]); else finished();
-      } else {
-        state.queue = tasks;
-        cache.keep(tasks.map((t) => t.image.image_id));
-        cache.prefetch(tasks.slice(1).map((t) => t.image.image_id));
-      }
-      renderStatus();
-    }).catch(() => {});
+    measure(t0);
+    syncQueue().catch(() => {});
     return;
   }
   state.queue = await refreshQueue();
   if (!state.queue.length) { finished(); return; }
   await show(state.queue[0]);
-  if (t0 !== null) requestAnimationFrame(() => metrics.submitToPaint.push(performance.now() - t0));
+  measure(t0);
 }
 
 function finished() {
@@ -253,6 +262,12 @@ function finished() {
 
 // --- submit and set aside ------------------------------------------------------------------------------------
 
+/**
+ * Submit the shown task. When the next image is already prefetched it is shown at once while the submission
+ * travels (the server's answer takes tens of ms); should the server refuse it (a QC rule: 422, or a conflict:
+ * 409), the viewer goes back to the refused task with the reader's marks and shows the server's message.
+ * Without a prefetched image the viewer waits for the answer first. One submission runs at a time.
+ */
 async function submit() {
   if (!state.task || state.busy) return;
   const t0 = performance.now();
@@ -260,21 +275,51 @@ async function submit() {
   clearTimeout(state.timer);
   try {
     if (state.saving) await state.saving.catch(() => {});
-    const task = state.task;
-    await api.post(`/api/tasks/${task.id}/submit`, payload());
-    state.doneLocally += 1;
-    await advance(t0);
-  } catch (err) {
-    if (!(err instanceof ApiError)) throw err;
-    if (err.status === 409) {
-      showQC(`${err.detail} — the task was reloaded.`);
-      await reloadTask();
-    } else {
-      showQC(err.detail);
+    const task = state.task, body = payload();
+    const t1 = performance.now();
+    const request = api.post(`/api/tasks/${task.id}/submit`, body);
+    const next = state.queue[1];
+    const early = Boolean(next && cache.ready(next.image.image_id));
+    if (early) {
+      state.queue.shift();
+      state.doneLocally += 1;
+      await show(next);
+      measure(t0);
     }
+    try {
+      await request;
+      metrics.submitRequest.push(performance.now() - t1);
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      if (early) state.doneLocally -= 1;
+      await refused(task, body, err, early);
+      return;
+    }
+    if (early) await syncQueue();
+    else { state.doneLocally += 1; await advance(t0); }
   } finally {
     state.busy = false;
     renderStatus();
+  }
+}
+
+/** The server refused a submission of *task*: show it again with the marks that were sent, and say why. */
+async function refused(task, body, err, early) {
+  if (early) {
+    if (state.edits !== state.savedEdits) await save(); // keep what was done on the next image meanwhile
+    const back = { ...task, version: body.version, marks: { labels: body.labels, boxes: body.boxes, comment: body.comment } };
+    state.queue.unshift(back);
+    await show(back);
+    state.edits = 1; // the marks on screen are newer than the saved draft
+    state.saveState = "pending";
+  }
+  if (err.status === 409) {
+    const fresh = await api.get(`/api/tasks/${task.id}`);
+    if (fresh.state === "submitted") { showQC(""); await advance(null); return; } // an earlier try got through
+    showQC(`${err.detail} — the task was reloaded.`);
+    await reloadTask();
+  } else {
+    showQC(err.detail);
   }
 }
 
