@@ -45,6 +45,7 @@ const state = {
   counts: {},
   doneLocally: 0,     // submitted here since the last counts arrived
   busy: false,        // a submit / set-aside is running
+  moves: 0,           // bumped whenever the viewer moves to another task (stale queue answers are dropped)
 };
 
 window.cxrViewer = { view, state, metrics, cache };
@@ -217,7 +218,9 @@ async function refreshQueue() {
 
 /** Take the server's queue as the truth (a task may have left it meanwhile) and prefetch its next images. */
 async function syncQueue() {
+  const generation = state.moves;
   const tasks = await refreshQueue();
+  if (state.moves !== generation) return; // the reader moved on meanwhile: a later sync is coming
   if (!tasks.length) { state.queue = []; finished(); return; }
   state.queue = tasks;
   if (tasks[0].id !== state.task?.id) {
@@ -236,6 +239,7 @@ function measure(t0) {
 
 /** Leave the current task (submitted or set aside) and show the next one, from the server's queue. */
 async function advance(t0) {
+  state.moves += 1;
   state.queue.shift();
   const next = state.queue[0];
   if (next && cache.ready(next.image.image_id)) {
@@ -281,6 +285,7 @@ async function submit() {
     const next = state.queue[1];
     const early = Boolean(next && cache.ready(next.image.image_id));
     if (early) {
+      state.moves += 1;
       state.queue.shift();
       state.doneLocally += 1;
       await show(next);
@@ -295,8 +300,13 @@ async function submit() {
       await refused(task, body, err, early);
       return;
     }
-    if (early) await syncQueue();
-    else { state.doneLocally += 1; await advance(t0); }
+    if (early) {
+      state.busy = false; // the reader may submit the next image while the queue is topped up
+      await syncQueue();
+    } else {
+      state.doneLocally += 1;
+      await advance(t0);
+    }
   } finally {
     state.busy = false;
     renderStatus();
