@@ -73,22 +73,22 @@ class Site:
     def put(self, url: str, who: str | None, json: dict | None = None, **kw):  # noqa: ANN201
         return self.client.put(url, headers=self.h(who), json=json, **kw)
 
-    def add_images(self, n: int, *, split: str | None = None) -> list[str]:
-        """Insert *n* accepted images (all pointing at one small real DICOM file)."""
+    def add_images(self, n: int, *, split: str | None = None, dicom: Path | None = None) -> list[str]:
+        """Insert *n* accepted images (all pointing at one small real DICOM file, by default the shared one)."""
         ids = []
         with self.workspace.sessions() as session, session.begin():
             for _ in range(n):
                 image_id = hashlib.sha256(f"{uuid.uuid4()}".encode()).hexdigest()[:32]
                 session.add(Image(sop_instance_uid=generate_uid(), image_id=image_id, raw_sha256=image_id * 2,
-                                  raw_path="raw/x.dcm", deid_path=str(self.dicom), state=ImageState.ACCEPTED,
+                                  raw_path="raw/x.dcm", deid_path=str(dicom or self.dicom), state=ImageState.ACCEPTED,
                                   rows=SIZE, columns=SIZE, modality="CR", split=split))
                 ids.append(image_id)
         return ids
 
     def project(self, *, train: int = 1, test: int = 0, schema: str = "vindr-cxr",
-                schema_yaml: str | None = None) -> Proj:
+                schema_yaml: str | None = None, dicom: Path | None = None) -> Proj:
         """A new project over *train* + *test* new images, assigned to ann1-3 (and rev1-2 for test images)."""
-        ids = self.add_images(train, split="train") + self.add_images(test, split="test")
+        ids = self.add_images(train, split="train", dicom=dicom) + self.add_images(test, split="test", dicom=dicom)
         name = f"p{next(_counter)}-{uuid.uuid4().hex[:6]}"
         with self.workspace.sessions() as session:
             project = create_project(session, name=name, schema=schema, schema_yaml=schema_yaml)

@@ -8,6 +8,7 @@ import pytest
 
 from cxrlab.dicom.display import apply_modality_lut
 from tests.api.conftest import Site
+from tests.conftest import make_dicom
 
 
 class TestAccess:
@@ -49,6 +50,34 @@ class TestPixels:
         p = site.project(train=1)
         r = site.get(f"/api/images/{p.images[0]}/pixels", "ann1", params={"max_size": 32})
         assert r.headers["x-shape"] == "32,32" and len(r.content) == 32 * 32 * 2
+
+    def test_voi_lut_preset_and_table(self, site: Site, tmp_path) -> None:  # noqa: ANN001
+        from pydicom.dataset import Dataset
+
+        from cxrlab.dicom.display import apply_voi
+
+        path = tmp_path / f"voi-{site.backend}.dcm"
+        make_dicom(path, rows=64, columns=64)
+        ds = pydicom.dcmread(path)
+        item = Dataset()
+        item.LUTDescriptor = [4096, 0, 8]  # PS3.3 C.11.2.1.1: 4096 entries from stored value 0, 8 bits
+        lut_data = (255 * (np.arange(4096) / 4095) ** 0.5).astype("<u2")
+        item.add_new(0x00283006, "US", lut_data.tolist())  # LUT Data
+        item.LUTExplanation = "SQRT"
+        ds.VOILUTSequence = [item]
+        ds.save_as(path)
+        p = site.project(train=1, dicom=path)
+        meta = site.get(f"/api/images/{p.images[0]}/meta", "ann1").json()
+        assert meta["presets"][0] == {"name": "SQRT", "kind": "lut", "index": 0, "center": None, "width": None,
+                                      "function": "LINEAR"}
+        assert meta["default"]["kind"] == "lut"
+        lut = np.frombuffer(site.get(f"/api/images/{p.images[0]}/voi-lut/0", "ann1").content, dtype=np.uint8)
+        assert lut.shape == (65536,)
+        values = meta["offset"] + meta["scale"] * np.arange(65536, dtype=float)
+        expected = np.clip(np.rint(apply_voi(values, pydicom.dcmread(path), index=0) * 255), 0, 255)
+        assert np.array_equal(lut, expected.astype(np.uint8))
+        assert lut[0] <= 5 and lut[-1] >= 254 and (np.diff(lut.astype(int)) >= 0).all()  # sqrt, rising
+        assert site.get(f"/api/images/{p.images[0]}/voi-lut/1", "ann1").status_code == 404
 
     def test_missing_voi_lut_is_404(self, site: Site) -> None:
         p = site.project(train=1)

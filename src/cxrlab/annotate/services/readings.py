@@ -126,18 +126,19 @@ def record_reading(
     *,
     author: str = "script",
     mark_labeled: bool = True,
+    image: Image | None = None,
 ) -> Reading:
     """Validate and store *reading* (replacing an earlier one by the same reader); return the row.
 
     ``mark_labeled`` moves the image to ``labeled`` at once (scripted readings); the web app passes False and
-    moves it when its last reader has submitted.
+    moves it when its last reader has submitted. *image* saves a query when the caller holds the image row.
 
     Raises
     ------
     QCError
         A QC rule is broken, or the image is unknown or not open for labeling.
     """
-    img = session.scalar(select(Image).where(Image.image_id == reading.image_id))
+    img = image if image is not None else session.scalar(select(Image).where(Image.image_id == reading.image_id))
     if img is None:
         raise QCError(f"unknown image_id {reading.image_id}", rule="not_open")
     if img.state not in (ImageState.ACCEPTED, ImageState.ASSIGNED, ImageState.LABELED):

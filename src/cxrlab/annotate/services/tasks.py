@@ -203,8 +203,9 @@ def submit_task(session: Session, *, user: User, task_id: int, version: int, mar
         )
         if not ok:
             _refused(session, task)
+        session.refresh(view.image)  # its state, current under the row lock
         record_reading(session, schema, marks.reading(image_id, user.rad_id), author=user.username,
-                       mark_labeled=False)
+                       mark_labeled=False, image=view.image)
         audit_changes(session, image_pk=task.image_pk, author=user.username, stage="annotate", old=old, new=marks,
                       context={"task_id": task.id, "rad_id": user.rad_id})
         session.add(Event(image_pk=task.image_pk, stage="annotate", action="reading.submit", author=user.username,

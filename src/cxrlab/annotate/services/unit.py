@@ -22,11 +22,12 @@ __all__ = ["bump_version", "lock_row", "transaction"]
 
 @contextmanager
 def transaction(session: Session) -> Iterator[Session]:
-    """Run the block as one write transaction; commit on success, roll back on any error."""
-    if session.in_transaction():
-        # Reads done before the block opened an implicit transaction; end it so the write starts fresh
-        # (on SQLite a read snapshot held across a write would risk SQLITE_BUSY_SNAPSHOT).
-        session.commit()
+    """Run the block as one write transaction; commit on success, roll back on any error.
+
+    Reads made before the block may share its transaction: on PostgreSQL (READ COMMITTED) every statement sees
+    the latest committed rows anyway, and the sqlite3 driver opens a transaction only at the first write, so no
+    read snapshot is carried into the write (which could fail with SQLITE_BUSY_SNAPSHOT).
+    """
     with writer_lock(session.get_bind()):
         try:
             yield session
