@@ -212,6 +212,13 @@ class TestReading:
         assert page.evaluate("window.cxrViewer.view.editableLayer.boxes.length") == 1
         assert page.get_by_role("checkbox", name="No finding").is_checked()
         screenshot(page, "viewer-qc-refused")
+        # "?" opens the shortcut overlay, Esc closes it.
+        page.get_by_role("img", name="Chest X-ray").focus()
+        page.keyboard.press("?")
+        assert page.get_by_role("dialog", name="Keyboard shortcuts").is_visible()
+        screenshot(page, "viewer-help")
+        page.keyboard.press("Escape")
+        assert not page.get_by_role("dialog", name="Keyboard shortcuts").is_visible()
         # Removing the box makes it acceptable.
         page.get_by_role("button", name="Delete box 1").click()
         page.get_by_role("button", name="Submit").click()

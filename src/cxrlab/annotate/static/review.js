@@ -114,9 +114,16 @@ function setReview(r, { keepSelection = false } = {}) {
 
 // --- saving -----------------------------------------------------------------------------------------------------
 
+/**
+ * The proposal as the API takes it. Local labels follow the boxes (as in the suggested consensus): a local
+ * label is listed exactly when the proposal has a box of it, so deleting the last box of a class drops it.
+ */
 function proposalBody() {
   const boxes = view.layers.find((l) => l.key === "proposal").boxes;
-  return { version: state.review.version, labels: [...state.labels], comment: state.comment,
+  const local = new Set(state.schema.local.map((l) => l.name));
+  const boxed = [...new Set(boxes.map((b) => b.class_name))];
+  const labels = [...boxed, ...[...state.labels].filter((n) => !local.has(n))];
+  return { version: state.review.version, labels, comment: state.comment,
            boxes: boxes.map(({ id, class_name, x_min, y_min, x_max, y_max }) => ({ id, class_name, x_min, y_min, x_max, y_max })) };
 }
 
