@@ -12,7 +12,9 @@
 
 import { api, ApiError } from "./api.js";
 import { DEFAULT_MAX_SIZE, ImageCache, firstPaint } from "./images.js";
-import { ClassPicker, LabelChecklist, createView, renderBoxList, typing, viewKeys, windowText } from "./panels.js";
+import {
+  ClassPicker, LabelChecklist, boxesForApi, createView, renderBoxList, showMessage, typing, viewKeys, windowText,
+} from "./panels.js";
 
 const root = document.getElementById("reader");
 const projectId = Number(root.dataset.projectId);
@@ -88,10 +90,7 @@ function renderStatus() {
   statusLine.dataset.save = state.saveState;
 }
 
-function showQC(message) {
-  qcLine.textContent = message || "";
-  qcLine.classList.toggle("visible", Boolean(message));
-}
+const showQC = (message) => showMessage(qcLine, message);
 
 // --- marks and autosave -------------------------------------------------------------------------------------
 
@@ -100,7 +99,7 @@ function payload() {
   return {
     version: state.version,
     labels: [...m.labels],
-    boxes: view.editableLayer.boxes.map(({ id, class_name, x_min, y_min, x_max, y_max }) => ({ id, class_name, x_min, y_min, x_max, y_max })),
+    boxes: boxesForApi(view.editableLayer.boxes),
     comment: m.comment || null,
   };
 }

@@ -8,7 +8,9 @@
 import { api, ApiError } from "./api.js";
 import { DEFAULT_MAX_SIZE, ImageCache, firstPaint } from "./images.js";
 import { newBoxId } from "./imageview.js";
-import { ClassPicker, LabelChecklist, createView, el, renderBoxList, typing, viewKeys, windowText } from "./panels.js";
+import {
+  ClassPicker, LabelChecklist, boxesForApi, createView, el, renderBoxList, showMessage, typing, viewKeys, windowText,
+} from "./panels.js";
 
 const root = document.getElementById("review");
 const projectId = Number(root.dataset.projectId);
@@ -35,10 +37,7 @@ window.cxrReview = { view, state };
 
 let picker, checklist;
 
-function showQC(message) {
-  qcLine.textContent = message || "";
-  qcLine.classList.toggle("visible", Boolean(message));
-}
+const showQC = (message) => showMessage(qcLine, message);
 
 function editable() {
   return state.review?.review_state === "open";
@@ -124,7 +123,7 @@ function proposalBody() {
   const boxed = [...new Set(boxes.map((b) => b.class_name))];
   const labels = [...boxed, ...[...state.labels].filter((n) => !local.has(n))];
   return { version: state.review.version, labels, comment: state.comment,
-           boxes: boxes.map(({ id, class_name, x_min, y_min, x_max, y_max }) => ({ id, class_name, x_min, y_min, x_max, y_max })) };
+           boxes: boxesForApi(boxes) };
 }
 
 function changed() {
