@@ -132,10 +132,31 @@ class TestReading:
         image = page.evaluate("window.cxrViewer.state.task.image")
         rows, columns = image["rows"], image["columns"]
         draw_box(page, 0.35, 0.35, 0.55, 0.5)
-        page.get_by_role("option", name="Nodule/Mass").click()
+        page.get_by_role("option", name="Pleural effusion").click()
+        drawn = page.evaluate("window.cxrViewer.view.editableLayer.boxes[0]")
+        assert drawn["class_name"] == "Pleural effusion"
+        # Move it (drag from inside), then resize it (drag the bottom-right handle).
+        draw_box(page, 0.45, 0.42, 0.50, 0.46)
+        moved = page.evaluate("window.cxrViewer.view.editableLayer.boxes[0]")
+        assert moved["x_min"] > drawn["x_min"] and moved["y_min"] > drawn["y_min"]
+        assert abs((moved["x_max"] - moved["x_min"]) - (drawn["x_max"] - drawn["x_min"])) < 1e-6
+        corner = page.evaluate("(() => { const b = window.cxrViewer.view.editableLayer.boxes[0];"
+                               " const p = window.cxrViewer.view.toScreen(b.x_max, b.y_max); return [p.x, p.y]; })()")
+        bb = page.get_by_role("img", name="Chest X-ray").bounding_box()
+        page.mouse.move(bb["x"] + corner[0], bb["y"] + corner[1])
+        page.mouse.down()
+        page.mouse.move(bb["x"] + corner[0] + 30, bb["y"] + corner[1] + 20, steps=4)
+        page.mouse.up()
+        resized = page.evaluate("window.cxrViewer.view.editableLayer.boxes[0]")
+        assert resized["x_max"] > moved["x_max"] and resized["x_min"] == moved["x_min"]
+        # Search the class list: typing filters it, Enter gives the selected box the first match.
+        page.keyboard.press("c")
+        page.keyboard.type("nodu")
+        page.keyboard.press("Enter")
         page.get_by_role("checkbox", name="Pneumonia").check()
         wait_saved(page)
         box = page.evaluate("window.cxrViewer.view.editableLayer.boxes[0]")
+        assert page.evaluate("window.cxrViewer.view.editableLayer.boxes.length") == 1
         assert box["class_name"] == "Nodule/Mass"
         # boxes are in pixels of the original image, inside it
         assert 0 <= box["x_min"] < box["x_max"] <= columns and 0 <= box["y_min"] < box["y_max"] <= rows
