@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from cxrlab.evaluate.exceptions import EvaluationError
-from cxrlab.schemas import NO_FINDING, get_schema
+from cxrlab.schemas import CHALLENGE_CLASSES, get_schema
 
 __all__ = ["CHALLENGE", "ClassList", "get_class_list"]
 
@@ -62,23 +62,7 @@ class ClassList:
 
 CHALLENGE = ClassList(
     "vindr-cxr-challenge",
-    (
-        "Aortic enlargement",
-        "Atelectasis",
-        "Calcification",
-        "Cardiomegaly",
-        "Consolidation",
-        "ILD",
-        "Infiltration",
-        "Lung Opacity",
-        "Nodule/Mass",
-        "Other lesion",
-        "Pleural effusion",
-        "Pleural thickening",
-        "Pneumothorax",
-        "Pulmonary fibrosis",
-        NO_FINDING,
-    ),
+    CHALLENGE_CLASSES,
     no_finding=14,
     aliases={"Interstitial lung disease (ILD)": 5},
 )
