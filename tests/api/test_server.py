@@ -16,7 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from cxrlab.catalog.models import Image, Reading, Task, TaskState
+from cxrlab.catalog.models import Event, Image, ImageState, Reading, Task, TaskState
 from tests.api.conftest import Site
 
 
@@ -93,6 +93,33 @@ class TestConcurrentSaves:
         got = sorted((b["x_min"], b["y_min"]) for b in final["marks"]["boxes"])
         assert got == sorted((float(k), float(j)) for k in range(n_threads) for j in range(per_thread))
         assert final["version"] == n_threads * per_thread  # every accepted save is one version
+
+
+    def test_last_readers_submitting_together_open_the_review_once(self, site: Site, server: str) -> None:
+        p = site.project(train=0, test=1)
+        image = p.test[0]
+        results: dict[str, int] = {}
+
+        def submit(who: str) -> None:
+            with httpx.Client(base_url=server, headers=site.h(who), timeout=30) as client:
+                r = client.post(f"/api/tasks/{p.tasks[(who, image)]}/submit",
+                                json={"version": 0, "labels": ["Pneumonia"]})
+                results[who] = r.status_code
+
+        threads = [threading.Thread(target=submit, args=(who,)) for who in ("ann1", "ann2", "ann3")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert results == {"ann1": 200, "ann2": 200, "ann3": 200}
+        with site.workspace.sessions() as session:
+            pk = session.scalar(select(Image.id).where(Image.image_id == image))
+            opened = session.scalars(select(Event).where(Event.image_pk == pk, Event.action == "review.open")).all()
+            assert len(opened) == 1
+            assert session.scalar(select(Image.state).where(Image.id == pk)) is ImageState.LABELED
+        view = httpx.get(f"{server}/api/reviews/{p.reviews[('rev1', image)]}", headers=site.h("rev1")).json()
+        assert view["review_state"] == "open" and len(view["readers"]) == 3
+        assert view["proposal"]["labels"] == ["Pneumonia"]
 
 
 class TestKill:

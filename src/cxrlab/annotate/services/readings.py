@@ -245,8 +245,9 @@ def simulated_reads(
 
 
 def simulate_readers(ws: Workspace, *, readers: int = 3, seed: int = 0) -> StageReport:
-    """Simulate *readers* blinded readers on every accepted image (for demos and tests; see
-    :func:`simulated_reads`). Readings pass the same QC rules as the web app's."""
+    """Simulate *readers* blinded readers (``R1``, ``R2``, ...) on every accepted image that is not assigned in
+    the labeling tool (for demos and tests; see :func:`simulated_reads`). Readings pass the same QC rules as
+    the web app's."""
     t0 = time.perf_counter()
     report = StageReport("annotate")
     schema = get_schema(ws.settings.schema)
@@ -254,7 +255,7 @@ def simulate_readers(ws: Workspace, *, readers: int = 3, seed: int = 0) -> Stage
     with ws.sessions() as session:
         images = session.scalars(
             select(Image)
-            .where(Image.state.in_([ImageState.ACCEPTED, ImageState.ASSIGNED]))
+            .where(Image.state == ImageState.ACCEPTED)  # assigned images belong to the web app's readers
             .order_by(Image.id)
         ).all()
         for img in images:
