@@ -1,5 +1,10 @@
-"""HTML pages: ``/login``, ``GET /`` (a grid of the images the user may see), ``GET /images/{image_id}`` (one
-image, large) and ``GET /projects/{id}/dashboard`` (admins). Without a session a page redirects to ``/login``.
+"""HTML pages: ``/login``, ``GET /`` (the user's projects and a grid of the images the user may see),
+``GET /images/{image_id}`` (one image, large), ``GET /projects/{id}/read`` (the reading viewer),
+``GET /projects/{id}/review`` (the next open review task), ``GET /reviews/{task_id}`` (the review page) and
+``GET /projects/{id}/dashboard`` (admins). Without a session a page redirects to ``/login``.
+
+The viewer pages only hand the ES modules their ids; everything else comes from the REST API, so the pages
+hold no business rule.
 
 Plain Jinja2 templates and one ES module from ``static/``; nothing is loaded from the internet. Images come
 from the render endpoint, so the pages never see a file path.
@@ -17,8 +22,8 @@ from fastapi.templating import Jinja2Templates
 from cxrlab.annotate.deps import OptionalUser, SessionDep, WorkspaceDep
 from cxrlab.annotate.errors import NotFoundError
 from cxrlab.annotate.routers.images import ImagePublic, count_images, deid_file, get_image, list_images
-from cxrlab.annotate.services import dashboard, projects
-from cxrlab.catalog.models import ImageState, UserRole
+from cxrlab.annotate.services import dashboard, projects, tasks
+from cxrlab.catalog.models import ImageState, TaskKind, UserRole
 from cxrlab.dicom.io import read_dataset, read_pixels
 from cxrlab.errors import FileError
 
@@ -74,10 +79,17 @@ def page_index(
         return _login_redirect(request)
     rows = list_images(session, state=state, limit=limit, offset=offset, user=user)
     images = [ImagePublic.model_validate(row) for row in rows]
+    mine = projects.list_projects(session, user=user)
+    open_tasks = {
+        (p.id, kind.value): sum(tasks.counts_by_state(session, user=user, project_id=p.id, kind=kind).get(s.value, 0)
+                                for s in tasks.ACTIVE)
+        for p in mine for kind in (TaskKind.READ, TaskKind.REVIEW)
+    }
     context = {
         "project": workspace.settings.project,
         "user": user,
-        "projects": projects.list_projects(session, user=user),
+        "projects": mine,
+        "open_tasks": open_tasks,
         "images": images,
         "total": count_images(session, state, user),
         "state": state,
@@ -126,3 +138,61 @@ def page_dashboard(
                       "image_labels_test.csv"],
     }
     return templates.TemplateResponse(request, "dashboard.html", context)
+
+
+#: Long side of the 16-bit array the viewer windows (``?max_size=`` on the page overrides it).
+VIEWER_MAX_SIZE = 1024
+
+ViewerSize = Annotated[int, Query(ge=256, le=4096, description="Long side of the windowed array")]
+
+
+@router.get("/projects/{project_id}/read", response_class=HTMLResponse)
+def page_read(
+    request: Request,
+    project_id: int,
+    user: OptionalUser,
+    session: SessionDep,
+    workspace: WorkspaceDep,
+    task: int | None = None,
+    max_size: ViewerSize = VIEWER_MAX_SIZE,
+) -> Response:
+    """The reading viewer over the user's own queue in a project (``?task=`` opens one task first)."""
+    if user is None:
+        return _login_redirect(request)
+    project = projects.get_project(session, project_id, user=user)
+    context = {"project": workspace.settings.project, "user": user, "p": project, "task_id": task,
+               "max_size": max_size}
+    return templates.TemplateResponse(request, "read.html", context)
+
+
+@router.get("/projects/{project_id}/review", response_class=HTMLResponse)
+def page_next_review(
+    request: Request, project_id: int, user: OptionalUser, session: SessionDep, workspace: WorkspaceDep
+) -> Response:
+    """Open the user's next open review task of a project, or say that none is open."""
+    if user is None:
+        return _login_redirect(request)
+    project = projects.get_project(session, project_id, user=user)
+    views, counts = tasks.next_tasks(session, user=user, project_id=project.id, kind=TaskKind.REVIEW, limit=1)
+    if views:
+        return RedirectResponse(f"/reviews/{views[0].task.id}", status_code=303)
+    context = {"project": workspace.settings.project, "user": user, "p": project, "counts": counts}
+    return templates.TemplateResponse(request, "review_none.html", context)
+
+
+@router.get("/reviews/{task_id}", response_class=HTMLResponse)
+def page_review(
+    request: Request,
+    task_id: int,
+    user: OptionalUser,
+    session: SessionDep,
+    workspace: WorkspaceDep,
+    max_size: ViewerSize = VIEWER_MAX_SIZE,
+) -> Response:
+    """The review page of one of the user's review tasks (readers' marks come from ``/api/reviews``)."""
+    if user is None:
+        return _login_redirect(request)
+    view = tasks.get_task(session, user=user, task_id=task_id, kind=TaskKind.REVIEW)
+    context = {"project": workspace.settings.project, "user": user, "p": view.project, "task_id": task_id,
+               "max_size": max_size}
+    return templates.TemplateResponse(request, "review.html", context)

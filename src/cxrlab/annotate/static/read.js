@@ -1,0 +1,413 @@
+// The reading viewer: one read task at a time from the reader's own queue (blinded: only /api/tasks is used,
+// never another reader's marks), boxes and labels, autosave of drafts, submit -> next image at once from the
+// prefetched queue, QC messages from the server shown inline.
+//
+// Autosave: a change schedules PUT /draft one second later; saves run one at a time and send the version they
+// start from. 409 (saved elsewhere meanwhile) reloads the task; 422 shows the QC message; a network error
+// keeps the work and retries.
+//
+// Measurements for the e2e tests and the README live on `window.cxrViewer.metrics`: `submitToPaint` (ms from
+// the submit click to the first animation frame after the next image was drawn) and `submitRequest` (ms the
+// server took to accept the submission).
+
+import { api, ApiError } from "./api.js";
+import { DEFAULT_MAX_SIZE, ImageCache, firstPaint } from "./images.js";
+import { ClassPicker, LabelChecklist, createView, renderBoxList, typing, viewKeys, windowText } from "./panels.js";
+
+const root = document.getElementById("reader");
+const projectId = Number(root.dataset.projectId);
+const maxSize = Number(root.dataset.maxSize) || DEFAULT_MAX_SIZE;
+const PREFETCH = 3;
+const AUTOSAVE_MS = 1000;
+
+const $ = (id) => document.getElementById(id);
+const statusLine = $("status");
+const qcLine = $("qc-message");
+const comment = $("comment");
+const submitButton = $("submit");
+
+const view = createView($("stage"), root.querySelector(".view-toolbar"), { canvasLabel: "Chest X-ray" });
+const cache = new ImageCache(maxSize);
+const metrics = { submitToPaint: [], submitRequest: [], firstPaint: [] };
+
+const state = {
+  schema: null,
+  queue: [],          // TaskOut objects from /api/tasks/next: queue[0] is on screen
+  task: null,         // the shown task
+  marks: null,        // {labels: Set, boxes: [...], comment}
+  version: 0,
+  edits: 0,           // bumped on every change
+  savedEdits: 0,      // edits covered by the last successful save
+  saving: null,       // the running save (a promise)
+  timer: null,
+  saveState: "saved", // saved | pending | saving | error | offline
+  saveError: "",
+  counts: {},
+  doneLocally: 0,     // submitted here since the last counts arrived
+  busy: false,        // a submit / set-aside is running
+  moves: 0,           // bumped whenever the viewer moves to another task (stale queue answers are dropped)
+};
+
+window.cxrViewer = { view, state, metrics, cache };
+
+// --- panels --------------------------------------------------------------------------------------------------
+
+let picker, checklist;
+
+function buildPanels(schema) {
+  picker = new ClassPicker($("class-picker"), schema.local, (name) => {
+    view.currentClass = name;
+    if (view.setSelectedClass(name)) renderBoxList($("box-list"), view);
+  });
+  view.currentClass = picker.current;
+  checklist = new LabelChecklist($("global-labels"), schema.global, schema.no_finding, (name, on) => {
+    if (on) state.marks.labels.add(name); else state.marks.labels.delete(name);
+    changed();
+  });
+}
+
+view.addEventListener("change", () => { renderBoxList($("box-list"), view); changed(); });
+view.addEventListener("select", (e) => {
+  renderBoxList($("box-list"), view);
+  if (e.detail.box?.class_name) picker.show(e.detail.box.class_name);
+});
+view.addEventListener("window", () => renderStatus());
+comment.addEventListener("input", () => { state.marks.comment = comment.value; changed(); });
+
+// --- status ------------------------------------------------------------------------------------------------------
+
+function renderStatus() {
+  if (!state.task) return;
+  const c = state.counts;
+  const total = Object.entries(c).filter(([s]) => s !== "cancelled").reduce((a, [, n]) => a + n, 0);
+  const done = (c.submitted || 0) + (c.unusable || 0) + state.doneLocally;
+  const save = { saved: "all changes saved", pending: "unsaved changes", saving: "saving…",
+                 error: `not saved: ${state.saveError}`, offline: "offline: will save when the server is back" }[state.saveState];
+  statusLine.textContent = `Task ${Math.min(done + 1, total)} of ${total} · ${Math.max(total - done - 1, 0)} left after this · `
+    + `draft ${save} · ${windowText(view)} · zoom ${Math.round(view.zoom * 100)}%`;
+  statusLine.dataset.save = state.saveState;
+}
+
+function showQC(message) {
+  qcLine.textContent = message || "";
+  qcLine.classList.toggle("visible", Boolean(message));
+}
+
+// --- marks and autosave -------------------------------------------------------------------------------------
+
+function payload() {
+  const m = state.marks;
+  return {
+    version: state.version,
+    labels: [...m.labels],
+    boxes: view.editableLayer.boxes.map(({ id, class_name, x_min, y_min, x_max, y_max }) => ({ id, class_name, x_min, y_min, x_max, y_max })),
+    comment: m.comment || null,
+  };
+}
+
+function changed() {
+  state.edits += 1;
+  state.saveState = "pending";
+  showQC("");
+  clearTimeout(state.timer);
+  state.timer = setTimeout(() => save(), AUTOSAVE_MS);
+  renderStatus();
+}
+
+/** Save the draft now (one save at a time; a change during a save is saved after it). */
+async function save() {
+  clearTimeout(state.timer);
+  if (state.saving) await state.saving.catch(() => {});
+  if (state.edits === state.savedEdits || !state.task) return;
+  const task = state.task, edits = state.edits;
+  state.saveState = "saving";
+  renderStatus();
+  state.saving = api.put(`/api/tasks/${task.id}/draft`, payload());
+  try {
+    const saved = await state.saving;
+    if (state.task !== task) return;
+    state.version = saved.version;
+    state.savedEdits = edits;
+    state.saveState = state.edits === edits ? "saved" : "pending";
+  } catch (err) {
+    if (state.task !== task) return;
+    await saveFailed(err);
+  } finally {
+    state.saving = null;
+    renderStatus();
+  }
+}
+
+async function saveFailed(err) {
+  if (!(err instanceof ApiError)) throw err;
+  if (err.status === 409) {
+    showQC(`${err.detail} — the task was reloaded.`);
+    await reloadTask();
+  } else if (err.status === 0) {
+    state.saveState = "offline";
+    state.timer = setTimeout(() => save(), 3000);
+  } else {
+    state.saveState = "error";
+    state.saveError = err.detail;
+    showQC(err.detail);
+  }
+}
+
+/** Replace the marks by the server's copy (after a 409). */
+async function reloadTask() {
+  const fresh = await api.get(`/api/tasks/${state.task.id}`);
+  if (fresh.state === "submitted" || fresh.state === "unusable" || fresh.state === "cancelled") {
+    await advance(null);
+    return;
+  }
+  setMarks(fresh);
+}
+
+function setMarks(task) {
+  state.task = task;
+  state.version = task.version;
+  state.marks = { labels: new Set(task.marks.labels), comment: task.marks.comment || "" };
+  state.edits = state.savedEdits = 0;
+  state.saveState = "saved";
+  view.setLayers([{ key: "mine", label: "my boxes", color: "#4fc3f7", editable: true,
+                    boxes: task.marks.boxes.map((b) => ({ ...b })) }]);
+  checklist.set(task.marks.labels);
+  comment.value = state.marks.comment;
+  renderBoxList($("box-list"), view);
+}
+
+// --- showing tasks -------------------------------------------------------------------------------------------
+
+/** Show *task*; returns once its image is on the canvas (prefetched: synchronously drawn). */
+async function show(task) {
+  setMarks(task);
+  showQC("");
+  const id = task.image.image_id;
+  const ready = cache.ready(id);
+  if (ready) {
+    view.showImage(ready);
+    view.paintNow();
+  } else {
+    const loading = cache.get(id);
+    const t0 = performance.now();
+    try {
+      const bitmap = await Promise.race([firstPaint(id, maxSize), loading.then(() => null)]);
+      if (bitmap && state.task === task) {
+        view.showBitmap(bitmap, task.image.rows, task.image.columns);
+        metrics.firstPaint.push(performance.now() - t0);
+      }
+    } catch { /* the pixels below report the problem */ }
+    try {
+      const img = await loading;
+      if (state.task === task) view.showImage(img, { keepView: true });
+    } catch (err) {
+      if (state.task === task) showQC(`The image could not be loaded: ${err.message}`);
+    }
+  }
+  renderStatus();
+  cache.keep(state.queue.map((t) => t.image.image_id));
+  cache.prefetch(state.queue.slice(1, 1 + PREFETCH).map((t) => t.image.image_id));
+}
+
+async function refreshQueue() {
+  const next = await api.get(`/api/tasks/next?project_id=${projectId}&kind=read&limit=${1 + PREFETCH}`);
+  state.counts = next.counts;
+  state.doneLocally = 0;
+  return next.tasks;
+}
+
+/** Take the server's queue as the truth (a task may have left it meanwhile) and prefetch its next images. */
+async function syncQueue() {
+  const generation = state.moves;
+  const tasks = await refreshQueue();
+  if (state.moves !== generation) return; // the reader moved on meanwhile: a later sync is coming
+  if (!tasks.length) { state.queue = []; finished(); return; }
+  state.queue = tasks;
+  if (tasks[0].id !== state.task?.id) {
+    if (state.edits !== state.savedEdits) await save();
+    await show(tasks[0]);
+  }
+  cache.keep(tasks.map((t) => t.image.image_id));
+  cache.prefetch(tasks.slice(1).map((t) => t.image.image_id));
+  renderStatus();
+}
+
+/** Record "action -> next image painted" at the next animation frame (the one that shows the new canvas). */
+function measure(t0) {
+  if (t0 !== null) requestAnimationFrame(() => metrics.submitToPaint.push(performance.now() - t0));
+}
+
+/** Leave the current task (submitted or set aside) and show the next one, from the server's queue. */
+async function advance(t0) {
+  state.moves += 1;
+  state.queue.shift();
+  const next = state.queue[0];
+  if (next && cache.ready(next.image.image_id)) {
+    await show(next);
+    measure(t0);
+    syncQueue().catch(() => {});
+    return;
+  }
+  state.queue = await refreshQueue();
+  if (!state.queue.length) { finished(); return; }
+  await show(state.queue[0]);
+  measure(t0);
+}
+
+function finished() {
+  state.task = null;
+  view.setLayers([]);
+  root.classList.add("done");
+  statusLine.textContent = "No tasks left in this project. Thank you!";
+  showQC("");
+  submitButton.disabled = true;
+  $("unusable").disabled = true;
+}
+
+// --- submit and set aside ------------------------------------------------------------------------------------
+
+/**
+ * Submit the shown task. When the next image is already prefetched it is shown at once while the submission
+ * travels (the server's answer takes tens of ms); should the server refuse it (a QC rule: 422, or a conflict:
+ * 409), the viewer goes back to the refused task with the reader's marks and shows the server's message.
+ * Without a prefetched image the viewer waits for the answer first. One submission runs at a time.
+ */
+async function submit() {
+  if (!state.task || state.busy) return;
+  const t0 = performance.now();
+  state.busy = true;
+  clearTimeout(state.timer);
+  try {
+    if (state.saving) await state.saving.catch(() => {});
+    const task = state.task, body = payload();
+    const t1 = performance.now();
+    const request = api.post(`/api/tasks/${task.id}/submit`, body);
+    const next = state.queue[1];
+    const early = Boolean(next && cache.ready(next.image.image_id));
+    if (early) {
+      state.moves += 1;
+      state.queue.shift();
+      state.doneLocally += 1;
+      await show(next);
+      measure(t0);
+    }
+    try {
+      await request;
+      metrics.submitRequest.push(performance.now() - t1);
+    } catch (err) {
+      if (!(err instanceof ApiError)) throw err;
+      if (early) state.doneLocally -= 1;
+      await refused(task, body, err, early);
+      return;
+    }
+    if (early) {
+      state.busy = false; // the reader may submit the next image while the queue is topped up
+      await syncQueue();
+    } else {
+      state.doneLocally += 1;
+      await advance(t0);
+    }
+  } finally {
+    state.busy = false;
+    renderStatus();
+  }
+}
+
+/** The server refused a submission of *task*: show it again with the marks that were sent, and say why. */
+async function refused(task, body, err, early) {
+  if (early) {
+    if (state.edits !== state.savedEdits) await save(); // keep what was done on the next image meanwhile
+    const back = { ...task, version: body.version, marks: { labels: body.labels, boxes: body.boxes, comment: body.comment } };
+    state.queue.unshift(back);
+    await show(back);
+    state.edits = 1; // the marks on screen are newer than the saved draft
+    state.saveState = "pending";
+  }
+  if (err.status === 409) {
+    const fresh = await api.get(`/api/tasks/${task.id}`);
+    if (fresh.state === "submitted") { showQC(""); await advance(null); return; } // an earlier try got through
+    showQC(`${err.detail} — the task was reloaded.`);
+    await reloadTask();
+  } else {
+    showQC(err.detail);
+  }
+}
+
+const unusableDialog = $("unusable-dialog");
+function askUnusable() {
+  if (!state.task) return;
+  $("unusable-reason").value = "";
+  unusableDialog.showModal();
+}
+
+unusableDialog.addEventListener("close", async () => {
+  if (unusableDialog.returnValue !== "confirm" || !state.task) return;
+  const reason = $("unusable-reason").value.trim();
+  state.busy = true;
+  clearTimeout(state.timer);
+  try {
+    if (state.saving) await state.saving.catch(() => {});
+    await api.post(`/api/tasks/${state.task.id}/unusable`, { version: state.version, reason });
+    state.doneLocally += 1;
+    await advance(null);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 409) await reloadTask();
+    showQC(err.detail ?? String(err));
+  } finally {
+    state.busy = false;
+    renderStatus();
+  }
+});
+
+submitButton.addEventListener("click", () => submit());
+$("unusable").addEventListener("click", () => askUnusable());
+
+// --- keyboard ----------------------------------------------------------------------------------------------------
+
+document.addEventListener("keydown", (e) => {
+  if (document.querySelector("dialog[open]")) return; // dialogs handle their own keys (Esc closes)
+  if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "s") { e.preventDefault(); save(); return; }
+  if ((e.ctrlKey || e.metaKey) && e.key === "Enter") { e.preventDefault(); submit(); return; }
+  if (typing(e)) {
+    if (e.key === "Escape") e.target.blur();
+    return;
+  }
+  if (e.target instanceof HTMLButtonElement && (e.key === "Enter" || e.key === " ")) return;
+  if (e.key === "Tab" && e.target === view.canvas) { e.preventDefault(); view.selectNext(e.shiftKey ? -1 : 1); return; }
+  let handled = true;
+  if (e.key === "Enter") submit();
+  else if (e.key === "Delete" || e.key === "Backspace") view.deleteSelected();
+  else if (e.key === "Escape") view.select(null, null);
+  else if (e.key === "c" || e.key === "C" || e.key === "/") picker.search.focus();
+  else if (e.key === "m" || e.key === "M") comment.focus();
+  else if (e.key === "u" || e.key === "U") askUnusable();
+  else if (e.ctrlKey || e.altKey || e.metaKey) handled = false;
+  else if (picker.key(e) || checklist.key(e) || viewKeys(view, e)) handled = true;
+  else handled = false;
+  if (handled) e.preventDefault();
+});
+
+window.addEventListener("beforeunload", (e) => {
+  if (state.edits !== state.savedEdits) { save(); e.preventDefault(); }
+});
+
+// --- start ---------------------------------------------------------------------------------------------------------
+
+async function start() {
+  state.schema = await api.get(`/api/projects/${projectId}/schema`);
+  buildPanels(state.schema);
+  state.queue = await refreshQueue();
+  const wanted = Number(root.dataset.taskId);
+  if (wanted) {
+    const task = await api.get(`/api/tasks/${wanted}`);
+    state.queue = [task, ...state.queue.filter((t) => t.id !== task.id)];
+  }
+  if (!state.queue.length) { finished(); return; }
+  await show(state.queue[0]);
+  view.canvas.focus();
+}
+
+start().catch((err) => {
+  statusLine.textContent = `The viewer could not start: ${err.detail ?? err.message}`;
+});
+

@@ -1,0 +1,279 @@
+// The review page: every reader's marks in a colour of their own (legend, show/hide), the suggested consensus
+// as the editable proposal shared by the two reviewers, approve, comments. The rules (who may see what, when
+// a review is final, QC of the proposal) are the server's; this page shows its answers.
+//
+// Proposal edits are saved one second after a change (PUT /proposal with the review's version); a save
+// clears both approvals on the server. 409 (the other reviewer saved meanwhile) reloads the review.
+
+import { api, ApiError } from "./api.js";
+import { DEFAULT_MAX_SIZE, ImageCache, firstPaint } from "./images.js";
+import { newBoxId } from "./imageview.js";
+import { ClassPicker, LabelChecklist, createView, el, renderBoxList, typing, viewKeys, windowText } from "./panels.js";
+
+const root = document.getElementById("review");
+const projectId = Number(root.dataset.projectId);
+const taskId = Number(root.dataset.taskId);
+const maxSize = Number(root.dataset.maxSize) || DEFAULT_MAX_SIZE;
+const AUTOSAVE_MS = 1000;
+const READER_COLOURS = ["#ffb74d", "#ce93d8", "#81c784", "#f06292", "#fff176", "#a1887f", "#4db6ac"];
+const PROPOSAL_COLOUR = "#4fc3f7";
+
+const $ = (id) => document.getElementById(id);
+const statusLine = $("status");
+const qcLine = $("qc-message");
+const view = createView($("stage"), root.querySelector(".view-toolbar"), { canvasLabel: "Chest X-ray under review" });
+const cache = new ImageCache(maxSize);
+
+const state = {
+  schema: null,
+  review: null,   // ReviewOut
+  labels: new Set(),
+  comment: null,  // the proposal's own comment (kept as it is)
+  edits: 0, savedEdits: 0, saving: null, timer: null, saveState: "saved",
+};
+window.cxrReview = { view, state };
+
+let picker, checklist;
+
+function showQC(message) {
+  qcLine.textContent = message || "";
+  qcLine.classList.toggle("visible", Boolean(message));
+}
+
+function editable() {
+  return state.review?.review_state === "open";
+}
+
+// --- rendering ------------------------------------------------------------------------------------------------
+
+function renderStatus() {
+  const r = state.review;
+  if (!r) return;
+  const save = { saved: "proposal saved", pending: "unsaved proposal changes", saving: "saving…",
+                 error: "proposal not saved" }[state.saveState];
+  statusLine.textContent = `Review of image ${r.task.image.image_id.slice(0, 12)}… · ${r.readers.length} readers · `
+    + `proposal v${r.version} · ${save} · ${windowText(view)} · zoom ${Math.round(view.zoom * 100)}%`;
+}
+
+function renderReview() {
+  const r = state.review;
+  const approvals = Object.entries(r.approvals);
+  const approved = approvals.filter(([, v]) => v === r.version).map(([who]) => who);
+  const words = { waiting: "Waiting for the readers", open: "Open", finalized: "Final: the consensus is stored",
+                  unusable: "Closed: the image was set aside as unusable" };
+  $("review-state").textContent = `${words[r.review_state]} · reviewers ${r.reviewers.join(" and ")} · `
+    + (approved.length ? `approved v${r.version} by ${approved.join(", ")}` : "no approval of this version yet");
+  // legend: one colour per reader, then the proposal
+  const legend = $("legend");
+  legend.replaceChildren(...view.layers.map((layer) => {
+    const input = el("input", { type: "checkbox", "aria-label": `Show ${layer.label}`,
+                                onchange: () => { layer.visible = input.checked; view.redraw(); } });
+    input.checked = layer.visible;
+    return el("li", {}, el("label", {}, input, el("span", { class: "swatch", style: `background:${layer.color}` }),
+                           el("span", { text: `${layer.label} (${layer.boxes.length} box${layer.boxes.length === 1 ? "" : "es"})` })));
+  }));
+  // votes: which reader marked which label (a local label counts when the reader drew a box of it)
+  const marked = (m, name) => m.labels.includes(name) || m.boxes.some((b) => b.class_name === name);
+  const names = state.schema ? [...state.schema.global, ...state.schema.local].map((l) => l.name) : [];
+  const rows = names.filter((n) => r.readers.some((x) => marked(x.marks, n)) || state.labels.has(n)
+                                   || view.editableLayer?.boxes.some((b) => b.class_name === n));
+  const table = document.querySelector("table.votes");
+  table.tHead.replaceChildren(el("tr", {}, el("th", { text: "label" }),
+    ...r.readers.map((x) => el("th", { text: x.rad_id })), el("th", { text: "proposal" })));
+  const proposal = { labels: [...state.labels], boxes: view.editableLayer?.boxes ?? [] };
+  table.tBodies[0].replaceChildren(...rows.map((n) => el("tr", {}, el("td", { text: n }),
+    ...r.readers.map((x) => el("td", { text: marked(x.marks, n) ? "●" : "" })),
+    el("td", { text: marked(proposal, n) ? "●" : "" }))));
+  $("comments").replaceChildren(...r.comments.map((c) => el("li", {},
+    el("span", { class: "who", text: c.username }), ` ${new Date(c.at).toLocaleString()}: `, el("span", { text: c.text }))));
+  for (const id of ["save", "approve", "copy-box", "use-suggestion"]) $(id).disabled = !editable();
+  renderBoxList($("box-list"), view);
+  renderStatus();
+}
+
+/** Take a ReviewOut from the server: layers, labels, panels. */
+function setReview(r, { keepSelection = false } = {}) {
+  state.review = r;
+  state.labels = new Set(r.proposal.labels);
+  state.comment = r.proposal.comment;
+  state.edits = state.savedEdits = 0;
+  state.saveState = "saved";
+  const visible = new Map(view.layers.map((l) => [l.key, l.visible]));
+  const selected = keepSelection ? view.selected : null;
+  view.setLayers([
+    ...r.readers.map((x, i) => ({ key: `reader:${x.rad_id}`, label: x.rad_id, color: READER_COLOURS[i % READER_COLOURS.length],
+                                  boxes: x.marks.boxes.map((b) => ({ ...b })), visible: visible.get(`reader:${x.rad_id}`) ?? true })),
+    { key: "proposal", label: "proposal", color: PROPOSAL_COLOUR, editable: editable(),
+      boxes: r.proposal.boxes.map((b) => ({ ...b })), visible: visible.get("proposal") ?? true },
+  ]);
+  if (selected) view.select(selected.layer, selected.id);
+  checklist.set(r.proposal.labels);
+  for (const input of document.querySelectorAll("#global-labels input")) input.disabled = !editable();
+  renderReview();
+}
+
+// --- saving -----------------------------------------------------------------------------------------------------
+
+/**
+ * The proposal as the API takes it. Local labels follow the boxes (as in the suggested consensus): a local
+ * label is listed exactly when the proposal has a box of it, so deleting the last box of a class drops it.
+ */
+function proposalBody() {
+  const boxes = view.layers.find((l) => l.key === "proposal").boxes;
+  const local = new Set(state.schema.local.map((l) => l.name));
+  const boxed = [...new Set(boxes.map((b) => b.class_name))];
+  const labels = [...boxed, ...[...state.labels].filter((n) => !local.has(n))];
+  return { version: state.review.version, labels, comment: state.comment,
+           boxes: boxes.map(({ id, class_name, x_min, y_min, x_max, y_max }) => ({ id, class_name, x_min, y_min, x_max, y_max })) };
+}
+
+function changed() {
+  state.edits += 1;
+  state.saveState = "pending";
+  showQC("");
+  clearTimeout(state.timer);
+  state.timer = setTimeout(() => save(), AUTOSAVE_MS);
+  renderReview();
+}
+
+async function save() {
+  clearTimeout(state.timer);
+  if (state.saving) await state.saving.catch(() => {});
+  if (state.edits === state.savedEdits || !editable()) return true;
+  const edits = state.edits;
+  state.saveState = "saving";
+  renderStatus();
+  state.saving = api.put(`/api/reviews/${taskId}/proposal`, proposalBody());
+  try {
+    const r = await state.saving;
+    if (state.edits === edits) setReview(r, { keepSelection: true });
+    else { state.review.version = r.version; state.savedEdits = edits; }
+    return true;
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    state.saveState = "error";
+    if (err.status === 409) {
+      showQC(`${err.detail} — the review was reloaded.`);
+      await load();
+    } else {
+      showQC(err.detail);
+    }
+    return false;
+  } finally {
+    state.saving = null;
+    renderStatus();
+  }
+}
+
+async function approve() {
+  if (!editable()) return;
+  if (!(await save())) return;
+  try {
+    setReview(await api.post(`/api/reviews/${taskId}/approve`, { version: state.review.version }));
+    showQC("");
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    showQC(err.detail);
+    if (err.status === 409) await load();
+  }
+}
+
+async function addComment() {
+  const box = $("comment");
+  const text = box.value.trim();
+  if (!text) return;
+  try {
+    const r = await api.post(`/api/reviews/${taskId}/comments`, { text });
+    box.value = "";
+    state.review.comments = r.comments;
+    renderReview();
+  } catch (err) {
+    showQC(err.detail ?? String(err));
+  }
+}
+
+/** Copy the selected reader box into the proposal (a merge by hand). */
+function copySelected() {
+  const sel = view.selected;
+  if (!editable() || !sel || !sel.layer.startsWith("reader:")) {
+    showQC("Select a reader's box first (click it), then copy it.");
+    return;
+  }
+  const box = view.selectedBox();
+  const proposal = view.layers.find((l) => l.key === "proposal");
+  const copy = { ...box, id: newBoxId() };
+  proposal.boxes.push(copy);
+  view.select("proposal", copy.id);
+  changed();
+}
+
+function useSuggestion() {
+  const s = state.review.suggestion;
+  if (!editable() || !s) return;
+  view.layers.find((l) => l.key === "proposal").boxes = s.boxes.map((b) => ({ ...b }));
+  state.labels = new Set(s.labels);
+  checklist.set(s.labels);
+  view.select(null, null);
+  changed();
+}
+
+// --- events ------------------------------------------------------------------------------------------------------
+
+view.addEventListener("change", () => changed());
+view.addEventListener("select", (e) => {
+  renderBoxList($("box-list"), view);
+  if (e.detail.box?.class_name) picker.show(e.detail.box.class_name);
+});
+view.addEventListener("window", () => renderStatus());
+$("save").addEventListener("click", () => save());
+$("approve").addEventListener("click", () => approve());
+$("add-comment").addEventListener("click", () => addComment());
+$("copy-box").addEventListener("click", () => copySelected());
+$("use-suggestion").addEventListener("click", () => useSuggestion());
+
+document.addEventListener("keydown", (e) => {
+  if (document.querySelector("dialog[open]")) return;
+  if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "s") { e.preventDefault(); save(); return; }
+  if (typing(e)) { if (e.key === "Escape") e.target.blur(); return; }
+  if (e.target instanceof HTMLButtonElement && (e.key === "Enter" || e.key === " ")) return;
+  if (e.key === "Tab" && e.target === view.canvas) { e.preventDefault(); view.selectNext(e.shiftKey ? -1 : 1); return; }
+  let handled = true;
+  if (e.key === "Enter") approve();
+  else if (e.key === "Delete" || e.key === "Backspace") view.deleteSelected();
+  else if (e.key === "Escape") view.select(null, null);
+  else if (e.key === "a" || e.key === "A") copySelected();
+  else if (e.key === "c" || e.key === "C" || e.key === "/") picker.search.focus();
+  else if (e.key === "m" || e.key === "M") $("comment").focus();
+  else if (e.ctrlKey || e.altKey || e.metaKey) handled = false;
+  else handled = (editable() && (picker.key(e) || checklist.key(e))) || viewKeys(view, e);
+  if (handled) e.preventDefault();
+});
+
+// --- start -------------------------------------------------------------------------------------------------------
+
+async function load() {
+  setReview(await api.get(`/api/reviews/${taskId}`));
+}
+
+async function start() {
+  state.schema = await api.get(`/api/projects/${projectId}/schema`);
+  picker = new ClassPicker($("class-picker"), state.schema.local, (name) => {
+    view.currentClass = name;
+    if (view.setSelectedClass(name)) renderBoxList($("box-list"), view);
+  });
+  view.currentClass = picker.current;
+  checklist = new LabelChecklist($("global-labels"), state.schema.global, state.schema.no_finding, (name, on) => {
+    if (on) state.labels.add(name); else state.labels.delete(name);
+    changed();
+  });
+  const r = await api.get(`/api/reviews/${taskId}`);
+  const id = r.task.image.image_id;
+  const loading = cache.get(id);
+  const bitmap = await Promise.race([firstPaint(id, maxSize).catch(() => null), loading.then(() => null)]);
+  if (bitmap) view.showBitmap(bitmap, r.task.image.rows, r.task.image.columns);
+  setReview(r);
+  view.showImage(await loading, { keepView: true });
+  view.canvas.focus();
+}
+
+start().catch((err) => { statusLine.textContent = `The review could not start: ${err.detail ?? err.message}`; });
