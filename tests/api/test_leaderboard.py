@@ -29,6 +29,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from cxrlab.annotate.app import create_app
+from cxrlab.annotate.errors import DailyLimitError
 from cxrlab.annotate.services import leaderboard as lb
 from cxrlab.annotate.services.auth import create_user
 from cxrlab.catalog import Settings, init_workspace
@@ -483,6 +484,33 @@ class TestWorker:
         with ws.sessions() as session:
             sub = session.get(Submission, killed)
             assert sub.public_score is not None and sub.claimed_by is None
+
+    def test_parallel_uploads_cannot_pass_the_daily_limit(self, fresh) -> None:
+        ws, _, uid = fresh
+        with ws.sessions() as session:
+            bid = lb.create_benchmark(session, name="limited", daily_limit=2).id
+            lb.upload_labels(session, ws, benchmark=session.get(Benchmark, bid), data=csv_bytes(GT))
+        start = threading.Barrier(6)
+        outcomes: list[str] = []
+
+        def upload() -> None:
+            with ws.sessions() as session:
+                bench, user = session.get(Benchmark, bid), session.get(User, uid)
+                start.wait()
+                try:
+                    lb.submit(session, ws, benchmark=bench, user=user, data=GOOD)
+                    outcomes.append("accepted")
+                except DailyLimitError:
+                    outcomes.append("limited")
+
+        threads = [threading.Thread(target=upload) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(outcomes) == ["accepted"] * 2 + ["limited"] * 4
+        stored = list(ws.path("benchmarks", str(bid), "submissions").iterdir())
+        assert len(stored) == 2  # the refused uploads' files are removed
 
     def test_stale_claim_of_another_host_is_requeued_after_the_lease(self, fresh) -> None:
         ws, bid, uid = fresh
