@@ -76,6 +76,7 @@ from cxrlab.evaluate import (
     score_submission,
     validate_submission,
 )
+from cxrlab.evaluate.detection import check_metric
 from cxrlab.runtime.files import atomic_write_bytes
 
 __all__ = [
@@ -178,13 +179,8 @@ def create_benchmark(
     name = name.strip()
     if not name or len(name) > 64:
         raise CxrlabError("benchmark name must have 1 to 64 characters")
-    try:
-        metric = Metric(metric)
-    except ValueError:
-        raise CxrlabError(f"unknown metric {metric!r} (kaggle, voc or coco)") from None
-    if iou is not None and not 0.0 < iou < 1.0:
-        raise CxrlabError(f"IoU threshold must be between 0 and 1, got {iou}")
-    get_class_list(classes)  # EvaluationError (a CxrlabError) names the known lists
+    metric = check_metric(metric, iou)  # EvaluationError (a CxrlabError) says what is wrong
+    get_class_list(classes)  # and names the known class lists
     if not 0.0 < public_fraction < 1.0:
         raise CxrlabError(f"public fraction must be between 0 and 1, got {public_fraction}")
     if daily_limit < 1:
