@@ -706,10 +706,10 @@ def score_claimed(session: Session, workspace: Workspace, *, submission_id: int,
     SubmissionState or None
         ``scored`` or ``failed``; None when the claim was lost.
     """
-    sub = session.get(Submission, submission_id)
+    sub = session.get(Submission, submission_id, populate_existing=True)  # fresh rows, never the identity map's
     if sub is None:
         return None
-    benchmark = session.get(Benchmark, sub.benchmark_id)
+    benchmark = session.get(Benchmark, sub.benchmark_id, populate_existing=True)
     parts = image_parts(session, benchmark)
     gt_path, gt_sha, classes = benchmark.gt_path, benchmark.gt_sha256, benchmark.classes
     metric, iou, path, messages = benchmark.metric, benchmark.iou, sub.path, list(sub.messages or [])
