@@ -31,26 +31,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run"]
 
 DRAG = """async () => {
-    const v = window.cxrViewer.view, c = v.canvas, r = c.getBoundingClientRect();
-    const at = (x, y) => ({clientX: r.left + x, clientY: r.top + y, pointerId: 1, bubbles: true, button: 0});
-    v.tool = "window";
-    c.dispatchEvent(new PointerEvent("pointerdown", at(r.width / 2, r.height / 2)));
-    const s0 = {...v.stats}, t0 = performance.now();
-    let i = 0;
-    await new Promise((done) => {
-        const step = () => {
-            i += 1;
-            const x = r.width / 2 + 200 * Math.sin(i / 9), y = r.height / 2 + 120 * Math.cos(i / 7);
-            c.dispatchEvent(new PointerEvent("pointermove", at(x, y)));
-            if (performance.now() - t0 < 2000) requestAnimationFrame(step); else done();
-        };
-        requestAnimationFrame(step);
-    });
-    c.dispatchEvent(new PointerEvent("pointerup", at(r.width / 2, r.height / 2)));
-    v.tool = "box";
-    const frames = v.stats.windowFrames - s0.windowFrames;
-    return {fps: frames / ((performance.now() - t0) / 1000), ms: (v.stats.windowMs - s0.windowMs) / frames,
-            shape: v.image.meta.shape};
+    const m = await window.cxrViewer.view.measureWindowDrag(2000);
+    return {fps: m.fps, ms: m.window_ms_per_frame, shape: m.shape};
 }"""
 
 

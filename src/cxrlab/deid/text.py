@@ -1183,19 +1183,21 @@ def _render_small(ds: Any, max_side: int, *, full_range: bool = False) -> tuple[
     """Render the 8-bit display image for detection at long side <= *max_side*; return it and the dataset.
 
     Fast path for the usual linear Modality LUT (Rescale Slope/Intercept, which commutes with averaging):
-    the *stored* array is block-averaged first (OpenCV ``INTER_AREA``, on the integer array without a
-    float64 copy of the full image), then :func:`cxrlab.dicom.display.render_pixels` windows only the small
-    image. The percentile fallback window is then taken from the downsampled values (slightly narrower than
-    at full resolution, which only raises contrast). Non-linear Modality LUTs and VOI LUT sequences use
-    :func:`~cxrlab.dicom.display.to_uint8`.
+    the *stored* array is block-averaged first (:func:`_area_downsample`, on the integer array without a
+    float64 copy of the full image), then only the small image is windowed.
 
     With *full_range*, the window spans every value of the downsampled image instead of the file's own VOI:
     text burned in at the maximum value stays visible over bright anatomy (the spine, the mediastinum) that
-    a clinical window saturates to the same white.
+    a clinical window saturates to the same white. A linear window over the full range of a linear Modality LUT
+    is a min-max stretch of the stored values, with black at the smallest modality value (PS3.3 C.11.1) and
+    MONOCHROME1 inverted (C.7.6.3.1.2). Otherwise :func:`cxrlab.dicom.display.render_pixels` windows the small
+    image (the percentile fallback window then comes from the downsampled values, slightly narrower than at
+    full resolution, which only raises contrast); non-linear Modality LUTs and VOI LUT sequences use
+    :func:`~cxrlab.dicom.display.to_uint8`.
     """
     import cv2
 
-    from cxrlab.dicom.display import apply_modality_lut, render_pixels
+    from cxrlab.dicom.display import render_pixels
     from cxrlab.dicom.io import read_dataset, read_pixels
 
     if not hasattr(ds, "Rows"):
@@ -1205,20 +1207,31 @@ def _render_small(ds: Any, max_side: int, *, full_range: bool = False) -> tuple[
     stored = read_pixels(ds)
     if stored.ndim != 2:
         return to_uint8(ds, max_size=max_side), ds
-    rows, cols = stored.shape
-    if max(rows, cols) <= max_side:
-        small = stored
-    else:
-        scale = max_side / max(rows, cols)
-        size = (min(max_side, max(1, round(cols * scale))), min(max_side, max(1, round(rows * scale))))
-        src = stored if stored.dtype in (np.uint8, np.uint16, np.int16) else stored.astype(np.float32)
-        small = cv2.resize(np.ascontiguousarray(src), size, interpolation=cv2.INTER_AREA).astype(np.float32)
-    window = None
+    small = _area_downsample(stored, max_side)
     if full_range:
-        ends = apply_modality_lut(np.array([small.min(), small.max()], dtype=np.float64), ds)
-        lo, hi = float(ends.min()), float(ends.max())
-        window = ((lo + hi) / 2.0, max(hi - lo, 1.0))
-    return render_pixels(small, ds, window=window), ds
+        out = cv2.normalize(small, None, 0, 255, cv2.NORM_MINMAX, dtype=cv2.CV_8U)
+        slope = float(ds.get("RescaleSlope", 1) or 1)
+        if (str(ds.get("PhotometricInterpretation", "")).strip() == "MONOCHROME1") != (slope < 0):
+            cv2.bitwise_not(out, out)
+        return out, ds
+    return render_pixels(small.astype(np.float32, copy=False), ds), ds
+
+
+def _area_downsample(stored: np.ndarray, max_side: int) -> np.ndarray:
+    """Area-average *stored* so its long side is <= *max_side* (halving first while more than twice too big:
+    OpenCV's integer-factor ``INTER_AREA`` is several times faster than one large non-integer step)."""
+    import cv2
+
+    img = stored if stored.dtype in (np.uint8, np.uint16, np.int16) else stored.astype(np.float32)
+    img = np.ascontiguousarray(img)
+    while max(img.shape) > 2 * max_side:
+        img = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    rows, cols = img.shape
+    if max(rows, cols) <= max_side:
+        return img
+    scale = max_side / max(rows, cols)
+    size = (min(max_side, max(1, round(cols * scale))), min(max_side, max(1, round(rows * scale))))
+    return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
 
 
 def default_margin(shape: tuple[int, int]) -> int:

@@ -139,6 +139,34 @@ export class ImageView extends EventTarget {
     this.stats.windowMs += performance.now() - t0;
   }
 
+  /**
+   * Measure window/level during a synthetic drag: one pointer move per animation frame for *ms* milliseconds
+   * (the bench and the e2e tests call this; the browser paints at most one frame per display refresh).
+   * Returns {frames, seconds, fps, window_ms_per_frame (windowing alone), pixels, shape}.
+   */
+  async measureWindowDrag(ms = 2000) {
+    const c = this.canvas, r = c.getBoundingClientRect(), tool = this.tool;
+    const at = (x, y) => ({ clientX: r.left + x, clientY: r.top + y, pointerId: 1, bubbles: true, button: 0 });
+    this.tool = "window";
+    c.dispatchEvent(new PointerEvent("pointerdown", at(r.width / 2, r.height / 2)));
+    const s0 = { ...this.stats }, t0 = performance.now();
+    let i = 0;
+    await new Promise((done) => {
+      const step = () => {
+        i += 1;
+        const x = r.width / 2 + 200 * Math.sin(i / 9), y = r.height / 2 + 120 * Math.cos(i / 7);
+        c.dispatchEvent(new PointerEvent("pointermove", at(x, y)));
+        if (performance.now() - t0 < ms) requestAnimationFrame(step); else done();
+      };
+      requestAnimationFrame(step);
+    });
+    c.dispatchEvent(new PointerEvent("pointerup", at(r.width / 2, r.height / 2)));
+    this.tool = tool;
+    const seconds = (performance.now() - t0) / 1000, frames = this.stats.windowFrames - s0.windowFrames;
+    return { frames, seconds, fps: frames / seconds, window_ms_per_frame: (this.stats.windowMs - s0.windowMs) / frames,
+             pixels: this.image.packed.length, shape: this.image.meta.shape };
+  }
+
   /** The displayed grey levels at array resolution (row-major Uint8Array), for tests and checks. */
   displayedLevels() {
     const data = this.baseCtx.getImageData(0, 0, this.base.width, this.base.height).data;

@@ -16,6 +16,17 @@ export const el = (tag, attrs = {}, ...children) => {
   return node;
 };
 
+/** Boxes as the API takes them (the view's boxes carry nothing else, but copy only the API's fields). */
+export function boxesForApi(boxes) {
+  return boxes.map(({ id, class_name, x_min, y_min, x_max, y_max }) => ({ id, class_name, x_min, y_min, x_max, y_max }));
+}
+
+/** Show (or clear) the server's message in the QC line (role=alert, fixed height: no layout jump). */
+export function showMessage(line, message) {
+  line.textContent = message || "";
+  line.classList.toggle("visible", Boolean(message));
+}
+
 /** True when a key event comes from a text field (where letters are text, not shortcuts). */
 export function typing(e) {
   const t = e.target;

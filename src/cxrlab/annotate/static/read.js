@@ -11,8 +11,11 @@
 // server took to accept the submission).
 
 import { api, ApiError } from "./api.js";
+import { Autosaver } from "./autosave.js";
 import { DEFAULT_MAX_SIZE, ImageCache, firstPaint } from "./images.js";
-import { ClassPicker, LabelChecklist, createView, renderBoxList, typing, viewKeys, windowText } from "./panels.js";
+import {
+  ClassPicker, LabelChecklist, boxesForApi, createView, renderBoxList, showMessage, typing, viewKeys, windowText,
+} from "./panels.js";
 
 const root = document.getElementById("reader");
 const projectId = Number(root.dataset.projectId);
@@ -36,11 +39,6 @@ const state = {
   task: null,         // the shown task
   marks: null,        // {labels: Set, boxes: [...], comment}
   version: 0,
-  edits: 0,           // bumped on every change
-  savedEdits: 0,      // edits covered by the last successful save
-  saving: null,       // the running save (a promise)
-  timer: null,
-  saveState: "saved", // saved | pending | saving | error | offline
   saveError: "",
   counts: {},
   doneLocally: 0,     // submitted here since the last counts arrived
@@ -82,16 +80,13 @@ function renderStatus() {
   const total = Object.entries(c).filter(([s]) => s !== "cancelled").reduce((a, [, n]) => a + n, 0);
   const done = (c.submitted || 0) + (c.unusable || 0) + state.doneLocally;
   const save = { saved: "all changes saved", pending: "unsaved changes", saving: "saving…",
-                 error: `not saved: ${state.saveError}`, offline: "offline: will save when the server is back" }[state.saveState];
+                 error: `not saved: ${state.saveError}`, offline: "offline: will save when the server is back" }[drafts.state];
   statusLine.textContent = `Task ${Math.min(done + 1, total)} of ${total} · ${Math.max(total - done - 1, 0)} left after this · `
     + `draft ${save} · ${windowText(view)} · zoom ${Math.round(view.zoom * 100)}%`;
-  statusLine.dataset.save = state.saveState;
+  statusLine.dataset.save = drafts.state;
 }
 
-function showQC(message) {
-  qcLine.textContent = message || "";
-  qcLine.classList.toggle("visible", Boolean(message));
-}
+const showQC = (message) => showMessage(qcLine, message);
 
 // --- marks and autosave -------------------------------------------------------------------------------------
 
@@ -100,58 +95,38 @@ function payload() {
   return {
     version: state.version,
     labels: [...m.labels],
-    boxes: view.editableLayer.boxes.map(({ id, class_name, x_min, y_min, x_max, y_max }) => ({ id, class_name, x_min, y_min, x_max, y_max })),
+    boxes: boxesForApi(view.editableLayer.boxes),
     comment: m.comment || null,
   };
 }
 
+const drafts = new Autosaver({
+  delay: AUTOSAVE_MS,
+  send: () => api.put(`/api/tasks/${state.task.id}/draft`, payload()),
+  onSaved: (saved) => { state.version = saved.version; },
+  onError: async (err) => {
+    if (!(err instanceof ApiError)) throw err;
+    if (err.status === 409) {
+      showQC(`${err.detail} — the task was reloaded.`);
+      await reloadTask();
+    } else if (err.status === 0) {
+      drafts.state = "offline";
+      drafts.schedule(3000);
+    } else {
+      state.saveError = err.detail;
+      showQC(err.detail);
+    }
+  },
+  onState: () => renderStatus(),
+});
+
 function changed() {
-  state.edits += 1;
-  state.saveState = "pending";
   showQC("");
-  clearTimeout(state.timer);
-  state.timer = setTimeout(() => save(), AUTOSAVE_MS);
-  renderStatus();
+  drafts.changed();
 }
 
-/** Save the draft now (one save at a time; a change during a save is saved after it). */
-async function save() {
-  clearTimeout(state.timer);
-  if (state.saving) await state.saving.catch(() => {});
-  if (state.edits === state.savedEdits || !state.task) return;
-  const task = state.task, edits = state.edits;
-  state.saveState = "saving";
-  renderStatus();
-  state.saving = api.put(`/api/tasks/${task.id}/draft`, payload());
-  try {
-    const saved = await state.saving;
-    if (state.task !== task) return;
-    state.version = saved.version;
-    state.savedEdits = edits;
-    state.saveState = state.edits === edits ? "saved" : "pending";
-  } catch (err) {
-    if (state.task !== task) return;
-    await saveFailed(err);
-  } finally {
-    state.saving = null;
-    renderStatus();
-  }
-}
-
-async function saveFailed(err) {
-  if (!(err instanceof ApiError)) throw err;
-  if (err.status === 409) {
-    showQC(`${err.detail} — the task was reloaded.`);
-    await reloadTask();
-  } else if (err.status === 0) {
-    state.saveState = "offline";
-    state.timer = setTimeout(() => save(), 3000);
-  } else {
-    state.saveState = "error";
-    state.saveError = err.detail;
-    showQC(err.detail);
-  }
-}
+/** Save the draft now. */
+const save = () => (state.task ? drafts.flush() : Promise.resolve(true));
 
 /** Replace the marks by the server's copy (after a 409). */
 async function reloadTask() {
@@ -167,8 +142,7 @@ function setMarks(task) {
   state.task = task;
   state.version = task.version;
   state.marks = { labels: new Set(task.marks.labels), comment: task.marks.comment || "" };
-  state.edits = state.savedEdits = 0;
-  state.saveState = "saved";
+  drafts.reset();
   view.setLayers([{ key: "mine", label: "my boxes", color: "#4fc3f7", editable: true,
                     boxes: task.marks.boxes.map((b) => ({ ...b })) }]);
   checklist.set(task.marks.labels);
@@ -224,7 +198,7 @@ async function syncQueue() {
   if (!tasks.length) { state.queue = []; finished(); return; }
   state.queue = tasks;
   if (tasks[0].id !== state.task?.id) {
-    if (state.edits !== state.savedEdits) await save();
+    if (drafts.dirty) await save();
     await show(tasks[0]);
   }
   cache.keep(tasks.map((t) => t.image.image_id));
@@ -276,9 +250,9 @@ async function submit() {
   if (!state.task || state.busy) return;
   const t0 = performance.now();
   state.busy = true;
-  clearTimeout(state.timer);
+  drafts.cancel();
   try {
-    if (state.saving) await state.saving.catch(() => {});
+    await drafts.settle();
     const task = state.task, body = payload();
     const t1 = performance.now();
     const request = api.post(`/api/tasks/${task.id}/submit`, body);
@@ -316,12 +290,11 @@ async function submit() {
 /** The server refused a submission of *task*: show it again with the marks that were sent, and say why. */
 async function refused(task, body, err, early) {
   if (early) {
-    if (state.edits !== state.savedEdits) await save(); // keep what was done on the next image meanwhile
+    if (drafts.dirty) await save(); // keep what was done on the next image meanwhile
     const back = { ...task, version: body.version, marks: { labels: body.labels, boxes: body.boxes, comment: body.comment } };
     state.queue.unshift(back);
     await show(back);
-    state.edits = 1; // the marks on screen are newer than the saved draft
-    state.saveState = "pending";
+    drafts.markDirty(); // the marks on screen are newer than the saved draft
   }
   if (err.status === 409) {
     const fresh = await api.get(`/api/tasks/${task.id}`);
@@ -344,9 +317,9 @@ unusableDialog.addEventListener("close", async () => {
   if (unusableDialog.returnValue !== "confirm" || !state.task) return;
   const reason = $("unusable-reason").value.trim();
   state.busy = true;
-  clearTimeout(state.timer);
+  drafts.cancel();
   try {
-    if (state.saving) await state.saving.catch(() => {});
+    await drafts.settle();
     await api.post(`/api/tasks/${state.task.id}/unusable`, { version: state.version, reason });
     state.doneLocally += 1;
     await advance(null);
@@ -388,7 +361,7 @@ document.addEventListener("keydown", (e) => {
 });
 
 window.addEventListener("beforeunload", (e) => {
-  if (state.edits !== state.savedEdits) { save(); e.preventDefault(); }
+  if (drafts.dirty) { save(); e.preventDefault(); }
 });
 
 // --- start ---------------------------------------------------------------------------------------------------------

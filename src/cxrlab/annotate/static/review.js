@@ -6,9 +6,12 @@
 // clears both approvals on the server. 409 (the other reviewer saved meanwhile) reloads the review.
 
 import { api, ApiError } from "./api.js";
+import { Autosaver } from "./autosave.js";
 import { DEFAULT_MAX_SIZE, ImageCache, firstPaint } from "./images.js";
 import { newBoxId } from "./imageview.js";
-import { ClassPicker, LabelChecklist, createView, el, renderBoxList, typing, viewKeys, windowText } from "./panels.js";
+import {
+  ClassPicker, LabelChecklist, boxesForApi, createView, el, renderBoxList, showMessage, typing, viewKeys, windowText,
+} from "./panels.js";
 
 const root = document.getElementById("review");
 const projectId = Number(root.dataset.projectId);
@@ -29,16 +32,12 @@ const state = {
   review: null,   // ReviewOut
   labels: new Set(),
   comment: null,  // the proposal's own comment (kept as it is)
-  edits: 0, savedEdits: 0, saving: null, timer: null, saveState: "saved",
 };
 window.cxrReview = { view, state };
 
 let picker, checklist;
 
-function showQC(message) {
-  qcLine.textContent = message || "";
-  qcLine.classList.toggle("visible", Boolean(message));
-}
+const showQC = (message) => showMessage(qcLine, message);
 
 function editable() {
   return state.review?.review_state === "open";
@@ -50,7 +49,7 @@ function renderStatus() {
   const r = state.review;
   if (!r) return;
   const save = { saved: "proposal saved", pending: "unsaved proposal changes", saving: "saving…",
-                 error: "proposal not saved" }[state.saveState];
+                 error: "proposal not saved" }[proposals.state];
   statusLine.textContent = `Review of image ${r.task.image.image_id.slice(0, 12)}… · ${r.readers.length} readers · `
     + `proposal v${r.version} · ${save} · ${windowText(view)} · zoom ${Math.round(view.zoom * 100)}%`;
 }
@@ -96,8 +95,7 @@ function setReview(r, { keepSelection = false } = {}) {
   state.review = r;
   state.labels = new Set(r.proposal.labels);
   state.comment = r.proposal.comment;
-  state.edits = state.savedEdits = 0;
-  state.saveState = "saved";
+  proposals.reset();
   const visible = new Map(view.layers.map((l) => [l.key, l.visible]));
   const selected = keepSelection ? view.selected : null;
   view.setLayers([
@@ -124,46 +122,36 @@ function proposalBody() {
   const boxed = [...new Set(boxes.map((b) => b.class_name))];
   const labels = [...boxed, ...[...state.labels].filter((n) => !local.has(n))];
   return { version: state.review.version, labels, comment: state.comment,
-           boxes: boxes.map(({ id, class_name, x_min, y_min, x_max, y_max }) => ({ id, class_name, x_min, y_min, x_max, y_max })) };
+           boxes: boxesForApi(boxes) };
 }
 
-function changed() {
-  state.edits += 1;
-  state.saveState = "pending";
-  showQC("");
-  clearTimeout(state.timer);
-  state.timer = setTimeout(() => save(), AUTOSAVE_MS);
-  renderReview();
-}
-
-async function save() {
-  clearTimeout(state.timer);
-  if (state.saving) await state.saving.catch(() => {});
-  if (state.edits === state.savedEdits || !editable()) return true;
-  const edits = state.edits;
-  state.saveState = "saving";
-  renderStatus();
-  state.saving = api.put(`/api/reviews/${taskId}/proposal`, proposalBody());
-  try {
-    const r = await state.saving;
-    if (state.edits === edits) setReview(r, { keepSelection: true });
-    else { state.review.version = r.version; state.savedEdits = edits; }
-    return true;
-  } catch (err) {
+const proposals = new Autosaver({
+  delay: AUTOSAVE_MS,
+  send: () => api.put(`/api/reviews/${taskId}/proposal`, proposalBody()),
+  onSaved: (r, current) => {
+    if (current) setReview(r, { keepSelection: true });
+    else state.review.version = r.version;
+  },
+  onError: async (err) => {
     if (!(err instanceof ApiError)) throw err;
-    state.saveState = "error";
     if (err.status === 409) {
       showQC(`${err.detail} — the review was reloaded.`);
       await load();
     } else {
       showQC(err.detail);
     }
-    return false;
-  } finally {
-    state.saving = null;
-    renderStatus();
-  }
+  },
+  onState: () => renderStatus(),
+});
+
+function changed() {
+  showQC("");
+  proposals.changed();
+  renderReview();
 }
+
+/** Save the proposal now; true when everything on screen is saved. */
+const save = () => (editable() ? proposals.flush() : Promise.resolve(true));
 
 async function approve() {
   if (!editable()) return;
