@@ -2,30 +2,48 @@
 
 ``create_app(workspace)`` builds the app, stores the workspace on ``app.state.workspace`` (read by
 ``deps.get_workspace``), includes each router module, mounts ``static/`` and maps domain errors to status
-codes in one place. OpenAPI docs are at ``/docs``.
+codes in one place. Its lifespan runs the leaderboard's scoring worker (``app.state.scoring``), a thread that
+scores submissions outside the requests. OpenAPI docs are at ``/docs``.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 
 import cxrlab
 from cxrlab.annotate.errors import (
     AuthenticationError,
     ConflictError,
+    InvalidUploadError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
+    UploadTooLargeError,
 )
-from cxrlab.annotate.routers import auth, health, images, pages, projects, reviews, tasks, users
+from cxrlab.annotate.routers import (
+    auth,
+    health,
+    images,
+    leaderboard,
+    leaderboard_pages,
+    pages,
+    projects,
+    reviews,
+    tasks,
+    users,
+)
 from cxrlab.annotate.services.auth import LoginLimiter
 from cxrlab.annotate.services.images import PixelCache
 from cxrlab.annotate.services.readings import QCError
+from cxrlab.annotate.worker import ScoringWorker
 from cxrlab.catalog.workspace import Workspace
 from cxrlab.errors import CxrlabError, FileError
 
@@ -58,7 +76,18 @@ async def _qc(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse(status_code=429, content={"detail": str(exc)}, headers={"Retry-After": "60"})
+    retry_after = getattr(exc, "retry_after", 60)
+    return JSONResponse(status_code=429, content={"detail": str(exc)}, headers={"Retry-After": str(retry_after)})
+
+
+async def _invalid_upload(request: Request, exc: Exception) -> JSONResponse:
+    content = {"detail": str(exc), "problems": getattr(exc, "problems", []),
+               "submission_id": getattr(exc, "submission_id", None)}
+    return JSONResponse(status_code=422, content=content)
+
+
+async def _too_large(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(status_code=413, content={"detail": str(exc)})
 
 
 async def _bad_request(request: Request, exc: Exception) -> JSONResponse:
@@ -71,8 +100,18 @@ async def _file_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=500, content={"detail": "the image file could not be read or decoded"})
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Run the scoring worker while the server runs (it finishes the submission in hand on shutdown)."""
+    app.state.scoring.start()
+    try:
+        yield
+    finally:
+        await run_in_threadpool(app.state.scoring.stop)
+
+
 def create_app(workspace: Workspace, *, secure_cookies: bool = False) -> FastAPI:
-    """The web app serving *workspace*: labeling tool, review, dashboard and REST API.
+    """The web app serving *workspace*: labeling tool, review, dashboard, leaderboard and REST API.
 
     Parameters
     ----------
@@ -82,15 +121,18 @@ def create_app(workspace: Workspace, *, secure_cookies: bool = False) -> FastAPI
     app = FastAPI(
         title=f"cxrlab · {workspace.settings.project}",
         version=cxrlab.__version__,
-        description="Blinded multi-reader labeling and two-stage review of chest X-rays. Authenticate with "
+        description="Blinded multi-reader labeling, two-stage review and a benchmark leaderboard of chest X-rays. "
+        "Authenticate with "
         "`POST /api/auth/token` (bearer) or `POST /api/auth/login` (cookie; send `X-CXRLab-CSRF: 1` on writes).",
         docs_url="/docs",
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.workspace = workspace
     app.state.secure_cookies = secure_cookies
     app.state.login_limiter = LoginLimiter()
     app.state.pixel_cache = PixelCache()
+    app.state.scoring = ScoringWorker(workspace)
     for exc, handler in (
         (NotFoundError, _not_found),
         (AuthenticationError, _unauthenticated),
@@ -98,11 +140,13 @@ def create_app(workspace: Workspace, *, secure_cookies: bool = False) -> FastAPI
         (ConflictError, _conflict),
         (QCError, _qc),
         (RateLimitedError, _rate_limited),
+        (InvalidUploadError, _invalid_upload),
+        (UploadTooLargeError, _too_large),
         (FileError, _file_error),
         (CxrlabError, _bad_request),
     ):
         app.add_exception_handler(exc, handler)
-    for module in (health, auth, users, projects, tasks, reviews, images, pages):
+    for module in (health, auth, users, projects, tasks, reviews, images, leaderboard, pages, leaderboard_pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app

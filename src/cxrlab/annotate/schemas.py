@@ -2,7 +2,9 @@
 
 Output schemas are where blinding is enforced (STYLE.md, "Thin shells"): ``TaskOut`` carries the caller's own
 marks only; readers' marks appear only in ``ReviewOut``, which only a review task's own reviewer receives.
-No schema carries a file path, a SOP Instance UID or a patient key.
+No schema carries a file path, a SOP Instance UID or a patient key. The leaderboard's schemas are built by
+``benchmark_out``, ``submission_out`` and ``leaderboard_out``, which leave private scores out (null) until the
+benchmark is closed.
 """
 
 from __future__ import annotations
@@ -12,10 +14,20 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cxrlab.annotate.services.leaderboard import Board, BoardEntry, reveal_private
 from cxrlab.annotate.services.marks import Box, Marks
 from cxrlab.annotate.services.reviews import ReviewView
 from cxrlab.annotate.services.tasks import TaskView
-from cxrlab.catalog.models import TaskKind, TaskState, UserRole
+from cxrlab.catalog.models import (
+    Benchmark,
+    BenchmarkState,
+    Submission,
+    SubmissionState,
+    TaskKind,
+    TaskState,
+    User,
+    UserRole,
+)
 
 # --- auth and users ------------------------------------------------------------------------------------------
 
@@ -291,3 +303,120 @@ class AgreementOut(BaseModel):
     fleiss_kappa: dict[str, float | None] = Field(description="per label; null where undefined")
     box_iou: float
     box_agreement: list[PairAgreement]
+
+
+# --- leaderboard -----------------------------------------------------------------------------------------------
+
+
+class BenchmarkIn(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    description: str | None = Field(default=None, max_length=2000)
+    metric: Literal["kaggle", "voc", "coco"] = "kaggle"
+    iou: float | None = Field(default=None, gt=0.0, lt=1.0, description="IoU threshold (default: the metric's)")
+    classes: str = Field(default="vindr-cxr-challenge",
+                         description="Class ids of the submissions: vindr-cxr-challenge, vindr-cxr or vindr-pcxr")
+    seed: int | None = Field(default=None, description="Seed of the public/private split (default: random)")
+    public_fraction: float = Field(default=0.5, gt=0.0, lt=1.0)
+    daily_limit: int = Field(default=5, ge=1, le=1000, description="Submissions per user per UTC day")
+
+
+class BenchmarkOut(BaseModel):
+    """A benchmark; ``seed`` only for admins (with it, the released test ids tell which images are private)."""
+
+    id: int
+    name: str
+    description: str | None
+    metric: str
+    iou: float | None
+    classes: str
+    public_fraction: float
+    daily_limit: int
+    state: BenchmarkState
+    has_labels: bool
+    public_images: int
+    private_images: int
+    created_at: datetime
+    closed_at: datetime | None
+    seed: int | None = Field(default=None, description="Admins only")
+    submissions_today: int = Field(description="The caller's submissions counted against today's (UTC) limit")
+
+
+class LabelsOut(BaseModel):
+    benchmark: BenchmarkOut
+    images: int
+    boxes: int = Field(description="ground-truth rows scored (boxes, and 'No finding' as one box each)")
+    rescored: int = Field(description="submissions queued again for scoring against the new labels")
+    notes: list[str]
+
+
+class SubmissionOut(BaseModel):
+    """One of the caller's submissions. Private score and private per-class AP are null until the benchmark is
+    closed."""
+
+    id: int
+    benchmark_id: int
+    filename: str
+    size: int
+    sha256: str
+    state: SubmissionState
+    messages: list[str] = Field(description="The validator's messages (name:line: severity: message)")
+    public_score: float | None
+    private_score: float | None = Field(description="null until the benchmark is closed")
+    per_class: dict[str, dict[str, float | None]] | None = Field(
+        description="part (public; private once closed) -> class name -> AP (null: no ground truth)")
+    created_at: datetime
+    scored_at: datetime | None
+
+
+class BoardEntryOut(BaseModel):
+    rank: int
+    username: str
+    public_score: float
+    private_score: float | None = Field(description="null until the benchmark is closed")
+    submitted_at: datetime
+    entries: int = Field(description="the user's scored submissions")
+
+
+class LeaderboardOut(BaseModel):
+    benchmark: BenchmarkOut
+    public: list[BoardEntryOut] = Field(description="best public score per user; ties to the earlier submission")
+    private: list[BoardEntryOut] | None = Field(
+        description="the same submissions ranked by private score; null until the benchmark is closed")
+
+
+def benchmark_out(benchmark: Benchmark, *, counts: dict[str, int], user: User, today: int) -> BenchmarkOut:
+    """The output schema of a benchmark for *user* (``seed`` for admins only)."""
+    return BenchmarkOut(
+        id=benchmark.id, name=benchmark.name, description=benchmark.description, metric=benchmark.metric,
+        iou=benchmark.iou, classes=benchmark.classes, public_fraction=benchmark.public_fraction,
+        daily_limit=benchmark.daily_limit, state=benchmark.state, has_labels=bool(benchmark.gt_path),
+        public_images=counts.get("public", 0), private_images=counts.get("private", 0),
+        created_at=benchmark.created_at, closed_at=benchmark.closed_at,
+        seed=benchmark.seed if user.role is UserRole.ADMIN else None, submissions_today=today,
+    )
+
+
+def submission_out(sub: Submission, benchmark: Benchmark) -> SubmissionOut:
+    """The output schema of a submission; private parts only when the benchmark is closed."""
+    reveal = reveal_private(benchmark)
+    per_class = {k: v for k, v in (sub.per_class or {}).items() if reveal or k == "public"}
+    return SubmissionOut(
+        id=sub.id, benchmark_id=sub.benchmark_id, filename=sub.filename, size=sub.size, sha256=sub.sha256,
+        state=sub.state, messages=list(sub.messages or []), public_score=sub.public_score,
+        private_score=sub.private_score if reveal else None, per_class=per_class or None,
+        created_at=sub.created_at, scored_at=sub.scored_at,
+    )
+
+
+def _entry(e: BoardEntry, reveal: bool) -> BoardEntryOut:
+    return BoardEntryOut(rank=e.rank, username=e.username, public_score=e.public_score,
+                         private_score=e.private_score if reveal else None, submitted_at=e.submitted_at,
+                         entries=e.entries)
+
+
+def leaderboard_out(board: Board, benchmark: BenchmarkOut) -> LeaderboardOut:
+    """The output schema of a leaderboard: private scores and ranking only for a closed benchmark (the service
+    leaves them out too; this is the second lock)."""
+    reveal = benchmark.state is BenchmarkState.CLOSED
+    private = [_entry(e, reveal) for e in board.private] if reveal and board.private is not None else None
+    return LeaderboardOut(benchmark=benchmark, public=[_entry(e, reveal) for e in board.public], private=private)

@@ -28,6 +28,9 @@ __all__ = [
     "REVIEW_METHOD",
     "AuthSession",
     "Base",
+    "Benchmark",
+    "BenchmarkImage",
+    "BenchmarkState",
     "ConsensusBox",
     "ConsensusLabel",
     "Event",
@@ -41,6 +44,8 @@ __all__ = [
     "Redaction",
     "Review",
     "ReviewComment",
+    "Submission",
+    "SubmissionState",
     "Task",
     "TaskKind",
     "TaskState",
@@ -394,3 +399,95 @@ class ReviewComment(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     text: Mapped[str] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# --- the leaderboard (migration 0006) ------------------------------------------------------------------------
+
+
+class BenchmarkState(enum.StrEnum):
+    """``open``: submissions accepted, public scores shown; ``closed``: final, private scores shown to all."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Benchmark(Base):
+    """A benchmark on hidden test labels: how submissions are scored and how many a user may send per day.
+
+    The hidden labels are a file under the workspace (``gt_path``, never served) identified by ``gt_sha256``.
+    Their images are split once, by ``seed``, into a public part (scored on the public leaderboard) and a private
+    part (shown when the benchmark is closed): :class:`BenchmarkImage`.
+    """
+
+    __tablename__ = "benchmarks"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    metric: Mapped[str] = mapped_column(String(16))
+    iou: Mapped[float | None] = mapped_column(Float)
+    classes: Mapped[str] = mapped_column(String(64))
+    seed: Mapped[int] = mapped_column(Integer, default=0)
+    public_fraction: Mapped[float] = mapped_column(Float)
+    daily_limit: Mapped[int] = mapped_column(Integer)
+    state: Mapped[BenchmarkState] = mapped_column(_str_enum(BenchmarkState, 16), default=BenchmarkState.OPEN)
+    gt_path: Mapped[str | None] = mapped_column(Text)
+    gt_sha256: Mapped[str | None] = mapped_column(String(64))
+    gt_uploaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class BenchmarkImage(Base):
+    """One test image of a benchmark and its part, ``public`` or ``private`` (chosen once, by the seed)."""
+
+    __tablename__ = "benchmark_images"
+
+    benchmark_id: Mapped[int] = mapped_column(ForeignKey("benchmarks.id", ondelete="CASCADE"), primary_key=True)
+    image_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    part: Mapped[str] = mapped_column(String(16))
+
+
+class SubmissionState(enum.StrEnum):
+    """Life of a submission: ``queued`` -> ``scoring`` -> ``scored`` (or ``failed``); ``invalid`` when the
+    validator refused the upload (kept with its messages, never scored)."""
+
+    QUEUED = "queued"
+    SCORING = "scoring"
+    SCORED = "scored"
+    INVALID = "invalid"
+    FAILED = "failed"
+
+
+class Submission(Base):
+    """A user's predictions for a benchmark, its validation messages and its scores.
+
+    ``private_score`` and the private half of ``per_class`` are stored as soon as they are computed but leave
+    the server only when the benchmark is closed. ``claimed_by`` / ``claimed_at`` name the scoring worker
+    (``host:pid``) that holds a ``scoring`` submission, so a restarted server can tell its dead claims from a
+    live worker's.
+    """
+
+    __tablename__ = "submissions"
+    __table_args__ = (
+        Index("ix_submissions_benchmark_user", "benchmark_id", "user_id", "created_at"),
+        Index("ix_submissions_state", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    benchmark_id: Mapped[int] = mapped_column(ForeignKey("benchmarks.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(255))
+    path: Mapped[str | None] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    state: Mapped[SubmissionState] = mapped_column(_str_enum(SubmissionState, 16))
+    messages: Mapped[list | None] = mapped_column(JSON)
+    public_score: Mapped[float | None] = mapped_column(Float)
+    private_score: Mapped[float | None] = mapped_column(Float)
+    per_class: Mapped[dict | None] = mapped_column(JSON)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    scored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -76,6 +76,7 @@ __all__ = [
     "COCO_IOUS",
     "DetectionResult",
     "Metric",
+    "check_metric",
     "coco_precision",
     "score_detections",
     "score_submission",
@@ -413,6 +414,23 @@ def voc_average_precision(
 # -- scoring a submission ----------------------------------------------------------------------------------------
 
 
+def check_metric(metric: Metric | str, iou: float | None = None) -> Metric:
+    """*metric* as a :class:`Metric`, after checking it and the IoU threshold.
+
+    Raises
+    ------
+    EvaluationError
+        Unknown metric, or an IoU outside (0, 1).
+    """
+    try:
+        metric = Metric(metric)
+    except ValueError:
+        raise EvaluationError(f"unknown metric {metric!r} (kaggle, voc or coco)") from None
+    if iou is not None and not 0.0 < iou < 1.0:
+        raise EvaluationError(f"IoU threshold must be between 0 and 1, got {iou}")
+    return metric
+
+
 def score_detections(
     gt: GroundTruth,
     predictions: Predictions,
@@ -440,12 +458,7 @@ def score_detections(
     EvaluationError
         Unknown metric, an IoU outside (0, 1), image ids not in the ground truth.
     """
-    try:
-        metric = Metric(metric)
-    except ValueError:
-        raise EvaluationError(f"unknown metric {metric!r} (kaggle, voc or coco)") from None
-    if iou is not None and not 0.0 < iou < 1.0:
-        raise EvaluationError(f"IoU threshold must be between 0 and 1, got {iou}")
+    metric = check_metric(metric, iou)
     thr = CHALLENGE_IOU if iou is None else float(iou)
     notes = [f"{n} ground-truth row(s) of class {c!r} not scored" for c, n in sorted(gt.dropped.items())]
     if image_ids is not None:

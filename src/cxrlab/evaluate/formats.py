@@ -18,6 +18,7 @@ import io
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -40,18 +41,27 @@ BOX_COLUMNS = ["x_min", "y_min", "x_max", "y_max"]
 SUBMISSION_COLUMNS = ["image_id", "PredictionString"]
 
 
-def read_csv(source: str | Path | pd.DataFrame, *, what: str) -> tuple[pd.DataFrame, str]:
-    """Read a CSV as strings (ids stay exact, empty cells stay ``""``); return it and a name for messages."""
+def read_csv(source: str | Path | pd.DataFrame | BinaryIO, *, what: str) -> tuple[pd.DataFrame, str]:
+    """Read a CSV as strings (ids stay exact, empty cells stay ``""``); return it and a name for messages.
+
+    *source* may also be an open binary file (an upload held in memory); messages then use its ``name``
+    attribute, or ``<what>`` without one, never a server path.
+    """
     if isinstance(source, pd.DataFrame):
         return source.reset_index(drop=True), f"<{what}>"
-    path = Path(source)
-    if not path.is_file():
-        raise EvaluationError(f"{path}: {what} file not found")
+    if hasattr(source, "read"):
+        name = getattr(source, "name", None)
+        name = name if isinstance(name, str) else f"<{what}>"
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise EvaluationError(f"{path}: {what} file not found")
+        source, name = path, str(path)
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
+        frame = pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise EvaluationError(f"{path}: not a readable CSV ({type(exc).__name__}: {exc})") from None
-    return frame, str(path)
+        raise EvaluationError(f"{name}: not a readable CSV ({type(exc).__name__}: {exc})") from None
+    return frame, name
 
 
 def numeric(col: pd.Series) -> np.ndarray:
@@ -119,7 +129,7 @@ class GroundTruth:
         )
 
 
-def read_annotations(source: str | Path | pd.DataFrame, *, classes: ClassList = CHALLENGE) -> GroundTruth:
+def read_annotations(source: str | Path | pd.DataFrame | BinaryIO, *, classes: ClassList = CHALLENGE) -> GroundTruth:
     """Read ground-truth boxes in the seeds' ``annotations_test.csv`` layout.
 
     Parameters
@@ -185,7 +195,7 @@ def read_annotations(source: str | Path | pd.DataFrame, *, classes: ClassList = 
     return GroundTruth(np.asarray(uniques, dtype=object), codes.astype(np.int64), cls, coords, classes, dropped)
 
 
-def read_submission(source: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, str]:
+def read_submission(source: str | Path | pd.DataFrame | BinaryIO) -> tuple[pd.DataFrame, str]:
     """Read an ``image_id,PredictionString`` submission as strings (an empty cell is ``""``).
 
     Raises

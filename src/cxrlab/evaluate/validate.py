@@ -11,6 +11,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -63,7 +64,7 @@ def _ids(values: list[str], limit: int = 3) -> str:
 
 
 def validate_submission(
-    source: str | Path | pd.DataFrame,
+    source: str | Path | pd.DataFrame | BinaryIO,
     *,
     gt_image_ids: Collection[str] | None = None,
     meta: str | Path | pd.DataFrame | None = None,
@@ -73,8 +74,8 @@ def validate_submission(
 
     Parameters
     ----------
-    source : path or DataFrame
-        ``image_id,PredictionString``.
+    source : path, DataFrame or binary file
+        ``image_id,PredictionString`` (a binary file: an upload held in memory, named by its ``name``).
     gt_image_ids : collection of str, optional
         The test images: each needs exactly one row, and no other image may appear. Not checked when None.
     meta : path or DataFrame, optional

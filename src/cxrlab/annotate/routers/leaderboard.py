@@ -1,0 +1,153 @@
+"""``/api/benchmarks``: the leaderboard. Admins create benchmarks, upload their hidden test labels, close and
+reopen them; any logged-in user uploads submissions, follows their scoring and reads the rankings.
+
+Files are sent as the raw request body (``Content-Type: text/csv`` or ``application/gzip``; a gzip stream is
+recognised by its first bytes) with the file's name in ``?filename=``, e.g.
+``curl -H "Authorization: Bearer $TOKEN" --data-binary @submission.csv.gz
+"http://host/api/benchmarks/1/submissions?filename=submission.csv.gz"``. No multipart parser is needed and
+the size limit is enforced while the body arrives.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.orm import Session
+
+from cxrlab.annotate.deps import AdminUser, CurrentUser, SessionDep, WorkspaceDep
+from cxrlab.annotate.errors import UploadTooLargeError
+from cxrlab.annotate.schemas import (
+    BenchmarkIn,
+    BenchmarkOut,
+    LabelsOut,
+    LeaderboardOut,
+    SubmissionOut,
+    benchmark_out,
+    leaderboard_out,
+    submission_out,
+)
+from cxrlab.annotate.services import leaderboard as lb
+from cxrlab.catalog.models import Benchmark, BenchmarkState, User
+
+router = APIRouter(prefix="/api/benchmarks", tags=["leaderboard"], responses={401: {}, 403: {}, 404: {}})
+
+_FILE = {"schema": {"type": "string", "format": "binary"}}
+UPLOAD = {"requestBody": {"required": True, "content": {"text/csv": _FILE, "application/gzip": _FILE}}}
+UPLOAD_ERRORS = {409: {"description": "Benchmark closed, or without labels yet"},
+                 413: {"description": "Upload too large"},
+                 422: {"description": "The validator's messages (`problems`, with line numbers)"}}
+
+
+async def upload_body(request: Request) -> bytes:
+    """The raw request body, refused with 413 as soon as it passes :data:`~lb.MAX_UPLOAD_BYTES`."""
+    declared = request.headers.get("content-length", "")
+    too_large = UploadTooLargeError(f"the upload is larger than {lb.MAX_UPLOAD_BYTES // 2**20} MiB")
+    if declared.isdigit() and int(declared) > lb.MAX_UPLOAD_BYTES:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > lb.MAX_UPLOAD_BYTES:
+            raise too_large
+    return bytes(body)
+
+
+UploadBody = Annotated[bytes, Depends(upload_body)]
+FileName = Annotated[str | None, Query(max_length=255, description="The file's name, used in messages")]
+
+
+def benchmark_view(session: Session, benchmark: Benchmark, user: User) -> BenchmarkOut:
+    """*benchmark* as *user* sees it (image counts per part, the caller's submissions today)."""
+    return benchmark_out(benchmark, counts=lb.part_counts(session, benchmark), user=user,
+                         today=lb.submissions_today(session, benchmark=benchmark, user=user))
+
+
+def _wake_scoring(request: Request) -> None:
+    request.app.state.scoring.notify()
+
+
+@router.get("", response_model=list[BenchmarkOut])
+def api_list_benchmarks(user: CurrentUser, session: SessionDep) -> list[BenchmarkOut]:
+    """Every benchmark, newest first."""
+    return [benchmark_view(session, b, user) for b in lb.list_benchmarks(session)]
+
+
+@router.post("", response_model=BenchmarkOut, status_code=201, responses={400: {}})
+def api_create_benchmark(body: BenchmarkIn, admin: AdminUser, session: SessionDep) -> BenchmarkOut:
+    """Create an open benchmark; upload its hidden labels next."""
+    benchmark = lb.create_benchmark(session, created_by=admin, **body.model_dump())
+    return benchmark_view(session, benchmark, admin)
+
+
+@router.get("/{benchmark_id}", response_model=BenchmarkOut)
+def api_get_benchmark(benchmark_id: int, user: CurrentUser, session: SessionDep) -> BenchmarkOut:
+    """One benchmark."""
+    return benchmark_view(session, lb.get_benchmark(session, benchmark_id), user)
+
+
+@router.put("/{benchmark_id}/labels", response_model=LabelsOut, openapi_extra=UPLOAD, responses=UPLOAD_ERRORS)
+def api_upload_labels(
+    benchmark_id: int, request: Request, admin: AdminUser, session: SessionDep, workspace: WorkspaceDep,
+    data: UploadBody, filename: FileName = None,
+) -> LabelsOut:
+    """Upload or replace the hidden test labels (``annotations_test.csv`` layout, CSV or gzip). The test images
+    are split into public and private parts once; every submission is scored again."""
+    benchmark = lb.get_benchmark(session, benchmark_id)
+    report = lb.upload_labels(session, workspace, benchmark=benchmark, data=data, filename=filename)
+    if report.rescored:
+        _wake_scoring(request)
+    return LabelsOut(benchmark=benchmark_view(session, benchmark, admin), images=report.images, boxes=report.boxes,
+                     rescored=report.rescored, notes=report.notes)
+
+
+@router.post("/{benchmark_id}/close", response_model=BenchmarkOut)
+def api_close(benchmark_id: int, admin: AdminUser, session: SessionDep) -> BenchmarkOut:
+    """Close the benchmark: no more submissions; private scores and the private ranking become visible."""
+    benchmark = lb.set_state(session, benchmark=lb.get_benchmark(session, benchmark_id), state=BenchmarkState.CLOSED)
+    return benchmark_view(session, benchmark, admin)
+
+
+@router.post("/{benchmark_id}/reopen", response_model=BenchmarkOut)
+def api_reopen(benchmark_id: int, admin: AdminUser, session: SessionDep) -> BenchmarkOut:
+    """Reopen a closed benchmark (private scores are hidden again)."""
+    benchmark = lb.set_state(session, benchmark=lb.get_benchmark(session, benchmark_id), state=BenchmarkState.OPEN)
+    return benchmark_view(session, benchmark, admin)
+
+
+@router.post("/{benchmark_id}/submissions", response_model=SubmissionOut, status_code=202, openapi_extra=UPLOAD,
+             responses={**UPLOAD_ERRORS, 429: {"description": "Daily limit reached (Retry-After: seconds)"}})
+def api_submit(
+    benchmark_id: int, request: Request, user: CurrentUser, session: SessionDep, workspace: WorkspaceDep,
+    data: UploadBody, filename: FileName = None,
+) -> SubmissionOut:
+    """Upload a submission (``image_id,PredictionString``, CSV or gzip). It is validated at once (422 with
+    every problem and its line; recorded as ``invalid``, not counted against the daily limit) and scored in
+    the background: poll ``GET .../submissions/{id}`` until ``scored``."""
+    benchmark = lb.get_benchmark(session, benchmark_id)
+    sub = lb.submit(session, workspace, benchmark=benchmark, user=user, data=data, filename=filename)
+    _wake_scoring(request)
+    return submission_out(sub, benchmark)
+
+
+@router.get("/{benchmark_id}/submissions", response_model=list[SubmissionOut])
+def api_list_submissions(benchmark_id: int, user: CurrentUser, session: SessionDep) -> list[SubmissionOut]:
+    """The caller's own submissions, newest first, with state and the validator's messages."""
+    benchmark = lb.get_benchmark(session, benchmark_id)
+    return [submission_out(s, benchmark) for s in lb.list_submissions(session, benchmark=benchmark, user=user)]
+
+
+@router.get("/{benchmark_id}/submissions/{submission_id}", response_model=SubmissionOut)
+def api_get_submission(benchmark_id: int, submission_id: int, user: CurrentUser, session: SessionDep
+                       ) -> SubmissionOut:
+    """One of the caller's submissions (another user's is 404)."""
+    benchmark = lb.get_benchmark(session, benchmark_id)
+    return submission_out(lb.get_submission(session, benchmark=benchmark, user=user, submission_id=submission_id),
+                          benchmark)
+
+
+@router.get("/{benchmark_id}/leaderboard", response_model=LeaderboardOut)
+def api_leaderboard(benchmark_id: int, user: CurrentUser, session: SessionDep) -> LeaderboardOut:
+    """Best public score per user (ties to the earlier submission); the private ranking once closed."""
+    benchmark = lb.get_benchmark(session, benchmark_id)
+    return leaderboard_out(lb.leaderboard(session, benchmark=benchmark), benchmark_view(session, benchmark, user))

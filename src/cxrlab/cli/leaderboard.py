@@ -1,0 +1,132 @@
+"""``cxrlab leaderboard create|list|upload-labels|close|reopen|scores|score-pending``: benchmarks of the web
+app's leaderboard from the command line (the same services as ``/api/benchmarks``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cxrlab.cli.common import WorkspaceOpt, cli_errors, out
+
+app = typer.Typer(help="Benchmarks on hidden test labels (the leaderboard of `cxrlab serve`).", no_args_is_help=True)
+
+NameArg = Annotated[str, typer.Argument(help="Benchmark name.")]
+
+
+@app.command("create")
+def create(
+    name: NameArg,
+    metric: Annotated[str, typer.Option(help="kaggle, voc or coco.")] = "kaggle",
+    iou: Annotated[float | None, typer.Option(help="IoU threshold (default: the metric's).")] = None,
+    classes: Annotated[str, typer.Option(help="Class ids: vindr-cxr-challenge, vindr-cxr or vindr-pcxr.")] = (
+        "vindr-cxr-challenge"),
+    public_fraction: Annotated[float, typer.Option(help="Share of test images on the public board.")] = 0.5,
+    daily_limit: Annotated[int, typer.Option(help="Submissions per user per UTC day.")] = 5,
+    seed: Annotated[int | None, typer.Option(help="Seed of the public/private split (default: random).")] = None,
+    description: Annotated[str | None, typer.Option(help="Shown on the page.")] = None,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Create an open benchmark; upload its hidden labels with `upload-labels`."""
+    from cxrlab.annotate.services.leaderboard import create_benchmark
+    from cxrlab.catalog import open_workspace
+
+    with cli_errors(), open_workspace(workspace).sessions() as session:
+        b = create_benchmark(session, name=name, metric=metric, iou=iou, classes=classes, seed=seed,
+                             public_fraction=public_fraction, daily_limit=daily_limit, description=description)
+    out.print(f"created benchmark {b.name} (id {b.id}, {b.metric}, split seed {b.seed})")
+
+
+@app.command("list")
+def list_(workspace: WorkspaceOpt = None) -> None:
+    """List benchmarks."""
+    from rich.table import Table
+
+    from cxrlab.annotate.services.leaderboard import list_benchmarks, part_counts
+    from cxrlab.catalog import open_workspace
+
+    table = Table("id", "name", "metric", "state", "public", "private", "daily limit", title_justify="left")
+    with cli_errors(), open_workspace(workspace).sessions() as session:
+        for b in list_benchmarks(session):
+            n = part_counts(session, b)
+            table.add_row(str(b.id), b.name, b.metric, b.state.value, str(n["public"]), str(n["private"]),
+                          str(b.daily_limit))
+    out.print(table)
+
+
+@app.command("upload-labels")
+def upload_labels(
+    name: NameArg,
+    labels: Annotated[Path, typer.Argument(help="annotations_test.csv (or .csv.gz) in the seeds' layout.")],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Store (or replace) the hidden test labels; splits the images into public and private once."""
+    from cxrlab.annotate.services import leaderboard as lb
+    from cxrlab.catalog import open_workspace
+
+    with cli_errors():
+        ws = open_workspace(workspace)
+        with ws.sessions() as session:
+            benchmark = lb.get_benchmark_by_name(session, name)
+            report = lb.upload_labels(session, ws, benchmark=benchmark, data=labels.read_bytes(),
+                                      filename=labels.name)
+    out.print(f"{report.images} test images ({report.public} public, {report.private} private), {report.boxes} "
+              f"boxes; {report.rescored} submission(s) queued for scoring again")
+    for note in report.notes:
+        out.print(note)
+
+
+def _set_state(name: str, state: str, workspace: Path | None) -> None:
+    from cxrlab.annotate.services import leaderboard as lb
+    from cxrlab.catalog import open_workspace
+
+    with cli_errors(), open_workspace(workspace).sessions() as session:
+        lb.set_state(session, benchmark=lb.get_benchmark_by_name(session, name), state=state)
+    out.print(f"benchmark {name} {state}")
+
+
+@app.command("close")
+def close(name: NameArg, workspace: WorkspaceOpt = None) -> None:
+    """Close: no more submissions; private scores and ranking shown to everyone."""
+    _set_state(name, "closed", workspace)
+
+
+@app.command("reopen")
+def reopen(name: NameArg, workspace: WorkspaceOpt = None) -> None:
+    """Reopen a closed benchmark (private scores hidden again)."""
+    _set_state(name, "open", workspace)
+
+
+@app.command("scores")
+def scores(name: NameArg, workspace: WorkspaceOpt = None) -> None:
+    """The public ranking (best public score per user), and the private one once the benchmark is closed."""
+    from rich.table import Table
+
+    from cxrlab.annotate.services import leaderboard as lb
+    from cxrlab.catalog import open_workspace
+
+    with cli_errors(), open_workspace(workspace).sessions() as session:
+        board = lb.leaderboard(session, benchmark=lb.get_benchmark_by_name(session, name))
+    for title, entries, key in (("public", board.public, "public_score"), ("private", board.private, "private_score")):
+        if entries is None:
+            out.print("private scores are shown when the benchmark is closed")
+            continue
+        table = Table("rank", "user", f"{title} score", "submitted (UTC)", "entries", title=f"{name}: {title}",
+                      title_justify="left")
+        for e in entries:
+            value = getattr(e, key)
+            table.add_row(str(e.rank), e.username, "-" if value is None else f"{value:.4f}",
+                          f"{e.submitted_at:%Y-%m-%d %H:%M}", str(e.entries))
+        out.print(table)
+
+
+@app.command("score-pending")
+def score_pending(workspace: WorkspaceOpt = None) -> None:
+    """Score the queued submissions now (what a running `cxrlab serve` does in the background)."""
+    from cxrlab.annotate.worker import ScoringWorker
+    from cxrlab.catalog import open_workspace
+
+    with cli_errors():
+        n = ScoringWorker(open_workspace(workspace)).run_once()
+    out.print(f"scored {n} submission(s)")

@@ -1,0 +1,58 @@
+"""``cxrlab leaderboard create|list|upload-labels|close|reopen|scores|score-pending``."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from cxrlab.annotate.services import leaderboard as lb
+from cxrlab.annotate.services.auth import create_user
+from cxrlab.cli.main import app
+from cxrlab.evaluate import score_submission
+from tests.leaderboard_data import csv_bytes, make_gt, make_submission
+
+runner = CliRunner()
+
+
+class TestLeaderboardCli:
+    def test_create_labels_score_close(self, workspace, tmp_path: Path) -> None:  # noqa: ANN001
+        w = ["-w", str(workspace.root)]
+        gt = make_gt(12)
+        (tmp_path / "annotations_test.csv").write_bytes(csv_bytes(gt))
+        r = runner.invoke(app, ["leaderboard", "create", "vindr", "--daily-limit", "3", "--seed", "4", *w])
+        assert r.exit_code == 0 and "split seed 4" in r.output, r.output
+        r = runner.invoke(app, ["leaderboard", "upload-labels", "vindr", str(tmp_path / "annotations_test.csv"), *w])
+        assert r.exit_code == 0 and "12 test images (6 public, 6 private)" in r.output, r.output
+        assert "vindr" in runner.invoke(app, ["leaderboard", "list", *w]).output
+
+        sub = csv_bytes(make_submission(gt, seed=1, noise=2.0))
+        with workspace.sessions() as session:
+            user = create_user(session, username="researcher", password="long enough password", role="annotator")
+            bench = lb.get_benchmark_by_name(session, "vindr")
+            lb.submit(session, workspace, benchmark=bench, user=user, data=sub)
+            public = lb.image_parts(session, bench)["public"]
+        r = runner.invoke(app, ["leaderboard", "score-pending", *w])
+        assert r.exit_code == 0 and "scored 1 submission(s)" in r.output, r.output
+        expected = score_submission(gt, pd.read_csv(io.BytesIO(sub)), image_ids=public).mAP
+        r = runner.invoke(app, ["leaderboard", "scores", "vindr", *w])
+        assert "researcher" in r.output and f"{expected:.4f}" in r.output
+        assert "private scores are shown when the benchmark is closed" in r.output
+        assert runner.invoke(app, ["leaderboard", "close", "vindr", *w]).exit_code == 0
+        r = runner.invoke(app, ["leaderboard", "scores", "vindr", *w])
+        assert "vindr: private" in r.output and "shown when" not in r.output
+        assert runner.invoke(app, ["leaderboard", "reopen", "vindr", *w]).exit_code == 0
+
+    def test_errors_exit_1(self, workspace, tmp_path: Path) -> None:  # noqa: ANN001
+        w = ["-w", str(workspace.root)]
+        bad = tmp_path / "gt.csv"
+        bad.write_text("image_id,class_name,x_min,y_min,x_max,y_max\na,Cardiomegaly,1,2,x,4\n")
+        r = runner.invoke(app, ["leaderboard", "upload-labels", "ghost", str(bad), *w])
+        assert r.exit_code == 1 and "not found" in r.output
+        assert runner.invoke(app, ["leaderboard", "create", "b", *w]).exit_code == 0
+        r = runner.invoke(app, ["leaderboard", "upload-labels", "b", str(bad), *w])
+        assert r.exit_code == 1 and "gt.csv:2:" in r.output, r.output
+        r = runner.invoke(app, ["leaderboard", "create", "c", "--metric", "f1", *w])
+        assert r.exit_code == 1 and "unknown metric" in r.output
