@@ -3,13 +3,21 @@
 from cxrlab.export.coco import coco_dict, write_coco
 from cxrlab.export.nih import write_nih
 from cxrlab.export.release import FORMATS, export_release, release_json, tables_from_workspace, write_release
-from cxrlab.export.vindr import ANNOTATION_COLUMNS, annotation_rows, label_rows, write_csv, write_vindr_csvs
+from cxrlab.export.vindr import (
+    ANNOTATION_COLUMNS,
+    annotation_rows,
+    frame_csv_text,
+    label_rows,
+    write_csv,
+    write_vindr_csvs,
+)
 from cxrlab.export.yolo import write_yolo
 
 __all__ = [
     "ANNOTATION_COLUMNS",
     "FORMATS",
     "annotation_rows",
+    "frame_csv_text",
     "coco_dict",
     "export_release",
     "label_rows",

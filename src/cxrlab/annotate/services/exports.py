@@ -11,7 +11,6 @@ review's proposal, approvals and comments, and the final consensus.
 
 from __future__ import annotations
 
-import io
 from datetime import datetime
 from typing import Any
 
@@ -32,79 +31,80 @@ from cxrlab.catalog.models import (
     Task,
     User,
 )
-from cxrlab.export import ANNOTATION_COLUMNS
-from cxrlab.schemas import LabelSchema
+from cxrlab.export import annotation_rows, frame_csv_text, label_rows
+from cxrlab.schemas import BOX_COLUMNS, ReleaseTables
 
 __all__ = ["CSV_NAMES", "project_csv", "project_json"]
 
 CSV_NAMES = ("annotations_train.csv", "image_labels_train.csv", "annotations_test.csv", "image_labels_test.csv")
 
 
-def _fmt(v: float) -> str:
-    return f"{v:.2f}".rstrip("0").rstrip(".")
-
-
 def _iso(dt: datetime | None) -> str | None:
     return dt.isoformat() if dt else None
 
 
-def _box_row(schema: LabelSchema, image_id: str, rad_id: str, b: Any) -> list:
-    return [image_id, rad_id, b.class_name, _fmt(b.x_min), _fmt(b.y_min), _fmt(b.x_max), _fmt(b.y_max),
-            schema.class_id(b.class_name)]
-
-
-def _no_finding_row(schema: LabelSchema, image_id: str, rad_id: str) -> list:
-    return [image_id, rad_id, schema.no_finding, "", "", "", "", schema.class_id(schema.no_finding)]
-
-
-def _csv(header: list[str], rows: list[list]) -> str:
-    buf = io.StringIO()
-    pd.DataFrame(rows, columns=header).to_csv(buf, index=False, lineterminator="\n")
-    return buf.getvalue()
-
-
 def project_csv(session: Session, *, project: Project, name: str) -> str:
-    """One of :data:`CSV_NAMES` for *project*, as CSV text (``ValueError`` for another name)."""
+    """One of :data:`CSV_NAMES` for *project*, as CSV text (``ValueError`` for another name).
+
+    The rows come from the release stage's builders (:func:`cxrlab.export.annotation_rows`,
+    :func:`cxrlab.export.label_rows`) over the project's submitted reads (train) or reviewed consensus (test),
+    so the labeling tool and ``cxrlab export`` write the seed layout with one piece of code.
+    """
     if name not in CSV_NAMES:
         raise ValueError(f"unknown export {name!r} (one of {', '.join(CSV_NAMES)})")
-    schema = project_schema(project)
     split = "train" if name.endswith("_train.csv") else "test"
-    labels_header = ["image_id", "rad_id", *schema.names]
+    tables = _project_tables(session, project=project, split=split)
+    consensus = split == "test"
+    rows = (annotation_rows if name.startswith("annotations_") else label_rows)(tables, consensus=consensus)
+    return frame_csv_text(rows)
+
+
+def _project_tables(session: Session, *, project: Project, split: str) -> ReleaseTables:
+    """*project*'s images of *split* as release tables: each reader's marks (train) or the reviewed consensus
+    (test: images whose review is finalized, labels and boxes written by the reviewers)."""
+    schema = project_schema(project)
+    box_cols = ["image_id", "class_name", *BOX_COLUMNS]
     if split == "train":
-        rows_a, rows_l = [], []
-        for image_id, rad_id, m in submitted_reads(session, project=project, split="train"):
+        reads = submitted_reads(session, project=project, split="train")
+        boxes = [[image_id, rad_id, b.class_name, b.x_min, b.y_min, b.x_max, b.y_max]
+                 for image_id, rad_id, m in reads for b in m.boxes]
+        labels = []
+        for image_id, rad_id, m in reads:
             marked = set(m.labels) | {b.class_name for b in m.boxes}
-            rows_a += [_box_row(schema, image_id, rad_id, b) for b in m.boxes]
-            if schema.no_finding in marked:
-                rows_a.append(_no_finding_row(schema, image_id, rad_id))
-            rows_l.append([image_id, rad_id, *(int(n in marked) for n in schema.names)])
-    else:
-        finals = session.execute(
-            select(Image.id, Image.image_id).join(Review, Review.image_pk == Image.id)
-            .where(Review.project_id == project.id, Review.state == "finalized").order_by(Image.image_id)
-        ).all()
-        pks = [pk for pk, _ in finals]
-        positives: dict[int, set[str]] = {pk: set() for pk in pks}
-        for pk, label in session.execute(
-            select(ConsensusLabel.image_pk, ConsensusLabel.label)
-            .where(ConsensusLabel.image_pk.in_(pks), ConsensusLabel.method == "review", ConsensusLabel.positive == 1)
-        ):
-            positives[pk].add(label)
-        boxes: dict[int, list[ConsensusBox]] = {pk: [] for pk in pks}
-        for box in session.scalars(
-            select(ConsensusBox).where(ConsensusBox.image_pk.in_(pks), ConsensusBox.method == "review")
+            labels.append([image_id, rad_id, *(int(n in marked) for n in schema.names)])
+        return ReleaseTables(
+            schema=schema,
+            images=pd.DataFrame({"image_id": sorted({r[0] for r in reads}), "split": "train"}),
+            reader_boxes=pd.DataFrame(boxes, columns=["image_id", "rad_id", "class_name", *BOX_COLUMNS]),
+            reader_labels=pd.DataFrame(labels, columns=["image_id", "rad_id", *schema.names]),
+        )
+    finals = session.execute(
+        select(Image.id, Image.image_id).join(Review, Review.image_pk == Image.id)
+        .where(Review.project_id == project.id, Review.state == "finalized").order_by(Image.image_id)
+    ).all()
+    ids = dict(finals)
+    positives: dict[int, set[str]] = {pk: set() for pk in ids}
+    for pk, label in session.execute(
+        select(ConsensusLabel.image_pk, ConsensusLabel.label)
+        .where(ConsensusLabel.image_pk.in_(ids), ConsensusLabel.method == "review", ConsensusLabel.positive == 1)
+    ):
+        positives[pk].add(label)
+    boxes = [
+        [ids[b.image_pk], b.class_name, b.x_min, b.y_min, b.x_max, b.y_max]
+        for b in session.scalars(
+            select(ConsensusBox).where(ConsensusBox.image_pk.in_(ids), ConsensusBox.method == "review")
             .order_by(ConsensusBox.id)
-        ):
-            boxes[box.image_pk].append(box)
-        rows_a, rows_l = [], []
-        for pk, image_id in finals:
-            rows_a += [_box_row(schema, image_id, "", b) for b in boxes[pk]]
-            if schema.no_finding in positives[pk]:
-                rows_a.append(_no_finding_row(schema, image_id, ""))
-            rows_l.append([image_id, "", *(int(n in positives[pk]) for n in schema.names)])
-    if name.startswith("annotations_"):
-        return _csv(ANNOTATION_COLUMNS, rows_a)
-    return _csv(labels_header, rows_l)
+        )
+    ]
+    return ReleaseTables(
+        schema=schema,
+        images=pd.DataFrame({"image_id": [image_id for _, image_id in finals], "split": "test"}),
+        consensus_boxes=pd.DataFrame(boxes, columns=box_cols),
+        consensus_labels=pd.DataFrame(
+            [[image_id, *(int(n in positives[pk]) for n in schema.names)] for pk, image_id in finals],
+            columns=["image_id", *schema.names],
+        ),
+    )
 
 
 def project_json(session: Session, *, project: Project) -> dict[str, Any]:
