@@ -45,7 +45,7 @@ SPECIFIC_CHARACTER_SET = 0x00080005
 CHARSET_VRS = frozenset({"SH", "LO", "ST", "PN", "LT", "UC", "UT"})
 
 
-def dictionary_VR_or_none(tag: int) -> str | None:  # noqa: N802 - pydicom's own naming
+def _dictionary_vr(tag: int) -> str | None:
     """The VR the data dictionary gives *tag*, or None for private and unknown tags."""
     try:
         return dictionary_VR(tag)
@@ -168,7 +168,7 @@ def _apply(ds: Dataset, ctx: _Context) -> Dataset:
             continue
         if raw_ok and action == Action.KEEP:
             raw = ds.get_item(key)
-            vr = raw.VR or dictionary_VR_or_none(tag)
+            vr = raw.VR or _dictionary_vr(tag)
             if raw.is_raw and vr not in (None, "SQ") and (same_charset or vr not in CHARSET_VRS):
                 out[key] = raw
                 continue
