@@ -72,7 +72,10 @@ def demo_project(ws: Workspace, *, seed: int = 0) -> StageReport:
             select(Image).where(Image.id.in_(select(Task.image_pk).where(Task.project_id == project.id)))
             .order_by(Image.image_id)
         ).all()
-        for img in images[::2]:
+        # Every other image of each split, so the test split always has reads (image ids are keyed by the
+        # workspace's random secret: an order over all images could leave every test image unread).
+        to_read = [img for split in ("train", "test") for img in [i for i in images if i.split == split][::2]]
+        for img in to_read:
             tasks = session.execute(
                 select(Task.id, User).join(User, User.id == Task.user_id)
                 .where(Task.project_id == project.id, Task.image_pk == img.id, Task.kind == TaskKind.READ,
