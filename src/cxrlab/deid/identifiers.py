@@ -15,17 +15,14 @@ import re
 import uuid
 from datetime import date, timedelta
 
+from cxrlab.dicom.metadata import keyed_hex
+
 __all__ = ["ID_SCHEMES", "IMPLEMENTATION_CLASS_UID", "date_offset_days", "image_id_for", "keyed_hex", "new_uid"]
 
 #: cxrlab's Implementation Class UID (0002,0012): a 2.25 UID from a fixed name-based UUID.
 IMPLEMENTATION_CLASS_UID = f"2.25.{uuid.uuid5(uuid.NAMESPACE_URL, 'https://pypi.org/project/cxrlab').int}"
 IMPLEMENTATION_VERSION_NAME = "CXRLAB_010"
 ID_SCHEMES = ("hmac", "md5")
-
-
-def keyed_hex(key: bytes, purpose: str, value: str) -> str:
-    """HMAC-SHA256 of ``purpose:value`` under *key*, as 64 hex characters."""
-    return hmac.new(key, f"{purpose}:{value}".encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
 
 
 def image_id_for(sop_instance_uid: str, key: bytes, scheme: str = "hmac") -> str:

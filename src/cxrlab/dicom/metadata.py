@@ -16,7 +16,7 @@ from datetime import date
 
 from pydicom.dataset import Dataset
 
-__all__ = ["ImageMeta", "extract_metadata", "parse_age_string"]
+__all__ = ["ImageMeta", "extract_metadata", "keyed_hex", "parse_age_string"]
 
 _AGE_UNITS = {"D": 1 / 365.25, "W": 7 / 365.25, "M": 1 / 12, "Y": 1.0}
 
@@ -86,9 +86,10 @@ def _int(ds: Dataset, keyword: str) -> int | None:
         return None
 
 
-def keyed_hash(key: bytes, value: str, length: int = 32) -> str:
-    """HMAC-SHA256 of *value* under *key*, as *length* hex characters."""
-    return hmac.new(key, value.encode("ascii", "replace"), hashlib.sha256).hexdigest()[:length]
+def keyed_hex(key: bytes, purpose: str, value: str) -> str:
+    """HMAC-SHA256 of ``purpose:value`` under *key*, as 64 hex characters (the one keyed hash of cxrlab: patient
+    keys here, date offsets and hashed values in :mod:`cxrlab.deid`)."""
+    return hmac.new(key, f"{purpose}:{value}".encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
 
 
 def extract_metadata(ds: Dataset, *, key: bytes) -> ImageMeta:
@@ -128,7 +129,7 @@ def extract_metadata(ds: Dataset, *, key: bytes) -> ImageMeta:
         sop_instance_uid=str(
             ds.get("SOPInstanceUID") or getattr(meta, "MediaStorageSOPInstanceUID", "") or ""
         ),
-        patient_key=keyed_hash(key, "patient:" + patient_id) if patient_id else None,
+        patient_key=keyed_hex(key, "patient", patient_id)[:32] if patient_id else None,
         sex=sex,
         age_years=age,
         study_year=study.year if study else None,
