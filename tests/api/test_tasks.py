@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from cxrlab.annotate.reasons import UNUSABLE_CODES
 from cxrlab.catalog.models import Event, Image, ImageState, Reading
 from tests.api.conftest import Site
 
@@ -39,7 +40,7 @@ class TestQueue:
         assert site.get(f"/api/tasks/{tid}", who).status_code == code
         assert site.put(f"/api/tasks/{tid}/draft", who, {"version": 1, **GOOD}).status_code == code
         assert site.post(f"/api/tasks/{tid}/submit", who, {"version": 1, **GOOD}).status_code == code
-        assert site.post(f"/api/tasks/{tid}/unusable", who, {"version": 1, "reason": "x"}).status_code == code
+        assert site.post(f"/api/tasks/{tid}/unusable", who, {"version": 1, "reason": "lateral"}).status_code == code
 
     def test_unknown_task_is_404(self, site: Site) -> None:
         assert site.get("/api/tasks/99999999", "ann1").status_code == 404
@@ -163,8 +164,10 @@ class TestUnusable:
         image = p.images[0]
         t1 = p.tasks[("ann1", image)]
         site.put(f"/api/tasks/{p.tasks[('ann2', image)]}/draft", "ann2", {"version": 0, **GOOD})
-        r = site.post(f"/api/tasks/{t1}/unusable", "ann1", {"version": 0, "reason": "lateral view, not a PA"})
-        assert r.status_code == 200 and r.json()["state"] == "unusable"
+        r = site.post(f"/api/tasks/{t1}/unusable", "ann1", {"version": 0, "reason": "lateral", "note": "PA missing"})
+        assert r.status_code == 200
+        assert r.json()["state"] == "unusable" and r.json()["reason"] == "lateral"
+        assert r.json()["reason_title"] == "lateral view" and r.json()["note"] == "PA missing"  # its own reader
         for who in ("ann2", "ann3"):
             assert site.get("/api/tasks/next", who, params={"project_id": p.id}).json()["tasks"] == []
             t = p.tasks[(who, image)]
@@ -173,10 +176,23 @@ class TestUnusable:
             assert r.status_code in (404, 409)
         progress = site.get(f"/api/projects/{p.id}/progress", "admin").json()
         assert [u["image_id"] for u in progress["unusable"]] == [image]
-        assert progress["unusable"][0]["reason"] == "lateral view, not a PA"
+        assert progress["unusable"][0]["reason"] == "lateral"
+        assert progress["unusable"][0]["reason_title"] == "lateral view" and "PA missing" not in str(progress)
 
-    def test_unusable_needs_a_reason(self, site: Site) -> None:
+    @pytest.mark.parametrize("reason", ["  ", "lateral view, not a PA", "LATERAL"])
+    def test_unusable_needs_a_known_reason_code_raises(self, site: Site, reason: str) -> None:
         p = site.project(train=1)
         tid = p.tasks[("ann1", p.images[0])]
-        r = site.post(f"/api/tasks/{tid}/unusable", "ann1", {"version": 0, "reason": "  "})
-        assert r.status_code == 422 and "reason" in r.json()["detail"]
+        r = site.post(f"/api/tasks/{tid}/unusable", "ann1", {"version": 0, "reason": reason})
+        assert r.status_code == 422 and r.json()["rule"] == "unknown_reason"
+        detail = r.json()["detail"]
+        assert all(code in detail for code in UNUSABLE_CODES) and (reason.strip() or "@@") not in detail
+        assert site.get(f"/api/tasks/{tid}", "ann1").json()["state"] == "pending"
+
+    def test_too_long_note_raises_without_echoing_it(self, site: Site) -> None:
+        p = site.project(train=1)
+        tid = p.tasks[("ann1", p.images[0])]
+        note = "DOE^JOHN " * 60
+        r = site.post(f"/api/tasks/{tid}/unusable", "ann1", {"version": 0, "reason": "other", "note": note})
+        assert r.status_code == 422 and "DOE" not in r.text and "note" in r.text
+        assert site.get(f"/api/tasks/{tid}", "ann1").json()["state"] == "pending"

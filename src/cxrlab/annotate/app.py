@@ -14,6 +14,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
@@ -94,6 +96,14 @@ async def _bad_request(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=400, content={"detail": str(exc)})
 
 
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    # FastAPI's default 422 echoes each offending value ("input"); a too-long comment or note is free text typed
+    # by a person and may hold PHI, so the errors say where and why, never what was sent.
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    detail = [{k: v for k, v in e.items() if k not in ("input", "url")} for e in errors]
+    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(detail)})
+
+
 async def _file_error(request: Request, exc: Exception) -> JSONResponse:
     # The message names a workspace path and a PHI-free reason: log it, but do not send paths to clients.
     log.warning("render failed: %s", exc)
@@ -139,6 +149,7 @@ def create_app(workspace: Workspace, *, secure_cookies: bool = False) -> FastAPI
         (PermissionDeniedError, _forbidden),
         (ConflictError, _conflict),
         (QCError, _qc),
+        (RequestValidationError, _invalid_request),
         (RateLimitedError, _rate_limited),
         (InvalidUploadError, _invalid_upload),
         (UploadTooLargeError, _too_large),

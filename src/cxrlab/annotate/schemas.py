@@ -14,10 +14,11 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from cxrlab.annotate.reasons import NOTE_MAX_CHARS, UNUSABLE_REASONS, reason_title
 from cxrlab.annotate.services.leaderboard import Board, BoardEntry, reveal_private
 from cxrlab.annotate.services.marks import Box, Marks
 from cxrlab.annotate.services.reviews import ReviewView
-from cxrlab.annotate.services.tasks import TaskView
+from cxrlab.annotate.services.tasks import TaskView, unusable_reason
 from cxrlab.catalog.models import (
     Benchmark,
     BenchmarkState,
@@ -157,7 +158,11 @@ class SaveIn(MarksIO):
 
 class UnusableIn(BaseModel):
     version: int = Field(ge=0)
-    reason: str = Field(max_length=500)
+    reason: str = Field(max_length=64, description="One of: " + ", ".join(
+        f"{r.code} ({r.title})" for r in UNUSABLE_REASONS))
+    note: str | None = Field(default=None, max_length=NOTE_MAX_CHARS, description=(
+        "Optional free text. It may hold PHI: it stays in the tool (the task's own reader sees it) and leaves "
+        "it only in an export that asks for free text"))
 
 
 class ImageBrief(BaseModel):
@@ -176,7 +181,9 @@ class TaskOut(BaseModel):
     version: int
     image: ImageBrief
     marks: MarksIO
-    reason: str | None = None
+    reason: str | None = Field(default=None, description="Unusable reason code")
+    reason_title: str | None = None
+    note: str | None = Field(default=None, description="The unusable note (free text) of this user's own task")
     submitted_at: datetime | None = None
 
 
@@ -223,10 +230,12 @@ class CommentIn(BaseModel):
 def task_out(view: TaskView) -> TaskOut:
     """The output schema of a task from the service's view of it."""
     t, img = view.task, view.image
+    code, note = unusable_reason(t)
     return TaskOut(
         id=t.id, project_id=t.project_id, kind=t.kind, state=t.state, version=t.version,
         image=ImageBrief(image_id=img.image_id or "", rows=img.rows, columns=img.columns),
-        marks=MarksIO.of(view.marks), reason=t.reason, submitted_at=t.submitted_at,
+        marks=MarksIO.of(view.marks), reason=code, reason_title=reason_title(code), note=note,
+        submitted_at=t.submitted_at,
     )
 
 
@@ -275,7 +284,8 @@ class Throughput(BaseModel):
 class UnusableOut(BaseModel):
     image_id: str
     rad_id: str
-    reason: str | None
+    reason: str | None = Field(description="Reason code (the free-text note is never shown here)")
+    reason_title: str | None = None
     at: datetime
 
 

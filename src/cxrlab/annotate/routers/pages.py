@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 
 from cxrlab.annotate.deps import OptionalUser, SessionDep, WorkspaceDep
 from cxrlab.annotate.errors import NotFoundError
+from cxrlab.annotate.reasons import NOTE_MAX_CHARS, UNUSABLE_REASONS
 from cxrlab.annotate.routers.images import ImagePublic, count_images, deid_file, get_image, list_images
 from cxrlab.annotate.services import dashboard, projects, tasks
 from cxrlab.catalog.models import ImageState, TaskKind, UserRole
@@ -161,7 +162,7 @@ def page_read(
         return _login_redirect(request)
     project = projects.get_project(session, project_id, user=user)
     context = {"project": workspace.settings.project, "user": user, "p": project, "task_id": task,
-               "max_size": max_size}
+               "max_size": max_size, "unusable_reasons": UNUSABLE_REASONS, "note_max": NOTE_MAX_CHARS}
     return templates.TemplateResponse(request, "read.html", context)
 
 

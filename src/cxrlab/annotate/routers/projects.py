@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
 
 from cxrlab.annotate.deps import AdminUser, CurrentUser, SessionDep
 from cxrlab.annotate.errors import NotFoundError
@@ -77,16 +79,25 @@ def api_agreement(project_id: int, admin: AdminUser, session: SessionDep) -> dic
 
 
 @router.get("/{project_id}/export.json")
-def api_export_json(project_id: int, admin: AdminUser, session: SessionDep) -> dict:
-    """Full-fidelity export: every reader's marks, unusable decisions, reviews and the final consensus."""
-    return exports.project_json(session, project=projects.get_project(session, project_id))
+def api_export_json(
+    project_id: int,
+    admin: AdminUser,
+    session: SessionDep,
+    free_text: Annotated[bool, Query(description=(
+        "Include free text typed by users (read comments, unusable notes, review comments). It is not "
+        "de-identified; the export then carries a top-level warning"))] = False,
+) -> dict:
+    """Full-fidelity export: every reader's marks, unusable decisions (codes), reviews and the final consensus;
+    free text only with ``?free_text=true``."""
+    return exports.project_json(session, project=projects.get_project(session, project_id),
+                                include_free_text=free_text)
 
 
 @router.get("/{project_id}/export/{name}", response_class=Response,
             responses={200: {"content": {"text/csv": {}}}})
 def api_export_csv(project_id: int, name: str, admin: AdminUser, session: SessionDep) -> Response:
     """A seed CSV: annotations_train.csv, image_labels_train.csv (one row per reader), annotations_test.csv,
-    image_labels_test.csv (the reviewed consensus)."""
+    image_labels_test.csv (the reviewed consensus). The seed layouts carry no free text."""
     project = projects.get_project(session, project_id)
     if name not in exports.CSV_NAMES:
         raise NotFoundError(f"export {name!r} not found")

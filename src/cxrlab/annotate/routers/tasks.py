@@ -72,6 +72,7 @@ def api_submit(task_id: int, body: SaveIn, user: ReaderUser, session: SessionDep
 
 @router.post("/{task_id}/unusable", response_model=TaskOut, responses=WRITE_ERRORS)
 def api_unusable(task_id: int, body: UnusableIn, user: ReaderUser, session: SessionDep) -> TaskOut:
-    """Set the image aside as unusable with a reason: it leaves every reader's queue."""
+    """Set the image aside as unusable with a reason code and an optional note: it leaves every reader's
+    queue. An unknown code is 422 with the allowed codes listed."""
     return task_out(tasks.set_unusable(session, user=user, task_id=task_id, version=body.version,
-                                       reason=body.reason))
+                                       reason=body.reason, note=body.note))

@@ -14,8 +14,10 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cxrlab.annotate.reasons import reason_title
 from cxrlab.annotate.services.projects import project_schema
 from cxrlab.annotate.services.reviews import submitted_reads
+from cxrlab.annotate.services.tasks import unusable_reason
 from cxrlab.catalog.models import Image, Project, Review, Task, TaskKind, TaskState, User
 
 __all__ = ["agreement", "progress"]
@@ -28,7 +30,7 @@ def _aware(dt: datetime | None) -> datetime | None:
 def progress(session: Session, *, project: Project, now: datetime | None = None) -> dict:
     """Counts per split (images, read tasks per state, reviews per state), per reader (tasks per state,
     submitted in the last hour and day, median seconds between a reader's submissions) and the unusable
-    images with their reasons."""
+    images with their reason codes (never the readers' free-text notes)."""
     now = now or datetime.now(UTC)
     splits: dict[str, dict] = {}
     for split, state, n in session.execute(
@@ -78,16 +80,17 @@ def progress(session: Session, *, project: Project, now: datetime | None = None)
         entry["last_day"] = sum(1 for t in stamps if now - t <= timedelta(days=1))
         gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(stamps)]
         entry["median_seconds"] = float(pd.Series(gaps).median()) if gaps else None
-    unusable = [
-        {"image_id": image_id, "rad_id": rad_id, "reason": reason, "at": _aware(at)}
-        for image_id, rad_id, reason, at in session.execute(
-            select(Image.image_id, User.rad_id, Task.reason, Task.updated_at)
-            .join(Image, Image.id == Task.image_pk)
-            .join(User, User.id == Task.user_id)
-            .where(Task.project_id == project.id, Task.state == TaskState.UNUSABLE)
-            .order_by(Task.updated_at)
-        )
-    ]
+    unusable = []
+    for image_id, rad_id, task, at in session.execute(
+        select(Image.image_id, User.rad_id, Task, Task.updated_at)
+        .join(Image, Image.id == Task.image_pk)
+        .join(User, User.id == Task.user_id)
+        .where(Task.project_id == project.id, Task.state == TaskState.UNUSABLE)
+        .order_by(Task.updated_at)
+    ):
+        code, _note = unusable_reason(task)  # the note is free text (maybe PHI): never on the dashboard
+        unusable.append({"image_id": image_id, "rad_id": rad_id, "reason": code, "reason_title": reason_title(code),
+                         "at": _aware(at)})
     submitted = [t for stamps in times.values() for t in stamps]
     return {
         "project": project.name,

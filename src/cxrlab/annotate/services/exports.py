@@ -7,6 +7,11 @@ coordinates); test rows are the reviewed consensus with an empty ``rad_id``. ``i
 ``image_id,rad_id,<one 0/1 column per label>`` — one row per reader (train) or per image (test). Unlike VinDr
 Lab, which exported only the reviewer's marks, the JSON keeps every reader's marks, unusable decisions, the
 review's proposal, approvals and comments, and the final consensus.
+
+Free text typed by people — read comments, unusable notes, review comments — is not de-identified and may hold
+PHI (a name read off the film), so it leaves the tool only when asked for: :func:`project_json` leaves it out
+unless ``include_free_text=True``, and then says so in a top-level ``warning``. Reason codes are always
+exported. The CSVs carry no free text at all (the seed layouts have no column for it).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from sqlalchemy.orm import Session
 from cxrlab.annotate.services.marks import Marks
 from cxrlab.annotate.services.projects import project_schema
 from cxrlab.annotate.services.reviews import submitted_reads
+from cxrlab.annotate.services.tasks import unusable_reason
 from cxrlab.catalog.models import (
     ConsensusBox,
     ConsensusLabel,
@@ -34,9 +40,15 @@ from cxrlab.catalog.models import (
 from cxrlab.export import annotation_rows, frame_csv_text, label_rows
 from cxrlab.schemas import BOX_COLUMNS, ReleaseTables
 
-__all__ = ["CSV_NAMES", "project_csv", "project_json"]
+__all__ = ["CSV_NAMES", "FREE_TEXT_WARNING", "project_csv", "project_json"]
 
 CSV_NAMES = ("annotations_train.csv", "image_labels_train.csv", "annotations_test.csv", "image_labels_test.csv")
+
+#: The top-level ``warning`` of a JSON export that includes free text.
+FREE_TEXT_WARNING = (
+    "this export includes free text typed by users (read comments, unusable notes, review comments); it is not "
+    "de-identified and may contain PHI"
+)
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -107,9 +119,18 @@ def _project_tables(session: Session, *, project: Project, split: str) -> Releas
     )
 
 
-def project_json(session: Session, *, project: Project) -> dict[str, Any]:
-    """Everything the project holds, per image: every task (reads with marks, comments, unusable reasons;
-    review tasks), the review (proposal, approvals, comments) and the final consensus."""
+def project_json(session: Session, *, project: Project, include_free_text: bool = False) -> dict[str, Any]:
+    """Everything the project holds, per image: every task (reads with marks, unusable reason codes; review
+    tasks), the review (proposal, approvals, comments) and the final consensus.
+
+    Parameters
+    ----------
+    include_free_text : bool
+        Also export what people typed: read and proposal comments (``marks.comment``), unusable notes
+        (``note``) and the text of review comments. Off by default, since that text is not de-identified;
+        when on, the export carries a top-level ``warning`` (:data:`FREE_TEXT_WARNING`). ``free_text`` says
+        which it is.
+    """
     schema = project_schema(project)
     images = session.execute(
         select(Image.id, Image.image_id, Image.split, Image.state)
@@ -117,21 +138,36 @@ def project_json(session: Session, *, project: Project) -> dict[str, Any]:
         .order_by(Image.image_id)
     ).all()
     users = {u.id: u for u in session.scalars(select(User))}
+
+    def marks(data: dict | None) -> dict | None:
+        if not data:
+            return None
+        out = Marks.from_json(data).to_json()
+        if not include_free_text:
+            del out["comment"]
+        return out
+
     tasks: dict[int, list[dict]] = {}
     for t in session.scalars(select(Task).where(Task.project_id == project.id).order_by(Task.id)):
         u = users[t.user_id]
-        tasks.setdefault(t.image_pk, []).append({
+        code, note = unusable_reason(t)
+        entry = {
             "task_id": t.id, "kind": t.kind.value, "rad_id": u.rad_id, "username": u.username,
-            "state": t.state.value, "version": t.version, "reason": t.reason,
-            "submitted_at": _iso(t.submitted_at), "marks": Marks.from_json(t.draft).to_json() if t.draft else None,
-        })
+            "state": t.state.value, "version": t.version, "reason": code,
+            "submitted_at": _iso(t.submitted_at), "marks": marks(t.draft),
+        }
+        if include_free_text:
+            entry["note"] = note
+        tasks.setdefault(t.image_pk, []).append(entry)
     reviews = {r.image_pk: r for r in session.scalars(select(Review).where(Review.project_id == project.id))}
     comments: dict[int, list[dict]] = {}
     if reviews:
         for c in session.scalars(select(ReviewComment).where(
                 ReviewComment.review_id.in_([r.id for r in reviews.values()])).order_by(ReviewComment.id)):
-            comments.setdefault(c.review_id, []).append(
-                {"username": users[c.user_id].username, "text": c.text, "at": _iso(c.at)})
+            comment = {"username": users[c.user_id].username, "at": _iso(c.at)}
+            if include_free_text:
+                comment["text"] = c.text
+            comments.setdefault(c.review_id, []).append(comment)
     pks = [pk for pk, *_ in images]
     final_labels: dict[int, list[str]] = {}
     for pk, label in session.execute(select(ConsensusLabel.image_pk, ConsensusLabel.label).where(
@@ -149,7 +185,7 @@ def project_json(session: Session, *, project: Project) -> dict[str, Any]:
         out.append({
             "image_id": image_id, "split": split, "state": state.value, "tasks": tasks.get(pk, []),
             "review": None if review is None else {
-                "state": review.state, "version": review.version, "proposal": review.proposal,
+                "state": review.state, "version": review.version, "proposal": marks(review.proposal),
                 "approvals": {users[int(k)].username: v for k, v in (review.approvals or {}).items()},
                 "comments": comments.get(review.id, []), "finalized_at": _iso(review.finalized_at),
             },
@@ -157,8 +193,11 @@ def project_json(session: Session, *, project: Project) -> dict[str, Any]:
                 "labels": sorted(final_labels.get(pk, [])), "boxes": final_boxes.get(pk, []), "method": "review",
             },
         })
+    warning = {"warning": FREE_TEXT_WARNING} if include_free_text else {}
     return {
+        **warning,
         "project": project.name,
+        "free_text": include_free_text,
         "schema": {"name": schema.name, "no_finding": schema.no_finding,
                    "labels": [{"name": lb.name, "kind": lb.kind, "definition": lb.definition} for lb in schema.labels]},
         "readers_per_image": project.readers_per_image,

@@ -19,6 +19,7 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from cxrlab.annotate.errors import ConflictError, NotFoundError
+from cxrlab.annotate.reasons import NOTE_MAX_CHARS, UNUSABLE_CODES
 from cxrlab.annotate.services.marks import Marks, audit_changes
 from cxrlab.annotate.services.projects import project_schema
 from cxrlab.annotate.services.readings import QCError, check_reading, record_reading
@@ -37,11 +38,14 @@ __all__ = [
     "save_draft",
     "set_unusable",
     "submit_task",
+    "unusable_reason",
 ]
 
 #: Task states that are still in the user's queue.
 ACTIVE = (TaskState.PENDING, TaskState.DRAFT)
 DONE = (TaskState.SUBMITTED, TaskState.UNUSABLE, TaskState.CANCELLED)
+#: Key of the unusable note in ``tasks.draft`` (see :func:`unusable_reason`).
+_NOTE_KEY = "unusable_note"
 
 
 @dataclass
@@ -214,23 +218,46 @@ def submit_task(session: Session, *, user: User, task_id: int, version: int, mar
     return _reloaded(session, view)
 
 
-def set_unusable(session: Session, *, user: User, task_id: int, version: int, reason: str) -> TaskView:
+def set_unusable(
+    session: Session, *, user: User, task_id: int, version: int, reason: str, note: str | None = None
+) -> TaskView:
     """Set the task's image aside as unusable (VinDr-CXR: images unfit for reading are excluded).
 
     The image leaves every reader's queue (their open tasks are cancelled), its review is cancelled, its catalog
-    state becomes ``filtered_out`` with the reason, and it shows in the project dashboard.
+    state becomes ``filtered_out`` with the reason code, and it shows in the project dashboard.
+
+    Parameters
+    ----------
+    reason : str
+        One of :data:`cxrlab.annotate.reasons.UNUSABLE_CODES`.
+    note : str, optional
+        Free text (at most :data:`~cxrlab.annotate.reasons.NOTE_MAX_CHARS` characters). It may hold PHI, so it
+        is kept on the task row only (``tasks.draft["unusable_note"]``, see :func:`unusable_reason`): never in
+        ``images.state_reason``, the audit event, the dashboard or a default export.
+
+    Raises
+    ------
+    QCError
+        Unknown reason code (``rule="unknown_reason"``; the message lists the codes and never repeats what was
+        sent) or a note that is too long (``rule="note_too_long"``).
+    NotFoundError, ConflictError
+        As for :func:`save_draft`.
     """
-    reason = (reason or "").strip()
-    if not reason:
-        raise QCError("give a reason for setting the image aside as unusable", rule="reason_required")
-    if len(reason) > 500:
-        raise QCError("the reason must have at most 500 characters", rule="reason_required")
+    code = (reason or "").strip()
+    if code not in UNUSABLE_CODES:
+        raise QCError("give one of the unusable reasons: " + ", ".join(UNUSABLE_CODES), rule="unknown_reason")
+    note = (note or "").strip() or None
+    if note is not None and len(note) > NOTE_MAX_CHARS:
+        raise QCError(f"the note must have at most {NOTE_MAX_CHARS} characters", rule="note_too_long")
     view = get_task(session, user=user, task_id=task_id, kind=TaskKind.READ)
     with transaction(session):
         task = view.task
         lock_row(session, Image, task.image_pk)
+        draft = {k: v for k, v in (task.draft or {}).items() if k != _NOTE_KEY}
+        if note is not None:
+            draft[_NOTE_KEY] = note
         if not (task.state in ACTIVE and bump_version(session, Task, task.id, version, state=TaskState.UNUSABLE,
-                                                      reason=reason, updated_at=_now())):
+                                                      reason=code, draft=draft or None, updated_at=_now())):
             _refused(session, task)
         session.execute(
             update(Task)
@@ -247,10 +274,25 @@ def set_unusable(session: Session, *, user: User, task_id: int, version: int, re
         image = session.get(Image, task.image_pk)
         assert image is not None
         image.state = ImageState.FILTERED_OUT
-        image.state_reason = f"unusable ({user.rad_id}): {reason}"
+        image.state_reason = f"unusable ({user.rad_id}): {code}"
         session.add(Event(image_pk=task.image_pk, stage="annotate", action="image.unusable", author=user.username,
-                          detail={"task_id": task.id, "rad_id": user.rad_id, "reason": reason}))
+                          detail={"task_id": task.id, "rad_id": user.rad_id, "reason": code}))
     return _reloaded(session, view)
+
+
+def unusable_reason(task: Task) -> tuple[str | None, str | None]:
+    """The reason code and the free-text note of an unusable *task* (``(None, None)`` for other tasks).
+
+    The note lives in the task's ``draft`` JSON under ``"unusable_note"`` (a task set aside is closed, so its
+    draft no longer changes; no new column was needed). A task set aside before reasons became codes holds the
+    reader's free text in ``reason``: it reads as code ``other`` with that text as the note, so the text still
+    stays out of everything that shows only codes.
+    """
+    if task.reason is None:
+        return None, None
+    if task.reason in UNUSABLE_CODES:
+        return task.reason, (task.draft or {}).get(_NOTE_KEY)
+    return "other", task.reason
 
 
 def _after_read(session: Session, project: Project, image: Image) -> None:

@@ -310,17 +310,19 @@ const unusableDialog = $("unusable-dialog");
 function askUnusable() {
   if (!state.task) return;
   $("unusable-reason").value = "";
+  $("unusable-note").value = "";
   unusableDialog.showModal();
 }
 
 unusableDialog.addEventListener("close", async () => {
   if (unusableDialog.returnValue !== "confirm" || !state.task) return;
-  const reason = $("unusable-reason").value.trim();
+  const reason = $("unusable-reason").value;
+  const note = $("unusable-note").value.trim() || null;
   state.busy = true;
   drafts.cancel();
   try {
     await drafts.settle();
-    await api.post(`/api/tasks/${state.task.id}/unusable`, { version: state.version, reason });
+    await api.post(`/api/tasks/${state.task.id}/unusable`, { version: state.version, reason, note });
     state.doneLocally += 1;
     await advance(null);
   } catch (err) {
