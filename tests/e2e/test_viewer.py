@@ -253,17 +253,27 @@ class TestReading:
         first = shown_image(page)
         page.get_by_role("img", name="Chest X-ray").focus()
         page.keyboard.press("u")
-        page.get_by_label("Reason").fill("cut off at the bases")
+        # A reason is required: without one the dialog stays open.
+        page.get_by_role("button", name="Set aside").click()
+        assert page.get_by_role("dialog", name="Set this image aside as unusable").is_visible()
+        page.get_by_label("Reason").select_option(label="poor image quality")
+        page.get_by_label("Note").fill("cut off at the bases, DOE^JOHN 1234567 on the film")
+        screenshot(page, "viewer-unusable")
         page.get_by_role("button", name="Set aside").click()
         wait_moved_on(page, first)
         with e2e_site.workspace.sessions() as session:
-            states = session.scalars(select(Task.state).join(Image, Image.id == Task.image_pk)
-                                     .where(Image.image_id == first, Task.kind == TaskKind.READ)).all()
+            rows = session.execute(select(Task.state, Task.reason, Image.state_reason)
+                                   .join(Image, Image.id == Task.image_pk)
+                                   .where(Image.image_id == first, Task.kind == TaskKind.READ)).all()
+        states = [state for state, _, _ in rows]
         assert TaskState.UNUSABLE in states and TaskState.PENDING not in states and TaskState.DRAFT not in states
+        assert [reason for state, reason, _ in rows if state is TaskState.UNUSABLE] == ["poor_quality"]
+        assert rows[0][2].endswith(": poor_quality")
         admin = login(playwright_browser, e2e_site, "admin")
         admin.get_by_role("link", name="Dashboard e2e").click()
         section = admin.get_by_role("region", name="Set aside as unusable (1)")
-        assert "cut off at the bases" in section.text_content() and first in section.text_content()
+        text = section.text_content()
+        assert "poor image quality" in text and first in text and "DOE" not in text and "cut off" not in text
         admin.context.close()
         page.context.close()
 
