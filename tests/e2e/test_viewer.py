@@ -207,9 +207,13 @@ class TestReading:
         assert len(mine) == 1
         assert abs(float(mine[0]["x_min"]) - box["x_min"]) < 0.01 and abs(float(mine[0]["y_max"]) - box["y_max"]) < 0.01
         with admin.expect_download() as download:
-            admin.get_by_role("link", name="JSON (full fidelity)").click()
+            admin.get_by_role("link", name="JSON (codes, no free text)").click()
         exported = json.loads(Path(download.value.path()).read_text())
-        assert first in json.dumps(exported)
+        assert first in json.dumps(exported) and exported["free_text"] is False
+        with admin.expect_download() as download:
+            admin.get_by_role("link", name="JSON with free text (not de-identified)").click()
+        exported = json.loads(Path(download.value.path()).read_text())
+        assert first in json.dumps(exported) and "not de-identified" in exported["warning"]
         screenshot(admin, "dashboard")
         admin.context.close()
         page.context.close()
