@@ -211,7 +211,7 @@ def _parse(strings: list[str]) -> _Parsed:
     """
     n = len(strings)
     counts = np.zeros(n, np.int64)
-    plain: list[str | None] = [None] * n  # single-spaced plain-number text, or None: read token by token
+    plain: list[bytes | None] = [None] * n  # single-spaced plain-number text, or None: read token by token
     for i, s in enumerate(strings):
         if not s.isascii():
             counts[i] = len(s.split())
@@ -222,9 +222,8 @@ def _parse(strings: list[str]) -> _Parsed:
             continue
         if b"  " in b or b[:1] == b" " or b[-1:] == b" ":
             b = b" ".join(b.split())
-        text = b.decode("ascii")
-        plain[i] = text
-        counts[i] = text.count(" ") + 1 if text else 0
+        plain[i] = b
+        counts[i] = b.count(b" ") + 1 if b else 0
     whole = (counts > 0) & (counts % 6 == 0)
     values: dict[int, np.ndarray] = {}
     bad_token: dict[int, tuple[int, str]] = {}
@@ -239,7 +238,7 @@ def _parse(strings: list[str]) -> _Parsed:
 
     def block(rows: np.ndarray) -> None:
         try:
-            parsed = _to_float("\n".join(plain[i] for i in rows).replace(" ", "\n"))
+            parsed = _to_float(b"\n".join(plain[i] for i in rows).replace(b" ", b"\n"))
         except ValueError:
             if len(rows) <= _SMALL_BLOCK:
                 for i in rows:
@@ -257,7 +256,7 @@ def _parse(strings: list[str]) -> _Parsed:
     fast = np.array([i for i in candidates if plain[i] is not None], dtype=np.int64)
     if len(fast):
         try:
-            all_values = _to_float("\n".join(plain[i] for i in fast).replace(" ", "\n"))
+            all_values = _to_float(b"\n".join(plain[i] for i in fast).replace(b" ", b"\n"))
         except ValueError:
             block(fast)
             all_values = None
