@@ -317,7 +317,7 @@ def parse_predictions(frame: pd.DataFrame, *, name: str = "<submission>") -> Pre
     )
 
 
-def read_meta(source: str | Path | pd.DataFrame) -> pd.DataFrame:
+def read_meta(source: str | Path | pd.DataFrame | BinaryIO) -> pd.DataFrame:
     """Read image sizes: ``image_id,width,height`` (or ``image_id,columns,rows``), indexed by ``image_id``.
 
     Raises

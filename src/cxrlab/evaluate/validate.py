@@ -70,7 +70,7 @@ def validate_submission(
     source: str | Path | pd.DataFrame | BinaryIO,
     *,
     gt_image_ids: Collection[str] | None = None,
-    meta: str | Path | pd.DataFrame | None = None,
+    meta: str | Path | pd.DataFrame | BinaryIO | None = None,
     classes: ClassList = CHALLENGE,
 ) -> list[Problem]:
     """List every problem of a submission, in line order (whole-file problems last).
@@ -81,7 +81,7 @@ def validate_submission(
         ``image_id,PredictionString`` (a binary file: an upload held in memory, named by its ``name``).
     gt_image_ids : collection of str, optional
         The test images: each needs exactly one row, and no other image may appear. Not checked when None.
-    meta : path or DataFrame, optional
+    meta : path, DataFrame or binary file, optional
         Image sizes (``image_id,width,height``, or a frame of :func:`~cxrlab.evaluate.formats.read_meta`): boxes
         must lie inside ``[0, width] x [0, height]`` give or take :data:`TOLERANCE` px. Without it (and on an
         image it has no size for) only negative coordinates are reported.
