@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -37,6 +39,7 @@ from cxrlab.catalog.models import Benchmark, BenchmarkImage, Submission, Submiss
 from cxrlab.catalog.workspace import Workspace
 from cxrlab.evaluate import score_submission
 from tests.api.conftest import Site
+from tests.api.test_server import start_server
 from tests.leaderboard_data import csv_bytes, make_gt, make_submission
 from tests.pg import pg_database_url  # noqa: F401 - pytest fixture
 
@@ -540,6 +543,31 @@ class TestWorker:
         with ws.sessions() as session:
             sub = session.get(Submission, killed)
             assert sub.public_score is not None and sub.claimed_by is None
+
+    def test_upload_answered_by_one_process_is_scored_by_another(self, fresh) -> None:
+        """The scorer lives in a real ``cxrlab serve`` process; the upload is answered by an app in this process
+        whose scoring thread never runs (no lifespan), as with another process of ``--workers N``. The serving
+        process sees the queued submission by its own 1 s look at the queue, long before its 30 s pass."""
+        ws, bid, _ = fresh
+        proc, _url = start_server(ws)
+        try:
+            client = TestClient(create_app(ws))  # not entered: no lifespan, so no scoring thread here
+            token = client.post("/api/auth/token", json={"username": "researcher",
+                                                         "password": "correct horse battery"}).json()["access_token"]
+            time.sleep(1.0)  # let the server's first pass (at start) go by: what follows is found by the 1 s look
+            r = client.post(f"/api/benchmarks/{bid}/submissions", content=GOOD,
+                            headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 202, r.text
+            sid, queued = r.json()["id"], time.monotonic()
+            deadline = queued + 20.0  # well under the 30 s pass; the look comes within about 1 s
+            while _states(ws, [sid])[sid] != "scored":
+                assert time.monotonic() < deadline, "the other process did not pick the submission up"
+                time.sleep(0.1)
+            with ws.sessions() as session:
+                assert session.get(Submission, sid).public_score is not None
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
 
     def test_parallel_uploads_cannot_pass_the_daily_limit(self, fresh) -> None:
         ws, _, uid = fresh
