@@ -1,4 +1,4 @@
-"""``cxrlab leaderboard create|list|upload-labels|close|reopen|scores|score-pending``."""
+"""``cxrlab leaderboard create|list|upload-labels|upload-sizes|remove-sizes|close|reopen|scores|score-pending``."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import io
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
+from cxrlab.annotate.errors import InvalidUploadError
 from cxrlab.annotate.services import leaderboard as lb
 from cxrlab.annotate.services.auth import create_user
 from cxrlab.cli.main import app
@@ -56,3 +58,33 @@ class TestLeaderboardCli:
         assert r.exit_code == 1 and "gt.csv:2:" in r.output, r.output
         r = runner.invoke(app, ["leaderboard", "create", "c", "--metric", "f1", *w])
         assert r.exit_code == 1 and "unknown metric" in r.output
+
+    def test_sizes(self, workspace, tmp_path: Path) -> None:  # noqa: ANN001
+        w = ["-w", str(workspace.root)]
+        gt = make_gt(6)
+        (tmp_path / "gt.csv").write_bytes(csv_bytes(gt))
+        ids = gt["image_id"].unique()
+        pd.DataFrame({"image_id": ids[:5], "width": 2000, "height": 2000}).to_csv(tmp_path / "sizes.csv", index=False)
+        assert runner.invoke(app, ["leaderboard", "create", "s", *w]).exit_code == 0
+        assert runner.invoke(app, ["leaderboard", "upload-labels", "s", str(tmp_path / "gt.csv"), *w]).exit_code == 0
+        r = runner.invoke(app, ["leaderboard", "upload-sizes", "s", str(tmp_path / "sizes.csv"), *w])
+        assert r.exit_code == 0 and "5 image sizes stored" in r.output and "1 test image(s) have no size" in r.output
+        frame = make_submission(gt, seed=1, noise=2.0)
+        row = frame["image_id"].tolist().index(ids[0])
+        frame.loc[row, "PredictionString"] += " 2 0.5 10 10 2050 50"
+        with workspace.sessions() as session:
+            user = create_user(session, username="researcher", password="long enough password", role="annotator")
+            bench = lb.get_benchmark_by_name(session, "s")
+            with pytest.raises(InvalidUploadError) as err:
+                lb.submit(session, workspace, benchmark=bench, user=user, data=csv_bytes(frame))
+            assert any(f"submission.csv:{row + 2}: error: 1 group outside the image" in p for p in err.value.problems)
+        r = runner.invoke(app, ["leaderboard", "remove-sizes", "s", *w])
+        assert r.exit_code == 0 and "image sizes removed" in r.output
+        with workspace.sessions() as session:
+            bench = lb.get_benchmark_by_name(session, "s")
+            user = session.get(type(user), user.id)
+            sub = lb.submit(session, workspace, benchmark=bench, user=user, data=csv_bytes(frame))
+            assert sub.state.value == "queued"
+        (tmp_path / "bad.csv").write_text("image_id,width,height\na,100,-3\n")
+        r = runner.invoke(app, ["leaderboard", "upload-sizes", "s", str(tmp_path / "bad.csv"), *w])
+        assert r.exit_code == 1 and "bad.csv:2: width and height must be positive" in r.output, r.output

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import gzip
 import io
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -37,6 +39,7 @@ from cxrlab.catalog.models import Benchmark, BenchmarkImage, Submission, Submiss
 from cxrlab.catalog.workspace import Workspace
 from cxrlab.evaluate import score_submission
 from tests.api.conftest import Site
+from tests.api.test_server import start_server
 from tests.leaderboard_data import csv_bytes, make_gt, make_submission
 from tests.pg import pg_database_url  # noqa: F401 - pytest fixture
 
@@ -45,6 +48,7 @@ WAIT_SECONDS = 120.0
 
 
 GT = make_gt(24)
+SIZES = csv_bytes(pd.DataFrame({"image_id": GT["image_id"].unique(), "width": 1200, "height": 1100}))
 GOOD = csv_bytes(make_submission(GT, seed=1, noise=2.0))
 BAD = csv_bytes(make_submission(GT, seed=2, noise=60.0, keep=0.5))
 
@@ -130,6 +134,8 @@ ROUTES = {
     "create": ("POST", "", "json", (401, 403, 403, 201)),
     "get": ("GET", "/{id}", None, (401, 200, 200, 200)),
     "labels": ("PUT", "/{id}/labels", "labels", (401, 403, 403, 200)),
+    "sizes": ("PUT", "/{id}/sizes", "sizes", (401, 403, 403, 200)),
+    "remove-sizes": ("DELETE", "/{id}/sizes", None, (401, 403, 403, 204)),
     "close": ("POST", "/{id}/close", None, (401, 403, 403, 200)),
     "reopen": ("POST", "/{id}/reopen", None, (401, 403, 403, 200)),
     "submit": ("POST", "/{id}/submissions", "submission", (401, 202, 202, 202)),
@@ -144,7 +150,7 @@ def _call(lbs: Lb, route: str, bid: int, who: str | None):  # noqa: ANN202 - htt
     if upload == "json":
         return lbs.req(method, url, who, json={"name": f"b-{uuid.uuid4().hex[:10]}"})
     if upload:
-        return lbs.req(method, url, who, content=csv_bytes(GT) if upload == "labels" else GOOD)
+        return lbs.req(method, url, who, content={"labels": csv_bytes(GT), "sizes": SIZES}.get(upload, GOOD))
     return lbs.req(method, url, who)
 
 
@@ -392,6 +398,59 @@ class TestUploads:
         assert r.status_code == 303 and r.headers["location"].startswith("/login")
 
 
+# --- image sizes: boxes beyond the image ----------------------------------------------------------------------------
+
+
+def _with_box(box: str, line: int = 3) -> bytes:
+    """GOOD with one more group ``3 0.5 <box>`` on the given line."""
+    frame = pd.read_csv(io.BytesIO(GOOD))
+    frame.loc[line - 2, "PredictionString"] += f" 3 0.5 {box}"
+    return csv_bytes(frame)
+
+
+class TestSizes:
+    def test_boxes_beyond_the_image_are_errors_once_sizes_are_given(self, lbs: Lb) -> None:
+        bid = lbs.benchmark()
+        beyond, edge = _with_box("10 10 1201.5 50"), _with_box("-1 -1 1201 1101")  # 1 px tolerance
+        assert lbs.submit(bid, "ann1", beyond).status_code == 202  # no sizes: only negatives are checked
+        r = lbs.req("PUT", f"/api/benchmarks/{bid}/sizes", "admin", content=gzip.compress(SIZES),
+                    params={"filename": "sizes.csv.gz"})
+        assert r.status_code == 200, r.text
+        assert r.json() == {"images": 24, "test_images_without_size": 0, "not_test_images": 0, "notes": []}
+        r = lbs.submit(bid, "ann1", beyond, filename="mine.csv")
+        assert r.status_code == 422, r.text
+        assert r.json()["problems"] == [
+            "mine.csv:3: error: 1 group outside the image (0 <= x <= width, 0 <= y <= height, 1 px tolerance) "
+            f"(first: group {len(pd.read_csv(io.BytesIO(GOOD)).loc[1, 'PredictionString'].split()) // 6 + 1})"]
+        assert lbs.submit(bid, "ann1", edge).status_code == 202
+        assert lbs.req("DELETE", f"/api/benchmarks/{bid}/sizes", "admin").status_code == 204
+        assert lbs.submit(bid, "ann1", beyond).status_code == 202
+
+    def test_images_without_a_size_and_sizes_of_other_images(self, lbs: Lb) -> None:
+        bid = lbs.benchmark()
+        ids = GT["image_id"].unique()
+        sizes = pd.DataFrame({"image_id": [*ids[1:], "elsewhere"], "Columns": 1200, "Rows": 1100})
+        r = lbs.req("PUT", f"/api/benchmarks/{bid}/sizes", "admin", content=csv_bytes(sizes))
+        assert r.status_code == 200 and r.json()["test_images_without_size"] == 1 and r.json()["not_test_images"] == 1
+        assert len(r.json()["notes"]) == 2
+        first = pd.read_csv(io.BytesIO(GOOD))["image_id"].tolist().index(ids[0]) + 2
+        r = lbs.submit(bid, "ann1", _with_box("10 10 5000 50", line=first))
+        assert r.status_code == 202  # no size for that image: a warning for each of its groups, no error
+        assert any(f":{first}: warning:" in m and "without a size" in m for m in r.json()["messages"])
+
+    @pytest.mark.parametrize(("data", "needle"), [
+        (b"image_id,width\na,1\n", "need columns image_id,width,height"),
+        (b"image_id,width,height\nimg000000,100,0\n", "sizes.csv:2: width and height must be positive"),
+        (b"image_id,width,height\nnot-a-test-image,100,100\n", "none of the 24 test images"),
+        (b"", "empty"),
+    ])
+    def test_bad_size_files_are_422_and_not_stored(self, lbs: Lb, data: bytes, needle: str) -> None:
+        bid = lbs.benchmark()
+        r = lbs.req("PUT", f"/api/benchmarks/{bid}/sizes", "admin", content=data, params={"filename": "sizes.csv"})
+        assert r.status_code == 422 and any(needle in p for p in r.json()["problems"]), r.text
+        assert lbs.submit(bid, "ann1", _with_box("10 10 5000 50")).status_code == 202  # still no sizes
+
+
 # --- the worker: atomic claims, restart after a kill -------------------------------------------------------------
 
 
@@ -484,6 +543,31 @@ class TestWorker:
         with ws.sessions() as session:
             sub = session.get(Submission, killed)
             assert sub.public_score is not None and sub.claimed_by is None
+
+    def test_upload_answered_by_one_process_is_scored_by_another(self, fresh) -> None:
+        """The scorer lives in a real ``cxrlab serve`` process; the upload is answered by an app in this process
+        whose scoring thread never runs (no lifespan), as with another process of ``--workers N``. The serving
+        process sees the queued submission by its own 1 s look at the queue, long before its 30 s pass."""
+        ws, bid, _ = fresh
+        proc, _url = start_server(ws)
+        try:
+            client = TestClient(create_app(ws))  # not entered: no lifespan, so no scoring thread here
+            token = client.post("/api/auth/token", json={"username": "researcher",
+                                                         "password": "correct horse battery"}).json()["access_token"]
+            time.sleep(1.0)  # let the server's first pass (at start) go by: what follows is found by the 1 s look
+            r = client.post(f"/api/benchmarks/{bid}/submissions", content=GOOD,
+                            headers={"Authorization": f"Bearer {token}"})
+            assert r.status_code == 202, r.text
+            sid, queued = r.json()["id"], time.monotonic()
+            deadline = queued + 20.0  # well under the 30 s pass; the look comes within about 1 s
+            while _states(ws, [sid])[sid] != "scored":
+                assert time.monotonic() < deadline, "the other process did not pick the submission up"
+                time.sleep(0.1)
+            with ws.sessions() as session:
+                assert session.get(Submission, sid).public_score is not None
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=30)
 
     def test_parallel_uploads_cannot_pass_the_daily_limit(self, fresh) -> None:
         ws, _, uid = fresh

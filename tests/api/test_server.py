@@ -16,6 +16,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from cxrlab.catalog import Workspace
 from cxrlab.catalog.models import Event, Image, ImageState, Reading, Task, TaskState
 from tests.api.conftest import Site
 
@@ -26,11 +27,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(site: Site) -> tuple[subprocess.Popen, str]:
+def start_server(site: Site | Workspace) -> tuple[subprocess.Popen, str]:
     """``cxrlab serve`` on the site's workspace (same catalog: SQLite file or PostgreSQL database)."""
+    root = site.root if isinstance(site, Workspace) else site.workspace.root
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cxrlab.cli.main", "serve", "-w", str(site.workspace.root), "--port", str(port)],
+        [sys.executable, "-m", "cxrlab.cli.main", "serve", "-w", str(root), "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"

@@ -359,6 +359,15 @@ class LabelsOut(BaseModel):
     notes: list[str]
 
 
+class SizesOut(BaseModel):
+    """What an upload of image sizes did."""
+
+    images: int = Field(description="sizes read")
+    test_images_without_size: int = Field(description="their boxes are checked for negative coordinates only")
+    not_test_images: int = Field(description="sizes of images outside the test set (ignored)")
+    notes: list[str]
+
+
 class SubmissionOut(BaseModel):
     """One of the caller's submissions. Private score and private per-class AP are null until the benchmark is
     closed."""

@@ -1,5 +1,5 @@
-"""``cxrlab leaderboard create|list|upload-labels|close|reopen|scores|score-pending``: benchmarks of the web
-app's leaderboard from the command line (the same services as ``/api/benchmarks``)."""
+"""``cxrlab leaderboard create|list|upload-labels|upload-sizes|remove-sizes|close|reopen|scores|score-pending``:
+benchmarks of the web app's leaderboard from the command line (the same services as ``/api/benchmarks``)."""
 
 from __future__ import annotations
 
@@ -75,6 +75,39 @@ def upload_labels(
               f"boxes; {report.rescored} submission(s) queued for scoring again")
     for note in report.notes:
         out.print(note)
+
+
+@app.command("upload-sizes")
+def upload_sizes(
+    name: NameArg,
+    sizes: Annotated[Path, typer.Argument(help="image_id,width,height (or image_id,columns,rows), CSV or .csv.gz.")],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Store (or replace) the test images' sizes: submitted boxes beyond their image (1 px tolerance) are errors."""
+    from cxrlab.annotate.services import leaderboard as lb
+    from cxrlab.catalog import open_workspace
+
+    with cli_errors():
+        ws = open_workspace(workspace)
+        with ws.sessions() as session:
+            report = lb.upload_sizes(session, ws, benchmark=lb.get_benchmark_by_name(session, name),
+                                     data=sizes.read_bytes(), filename=sizes.name)
+    out.print(f"{report.images} image sizes stored; submissions are now checked against them")
+    for note in report.notes:
+        out.print(note)
+
+
+@app.command("remove-sizes")
+def remove_sizes(name: NameArg, workspace: WorkspaceOpt = None) -> None:
+    """Forget the image sizes (boxes are then checked for negative coordinates only)."""
+    from cxrlab.annotate.services import leaderboard as lb
+    from cxrlab.catalog import open_workspace
+
+    with cli_errors():
+        ws = open_workspace(workspace)
+        with ws.sessions() as session:
+            existed = lb.remove_sizes(ws, benchmark=lb.get_benchmark_by_name(session, name))
+    out.print("image sizes removed" if existed else "the benchmark had no image sizes")
 
 
 def _set_state(name: str, state: str, workspace: Path | None) -> None:

@@ -8,7 +8,14 @@ from cxrlab.evaluate.classes import CHALLENGE, ClassList, get_class_list
 from cxrlab.evaluate.classification import ClassificationResult, ClassScore, score_classification
 from cxrlab.evaluate.detection import DetectionResult, Metric, score_detections, score_submission
 from cxrlab.evaluate.exceptions import EvaluationError, SubmissionError
-from cxrlab.evaluate.formats import GroundTruth, Predictions, parse_predictions, read_annotations, read_submission
+from cxrlab.evaluate.formats import (
+    GroundTruth,
+    Predictions,
+    parse_predictions,
+    read_annotations,
+    read_meta,
+    read_submission,
+)
 from cxrlab.evaluate.localization import LocalizationResult, read_nih_boxes, score_localization
 from cxrlab.evaluate.validate import Problem, Severity, validate_submission
 
@@ -29,6 +36,7 @@ __all__ = [
     "get_class_list",
     "parse_predictions",
     "read_annotations",
+    "read_meta",
     "read_nih_boxes",
     "read_submission",
     "score_classification",

@@ -18,9 +18,12 @@ import pandas as pd
 
 from cxrlab.evaluate.classes import CHALLENGE, NO_FINDING_BOX, ClassList
 from cxrlab.evaluate.detection import MAX_DETS
-from cxrlab.evaluate.formats import SUBMISSION_COLUMNS, line_of, read_csv, read_meta
+from cxrlab.evaluate.formats import SUBMISSION_COLUMNS, _to_float, line_of, read_csv, read_meta
 
-__all__ = ["Problem", "Severity", "problems_summary", "validate_submission"]
+__all__ = ["TOLERANCE", "Problem", "Severity", "problems_summary", "validate_submission"]
+
+#: Pixels a box may pass the image border by before it is "outside the image".
+TOLERANCE = 1.0
 
 
 class Severity(StrEnum):
@@ -67,7 +70,7 @@ def validate_submission(
     source: str | Path | pd.DataFrame | BinaryIO,
     *,
     gt_image_ids: Collection[str] | None = None,
-    meta: str | Path | pd.DataFrame | None = None,
+    meta: str | Path | pd.DataFrame | BinaryIO | None = None,
     classes: ClassList = CHALLENGE,
 ) -> list[Problem]:
     """List every problem of a submission, in line order (whole-file problems last).
@@ -78,9 +81,10 @@ def validate_submission(
         ``image_id,PredictionString`` (a binary file: an upload held in memory, named by its ``name``).
     gt_image_ids : collection of str, optional
         The test images: each needs exactly one row, and no other image may appear. Not checked when None.
-    meta : path or DataFrame, optional
-        Image sizes (``image_id,width,height``): boxes must lie inside ``[0, width] x [0, height]``. Without
-        it only negative coordinates are reported.
+    meta : path, DataFrame or binary file, optional
+        Image sizes (``image_id,width,height``, or a frame of :func:`~cxrlab.evaluate.formats.read_meta`): boxes
+        must lie inside ``[0, width] x [0, height]`` give or take :data:`TOLERANCE` px. Without it (and on an
+        image it has no size for) only negative coordinates are reported.
     classes : ClassList
         Valid class ids are ``0 .. len(classes) - 1``.
 
@@ -108,69 +112,173 @@ def validate_submission(
     if extra_cols:
         problems.append(Problem(W, "extra_column", f"column(s) {', '.join(map(str, extra_cols))} ignored", 1))
     sizes = read_meta(meta) if meta is not None else None
-    image_ids = frame["image_id"].astype(str).str.strip().tolist()
+    ids = frame["image_id"].astype(str).str.strip()
+    image_ids = ids.tolist()
     strings = frame["PredictionString"].fillna("").astype(str).tolist()
     known = set(gt_image_ids) if gt_image_ids is not None else None
-    first_line: dict[str, int] = {}
-    n_classes = len(classes)
 
-    row_values: list[np.ndarray] = []
-    row_index: list[int] = []
-    for i, (iid, text) in enumerate(zip(image_ids, strings, strict=True)):
-        line = line_of(i)
-        if not iid:
+    # image ids: empty, repeated (pointing at the first row of that id), not a test image
+    empty_id = (ids == "").to_numpy()
+    named = ids[~empty_id]
+    repeated = np.zeros(len(ids), bool)
+    repeated[np.flatnonzero(~empty_id)[named.duplicated(keep="first").to_numpy()]] = True
+    first_row = pd.Series(np.flatnonzero(~empty_id), index=named.to_numpy()).groupby(level=0, sort=False).first()
+    unknown = ~empty_id & ~repeated
+    if known is not None:
+        unknown &= ~ids.isin(known).to_numpy()
+    else:
+        unknown[:] = False
+
+    # the PredictionStrings: token counts and the numbers of every row that has whole groups
+    parsed = _parse(strings)
+    counts = parsed.counts
+    no_prediction = counts == 0
+    bad_count = ~no_prediction & (counts % 6 != 0)
+
+    hint = f"; write '{classes.no_finding} 1 0 0 1 1' for No finding" if classes.no_finding is not None else ""
+    for i in np.flatnonzero(empty_id | repeated | unknown | no_prediction | bad_count | parsed.bad_row):
+        iid, line = image_ids[i], line_of(int(i))
+        if empty_id[i]:
             problems.append(Problem(E, "empty_image_id", "image_id is empty", line))
-        elif iid in first_line:
-            problems.append(
-                Problem(E, "duplicate_image", f"image {iid!r} already has a row on line {first_line[iid]}", line, iid)
-            )
-        else:
-            first_line[iid] = line
-            if known is not None and iid not in known:
-                problems.append(Problem(E, "unknown_image", f"image {iid!r} is not a test image", line, iid))
-        tokens = text.split()
-        if not tokens:
-            hint = f"; write '{classes.no_finding} 1 0 0 1 1' for No finding" if classes.no_finding is not None else ""
+        elif repeated[i]:
+            first = line_of(int(first_row[iid]))
+            message = f"image {iid!r} already has a row on line {first}"
+            problems.append(Problem(E, "duplicate_image", message, line, iid))
+        elif unknown[i]:
+            problems.append(Problem(E, "unknown_image", f"image {iid!r} is not a test image", line, iid))
+        if no_prediction[i]:
             problems.append(Problem(W, "empty_prediction", f"no prediction for this image{hint}", line, iid))
-            continue
-        if len(tokens) % 6:
+        elif bad_count[i]:
             problems.append(
                 Problem(
                     E,
                     "bad_count",
-                    f"{len(tokens)} numbers is not a multiple of 6 (groups of class conf x_min y_min x_max y_max)",
+                    f"{counts[i]} numbers is not a multiple of 6 (groups of class conf x_min y_min x_max y_max)",
                     line,
                     iid,
                 )
             )
-            continue
-        try:
-            values = np.array([float(t) for t in tokens])
-        except ValueError:
-            bad = next(k for k, t in enumerate(tokens) if not _is_float(t))
+        elif parsed.bad_row[i]:
+            k, token = parsed.bad_token[int(i)]
             problems.append(
                 Problem(
-                    E,
-                    "bad_number",
-                    f"number {bad + 1} ({tokens[bad][:20]!r}, group {bad // 6 + 1}) is not a number",
-                    line,
-                    iid,
+                    E, "bad_number", f"number {k + 1} ({token[:20]!r}, group {k // 6 + 1}) is not a number", line, iid
                 )
             )
-            continue
-        row_values.append(values.reshape(-1, 6))
-        row_index.append(i)
 
-    if row_values:
-        groups = np.vstack(row_values)
-        rows = np.repeat(np.array(row_index), [len(v) for v in row_values])
-        problems += _check_groups(groups, rows, image_ids, classes, n_classes, sizes)
+    if len(parsed.rows):
+        problems += _check_groups(parsed.groups, parsed.rows, image_ids, classes, len(classes), sizes)
     problems.sort(key=lambda p: (p.line is None, p.line or 0))
     if known is not None:
-        absent = sorted(known - set(first_line))
+        absent = sorted(known - set(named))
         if absent:
             problems.append(Problem(E, "missing_image", f"{len(absent)} test image(s) have no row: {_ids(absent)}"))
     return problems
+
+
+# --- parsing every PredictionString at once ----------------------------------------------------------------------
+
+#: ASCII white space as ``str.split()`` sees it (the information separators 0x1c-0x1f included), mapped to " ".
+_SPACES = bytes.maketrans(b"\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f", b" " * 9)
+#: The characters of a plain decimal number. Over this alphabet pandas' C parser accepts exactly the tokens
+#: ``float()`` accepts and gives the same doubles (tests/test_evaluate_validate.py checks both on generated
+#: tokens); a row with any other character ("nan", "inf", "1_0", a comma, non-ASCII digits) is read with
+#: ``float()`` token by token.
+_NUMBER_CHARS = b"0123456789.eE+- "
+#: Rows parsed per ``read_csv`` call when a block that failed is split to find its bad rows.
+_SMALL_BLOCK = 8
+
+
+@dataclass
+class _Parsed:
+    """Every row's token count; the groups of the rows that parsed (``rows``: their row, in order); the rows
+    with a token that is not a number, with (index, token) of their first one."""
+
+    counts: np.ndarray
+    groups: np.ndarray
+    rows: np.ndarray
+    bad_row: np.ndarray
+    bad_token: dict[int, tuple[int, str]]
+
+
+def _parse(strings: list[str]) -> _Parsed:
+    """Count the tokens of every row and read the numbers of the rows with whole groups of six.
+
+    Rows of plain ASCII numbers (nearly every row of a real submission) are joined and read by one
+    :func:`~cxrlab.evaluate.formats._to_float` call; Python works per row, never per token, except on rows
+    that hold other characters or a malformed number, which are read with ``float()`` as ``str.split()``
+    tokens (the reference behaviour) to name the first bad token.
+    """
+    n = len(strings)
+    counts = np.zeros(n, np.int64)
+    plain: list[bytes | None] = [None] * n  # single-spaced plain-number text, or None: read token by token
+    for i, s in enumerate(strings):
+        if not s.isascii():
+            counts[i] = len(s.split())
+            continue
+        b = s.encode("ascii").translate(_SPACES)
+        if b.translate(None, _NUMBER_CHARS):
+            counts[i] = len(s.split())
+            continue
+        if b"  " in b or b[:1] == b" " or b[-1:] == b" ":
+            b = b" ".join(b.split())
+        plain[i] = b
+        counts[i] = b.count(b" ") + 1 if b else 0
+    whole = (counts > 0) & (counts % 6 == 0)
+    values: dict[int, np.ndarray] = {}
+    bad_token: dict[int, tuple[int, str]] = {}
+
+    def by_token(i: int) -> None:
+        tokens = strings[i].split()
+        try:
+            values[i] = np.array([float(t) for t in tokens])
+        except ValueError:
+            k = next(k for k, t in enumerate(tokens) if not _is_float(t))
+            bad_token[i] = (k, tokens[k])
+
+    def block(rows: np.ndarray) -> None:
+        try:
+            parsed = _to_float(b"\n".join(plain[i] for i in rows).replace(b" ", b"\n"))
+        except ValueError:
+            if len(rows) <= _SMALL_BLOCK:
+                for i in rows:
+                    by_token(int(i))
+            else:
+                half = len(rows) // 2
+                block(rows[:half])
+                block(rows[half:])
+            return
+        ends = np.cumsum(counts[rows])
+        for i, chunk in zip(rows.tolist(), np.split(parsed, ends[:-1]), strict=True):
+            values[i] = chunk
+
+    candidates = np.flatnonzero(whole)
+    fast = np.array([i for i in candidates if plain[i] is not None], dtype=np.int64)
+    if len(fast):
+        try:
+            all_values = _to_float(b"\n".join(plain[i] for i in fast).replace(b" ", b"\n"))
+        except ValueError:
+            block(fast)
+            all_values = None
+    else:
+        all_values = None
+    for i in candidates:
+        if plain[i] is None:
+            by_token(int(i))
+    bad_row = np.zeros(n, bool)
+    bad_row[list(bad_token)] = True
+    ok = whole & ~bad_row
+    rows = np.repeat(np.flatnonzero(ok), counts[ok] // 6)
+    if all_values is not None and len(values) == 0:  # the usual case: every row of numbers read at once
+        groups = all_values.reshape(-1, 6)
+    elif all_values is not None:  # plus some rows read token by token: put them in row order
+        for i, chunk in zip(fast.tolist(), np.split(all_values, np.cumsum(counts[fast])[:-1]), strict=True):
+            values[i] = chunk
+        groups = np.concatenate([values[i] for i in np.flatnonzero(ok)]).reshape(-1, 6)
+    else:
+        parts = [values[i] for i in np.flatnonzero(ok)]
+        groups = np.concatenate(parts).reshape(-1, 6) if parts else np.empty((0, 6))
+    return _Parsed(counts, groups, rows, bad_row, bad_token)
 
 
 def _is_float(token: str) -> bool:
@@ -193,23 +301,16 @@ def _check_groups(
     E, W = Severity.ERROR, Severity.WARNING
     cls, conf, box = groups[:, 0], groups[:, 1], groups[:, 2:]
     group_no = np.arange(len(groups)) - np.searchsorted(rows, rows, side="left") + 1
-    out: list[Problem] = []
+    out: list[Problem] = []  # rule by rule; the caller's stable sort by line keeps the rules' order in a line
 
     def report(mask: np.ndarray, severity: Severity, code: str, what: str) -> None:
-        for r in np.unique(rows[mask]):
-            hit = mask & (rows == r)
-            n = int(hit.sum())
-            first = int(group_no[np.flatnonzero(hit)[0]])
-            out.append(
-                Problem(
-                    severity,
-                    code,
-                    f"{n} group{'s' if n > 1 else ''} {what} (first: group {first})",
-                    line_of(int(r)),
-                    image_ids[int(r)],
-                )
-            )
-
+        hits = np.flatnonzero(mask)
+        if not len(hits):
+            return
+        hit_rows, first, n = np.unique(rows[hits], return_index=True, return_counts=True)
+        for r, f, c in zip(hit_rows.tolist(), group_no[hits[first]].tolist(), n.tolist(), strict=True):
+            message = f"{c} group{'s' if c > 1 else ''} {what} (first: group {f})"
+            out.append(Problem(severity, code, message, line_of(r), image_ids[r]))
     not_int = ~np.isfinite(cls) | (cls != np.floor(cls))
     report(not_int, E, "bad_class", "with a class that is not an integer")
     report(
@@ -235,22 +336,25 @@ def _check_groups(
             "no_finding_box",
             f"of class {classes.no_finding} (No finding) with a box other than 0 0 1 1 (only 0 0 1 1 matches)",
         )
+    # a box may pass the image border by TOLERANCE px (rounding of resized or padded model outputs)
+    negative = finite & (box < -TOLERANCE).any(axis=1)
     if sizes is None:
-        report(finite & (box < 0).any(axis=1), E, "outside_image", "with a negative coordinate")
+        report(negative, E, "outside_image", "with a negative coordinate")
     else:
-        per_row = sizes.reindex([image_ids[r] for r in range(len(image_ids))])
+        per_row = sizes.reindex(image_ids)
         w = per_row["width"].to_numpy()[rows]
         h = per_row["height"].to_numpy()[rows]
         no_size = np.isnan(w)
         report(no_size, W, "no_size", "on an image without a size in the metadata")
-        outside = (
-            finite
-            & ~no_size
-            & ((box[:, :2] < 0).any(axis=1) | (box[:, 2] > w) | (box[:, 3] > h) | (box[:, 0] > w) | (box[:, 1] > h))
+        beyond = (np.maximum(box[:, 0], box[:, 2]) > w + TOLERANCE) | (np.maximum(box[:, 1], box[:, 3]) > h + TOLERANCE)
+        report(
+            negative | (finite & beyond),  # NaN sizes compare False: an image without a size is checked for < 0 only
+            E,
+            "outside_image",
+            f"outside the image (0 <= x <= width, 0 <= y <= height, {TOLERANCE:g} px tolerance)",
         )
-        report(outside, E, "outside_image", "outside the image (0 <= x <= width, 0 <= y <= height)")
     # more than MAX_DETS groups of one class on one image: the COCO-style metrics score only the most confident
-    key = rows * (n_classes + 1) + np.where(not_int, n_classes, np.clip(cls, 0, n_classes).astype(np.int64))
+    key = rows * (n_classes + 1) + np.clip(np.where(not_int, n_classes, cls), 0, n_classes).astype(np.int64)
     _, inv, counts = np.unique(key, return_inverse=True, return_counts=True)
     crowded = counts[inv] > MAX_DETS
     report(

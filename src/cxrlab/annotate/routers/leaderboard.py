@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from cxrlab.annotate.deps import AdminUser, CurrentUser, SessionDep, WorkspaceDep
@@ -22,6 +22,7 @@ from cxrlab.annotate.schemas import (
     BenchmarkOut,
     LabelsOut,
     LeaderboardOut,
+    SizesOut,
     SubmissionOut,
     benchmark_out,
     leaderboard_out,
@@ -99,6 +100,26 @@ def api_upload_labels(
         _wake_scoring(request)
     return LabelsOut(benchmark=benchmark_view(session, benchmark, admin), images=report.images, boxes=report.boxes,
                      rescored=report.rescored, notes=report.notes)
+
+
+@router.put("/{benchmark_id}/sizes", response_model=SizesOut, openapi_extra=UPLOAD, responses=UPLOAD_ERRORS)
+def api_upload_sizes(
+    benchmark_id: int, admin: AdminUser, session: SessionDep, workspace: WorkspaceDep, data: UploadBody,
+    filename: FileName = None,
+) -> SizesOut:
+    """Upload or replace the test images' sizes (``image_id,width,height``, CSV or gzip): from now on a
+    submitted box that leaves its image by more than 1 px is an error."""
+    benchmark = lb.get_benchmark(session, benchmark_id)
+    report = lb.upload_sizes(session, workspace, benchmark=benchmark, data=data, filename=filename)
+    return SizesOut(images=report.images, test_images_without_size=report.test_images_without_size,
+                    not_test_images=report.not_test_images, notes=report.notes)
+
+
+@router.delete("/{benchmark_id}/sizes", status_code=204, response_class=Response)
+def api_remove_sizes(benchmark_id: int, admin: AdminUser, session: SessionDep, workspace: WorkspaceDep) -> Response:
+    """Forget the image sizes (boxes are then checked for negative coordinates only)."""
+    lb.remove_sizes(workspace, benchmark=lb.get_benchmark(session, benchmark_id))
+    return Response(status_code=204)
 
 
 @router.post("/{benchmark_id}/close", response_model=BenchmarkOut)

@@ -13,6 +13,10 @@ The seeds keep the test labels for "benchmarking machine learning algorithms" (V
   image without a task) uploads a submission. It is validated at once with
   :func:`cxrlab.evaluate.validate_submission`; a submission with errors is recorded as ``invalid`` with the
   validator's messages (its file is not kept) and refused, and does not count against the daily limit.
+- The admin may also give the test images' sizes (``image_id,width,height``, :func:`upload_sizes`; the
+  VinDr-CXR test labels have none, the DICOM headers' Columns and Rows do). They are kept beside the labels at
+  ``benchmarks/<id>/image-sizes.csv`` (no catalog column: the file's presence is the setting) and, while they
+  are there, the validator refuses boxes that leave the image by more than 1 px.
 - At most ``daily_limit`` counted submissions (queued, scoring, scored or failed) per user and benchmark per
   UTC day.
 - Scoring never runs in a request: a background worker (:mod:`cxrlab.annotate.worker`) claims ``queued``
@@ -72,6 +76,7 @@ from cxrlab.evaluate import (
     get_class_list,
     parse_predictions,
     read_annotations,
+    read_meta,
     read_submission,
     score_submission,
     validate_submission,
@@ -85,6 +90,7 @@ __all__ = [
     "Board",
     "BoardEntry",
     "LabelsReport",
+    "SizesReport",
     "claim_next",
     "create_benchmark",
     "get_benchmark",
@@ -97,6 +103,7 @@ __all__ = [
     "part_counts",
     "read_upload",
     "requeue_stale",
+    "remove_sizes",
     "reveal_private",
     "score_claimed",
     "score_pending",
@@ -105,6 +112,7 @@ __all__ = [
     "submissions_today",
     "submit",
     "upload_labels",
+    "upload_sizes",
     "worker_name",
 ]
 
@@ -373,6 +381,82 @@ def upload_labels(
     return LabelsReport(benchmark, len(parts), n_public, len(parts) - n_public, len(truth.cls), rescored, notes)
 
 
+def sizes_file(workspace: Workspace, benchmark: Benchmark) -> Path:
+    """Where the image sizes of *benchmark* are kept (the file may not exist)."""
+    return workspace.path(f"benchmarks/{benchmark.id}/image-sizes.csv")
+
+
+@dataclass
+class SizesReport:
+    """What :func:`upload_sizes` did: sizes read, test images without one, sizes of images not in the test set."""
+
+    images: int
+    test_images_without_size: int
+    not_test_images: int
+    notes: list[str] = field(default_factory=list)
+
+
+def upload_sizes(
+    session: Session, workspace: Workspace, *, benchmark: Benchmark, data: bytes, filename: str | None = None
+) -> SizesReport:
+    """Store (or replace) the image sizes the validator checks submitted boxes against.
+
+    Parameters
+    ----------
+    data : bytes
+        ``image_id,width,height`` (or ``image_id,columns,rows``, DICOM's names), as CSV or gzip; read with
+        :func:`cxrlab.evaluate.formats.read_meta`. Submissions validated from now on report a box beyond its
+        image by more than :data:`cxrlab.evaluate.validate.TOLERANCE` px as an error; those already accepted are
+        not validated again (scoring does not use sizes).
+
+    Raises
+    ------
+    InvalidUploadError
+        The file is not a size table (missing columns, a size that is not a positive number: the message names
+        the line), or gives no size to any test image.
+    """
+    name = _clean_filename(filename, "image-sizes.csv")
+    text = read_upload(data, what="size file")
+    try:
+        sizes = read_meta(_named(text, name))
+    except EvaluationError as exc:
+        raise InvalidUploadError(str(exc), problems=[str(exc)]) from None
+    test_ids = {i for ids in image_parts(session, benchmark).values() for i in ids}
+    session.rollback()  # end the read transaction
+    given = set(sizes.index)
+    without, extra = len(test_ids - given), len(given - test_ids)
+    if test_ids and without == len(test_ids):
+        msg = f"{name}: none of the {len(test_ids)} test images has a size here (image ids differ?)"
+        raise InvalidUploadError(msg, problems=[msg])
+    # written as read_meta read it (first row of a repeated id, canonical column names): the validator rereads it
+    atomic_write_bytes(sizes_file(workspace, benchmark), sizes.rename_axis("image_id").to_csv().encode(), mode=0o600)
+    notes = []
+    if without:
+        notes.append(f"{without} test image(s) have no size: their boxes are checked for negative coordinates only")
+    if extra:
+        notes.append(f"{extra} size(s) of images that are not test images are ignored")
+    if not test_ids:
+        notes.append("the benchmark has no test labels yet")
+    return SizesReport(len(sizes), without, extra, notes)
+
+
+def _stored_sizes(workspace: Workspace, benchmark: Benchmark) -> io.BytesIO | None:
+    """The stored sizes as an in-memory file (messages never show a server path), or None without any."""
+    try:
+        return _named(sizes_file(workspace, benchmark).read_bytes(), "image-sizes.csv")
+    except FileNotFoundError:
+        return None
+
+
+def remove_sizes(workspace: Workspace, *, benchmark: Benchmark) -> bool:
+    """Forget the image sizes of *benchmark* (boxes are checked for negative coordinates only); whether there
+    were any."""
+    path = sizes_file(workspace, benchmark)
+    existed = path.is_file()
+    path.unlink(missing_ok=True)
+    return existed
+
+
 def image_parts(session: Session, benchmark: Benchmark) -> dict[str, list[str]]:
     """The image ids of each part, ``{"public": [...], "private": [...]}`` (never sent to non-admins)."""
     parts: dict[str, list[str]] = {PUBLIC: [], PRIVATE: []}
@@ -484,7 +568,8 @@ def submit(
         text = read_upload(data, what="submission")
         gt_ids = [i for ids in image_parts(session, benchmark).values() for i in ids]
         problems = validate_submission(_named(text, name), gt_image_ids=gt_ids,
-                                       classes=get_class_list(benchmark.classes))
+                                       classes=get_class_list(benchmark.classes),
+                                       meta=_stored_sizes(workspace, benchmark))
         messages = _messages(problems, name)
         errors = sum(p.severity is Severity.ERROR for p in problems)
     except InvalidUploadError as exc:

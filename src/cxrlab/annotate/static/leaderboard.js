@@ -91,6 +91,23 @@ labelsForm?.addEventListener("submit", async (event) => {
   }
 });
 
+const sizesForm = document.getElementById("sizes-form");
+sizesForm?.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const status = document.getElementById("sizes-status");
+  const file = sizesForm.elements.file.files[0];
+  if (!file) return;
+  status.textContent = `Uploading ${file.name}…`;
+  try {
+    const r = await upload("PUT", `/api/benchmarks/${benchmarkId}/sizes`, file);
+    status.textContent = `${r.images} image sizes stored. ${r.notes.join(" ")}`;
+    sizesForm.reset();
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    status.textContent = [err.detail, ...(err.body?.problems ?? []).filter((p) => p !== err.detail)].join("\n");
+  }
+});
+
 document.querySelectorAll("[data-state-action]").forEach((button) => button.addEventListener("click", async () => {
   await api.post(`/api/benchmarks/${benchmarkId}/${button.dataset.stateAction}`);
   location.reload();
