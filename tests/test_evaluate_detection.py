@@ -294,6 +294,13 @@ class TestScoreSubmission:
         with pytest.raises(SubmissionError, match=r"s\.csv:3: PredictionString has 5 numbers"):
             score_submission(gt_frame([("a", "Cardiomegaly", 5, 5, 20, 20)]), sub)
 
+    def test_comma_inside_a_token_is_not_a_number(self, tmp_path: Path) -> None:
+        # A quoted PredictionString: the CSV reader under the vectorised parse would have kept "2" of "1,2".
+        sub = tmp_path / "s.csv"
+        sub.write_text('image_id,PredictionString\na,"3 0.9 1,2 5 20 20"\n')
+        with pytest.raises(SubmissionError, match=r"s\.csv:2: '1,2' is not a number"):
+            score_submission(gt_frame([("a", "Cardiomegaly", 5, 5, 20, 20)]), sub)
+
     def test_flipped_gt_box_raises_with_line(self) -> None:
         with pytest.raises(EvaluationError, match=r"<ground truth>:3: x_max < x_min"):
             read_annotations(gt_frame([("a", "Cardiomegaly", 5, 5, 20, 20), ("a", "Cardiomegaly", 50, 5, 20, 20)]))

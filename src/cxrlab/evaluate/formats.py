@@ -240,6 +240,9 @@ def _to_float(text: str | bytes) -> np.ndarray:
     ValueError."""
     if not text:
         return np.empty(0)
+    if ("," if isinstance(text, str) else b",") in text:
+        # The CSV reader would split "1,2" into two fields and keep one; float() refuses it.
+        raise ValueError("a token holds a comma")
     try:
         buf = io.BytesIO(text) if isinstance(text, bytes) else io.StringIO(text)
         col = pd.read_csv(buf, header=None, names=["v"], dtype=np.float64, na_filter=False, quoting=3)
