@@ -294,12 +294,12 @@ class TestScoreSubmission:
         with pytest.raises(SubmissionError, match=r"s\.csv:3: PredictionString has 5 numbers"):
             score_submission(gt_frame([("a", "Cardiomegaly", 5, 5, 20, 20)]), sub)
 
-    def test_comma_inside_a_token_is_not_a_number(self, tmp_path: Path) -> None:
-        # A quoted PredictionString: the CSV reader under the vectorised parse would have kept "2" of "1,2".
-        sub = tmp_path / "s.csv"
-        sub.write_text('image_id,PredictionString\na,"3 0.9 1,2 5 20 20"\n')
-        with pytest.raises(SubmissionError, match=r"s\.csv:2: '1,2' is not a number"):
-            score_submission(gt_frame([("a", "Cardiomegaly", 5, 5, 20, 20)]), sub)
+    def test_comma_inside_a_token_is_not_a_number(self) -> None:
+        # Decimal commas (a spreadsheet in a comma locale): the CSV reader under the vectorised parse took every
+        # "a,b" for two fields and silently kept b.
+        frame = pd.DataFrame({"image_id": ["a"], "PredictionString": ["3,0 0,9 5,0 5,0 20,0 20,0"]})
+        with pytest.raises(SubmissionError, match=r"s\.csv:2: '3,0' is not a number"):
+            parse_predictions(frame, name="s.csv")
 
     def test_flipped_gt_box_raises_with_line(self) -> None:
         with pytest.raises(EvaluationError, match=r"<ground truth>:3: x_max < x_min"):
