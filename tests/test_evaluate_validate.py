@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cxrlab.evaluate import EvaluationError, Severity, get_class_list, score_submission, validate_submission
-from cxrlab.evaluate.validate import _parse
+from cxrlab.evaluate.formats import parse_prediction_strings
 from tests.validate_reference import reference_validate
 
 IDS = ["a", "b", "c", "d"]
@@ -202,7 +202,7 @@ class TestVectorisedEqualsReference:
                               st.from_regex(r"[+-]?[0-9]{1,30}(\.[0-9]{0,30})?([eE][+-]?[0-9]{1,3})?", fullmatch=True)),
                     min_size=6, max_size=6))
     def test_numbers_read_as_float_reads_them(self, tokens: list[str]) -> None:
-        parsed = _parse([" ".join(tokens)])
+        parsed = parse_prediction_strings([" ".join(tokens)])
         try:
             values = [float(t) for t in tokens]
         except ValueError:

@@ -234,37 +234,129 @@ class Predictions:
     boxes: np.ndarray
 
 
-def _to_float(text: str | bytes) -> np.ndarray:
-    """Parse newline-separated number tokens (str, or ASCII bytes). pandas' C tokenizer is about three times
-    faster than ``float()`` per token and rounds identically; tokens it refuses ("nan", "inf", "1_0") raise
-    ValueError."""
+def _to_float(text: bytes) -> np.ndarray:
+    """Parse newline-separated ASCII number tokens (only characters of ``_NUMBER_CHARS``, so no comma ever
+    splits a line into fields). pandas' C tokenizer is about three times faster than ``float()`` per token and
+    rounds identically; a malformed token ("1e", "--1") raises ValueError."""
     if not text:
         return np.empty(0)
-    if ("," if isinstance(text, str) else b",") in text:
-        # The CSV reader would split "1,2" into two fields and keep one; float() refuses it.
-        raise ValueError("a token holds a comma")
     try:
-        buf = io.BytesIO(text) if isinstance(text, bytes) else io.StringIO(text)
-        col = pd.read_csv(buf, header=None, names=["v"], dtype=np.float64, na_filter=False, quoting=3)
+        col = pd.read_csv(io.BytesIO(text), header=None, names=["v"], dtype=np.float64, na_filter=False, quoting=3)
     except (ValueError, pd.errors.ParserError) as exc:
         raise ValueError(str(exc)) from None
     return col["v"].to_numpy()
 
 
-_OTHER_SPACE = ("  ", "\t", "\n", "\r", "\x0b", "\x0c")
+#: ASCII white space as ``str.split()`` sees it (the information separators 0x1c-0x1f included), mapped to " ".
+_SPACES = bytes.maketrans(b"\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f", b" " * 9)
+#: The characters of a plain decimal number. Over this alphabet pandas' C parser accepts exactly the tokens
+#: ``float()`` accepts and gives the same doubles (tests/test_evaluate_validate.py checks both on generated
+#: tokens); a row with any other character ("nan", "inf", "1_0", a comma, non-ASCII digits) is read with
+#: ``float()`` token by token.
+_NUMBER_CHARS = b"0123456789.eE+- "
+#: Rows parsed per ``read_csv`` call when a block that failed is split to find its bad rows.
+_SMALL_BLOCK = 8
 
 
-def _tokenize(strings: list[str]) -> tuple[np.ndarray, str | None, list[list[str]] | None]:
-    """Token counts per string and either the tokens joined by newlines (the usual single-space layout, without
-    making a Python string per token) or the split tokens (any other white space, as ``str.split()``)."""
-    text = " ".join(s for s in strings if s)
-    plain = text.isascii() and not text.startswith(" ") and not text.endswith(" ")
-    if plain and not any(sp in text for sp in _OTHER_SPACE):
-        counts = np.fromiter((s.count(" ") + 1 if s else 0 for s in strings), dtype=np.int64, count=len(strings))
-        return counts, text.replace(" ", "\n"), None
-    tokens = [s.split() for s in strings]
-    counts = np.fromiter((len(t) for t in tokens), dtype=np.int64, count=len(tokens))
-    return counts, None, tokens
+@dataclass
+class ParsedStrings:
+    """Every row's token count; the groups of the rows that parsed (``rows``: their row, in order); the rows
+    with a token that is not a number, with (index, token) of their first one."""
+
+    counts: np.ndarray
+    groups: np.ndarray
+    rows: np.ndarray
+    bad_row: np.ndarray
+    bad_token: dict[int, tuple[int, str]]
+
+
+def parse_prediction_strings(strings: list[str]) -> ParsedStrings:
+    """Count the tokens of every row and read the numbers of the rows with whole groups of six.
+
+    The one reader of PredictionStrings: :func:`parse_predictions` (the scorer) and
+    :func:`cxrlab.evaluate.validate_submission` both use it. Rows of plain ASCII numbers (nearly every row of a
+    real submission) are joined and read by one :func:`_to_float` call; Python works per row, never per token,
+    except on rows that hold other characters or a malformed number, which are read with ``float()`` as
+    ``str.split()`` tokens (the reference behaviour) to name the first bad token.
+    """
+    n = len(strings)
+    counts = np.zeros(n, np.int64)
+    plain: list[bytes | None] = [None] * n  # single-spaced plain-number text, or None: read token by token
+    for i, s in enumerate(strings):
+        if not s.isascii():
+            counts[i] = len(s.split())
+            continue
+        b = s.encode("ascii").translate(_SPACES)
+        if b.translate(None, _NUMBER_CHARS):
+            counts[i] = len(s.split())
+            continue
+        if b"  " in b or b[:1] == b" " or b[-1:] == b" ":
+            b = b" ".join(b.split())
+        plain[i] = b
+        counts[i] = b.count(b" ") + 1 if b else 0
+    whole = (counts > 0) & (counts % 6 == 0)
+    values: dict[int, np.ndarray] = {}
+    bad_token: dict[int, tuple[int, str]] = {}
+
+    def by_token(i: int) -> None:
+        tokens = strings[i].split()
+        try:
+            values[i] = np.array([float(t) for t in tokens])
+        except ValueError:
+            k = next(k for k, t in enumerate(tokens) if not _is_float(t))
+            bad_token[i] = (k, tokens[k])
+
+    def block(rows: np.ndarray) -> None:
+        try:
+            parsed = _to_float(b"\n".join(plain[i] for i in rows).replace(b" ", b"\n"))
+        except ValueError:
+            if len(rows) <= _SMALL_BLOCK:
+                for i in rows:
+                    by_token(int(i))
+            else:
+                half = len(rows) // 2
+                block(rows[:half])
+                block(rows[half:])
+            return
+        ends = np.cumsum(counts[rows])
+        for i, chunk in zip(rows.tolist(), np.split(parsed, ends[:-1]), strict=True):
+            values[i] = chunk
+
+    candidates = np.flatnonzero(whole)
+    fast = np.array([i for i in candidates if plain[i] is not None], dtype=np.int64)
+    if len(fast):
+        try:
+            all_values = _to_float(b"\n".join(plain[i] for i in fast).replace(b" ", b"\n"))
+        except ValueError:
+            block(fast)
+            all_values = None
+    else:
+        all_values = None
+    for i in candidates:
+        if plain[i] is None:
+            by_token(int(i))
+    bad_row = np.zeros(n, bool)
+    bad_row[list(bad_token)] = True
+    ok = whole & ~bad_row
+    rows = np.repeat(np.flatnonzero(ok), counts[ok] // 6)
+    if all_values is not None and len(values) == 0:  # the usual case: every row of numbers read at once
+        groups = all_values.reshape(-1, 6)
+    elif all_values is not None:  # plus some rows read token by token: put them in row order
+        for i, chunk in zip(fast.tolist(), np.split(all_values, np.cumsum(counts[fast])[:-1]), strict=True):
+            values[i] = chunk
+        groups = np.concatenate([values[i] for i in np.flatnonzero(ok)]).reshape(-1, 6)
+    else:
+        parts = [values[i] for i in np.flatnonzero(ok)]
+        groups = np.concatenate(parts).reshape(-1, 6) if parts else np.empty((0, 6))
+    return ParsedStrings(counts, groups, rows, bad_row, bad_token)
+
+
+def _is_float(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_predictions(frame: pd.DataFrame, *, name: str = "<submission>") -> Predictions:
@@ -279,29 +371,17 @@ def parse_predictions(frame: pd.DataFrame, *, name: str = "<submission>") -> Pre
         numbers, a class that is not an integer, or a confidence or coordinate that is NaN or infinite.
         :func:`~cxrlab.evaluate.validate_submission` lists every problem.
     """
-    strings = frame["PredictionString"].tolist()
-    counts, text, tokens = _tokenize(strings)
-    odd = np.flatnonzero(counts % 6)
+    parsed = parse_prediction_strings(frame["PredictionString"].tolist())
+    odd = np.flatnonzero(parsed.counts % 6)
     if len(odd):
         raise SubmissionError(
-            f"{name}:{line_of(int(odd[0]))}: PredictionString has {counts[odd[0]]} numbers, not a multiple of 6 "
-            "(class conf x_min y_min x_max y_max)"
+            f"{name}:{line_of(int(odd[0]))}: PredictionString has {parsed.counts[odd[0]]} numbers, not a multiple "
+            "of 6 (class conf x_min y_min x_max y_max)"
         )
-    try:
-        values = _to_float(text if text is not None else "\n".join(t for row in tokens for t in row))
-    except ValueError:
-        tokens = tokens if tokens is not None else [s.split() for s in strings]
-        values = np.empty(int(counts.sum()))
-        k = 0
-        for i, row in enumerate(tokens):
-            for tok in row:
-                try:
-                    values[k] = float(tok)
-                except ValueError:
-                    raise SubmissionError(f"{name}:{line_of(i)}: {tok[:20]!r} is not a number") from None
-                k += 1
-    rows = np.repeat(np.arange(len(strings)), counts // 6)
-    groups = values.reshape(-1, 6)
+    if parsed.bad_token:
+        i = min(parsed.bad_token)
+        raise SubmissionError(f"{name}:{line_of(i)}: {parsed.bad_token[i][1][:20]!r} is not a number")
+    rows, groups = parsed.rows, parsed.groups
     cls_f = groups[:, 0]
     bad = ~np.isfinite(cls_f) | (cls_f != np.floor(cls_f))
     if bad.any():

@@ -18,7 +18,7 @@ import pandas as pd
 
 from cxrlab.evaluate.classes import CHALLENGE, NO_FINDING_BOX, ClassList
 from cxrlab.evaluate.detection import MAX_DETS
-from cxrlab.evaluate.formats import SUBMISSION_COLUMNS, _to_float, line_of, read_csv, read_meta
+from cxrlab.evaluate.formats import SUBMISSION_COLUMNS, line_of, parse_prediction_strings, read_csv, read_meta
 
 __all__ = ["TOLERANCE", "Problem", "Severity", "problems_summary", "validate_submission"]
 
@@ -130,7 +130,7 @@ def validate_submission(
         unknown[:] = False
 
     # the PredictionStrings: token counts and the numbers of every row that has whole groups
-    parsed = _parse(strings)
+    parsed = parse_prediction_strings(strings)
     counts = parsed.counts
     no_prediction = counts == 0
     bad_count = ~no_prediction & (counts % 6 != 0)
@@ -174,119 +174,6 @@ def validate_submission(
         if absent:
             problems.append(Problem(E, "missing_image", f"{len(absent)} test image(s) have no row: {_ids(absent)}"))
     return problems
-
-
-# --- parsing every PredictionString at once ----------------------------------------------------------------------
-
-#: ASCII white space as ``str.split()`` sees it (the information separators 0x1c-0x1f included), mapped to " ".
-_SPACES = bytes.maketrans(b"\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f", b" " * 9)
-#: The characters of a plain decimal number. Over this alphabet pandas' C parser accepts exactly the tokens
-#: ``float()`` accepts and gives the same doubles (tests/test_evaluate_validate.py checks both on generated
-#: tokens); a row with any other character ("nan", "inf", "1_0", a comma, non-ASCII digits) is read with
-#: ``float()`` token by token.
-_NUMBER_CHARS = b"0123456789.eE+- "
-#: Rows parsed per ``read_csv`` call when a block that failed is split to find its bad rows.
-_SMALL_BLOCK = 8
-
-
-@dataclass
-class _Parsed:
-    """Every row's token count; the groups of the rows that parsed (``rows``: their row, in order); the rows
-    with a token that is not a number, with (index, token) of their first one."""
-
-    counts: np.ndarray
-    groups: np.ndarray
-    rows: np.ndarray
-    bad_row: np.ndarray
-    bad_token: dict[int, tuple[int, str]]
-
-
-def _parse(strings: list[str]) -> _Parsed:
-    """Count the tokens of every row and read the numbers of the rows with whole groups of six.
-
-    Rows of plain ASCII numbers (nearly every row of a real submission) are joined and read by one
-    :func:`~cxrlab.evaluate.formats._to_float` call; Python works per row, never per token, except on rows
-    that hold other characters or a malformed number, which are read with ``float()`` as ``str.split()``
-    tokens (the reference behaviour) to name the first bad token.
-    """
-    n = len(strings)
-    counts = np.zeros(n, np.int64)
-    plain: list[bytes | None] = [None] * n  # single-spaced plain-number text, or None: read token by token
-    for i, s in enumerate(strings):
-        if not s.isascii():
-            counts[i] = len(s.split())
-            continue
-        b = s.encode("ascii").translate(_SPACES)
-        if b.translate(None, _NUMBER_CHARS):
-            counts[i] = len(s.split())
-            continue
-        if b"  " in b or b[:1] == b" " or b[-1:] == b" ":
-            b = b" ".join(b.split())
-        plain[i] = b
-        counts[i] = b.count(b" ") + 1 if b else 0
-    whole = (counts > 0) & (counts % 6 == 0)
-    values: dict[int, np.ndarray] = {}
-    bad_token: dict[int, tuple[int, str]] = {}
-
-    def by_token(i: int) -> None:
-        tokens = strings[i].split()
-        try:
-            values[i] = np.array([float(t) for t in tokens])
-        except ValueError:
-            k = next(k for k, t in enumerate(tokens) if not _is_float(t))
-            bad_token[i] = (k, tokens[k])
-
-    def block(rows: np.ndarray) -> None:
-        try:
-            parsed = _to_float(b"\n".join(plain[i] for i in rows).replace(b" ", b"\n"))
-        except ValueError:
-            if len(rows) <= _SMALL_BLOCK:
-                for i in rows:
-                    by_token(int(i))
-            else:
-                half = len(rows) // 2
-                block(rows[:half])
-                block(rows[half:])
-            return
-        ends = np.cumsum(counts[rows])
-        for i, chunk in zip(rows.tolist(), np.split(parsed, ends[:-1]), strict=True):
-            values[i] = chunk
-
-    candidates = np.flatnonzero(whole)
-    fast = np.array([i for i in candidates if plain[i] is not None], dtype=np.int64)
-    if len(fast):
-        try:
-            all_values = _to_float(b"\n".join(plain[i] for i in fast).replace(b" ", b"\n"))
-        except ValueError:
-            block(fast)
-            all_values = None
-    else:
-        all_values = None
-    for i in candidates:
-        if plain[i] is None:
-            by_token(int(i))
-    bad_row = np.zeros(n, bool)
-    bad_row[list(bad_token)] = True
-    ok = whole & ~bad_row
-    rows = np.repeat(np.flatnonzero(ok), counts[ok] // 6)
-    if all_values is not None and len(values) == 0:  # the usual case: every row of numbers read at once
-        groups = all_values.reshape(-1, 6)
-    elif all_values is not None:  # plus some rows read token by token: put them in row order
-        for i, chunk in zip(fast.tolist(), np.split(all_values, np.cumsum(counts[fast])[:-1]), strict=True):
-            values[i] = chunk
-        groups = np.concatenate([values[i] for i in np.flatnonzero(ok)]).reshape(-1, 6)
-    else:
-        parts = [values[i] for i in np.flatnonzero(ok)]
-        groups = np.concatenate(parts).reshape(-1, 6) if parts else np.empty((0, 6))
-    return _Parsed(counts, groups, rows, bad_row, bad_token)
-
-
-def _is_float(token: str) -> bool:
-    try:
-        float(token)
-    except ValueError:
-        return False
-    return True
 
 
 def _check_groups(
