@@ -21,6 +21,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 import cxrlab
+from cxrlab.annotate.admission import Admission
 from cxrlab.annotate.errors import (
     AuthenticationError,
     ConflictError,
@@ -46,6 +47,7 @@ from cxrlab.annotate.services.auth import LoginLimiter
 from cxrlab.annotate.services.images import PixelCache
 from cxrlab.annotate.services.readings import QCError
 from cxrlab.annotate.worker import ScoringWorker
+from cxrlab.catalog.db import WalCheckpointer
 from cxrlab.catalog.workspace import Workspace
 from cxrlab.errors import CxrlabError, FileError
 
@@ -112,12 +114,15 @@ async def _file_error(request: Request, exc: Exception) -> JSONResponse:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Run the scoring worker while the server runs (it finishes the submission in hand on shutdown)."""
+    """Run the scoring worker while the server runs (it finishes the submission in hand on shutdown), and the
+    SQLite catalog's WAL checkpoints outside the writers' commits (:class:`~cxrlab.catalog.db.WalCheckpointer`)."""
     app.state.scoring.start()
+    app.state.checkpointer.start()
     try:
         yield
     finally:
         await run_in_threadpool(app.state.scoring.stop)
+        await run_in_threadpool(app.state.checkpointer.stop)
 
 
 def create_app(workspace: Workspace, *, secure_cookies: bool = False) -> FastAPI:
@@ -143,6 +148,7 @@ def create_app(workspace: Workspace, *, secure_cookies: bool = False) -> FastAPI
     app.state.login_limiter = LoginLimiter()
     app.state.pixel_cache = PixelCache()
     app.state.scoring = ScoringWorker(workspace)
+    app.state.checkpointer = WalCheckpointer(workspace.engine)
     for exc, handler in (
         (NotFoundError, _not_found),
         (AuthenticationError, _unauthenticated),
@@ -160,4 +166,5 @@ def create_app(workspace: Workspace, *, secure_cookies: bool = False) -> FastAPI
     for module in (health, auth, users, projects, tasks, reviews, images, leaderboard, pages, leaderboard_pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(Admission)
     return app
