@@ -126,6 +126,7 @@ def check_reading(
 #: Replacing a read: its labels and boxes go with it (``ON DELETE CASCADE``).
 _DELETE_READING = delete(Reading).where(Reading.image_pk == bindparam("image_pk"),
                                         Reading.rad_id == bindparam("rad_id"))
+_INSERT_READING, _INSERT_LABELS, _INSERT_BOXES = insert(Reading.__table__), insert(ReadingLabel), insert(ReadingBox)
 
 
 def record_reading(
@@ -161,12 +162,12 @@ def record_reading(
     session.execute(_DELETE_READING, {"image_pk": img.id, "rad_id": reading.rad_id})
     values = {"image_pk": img.id, "rad_id": reading.rad_id, "schema": schema.name, "comment": reading.comment,
               "submitted_at": datetime.now(UTC)}
-    reading_id = session.execute(insert(Reading).values(values)).inserted_primary_key[0]
+    reading_id = session.execute(_INSERT_READING, values).inserted_primary_key[0]
     labels = [{"reading_id": reading_id, "label": name} for name in dict.fromkeys(reading.labels)]
     if labels:
-        session.execute(insert(ReadingLabel), labels)
+        session.execute(_INSERT_LABELS, labels)
     if reading.boxes:
-        session.execute(insert(ReadingBox), [{"reading_id": reading_id, **vars(b)} for b in reading.boxes])
+        session.execute(_INSERT_BOXES, [{"reading_id": reading_id, **vars(b)} for b in reading.boxes])
     if mark_labeled:
         img.state = ImageState.LABELED
     insert_events(session, [{"image_pk": img.id, "stage": "annotate", "action": "reading", "author": author,

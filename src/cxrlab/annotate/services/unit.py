@@ -92,7 +92,10 @@ def bump_version(session: Session, model: type, pk: int, version: int, /, obj: A
     return True
 
 
+_INSERT_EVENTS = insert(Event)
+
+
 def insert_events(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     """Add ``events`` rows (dicts of :class:`~cxrlab.catalog.models.Event` columns) in one ``INSERT``."""
     if rows:
-        session.execute(insert(Event), list(rows))
+        session.execute(_INSERT_EVENTS, list(rows))
