@@ -59,14 +59,18 @@ WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
 async def get_session(workspace: WorkspaceDep) -> AsyncIterator[Session]:
     """One catalog session per request, closed when the response is done.
 
-    Making the session does no I/O (it takes a connection at its first query, in the handler's thread); closing
-    it gives the connection back, which may roll back on the database server, so that runs in the thread pool.
+    Making the session does no I/O (it takes a connection at its first query, in the handler's thread). Closing
+    a session that still holds a connection gives it back, which may roll back on the database server, so that
+    runs in the thread pool; a session whose work ended with a commit (a write) holds none.
     """
     session = workspace.sessions()
     try:
         yield session
     finally:
-        await run_in_threadpool(session.close)
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -247,7 +247,8 @@ def submit_task(session: Session, *, user: User, task_id: int, version: int, mar
     events.append({"image_pk": task.image_pk, "stage": "annotate", "action": "reading.submit",
                    "author": user.username, "detail": {**context, "project": view.project.name}})
     with transaction(session):
-        lock_row(session, Image, task.image_pk)  # serialises the last readers of one image (see _after_read)
+        # serialises the last readers of one image (see _after_read); its state is the current one
+        (image_state,) = lock_row(session, Image, task.image_pk, Image.state)
         now = _now()
         ok = task.state in ACTIVE and bump_version(
             session, Task, task.id, version, task, draft=marks.to_json(), state=TaskState.SUBMITTED,
@@ -255,8 +256,7 @@ def submit_task(session: Session, *, user: User, task_id: int, version: int, mar
         )
         if not ok:
             _refused(session, task)
-        # the image's state, current under the row lock
-        set_committed_value(view.image, "state", session.scalar(_IMAGE_STATE, {"pk": task.image_pk}))
+        set_committed_value(view.image, "state", image_state)
         record_reading(session, schema, marks.reading(image_id, user.rad_id), author=user.username,
                        mark_labeled=False, image=view.image, events=events)
         _after_read(session, view.project, view.image)
@@ -340,7 +340,6 @@ def unusable_reason(task: Task) -> tuple[str | None, str | None]:
     return "other", task.reason
 
 
-_IMAGE_STATE = select(Image.state).where(Image.id == bindparam("pk"))
 _READ_STATES = select(Task.state).where(Task.project_id == bindparam("project_id"),
                                         Task.image_pk == bindparam("image_pk"), Task.kind == TaskKind.READ)
 

@@ -45,17 +45,25 @@ def transaction(session: Session) -> Iterator[Session]:
 
 
 @cache
-def _lock_stmt(model: type) -> Update:
-    return update(model).where(model.id == bindparam("pk_")).values(id=model.id)
+def _lock_stmt(model: type, returning: tuple) -> Update:
+    stmt = update(model).where(model.id == bindparam("pk_")).values(id=model.id)
+    return stmt.returning(*returning).execution_options(synchronize_session=False) if returning else stmt
 
 
-def lock_row(session: Session, model: type, pk: int) -> None:
+def lock_row(session: Session, model: type, pk: int, /, *returning: Any) -> Any:
     """Take the write lock of one row for the rest of the transaction (a no-op ``UPDATE``).
 
     On PostgreSQL the row lock serialises concurrent writers of that row; on SQLite the first write takes the
     database's write lock. Either way, reads after it see every earlier committed change.
+
+    Returns
+    -------
+    Row or None
+        The *returning* columns of the row as they are under the lock (``UPDATE ... RETURNING``: no second
+        query), when any are given.
     """
-    session.execute(_lock_stmt(model), {"pk_": pk})
+    result = session.execute(_lock_stmt(model, returning), {"pk_": pk})
+    return result.one() if returning else None
 
 
 @cache
