@@ -16,6 +16,7 @@ A slot is held until the response starts, so a slow client reading a large body 
 from __future__ import annotations
 
 import asyncio
+import os
 import weakref
 from collections import deque
 
@@ -23,9 +24,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["SLOTS", "Admission", "Slots"]
 
-#: Requests computed at once (per server process). A handler spends part of its time outside the GIL (SQLite,
-#: PostgreSQL round trips, JPEG encoding, sockets), so a few run in parallel usefully; more only contend.
-SLOTS = 4
+#: Requests computed at once per server process: one per core, at least 2. A handler spends part of its time
+#: outside the GIL (SQLite, PostgreSQL round trips, JPEG encoding, sockets), so two overlap usefully; more only
+#: contend (bench/server_load.py on 2 cores: 2 slots served more requests/s than 4 on PostgreSQL, as many on SQLite).
+SLOTS = max(2, os.cpu_count() or 1)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
