@@ -137,6 +137,8 @@ def pg_site(tmp_path_factory: pytest.TempPathFactory, pg_server_url: str) -> Ite
     admin = pg_server_url.replace("postgresql+psycopg://", "postgresql://", 1)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+        # A server whose time zone is not UTC: the API still answers every timestamp in UTC.
+        conn.execute(f"ALTER DATABASE \"{name}\" SET timezone TO 'Asia/Ho_Chi_Minh'")
     site = _make_site(tmp_path_factory.mktemp("api-pg"), "postgresql", pg_server_url.rsplit("/", 1)[0] + f"/{name}")
     yield site
     site.client.close()
