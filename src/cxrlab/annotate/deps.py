@@ -52,6 +52,8 @@ __all__ = [
 ]
 
 COOKIE_NAME = "cxrlab_session"
+CSRF_HEADER = "X-CXRLab-CSRF"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 #: A catalog row id in a path (task, project, benchmark, submission ...): 1 to the largest INTEGER.
 IdPath = Annotated[int, Path(ge=1, le=INT_MAX)]
@@ -59,8 +61,6 @@ IdPath = Annotated[int, Path(ge=1, le=INT_MAX)]
 IdQuery = Annotated[int | None, Query(ge=1, le=INT_MAX)]
 #: ``?offset=`` of a paged list.
 Offset = Annotated[int, Query(ge=0, le=INT_MAX)]
-CSRF_HEADER = "X-CXRLab-CSRF"
-SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 def get_workspace(request: Request) -> Workspace:
