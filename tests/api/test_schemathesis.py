@@ -33,7 +33,8 @@ from cxrlab.annotate.services import auth
 from tests.api.conftest import PASSWORD, Site, _make_site, new_pg_database
 from tests.leaderboard_data import csv_bytes, make_gt, make_submission
 
-#: Generated examples per operation (the coverage cases come on top: about 1,800 requests per run).
+#: Generated examples per operation (the coverage cases come on top: about 1,800 requests per run on SQLite, 500
+#: on PostgreSQL).
 EXAMPLES = 3
 SEED = 10
 CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance", "response_headers_conformance",
@@ -97,7 +98,9 @@ def test_api_conforms_to_its_openapi(fuzz_site: Site, who: str) -> None:
         "cache": {"enabled": False},
         "headers": fuzz_site.h(who),
         "parameters": {"path.username": PATCHED},
-        "generation": {"max-examples": EXAMPLES, "deterministic": True, "database": "none"},
+        # Schema-invalid requests are refused before any database work: they run once, on SQLite.
+        "generation": {"max-examples": EXAMPLES, "deterministic": True, "database": "none",
+                       "mode": "all" if fuzz_site.backend == "sqlite" else "positive"},
         "phases": {"stateful": {"enabled": False}},
         "checks": {"enabled": False, **{name: {"enabled": True} for name in CHECKS}},
     })
@@ -115,7 +118,7 @@ def test_api_conforms_to_its_openapi(fuzz_site: Site, who: str) -> None:
         elif isinstance(event, events.NonFatalError | events.FatalError):
             failures.append(f"{getattr(event, 'label', 'run')}: {getattr(event, 'info', event)}")
     assert not failures, "\n\n".join(failures[:20])
-    assert len(tested) >= 45 and statuses.total() >= 1500, (len(tested), statuses)  # everything was exercised ...
+    assert len(tested) >= 45 and statuses.total() >= 400, (len(tested), statuses)  # everything was exercised ...
     assert sum(n for code, n in statuses.items() if code < 300) >= 100, statuses  # ... with a live session
     assert statuses[500] == 0
     assert fuzz_site.get("/api/auth/me", who).status_code == 200
