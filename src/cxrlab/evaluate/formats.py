@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -25,6 +26,7 @@ import pandas as pd
 
 from cxrlab.evaluate.classes import CHALLENGE, NO_FINDING_BOX, ClassList
 from cxrlab.evaluate.exceptions import EvaluationError, SubmissionError
+from cxrlab.runtime.unpack import CorruptStreamError, open_table
 
 __all__ = [
     "GroundTruth",
@@ -45,22 +47,34 @@ def read_csv(source: str | Path | pd.DataFrame | BinaryIO, *, what: str) -> tupl
     """Read a CSV as strings (ids stay exact, empty cells stay ``""``); return it and a name for messages.
 
     *source* may also be an open binary file (an upload held in memory); messages then use its ``name``
-    attribute, or ``<what>`` without one, never a server path.
+    attribute, or ``<what>`` without one, never a server path. A file that starts with the gzip magic bytes is
+    unpacked while it is read (:func:`cxrlab.runtime.unpack.open_table`).
+
+    Raises
+    ------
+    EvaluationError
+        Missing file, or not a readable CSV (a corrupt gzip stream included).
+    UnpackedTooLargeError
+        A gzip file unpacks to more than :func:`~cxrlab.runtime.unpack.max_unpacked` bytes.
     """
     if isinstance(source, pd.DataFrame):
         return source.reset_index(drop=True), f"<{what}>"
     if hasattr(source, "read"):
         name = getattr(source, "name", None)
         name = name if isinstance(name, str) else f"<{what}>"
+        opened = nullcontext(source)
     else:
         path = Path(source)
         if not path.is_file():
             raise EvaluationError(f"{path}: {what} file not found")
-        source, name = path, str(path)
+        opened, name = open_table(path), str(path)
     try:
-        frame = pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=True)
+        with opened as fh:
+            frame = pd.read_csv(fh, dtype=str, keep_default_na=False, skipinitialspace=True, compression=None)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise EvaluationError(f"{name}: not a readable CSV ({type(exc).__name__}: {exc})") from None
+    except CorruptStreamError as exc:
+        raise EvaluationError(f"{name}: {exc.reason}") from None
     return frame, name
 
 

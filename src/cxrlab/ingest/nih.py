@@ -27,7 +27,8 @@ import numpy as np
 import pandas as pd
 
 from cxrlab.errors import CxrlabError
-from cxrlab.ingest.tables import BadRows, Column, CsvFormatError, _is_gzip, read_table
+from cxrlab.ingest.tables import BadRows, Column, CsvFormatError, read_table
+from cxrlab.runtime.unpack import open_table
 from cxrlab.schemas import BOX_COLUMNS, ReleaseTables, get_schema
 
 __all__ = [
@@ -67,8 +68,8 @@ BBOX_SPEC = [
 
 def _header(path: Path) -> list[str]:
     try:
-        return [str(c) for c in pd.read_csv(path, nrows=0, encoding="utf-8-sig",
-                                            compression="gzip" if _is_gzip(path) else None).columns]
+        with open_table(path) as fh:
+            return [str(c) for c in pd.read_csv(fh, nrows=0, encoding="utf-8-sig", compression=None).columns]
     except Exception:  # noqa: BLE001 - read_table reports the real problem
         return []
 
