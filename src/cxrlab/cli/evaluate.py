@@ -94,7 +94,7 @@ def detection(
 
     with cli_errors(max_unpacked=max_unpacked):
         class_list = get_class_list(classes)
-        truth = read_annotations(gt, classes=class_list)
+        truth = read_annotations(gt, classes=class_list, meta=meta)
         problems = validate_submission(pred, gt_image_ids=set(truth.image_ids), meta=meta, classes=class_list)
         if _show_problems(problems, str(pred)):
             err.print(f"[red]error:[/] {pred}: fix the errors above (`cxrlab evaluate validate` lists them)")
@@ -228,7 +228,7 @@ def validate(
 
     with cli_errors(max_unpacked=max_unpacked):
         class_list = get_class_list(classes)
-        ids = set(read_annotations(gt, classes=class_list).image_ids) if gt is not None else None
+        ids = set(read_annotations(gt, classes=class_list, meta=meta).image_ids) if gt is not None else None
         problems = validate_submission(pred, gt_image_ids=ids, meta=meta, classes=class_list)
     errors = _show_problems(problems, str(pred), limit=1000)
     out.print(f"{pred}: {errors} error(s), {len(problems) - errors} warning(s)", highlight=False, soft_wrap=True)

@@ -335,14 +335,16 @@ def upload_labels(
     ConflictError
         The benchmark is closed (reopen it first).
     InvalidUploadError
-        The file cannot be read as ground truth (the message names the line), or holds fewer than 2 images.
+        The file cannot be read as ground truth (the message names the line; a box outside the image sizes
+        given with :func:`upload_sizes`, or beyond 65,535 px, included), or holds fewer than 2 images.
     """
     if benchmark.state is BenchmarkState.CLOSED:
         raise ConflictError(f"benchmark {benchmark.name!r} is closed; reopen it before replacing its labels")
     name = _clean_filename(filename, "annotations_test.csv")
     text = read_upload(data, what="label file", name=name)
     try:
-        truth = read_annotations(_named(text, name), classes=get_class_list(benchmark.classes))
+        truth = read_annotations(_named(text, name), classes=get_class_list(benchmark.classes),
+                                 meta=_stored_sizes(workspace, benchmark))
     except EvaluationError as exc:
         raise InvalidUploadError(str(exc), problems=[str(exc)]) from None
     if len(truth.image_ids) < 2:
