@@ -265,9 +265,10 @@ def split_parts(
     return parts
 
 
-def read_upload(data: bytes, *, what: str, name: str | None = None, max_bytes: int = MAX_CSV_BYTES) -> bytes:
+def read_upload(data: bytes, *, what: str, name: str | None = None, max_bytes: int | None = None) -> bytes:
     """The CSV bytes of an upload: as sent, or unpacked when it starts with the gzip magic number (streamed
-    through :func:`cxrlab.runtime.unpack.unpack_bytes`, which stops at *max_bytes*).
+    through :func:`cxrlab.runtime.unpack.unpack_bytes`, which stops at *max_bytes*, default
+    :data:`MAX_CSV_BYTES`).
 
     Raises
     ------
@@ -276,6 +277,7 @@ def read_upload(data: bytes, *, what: str, name: str | None = None, max_bytes: i
     InvalidUploadError
         Empty, or a broken gzip stream.
     """
+    max_bytes = MAX_CSV_BYTES if max_bytes is None else max_bytes
     label = f"{name}: the {what}" if name else f"the {what}"
     if len(data) > MAX_UPLOAD_BYTES:
         raise UploadTooLargeError(f"{label} is larger than {format_size(MAX_UPLOAD_BYTES)}")
