@@ -274,11 +274,11 @@ def check_pixel_data(ds: Dataset, *, path: str | Path = "<dataset>") -> None:
         return
     if uid not in MARKER_TERMINATED:
         return
-    n = int(ds.get("NumberOfFrames") or 1)
     try:
+        n = int(ds.get("NumberOfFrames") or 1)
         frames = list(generate_frames(data, number_of_frames=n))
-    except (ValueError, KeyError, struct.error):
-        raise DicomReadError(path, "encapsulated pixel data is malformed (PS3.5 A.4)") from None
+    except (TypeError, ValueError, KeyError, struct.error):
+        raise DicomReadError(path, "encapsulated pixel data or (0028,0008) Number of Frames is malformed") from None
     for i, frame in enumerate(frames, start=1):
         check_codestream_end(frame, path=path, which=f"frame {i} of {n}" if n > 1 else "")
 
