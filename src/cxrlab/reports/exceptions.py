@@ -25,9 +25,9 @@ class ReportFileError(FileError, ReportError):
 
     def __init__(self, path: str, reason: str, *, line: int | None = None) -> None:
         self.line = line
-        where = f"{path}:{line}" if line is not None else str(path)
+        self.where = f"{path}:{line}" if line is not None else str(path)
         super().__init__(path, reason)
-        self.args = (f"{where}: {reason}",)
+        self.args = (f"{self.where}: {reason}",)
 
     def __str__(self) -> str:
         return str(self.args[0])

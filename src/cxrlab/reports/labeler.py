@@ -113,7 +113,7 @@ class Labeler:
         self._trie = PhraseTrie()
         self._near: dict[tuple[str, int], Near] = {}
         self._patterns: list[tuple[str, re.Pattern[str]]] = []
-        for name, lv in vocabulary.labels.items():
+        for name, lv in {**vocabulary.labels, **vocabulary.hidden}.items():
             for term in lv.terms:
                 self._trie.add(term, ("term", name, 0))
             for term in lv.exclude:
@@ -193,11 +193,16 @@ class Labeler:
 
     def label_text(self, text: str) -> dict[str, int]:
         """Labels of one report's text (all of it: no section selection): 1, 0 or -1 for every label."""
-        values = dict.fromkeys(self.names, int(Status.NEGATIVE))
+        values = dict.fromkeys([*self.vocabulary.labels, *self.vocabulary.hidden], int(Status.NEGATIVE))
         for m in self.mentions(normalise_text(text)):
             status = m.status
             if status == Status.POSITIVE or (status == Status.UNCERTAIN and values[m.label] == Status.NEGATIVE):
                 values[m.label] = int(status)
+        no_finding = self.vocabulary.no_finding
+        if no_finding is not None:
+            values[no_finding] = int(not any(values.values()))
+        for name in self.vocabulary.hidden:
+            del values[name]
         return values
 
     def label_sections(self, sections: Mapping[str, str]) -> dict[str, int]:

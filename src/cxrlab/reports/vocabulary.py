@@ -26,6 +26,9 @@ The file format (every key but ``labels`` optional)::
       pseudo: [...]        # look like triggers but are not ("no change")
       terminate: [...]     # end a trigger's scope ("but", ";")
       window: {forward: 12, backward: 6}
+    no_finding:            # optional extra column: 1 when nothing is found
+      label: No finding
+      also: [vindr-cxr-local]   # labels of other schemas that must be absent too
 
 Terms are matched as whole words, case-insensitively; a hyphen counts as a space ("mass-like" = "mass like").
 """
@@ -131,16 +134,27 @@ class ContextRules:
 
 @dataclass(frozen=True)
 class Vocabulary:
-    """The labels of one schema (in column order) and the context rules."""
+    """The labels of one schema (in column order) and the context rules.
+
+    Attributes
+    ----------
+    no_finding : str or None
+        Name of a "no finding" column: 1 when no label (nor any of :attr:`hidden`) is positive or uncertain.
+    hidden : dict of str to LabelVocabulary
+        Labels looked for only to decide :attr:`no_finding` (VinDr-CXR's global "No finding" also needs the local
+        findings absent); they are no output column.
+    """
 
     schema: str
     labels: dict[str, LabelVocabulary]
     context: ContextRules
+    no_finding: str | None = None
+    hidden: dict[str, LabelVocabulary] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
-        """Label names in column order."""
-        return list(self.labels)
+        """Output columns in order: the labels, then the no-finding column if any."""
+        return [*self.labels, *([self.no_finding] if self.no_finding else [])]
 
 
 def _strings(value: Any, where: str) -> tuple[str, ...]:
@@ -177,7 +191,7 @@ def _read_yaml(source: str, text: str) -> dict:
         return {}
     if not isinstance(data, dict):
         raise VocabularyError(f"{source}: expected a mapping with 'labels' and/or 'context'")
-    unknown = set(data) - {"schema", "description", "labels", "context"}
+    unknown = set(data) - {"schema", "description", "labels", "context", "no_finding"}
     if unknown:
         raise VocabularyError(f"{source}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
     return data
@@ -359,4 +373,20 @@ def load_vocabulary(schema: str, extra: Sequence[Path | str] = ()) -> Vocabulary
             context = _merge_context(context, more["context"], str(path))
     if not labels:
         raise VocabularyError(f"{schema}.yaml: no label")
-    return Vocabulary(schema, labels, context)
+    no_finding, hidden = _no_finding(data.get("no_finding"), f"{schema}.yaml", schema=schema)
+    if no_finding in labels:
+        raise VocabularyError(f"{schema}.yaml: no_finding {no_finding!r} is also a label")
+    return Vocabulary(schema, labels, context, no_finding, hidden)
+
+
+def _no_finding(value: Any, source: str, *, schema: str) -> tuple[str | None, dict[str, LabelVocabulary]]:
+    """Parse ``no_finding: {label: "No finding", also: [other-schema, ...]}``."""
+    if value is None:
+        return None, {}
+    if not isinstance(value, dict) or set(value) - {"label", "also"} or not isinstance(value.get("label"), str):
+        raise VocabularyError(f"{source}: no_finding must be {{label: name, also: [schema, ...]}}")
+    hidden: dict[str, LabelVocabulary] = {}
+    for other in _strings(value.get("also"), f"{source}: no_finding.also"):
+        for name, lv in _builtin_labels(other, resolving=(schema, other)).items():
+            hidden[f"{other}/{name}"] = replace(lv, name=f"{other}/{name}")
+    return value["label"], hidden
