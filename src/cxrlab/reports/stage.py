@@ -171,49 +171,57 @@ def read_label_csv(path: Path | str) -> tuple[list[str], dict[str, dict[str, int
         Missing file, no ``report_id`` column, a value other than 1/0/-1, or a duplicate id (with the line).
     """
     path = Path(path)
+    if not path.is_file():
+        raise ReportError(f"{path}: no such file")
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        return _read_label_rows(path, csv.reader(fh))
+
+
+def _read_label_rows(path: Path, reader) -> tuple[list[str], dict[str, dict[str, int]]]:  # noqa: ANN001
+    """The rows of :func:`read_label_csv` from a ``csv.reader``."""
     try:
-        fh = open(path, newline="", encoding="utf-8-sig")
-    except OSError as exc:
-        raise ReportError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
-    with fh:
-        reader = csv.reader(fh)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise ReportError(f"{path}: empty file") from None
-        except (csv.Error, UnicodeDecodeError):
-            raise ReportError(f"{path}:1: malformed header") from None
-        if ID_COLUMN not in header:
-            raise ReportError(f"{path}: no {ID_COLUMN!r} column")
-        i_id = header.index(ID_COLUMN)
-        labels = [h for i, h in enumerate(header) if i != i_id and h]
-        out: dict[str, dict[str, int]] = {}
-        line = reader.line_num + 1
-        try:
-            for row in reader:
-                if row and any(c.strip() for c in row):
-                    rid = row[i_id].strip() if i_id < len(row) else ""
-                    if not rid:
-                        raise ReportError(f"{path}:{line}: empty {ID_COLUMN}")
-                    if rid in out:
-                        raise ReportError(f"{path}:{line}: duplicate {ID_COLUMN}")
-                    values = {}
-                    for i, h in enumerate(header):
-                        if i == i_id or not h:
-                            continue
-                        cell = row[i].strip() if i < len(row) else ""
-                        try:
-                            v = int(float(cell)) if cell else 0
-                        except ValueError:
-                            v = None
-                        if v not in (-1, 0, 1):
-                            raise ReportError(f"{path}:{line}: column {h!r} must be 1, 0 or -1")
-                        values[h] = v
-                    out[rid] = values
-                line = reader.line_num + 1
-        except (csv.Error, UnicodeDecodeError):
-            raise ReportError(f"{path}:{line}: malformed CSV (expected UTF-8)") from None
+        header = [h.strip() for h in next(reader)]
+    except StopIteration:
+        raise ReportError(f"{path}: empty file") from None
+    except (csv.Error, UnicodeDecodeError):
+        raise ReportError(f"{path}:1: malformed header") from None
+    if ID_COLUMN not in header:
+        raise ReportError(f"{path}: no {ID_COLUMN!r} column")
+    i_id = header.index(ID_COLUMN)
+    labels = [h for i, h in enumerate(header) if i != i_id and h]
+    out: dict[str, dict[str, int]] = {}
+    line = reader.line_num + 1
+    try:
+        for row in reader:
+            if row and any(c.strip() for c in row):
+                out_row = _label_row(path, line, header, i_id, row)
+                if out_row[0] in out:
+                    raise ReportError(f"{path}:{line}: duplicate {ID_COLUMN}")
+                out[out_row[0]] = out_row[1]
+            line = reader.line_num + 1
+    except (csv.Error, UnicodeDecodeError):
+        raise ReportError(f"{path}:{line}: malformed CSV (expected UTF-8)") from None
     return labels, out
+
+
+def _label_row(path: Path, line: int, header: list[str], i_id: int, row: list[str]) -> tuple[str, dict[str, int]]:
+    rid = row[i_id].strip() if i_id < len(row) else ""
+    if not rid:
+        raise ReportError(f"{path}:{line}: empty {ID_COLUMN}")
+    values = {}
+    for i, h in enumerate(header):
+        if i == i_id or not h:
+            continue
+        cell = row[i].strip() if i < len(row) else ""
+        try:
+            f = float(cell) if cell else 0.0
+            v = int(f) if f.is_integer() else None  # "1", "1.0" (pandas writes floats), not "0.5"
+        except ValueError:
+            v = None
+        if v not in (-1, 0, 1):
+            raise ReportError(f"{path}:{line}: column {h!r} must be 1, 0 or -1")
+        values[h] = v
+    return rid, values
 
 
 @dataclass

@@ -322,6 +322,12 @@ def _merge_context(rules: ContextRules, data: Any, source: str) -> ContextRules:
                 if key in triggers and triggers[key] != (category, direction):
                     raise VocabularyError(f"{source}: trigger {phrase!r} is listed twice with different meanings")
                 triggers[key] = (category, direction)
+    pseudo = tuple(dict.fromkeys(rules.pseudo + _strings(data.get("pseudo"), f"{source}: context.pseudo")))
+    terminate = tuple(dict.fromkeys(rules.terminate + _strings(data.get("terminate"), f"{source}: context.terminate")))
+    for kind, phrases in (("pseudo", pseudo), ("terminate", terminate)):
+        both = sorted({" ".join(p.lower().split()) for p in phrases} & triggers.keys())
+        if both:
+            raise VocabularyError(f"{source}: {', '.join(map(repr, both))} is both a trigger and a {kind} phrase")
     window = data.get("window") or {}
     if not isinstance(window, dict) or set(window) - {"forward", "backward"} or not all(
         isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 100 for v in window.values()
@@ -329,10 +335,8 @@ def _merge_context(rules: ContextRules, data: Any, source: str) -> ContextRules:
         raise VocabularyError(f"{source}: context.window must map forward/backward to a number of words (1-100)")
     return ContextRules(
         triggers=triggers,
-        pseudo=tuple(dict.fromkeys(rules.pseudo + _strings(data.get("pseudo"), f"{source}: context.pseudo"))),
-        terminate=tuple(
-            dict.fromkeys(rules.terminate + _strings(data.get("terminate"), f"{source}: context.terminate"))
-        ),
+        pseudo=pseudo,
+        terminate=terminate,
         forward_window=window.get("forward", rules.forward_window),
         backward_window=window.get("backward", rules.backward_window),
     )
@@ -368,7 +372,7 @@ def load_vocabulary(schema: str, extra: Sequence[Path | str] = ()) -> Vocabulary
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not readable UTF-8 text"
             raise VocabularyError(f"{path}: cannot read ({reason})") from None
         more = _read_yaml(str(path), text)
-        _merge_labels(labels, more.get("labels") or {}, str(path), resolving=(schema,))
+        _merge_labels(labels, more.get("labels") or {}, str(path), resolving=())
         if more.get("context"):
             context = _merge_context(context, more["context"], str(path))
     if not labels:
