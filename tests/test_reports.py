@@ -399,3 +399,10 @@ class TestOpenIEndToEnd:
         result = runner.invoke(app, ["reports", "evaluate", "--reference", str(ref), "--pred", str(labels)])
         assert result.exit_code == 0
         assert "micro NIH-8" in result.stdout and "macro all 14" in result.stdout
+
+
+def test_corrupt_gzip_table_raises(tmp_path: Path, nih: Labeler) -> None:
+    path = tmp_path / "reports.csv.gz"
+    path.write_bytes(b"\x1f\x8b\x08\x00garbage")
+    with pytest.raises(ReportError, match=r"reports\.csv\.gz: cannot read \(corrupt or truncated gzip data\)"):
+        run_label(open_reports(path), labeler=nih, output=tmp_path / "l.csv")

@@ -175,7 +175,10 @@ class Labeler:
         return spans
 
     def mentions(self, text: str) -> list[Mention]:
-        """Every label mention of *text* (already normalised with :func:`normalise_text`), in text order."""
+        """Every label mention of *text* (already normalised with :func:`normalise_text`), in text order.
+
+        Mentions of the vocabulary's hidden labels (see :attr:`Vocabulary.hidden`) are named ``schema/label``.
+        """
         tokens = tokenize(text)
         spans = self._spans(text, tokens)
         if not spans:

@@ -129,10 +129,18 @@ class ReportSource:
                     yield read_openi_report(path)
                 except ReportFileError as exc:
                     yield exc
-        elif self.kind == "jsonl":
-            yield from self._read_jsonl()
         else:
-            yield from self._read_table(delimiter="\t" if self.kind == "tsv" else ",")
+            try:
+                if self.kind == "jsonl":
+                    yield from self._read_jsonl()
+                else:
+                    yield from self._read_table(delimiter="\t" if self.kind == "tsv" else ",")
+            except (OSError, EOFError) as exc:  # a truncated or corrupt .gz, a disk error
+                reason = getattr(exc, "strerror", None) or (
+                    "corrupt or truncated gzip data" if isinstance(exc, EOFError | gzip.BadGzipFile) else
+                    type(exc).__name__
+                )
+                raise ReportError(f"{self.path}: cannot read ({reason})") from None
 
     def _open(self) -> IO[bytes]:
         try:

@@ -25,7 +25,7 @@ The file format (every key but ``labels`` optional)::
       hypothetical: {forward: [...], backward: [...]}
       pseudo: [...]        # look like triggers but are not ("no change")
       terminate: [...]     # end a trigger's scope ("but", ";")
-      window: {forward: 12, backward: 6}
+      window: {forward: 15, backward: 6}
     no_finding:            # optional extra column: 1 when nothing is found
       label: No finding
       also: [vindr-cxr-local]   # labels of other schemas that must be absent too
@@ -128,7 +128,7 @@ class ContextRules:
     triggers: dict[str, tuple[str, str]] = field(default_factory=dict)
     pseudo: tuple[str, ...] = ()
     terminate: tuple[str, ...] = ()
-    forward_window: int = 12
+    forward_window: int = 15
     backward_window: int = 6
 
 
