@@ -89,7 +89,7 @@ def label(
         table.add_row(name, str(c[1]), str(c[-1]), str(c[0]))
     out.print(table)
     rate = run.report.total / run.report.seconds if run.report.seconds else 0.0
-    out.print(f"{run.report.counts['labeled']} reports labeled -> {output} ({rate:,.0f} reports/s)")
+    out.print(f"{run.report.counts['labeled']} reports labeled -> {output} ({rate:,.0f} reports/s, reading included)")
     if run.report.counts.get("failed"):
         raise typer.Exit(code=2)
 
