@@ -406,3 +406,31 @@ def test_corrupt_gzip_table_raises(tmp_path: Path, nih: Labeler) -> None:
     path.write_bytes(b"\x1f\x8b\x08\x00garbage")
     with pytest.raises(ReportError, match=r"reports\.csv\.gz: cannot read \(corrupt or truncated gzip data\)"):
         run_label(open_reports(path), labeler=nih, output=tmp_path / "l.csv")
+
+
+class TestCli:
+    def test_table_with_site_vocabulary(self, tmp_path: Path) -> None:
+        table = tmp_path / "reports.tsv"
+        table.write_text("acc\tbody\nA1\tFINDINGS: Pacer in place. No pneumothorax.\nA2\tPossible pneumonia.\n")
+        site = tmp_path / "site.yaml"
+        site.write_text("labels:\n  Pacemaker:\n    terms: [pacer, pacemaker]\n")
+        out = tmp_path / "labels.csv"
+        result = runner.invoke(app, ["reports", "label", str(table), "-o", str(out), "--id-column", "acc",
+                                     "--text-column", "body", "--vocabulary", str(site), "--uncertain", "negative"])
+        assert result.exit_code == 0, result.output
+        rows = out.read_text().splitlines()
+        assert rows[0].endswith(",Hernia,Pacemaker")
+        assert rows[1].startswith("A1,") and rows[1].endswith(",1") and rows[2] == "A2," + ",".join(["0"] * 15)
+        assert "Pacemaker" in result.stdout and "2 reports labeled" in result.stdout
+
+    def test_errors_exit_1_with_one_line(self, tmp_path: Path) -> None:
+        result = runner.invoke(app, ["reports", "label", str(tmp_path / "none.csv"), "-o", str(tmp_path / "l.csv")])
+        assert result.exit_code == 1 and "none.csv: no such file or folder" in result.output
+        result = runner.invoke(app, ["reports", "label", str(tmp_path), "-o", "l.csv", "--schema", "chexpert"])
+        assert result.exit_code == 1 and "no built-in report vocabulary 'chexpert'" in result.output
+        result = runner.invoke(app, ["reports", "label", str(tmp_path), "-o", "l.csv", "--sections", "footer"])
+        assert result.exit_code == 2 and "unknown report section 'footer'" in result.output
+        (tmp_path / "p.csv").write_text("report_id,Mass\n1,1\n")
+        result = runner.invoke(app, ["reports", "evaluate", "--reference", str(tmp_path / "r.csv"),
+                                     "--pred", str(tmp_path / "p.csv")])
+        assert result.exit_code == 1 and "r.csv: no such file" in result.output
