@@ -94,6 +94,9 @@ class TestScopes:
             ("Pericardial effusion.", {}),
             ("Subcutaneous emphysema in the left chest wall.", {}),
             ("Hyperexpanded lungs with emphysematous changes.", {"Emphysema": 1}),
+            ("The left effusion is no longer seen.", {}),
+            ("Scarring rather than pneumonia.", {}),
+            ("Raises the possibility of pneumonia.", {"Pneumonia": -1}),
         ],
     )
     def test_assertion(self, nih: Labeler, text: str, expected: dict) -> None:
