@@ -21,7 +21,7 @@ demo: $(STAMP)
 	$(BIN)/cxrlab demo --workspace demo-workspace --host 127.0.0.1 --port 8000
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench docs docs_src
 	$(BIN)/python -m pytest -q
 
 # Material for MkDocs prints an end-of-life banner on every build; NO_MKDOCS_2_WARNING=1 silences it.
