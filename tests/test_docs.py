@@ -156,6 +156,11 @@ class TestReadme:
         for link in links:
             assert (ROOT / link).exists(), link
 
+    def test_walk_is_the_one_getting_started_explains(self) -> None:
+        walk = "\n".join(_walk_commands())
+        guide = (ROOT / "docs" / "getting-started.md").read_text(encoding="utf-8")
+        assert walk in "\n".join(line.split("  #")[0].strip() for line in guide.splitlines())
+
     def test_library_example_is_the_tested_file(self) -> None:
         assert EXAMPLE.read_text(encoding="utf-8").strip() in README.read_text(encoding="utf-8")
 
