@@ -17,6 +17,7 @@ from cxrlab.ingest import (
     read_split_list,
     read_vindr,
     read_vindr_challenge,
+    read_vindr_release,
 )
 from cxrlab.ingest.tables import Column, read_table
 from tests.conftest import SHARED_DATA
@@ -198,6 +199,24 @@ DE_2020 = (
     "00000001_001.png,Cardiomegaly|Emphysema,1,1,58,M,PA,2894,2729,0.143,0.143\n"
     "00000002_000.png,No Finding,0,2,80,F,AP,2500,2048,0.171,0.171\n"
 )
+
+
+class TestReadVindrRelease:
+    def test_train_and_test_folders_both_give_image_paths(self, tmp_path: Path) -> None:
+        # Regression: the second DICOM folder's path/file_size went to path_dir/file_size_dir columns, so a
+        # re-export (`cxrlab export --from-vindr`) left out the images of the first folder read.
+        write(tmp_path / "annotations_train.csv", "image_id,rad_id,class_name,x_min,y_min,x_max,y_max,class_id\n"
+              "a1,R1,No finding,,,,,22\n")
+        write(tmp_path / "annotations_test.csv", "image_id,rad_id,class_name,x_min,y_min,x_max,y_max,class_id\n"
+              "b1,,No finding,,,,,22\n")
+        for split, image_id in (("train", "a1"), ("test", "b1")):
+            (tmp_path / split).mkdir()
+            (tmp_path / split / f"{image_id}.dicom").write_bytes(b"\0" * (10 if split == "train" else 20))
+        images = read_vindr_release(tmp_path).images.set_index("image_id")
+        assert not [c for c in images.columns if c.endswith("_dir")]
+        assert images.loc["a1", "path"] == str(tmp_path / "train" / "a1.dicom")
+        assert images.loc["b1", "path"] == str(tmp_path / "test" / "b1.dicom")
+        assert list(images["file_size"]) == [10, 20] and list(images["split"]) == ["train", "test"]
 
 
 class TestReadNih:

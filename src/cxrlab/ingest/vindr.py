@@ -329,9 +329,11 @@ def _merge_labels(given: pd.DataFrame, derived: pd.DataFrame, keys: list[str]) -
 
 
 def _merge_images(images: pd.DataFrame, files: pd.DataFrame) -> pd.DataFrame:
+    """Add one DICOM folder's files to *images*; a column both have (``split``, and ``path``, ``file_size``, ...
+    from a second folder such as ``test/`` after ``train/``) is filled where it is still empty."""
     merged = images.merge(files, on="image_id", how="outer", suffixes=("", "_dir"))
-    if "split_dir" in merged:
-        merged["split"] = merged["split"].fillna(merged.pop("split_dir"))
+    for col in [c for c in merged.columns if c.endswith("_dir")]:
+        merged[col.removesuffix("_dir")] = merged[col.removesuffix("_dir")].fillna(merged.pop(col))
     return merged
 
 
