@@ -34,6 +34,7 @@ from cxrlab.annotate.errors import (
     RateLimitedError,
     UploadTooLargeError,
 )
+from cxrlab.annotate.offline_docs import mount_offline_docs
 from cxrlab.annotate.routers import (
     auth,
     health,
@@ -154,7 +155,7 @@ def create_app(workspace: Workspace, *, secure_cookies: bool = False) -> FastAPI
         description="Blinded multi-reader labeling, two-stage review and a benchmark leaderboard of chest X-rays. "
         "Authenticate with "
         "`POST /api/auth/token` (bearer) or `POST /api/auth/login` (cookie; send `X-CXRLab-CSRF: 1` on writes).",
-        docs_url="/docs",
+        docs_url=None,  # served from local assets by mount_offline_docs (FastAPI's pages load a CDN)
         redoc_url=None,
         lifespan=_lifespan,
     )
@@ -181,4 +182,5 @@ def create_app(workspace: Workspace, *, secure_cookies: bool = False) -> FastAPI
     for module in (health, auth, users, projects, tasks, reviews, images, leaderboard, pages, leaderboard_pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    mount_offline_docs(app)
     return app

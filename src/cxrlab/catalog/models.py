@@ -95,7 +95,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class ImageState(enum.StrEnum):
-    """Catalog image states (DESIGN.md, "Stage contract")."""
+    """Catalog image states: the stage an image has reached (see the docs, "Image states")."""
 
     INGESTED = "ingested"
     DEIDENTIFIED = "deidentified"
