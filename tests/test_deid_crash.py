@@ -96,15 +96,17 @@ class TestDeidFolderKillKeepsTheMapping:
         assert f"verified {n} file(s): {n} clean, 0 finding(s)" in result.output
 
 
-class TestMappingRowsAreChecked:
-    def _run(self, tmp_path: Path) -> tuple[Path, Path, Path]:
-        src = _sources(tmp_path / "src", 4, size=32)
-        out, store = tmp_path / "out", tmp_path / "m.sqlite"
-        deid_folder(src, out, profile=get_profile("vindr"), key=KEY, mapping=store, executor=Executor(1))
-        return src, out, store
+def _deid(tmp_path: Path, n: int, size: int) -> tuple[Path, Path, Path]:
+    """*n* sources de-identified in process: ``(src, out, mapping store)``."""
+    src = _sources(tmp_path / "src", n, size=size)
+    out, store = tmp_path / "out", tmp_path / "m.sqlite"
+    deid_folder(src, out, profile=get_profile("vindr"), key=KEY, mapping=store, executor=Executor(1))
+    return src, out, store
 
+
+class TestMappingRowsAreChecked:
     def test_deleted_rows_are_reported_then_restored_by_a_rerun(self, tmp_path: Path) -> None:
-        src, out, store = self._run(tmp_path)
+        src, out, store = _deid(tmp_path, 4, 32)
         engine = mapping_engine(store)
         first, second = (pydicom.dcmread(p) for p in sorted(src.rglob("*.dcm"))[:2])
         with Session(engine) as session:
@@ -131,7 +133,7 @@ class TestMappingRowsAreChecked:
         assert verify_folder(out, profile=get_profile("vindr"), source_dir=src, key=KEY, mapping=engine).ok
 
     def test_missing_store_is_an_error(self, tmp_path: Path) -> None:
-        _src, out, _store = self._run(tmp_path)
+        _src, out, _store = _deid(tmp_path, 4, 32)
         result = invoke("deid", "verify", out, "--mapping", tmp_path / "elsewhere.sqlite")
         assert result.exit_code == 1 and "no such mapping store" in result.output
 
@@ -208,13 +210,8 @@ class TestSwallowedImage:
         assert not list((tmp_path / "out").glob("*.dicom"))
 
     def test_verify_flags_outputs_without_pixels_or_of_another_size(self, tmp_path: Path) -> None:
-        src = tmp_path / "src"
-        for i in range(3):
-            make_dicom(src / f"{i}.dcm", seed=i)
-        out = tmp_path / "out"
-        deid_folder(src, out, profile=get_profile("vindr"), key=KEY, mapping=tmp_path / "m.sqlite",
-                    executor=Executor(1))
-        ids = [image_id_for(pydicom.dcmread(src / f"{i}.dcm").SOPInstanceUID, KEY) for i in range(3)]
+        src, out, _store = _deid(tmp_path, 3, 64)
+        ids = [image_id_for(pydicom.dcmread(src / f"{i}" / f"{i}.dcm").SOPInstanceUID, KEY) for i in range(3)]
         # What the old engine wrote for a swallowing source: a header without Rows, Columns or Pixel Data.
         ds = pydicom.dcmread(out / f"{ids[0]}.dicom")
         for keyword in ("PixelData", "Rows", "Columns"):
