@@ -186,7 +186,8 @@ def deid_verify(
 ) -> None:
     """Re-read every output and fail (exit 1) if any element outside the profile, any known PHI string, an output
     without its image (no Pixel Data, another size), any pixel change outside redacted boxes, or a missing mapping
-    row is found. Without FOLDER, verifies a workspace: images/ against raw/, the catalog's mapping and key."""
+    row is found. With --workspace (or without FOLDER), FOLDER defaults to its images/, --source to its raw/, and
+    the key and the mapping are the workspace's."""
     from cxrlab.catalog import open_workspace
     from cxrlab.deid import get_profile, load_key, verify_folder
     from cxrlab.deid.batch import mapping_engine
@@ -195,9 +196,10 @@ def deid_verify(
     with cli_errors():
         key = load_key(key_file) if key_file else None
         engine = None
-        if folder is None:
+        if folder is None or workspace is not None:
             ws = open_workspace(workspace)
-            folder, source, key, engine = ws.path("images"), source or ws.path("raw"), ws.secret_key(), ws.engine
+            folder, source, key = folder or ws.path("images"), source or ws.path("raw"), key or ws.secret_key()
+            engine = None if mapping else ws.engine
             profile, review = profile or ws.settings.deid_profile, review or ws.path("review")
         if not folder.is_dir():
             raise CxrlabError(f"{folder}: no such folder")
