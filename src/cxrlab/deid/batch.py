@@ -158,16 +158,17 @@ def output_complete(path: Path) -> bool:
     """True when *path* exists and parses as a DICOM file whose Pixel Data is complete (a rerun may skip it).
 
     A crash of the machine (not of the process) can leave a renamed output shorter than written, or empty: it then
-    is not DICOM, or has image rows but no Pixel Data, or a Pixel Data length beyond the file's end
-    (:func:`cxrlab.deid.engine.read_header` checks the last).
+    is not DICOM, or ends inside an element or before Pixel Data, or has a Pixel Data length beyond the file's end
+    (:func:`cxrlab.deid.engine.read_header` checks the lengths). Every output carries Pixel Data (a source without
+    it fails), so an output without it is never complete.
     """
     if not path.exists() or not is_dicom(path):
         return False
     try:
-        ds, span = read_header(path)
+        _ds, span = read_header(path)
     except FileError:
         return False
-    return span is not None or "Rows" not in ds
+    return span is not None
 
 
 def _one(path: Path, out: Path, profile: Profile, key: bytes, id_scheme: str, text: TextOptions | None) -> FileOutcome:
