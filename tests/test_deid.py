@@ -240,6 +240,33 @@ class TestRawKeptElements:
         assert verify_folder(out, profile=get_profile("vindr"), source_dir=path.parent, key=KEY).ok
 
 
+class TestDamagedSources:
+    """A source whose pixels are incomplete gets no output: the output would carry the damage on (issue 10)."""
+
+    def test_short_native_pixel_data_and_cut_codestream_fail(self, tmp_path: Path) -> None:
+        from pydicom.encaps import encapsulate, generate_frames
+        from pydicom.uid import JPEGLSLossless
+
+        src = tmp_path / "src"
+        ds = pydicom.dcmread(make_dicom(src / "short.dcm", seed=1))
+        ds.PixelData = ds.PixelData[:-100]  # a consistent file: only the image attributes say it is short
+        ds.save_as(src / "short.dcm", enforce_file_format=True)
+        ds = pydicom.dcmread(make_dicom(src / "cut.dcm", seed=2))
+        ds.compress(JPEGLSLossless)
+        frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+        ds.PixelData = encapsulate([frame[:-30]])
+        ds.save_as(src / "cut.dcm", enforce_file_format=True)
+        make_dicom(src / "good.dcm", seed=3)
+        out = tmp_path / "out"
+        report = deid_folder(src, out, profile=get_profile("vindr"), key=KEY, mapping=tmp_path / "m.sqlite",
+                             executor=Executor(1))
+        assert (report.counts["deidentified"], report.counts["failed"]) == (1, 2)
+        reasons = {Path(p).name: r for p, r in report.problems}
+        assert reasons == {"short.dcm": "pixel data truncated (8092 of 8192 bytes)",
+                           "cut.dcm": "pixel data truncated (the compressed image has no end marker FFD9)"}
+        assert len(list(out.glob("*.dicom"))) == 1
+
+
 class TestVerify:
     def _out(self, tmp_path: Path) -> tuple[Path, Path]:
         src = tmp_path / "src"

@@ -259,3 +259,40 @@ class TestReadNih:
         entries, _ = read_data_entry(path)
         assert len(entries) == n
         assert entries["Nodule"].sum() == (frame["f"] == "Mass|Nodule|Pneumonia").sum()
+
+
+class TestImageBounds:
+    """Image sizes are DICOM's (whole numbers 1-65,535) and boxes stay inside their image (issue 10)."""
+
+    def test_data_entry_sizes(self, tmp_path: Path) -> None:
+        text = DE_2020 + "x.png,Mass,0,3,40,M,PA,0,100,0.1,0.1\ny.png,Mass,0,3,40,M,PA,100,70000,0.1,0.1\n"
+        with pytest.raises(CsvFormatError) as info:
+            read_data_entry(write(tmp_path / "d.csv", text))
+        assert info.value.lines == [
+            (5, "OriginalImage width is not a whole number from 1 to 65,535 (DICOM Rows/Columns)"),
+            (6, "OriginalImage height is not a whole number from 1 to 65,535 (DICOM Rows/Columns)"),
+        ]
+
+    def test_nih_boxes_stay_on_the_1024_png(self, tmp_path: Path) -> None:
+        text = ("Image Index,Finding Label,Bbox [x,y,w,h],,,\n"
+                "a.png,Mass,10,10,30,30\nb.png,Mass,1000,10,30,30\nc.png,Mass,-5,10,30,30\nd.png,Mass,995,994,30,30\n")
+        with pytest.raises(CsvFormatError) as info:
+            read_bbox_list(write(tmp_path / "b.csv", text))
+        assert info.value.lines == [(3, "coordinate beyond the image (its width or height)"),
+                                    (4, "negative coordinate")]
+
+    def test_vindr_boxes_against_row_sizes_and_the_dicom_limit(self, tmp_path: Path) -> None:
+        text = ("image_id,rad_id,class_name,x_min,y_min,x_max,y_max,width,height\n"
+                "a,R1,Cardiomegaly,10,10,90,90,100,100\n"
+                "b,R1,Cardiomegaly,10,10,190,90,100,100\n"
+                "c,R1,Cardiomegaly,10,10,90,1e9,,\n"
+                "d,R1,Cardiomegaly,10,10,90,90,-5,100\n"
+                "e,R1,Cardiomegaly,-1e9,10,90,90,,\n")
+        with pytest.raises(CsvFormatError) as info:
+            read_vindr([write(tmp_path / "annotations_train.csv", text)])
+        assert info.value.lines == [
+            (3, "coordinate beyond the image (its width or height)"),
+            (4, "coordinate beyond 65,535 (the largest image side DICOM allows)"),
+            (5, "width is not a whole number from 1 to 65,535 (DICOM Rows/Columns)"),
+            (6, "negative coordinate"),
+        ]

@@ -84,6 +84,8 @@ class InvalidUploadError(CxrlabError):
 
 
 class UploadTooLargeError(CxrlabError):
-    """An upload is larger than the server accepts (HTTP 413)."""
+    """An upload is larger than the server accepts (HTTP 413; exit code 2 in the CLI, like
+    :class:`~cxrlab.runtime.unpack.UnpackedTooLargeError`)."""
 
     default_message = "the upload is too large"
+    exit_code = 2

@@ -303,14 +303,20 @@ def read_header(path: Path) -> tuple[Dataset, tuple[int, int] | None]:
     Raises
     ------
     FileError
-        The header cannot be parsed, or the pixel data is truncated.
+        The header cannot be parsed (:func:`cxrlab.dicom.io.read_errors` names the reason), an element length
+        runs past the end of the file, a deflated data set is corrupt or inflates to more than the limit, or the
+        pixel data is truncated.
     """
+    from cxrlab.dicom.io import check_deflated_size, read_errors
+
     try:
-        with open(path, "rb") as fh:
-            ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True)
-            _check_lengths(ds, path)
-            ts = str(getattr(ds.file_meta, "TransferSyntaxUID", "") or "")
-            span = None if ts == DeflatedExplicitVRLittleEndian else _span_at(fh, ds, path)
+        with read_errors(path):
+            check_deflated_size(path)
+            with open(path, "rb") as fh:
+                ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True)
+                _check_lengths(ds, path)
+                ts = str(getattr(ds.file_meta, "TransferSyntaxUID", "") or "")
+                span = None if ts == DeflatedExplicitVRLittleEndian else _span_at(fh, ds, path)
     except FileError:
         raise
     except Exception as exc:  # noqa: BLE001 - turn any parse failure into one PHI-free message
@@ -348,8 +354,12 @@ def _span_at(fh, ds: Dataset, path: Path) -> tuple[int, int] | None:  # noqa: AN
 
     pydicom stops before Pixel Data and leaves the file positioned at its tag; the element header is parsed here
     (PS3.5 7.1.2: explicit VR OB/OW has a 12-byte header, implicit VR 8 bytes) and an undefined length
-    (encapsulated, PS3.5 A.4) is followed item by item to its Sequence Delimitation Item.
+    (encapsulated, PS3.5 A.4) is followed item by item to its Sequence Delimitation Item. Pixel data shorter
+    than the image needs, or a JPEG / JPEG 2000 codestream cut before its end marker, is refused as
+    :func:`cxrlab.dicom.io.check_pixel_data` refuses it (an output would carry the damaged image on).
     """
+    from cxrlab.dicom.io import END_MARKER_SLACK, MARKER_TERMINATED, check_codestream_end, check_pixel_length
+
     start = fh.tell()
     head = fh.read(12)
     if len(head) < 8:
@@ -369,18 +379,28 @@ def _span_at(fh, ds: Dataset, path: Path) -> tuple[int, int] | None:  # noqa: AN
         size = os.fstat(fh.fileno()).st_size
         if start + header + length > size:
             raise FileError(path, "pixel data truncated")
+        check_pixel_length(ds, length, path=path)
         return start, header + length
     fh.seek(start + header)
+    last_end = None  # end of the last fragment: the end of the last frame's codestream
     while True:
         item = fh.read(8)
         if len(item) < 8:
             raise FileError(path, "encapsulated pixel data truncated (no sequence delimiter)")
         ig, ie, ilen = struct.unpack("<HHI", item)
         if (ig, ie) == (0xFFFE, 0xE0DD):
-            return start, fh.tell() - start
+            break
         if (ig, ie) != (0xFFFE, 0xE000):
             raise FileError(path, "encapsulated pixel data is malformed (item tag expected)")
         fh.seek(ilen, os.SEEK_CUR)
+        last_end = (fh.tell(), ilen)
+    end = fh.tell()
+    ts = str(getattr(ds.file_meta, "TransferSyntaxUID", "") or "")
+    if ts in MARKER_TERMINATED and last_end is not None and last_end[1]:
+        tail = min(last_end[1], END_MARKER_SLACK)
+        fh.seek(last_end[0] - tail)
+        check_codestream_end(fh.read(tail), path=path)
+    return start, end - start
 
 
 def encode_header(result: DeidResult) -> bytes:

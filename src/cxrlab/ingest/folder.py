@@ -1,8 +1,9 @@
 """Folder ingest: scan a folder tree, validate each DICOM file, store originals content-addressed.
 
 Per file (in a worker process): sniff the DICOM prefix, read the header, check that the image is usable
-(SOP Instance UID, Pixel Data, a transfer syntax we can decode, native pixel data long enough), hash the
-bytes, and copy the original to ``raw/<sha[:2]>/<sha>.dcm`` atomically. The parent process is the only
+(SOP Instance UID, Pixel Data, a transfer syntax we can decode, pixel data not truncated:
+:func:`cxrlab.dicom.io.check_pixel_data`), hash the bytes, and copy the original to
+``raw/<sha[:2]>/<sha>.dcm`` atomically. The parent process is the only
 catalog writer: it records results in small transactions, so a killed ingest loses at most the open batch
 and a rerun finishes the rest (the unique SOP Instance UID makes every file land exactly once).
 """
@@ -20,7 +21,7 @@ from sqlalchemy import select
 
 from cxrlab.catalog.models import Event, Image, ImageState, QuarantineItem
 from cxrlab.catalog.workspace import Workspace
-from cxrlab.dicom.io import SUPPORTED_TRANSFER_SYNTAXES, DicomReadError, is_dicom, read_dataset
+from cxrlab.dicom.io import SUPPORTED_TRANSFER_SYNTAXES, DicomReadError, check_pixel_data, is_dicom, read_dataset
 from cxrlab.dicom.metadata import extract_metadata
 from cxrlab.errors import CxrlabError
 from cxrlab.runtime.executor import Executor
@@ -35,7 +36,6 @@ from cxrlab.runtime.report import ProgressCallback, StageReport
 
 __all__ = ["IngestResult", "ingest_folder", "iter_files", "probe_file"]
 
-_NATIVE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
 BATCH = 64
 
 
@@ -73,11 +73,7 @@ def _check_usable(ds, path: Path) -> None:  # noqa: ANN001 - pydicom FileDataset
     for kw in ("Rows", "Columns", "BitsAllocated"):
         if not ds.get(kw):
             raise DicomReadError(path, f"missing {kw}")
-    if ts in _NATIVE:
-        frames = int(ds.get("NumberOfFrames") or 1)
-        expected = ds.Rows * ds.Columns * int(ds.get("SamplesPerPixel") or 1) * frames * ds.BitsAllocated // 8
-        if len(ds.PixelData) < expected:
-            raise DicomReadError(path, f"pixel data truncated ({len(ds.PixelData)} of {expected} bytes)")
+    check_pixel_data(ds, path=path)
 
 
 def probe_file(path: Path, raw_dir: Path, key: bytes) -> IngestResult:
