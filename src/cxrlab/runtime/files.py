@@ -25,14 +25,18 @@ __all__ = [
     "exclusive_lock",
     "remove_stale_temporaries",
     "sha256_file",
+    "staged_path",
 ]
 
 
 @contextmanager
-def atomic_path(path: Path | str, *, mode: int = 0o644) -> Iterator[Path]:
-    """Yield a fresh temporary path beside *path* for the caller to create; on success give it *mode* and rename
-    it to *path*, on error delete it. Every atomic write in cxrlab goes through here, so
-    :func:`remove_stale_temporaries` knows the name.
+def staged_path(path: Path | str, *, mode: int = 0o644) -> Iterator[Path]:
+    """Yield a fresh temporary path beside *path* for the caller to create; on success give it *mode* and leave
+    it under its temporary name, on error delete it.
+
+    The caller publishes it later with ``os.replace(tmp, path)``, once it has recorded what the file is (the
+    de-identification batch commits an output's mapping rows first, so a ``kill -9`` never leaves an output
+    without them). A temporary never published is removed by :func:`remove_stale_temporaries`.
 
     The name is reserved with ``mkstemp`` and the empty file removed at once, so the caller's ``open(tmp, "wb")``
     creates the file instead of truncating it: on ext4, truncating a file and writing it again makes the kernel
@@ -48,6 +52,20 @@ def atomic_path(path: Path | str, *, mode: int = 0o644) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, mode)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_path(path: Path | str, *, mode: int = 0o644) -> Iterator[Path]:
+    """Yield a fresh temporary path beside *path* for the caller to create; on success give it *mode* and rename
+    it to *path*, on error delete it. Every atomic write in cxrlab goes through here or :func:`staged_path`, so
+    :func:`remove_stale_temporaries` knows the name.
+    """
+    with staged_path(path, mode=mode) as tmp:
+        yield tmp
+    try:
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
