@@ -17,7 +17,6 @@ truncated.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from cxrlab.dicom.io import is_dicom
 from cxrlab.errors import CxrlabError, FileError
 from cxrlab.ingest.folder import iter_files
 from cxrlab.runtime.executor import Executor
-from cxrlab.runtime.files import exclusive_lock, remove_stale_temporaries
+from cxrlab.runtime.files import exclusive_lock, private_file, remove_stale_temporaries
 from cxrlab.runtime.report import ProgressCallback, StageReport
 
 __all__ = [
@@ -100,27 +99,12 @@ def mapping_engine(path_or_url: str | Path) -> Engine:
     text = str(path_or_url)
     if "://" not in text:
         path = Path(text).resolve()
-        _private_file(path)
+        private_file(path)
         text = f"sqlite:///{path}"
     engine = make_engine(text)
     UidMap.__table__.create(engine, checkfirst=True)
     Redaction.__table__.create(engine, checkfirst=True)
     return engine
-
-
-def _private_file(path: Path) -> None:
-    """Create *path* empty with mode 0600 (SQLite takes an empty file as a new database), or narrow an existing
-    one and its ``-wal``/``-shm`` side files to 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        return
-    except FileExistsError:
-        pass
-    for side in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        with contextlib.suppress(FileNotFoundError):
-            if side.stat().st_mode & 0o077:
-                side.chmod(0o600)
 
 
 def mapping_rows(original_sop: str, image_id: str, uid_map: dict[str, str]) -> list[dict[str, str]]:

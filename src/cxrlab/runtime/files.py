@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from cxrlab.errors import CxrlabError
@@ -23,6 +23,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "exclusive_lock",
+    "private_file",
     "remove_stale_temporaries",
     "sha256_file",
     "staged_path",
@@ -145,3 +146,22 @@ def remove_stale_temporaries(folder: Path) -> int:
         tmp.unlink(missing_ok=True)
         removed += 1
     return removed
+
+
+def private_file(path: Path) -> None:
+    """Create *path* empty with mode 0600 (SQLite takes an empty file as a new database), or narrow an existing
+    one and its ``-wal``/``-shm`` side files to 0600.
+
+    For SQLite files that hold what links a released image to its patient (the mapping store, a workspace
+    catalog with its ``uid_map`` table); SQLite gives its ``-wal`` and ``-shm`` files the database's mode.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        return
+    except FileExistsError:
+        pass
+    for side in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with suppress(FileNotFoundError):
+            if side.stat().st_mode & 0o077:
+                side.chmod(0o600)
