@@ -40,6 +40,11 @@ EXAMPLES: dict[str, list[str]] = {
               "--meta meta.csv --format json",
               "cxrlab stats figures -a annotations_train.csv -l image_labels_train.csv -o figures/",
               "cxrlab stats cooccurrence --nih Data_Entry_2017.csv.gz --format png -o cooc.png"],
+    "reports": ["cxrlab reports label openi-dev --schema nih14 -o labels.csv",
+                "cxrlab reports label reports.csv --id-column accession --text-column text --schema vindr-cxr-global "
+                "--uncertain positive -o labels.csv",
+                "cxrlab reports reference openi openi-dev -o ref.csv",
+                "cxrlab reports evaluate --reference ref.csv --pred labels.csv --format json"],
     "import": ["cxrlab import vindr /data/vindr-cxr -w ws", "cxrlab import nih /data/nih -w ws"],
     "annotate": ["cxrlab annotate assign -p study -w ws --readers 3 --reviewers 2 --test-fraction 0.2",
                  "cxrlab annotate status -p study -w ws",

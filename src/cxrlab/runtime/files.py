@@ -11,7 +11,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from cxrlab.errors import CxrlabError
@@ -23,16 +23,21 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "exclusive_lock",
+    "private_file",
     "remove_stale_temporaries",
     "sha256_file",
+    "staged_path",
 ]
 
 
 @contextmanager
-def atomic_path(path: Path | str, *, mode: int = 0o644) -> Iterator[Path]:
-    """Yield a fresh temporary path beside *path* for the caller to create; on success give it *mode* and rename
-    it to *path*, on error delete it. Every atomic write in cxrlab goes through here, so
-    :func:`remove_stale_temporaries` knows the name.
+def staged_path(path: Path | str, *, mode: int = 0o644) -> Iterator[Path]:
+    """Yield a fresh temporary path beside *path* for the caller to create; on success give it *mode* and leave
+    it under its temporary name, on error delete it.
+
+    The caller publishes it later with ``os.replace(tmp, path)``, once it has recorded what the file is (the
+    de-identification batch commits an output's mapping rows first, so a ``kill -9`` never leaves an output
+    without them). A temporary never published is removed by :func:`remove_stale_temporaries`.
 
     The name is reserved with ``mkstemp`` and the empty file removed at once, so the caller's ``open(tmp, "wb")``
     creates the file instead of truncating it: on ext4, truncating a file and writing it again makes the kernel
@@ -48,6 +53,20 @@ def atomic_path(path: Path | str, *, mode: int = 0o644) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, mode)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_path(path: Path | str, *, mode: int = 0o644) -> Iterator[Path]:
+    """Yield a fresh temporary path beside *path* for the caller to create; on success give it *mode* and rename
+    it to *path*, on error delete it. Every atomic write in cxrlab goes through here or :func:`staged_path`, so
+    :func:`remove_stale_temporaries` knows the name.
+    """
+    with staged_path(path, mode=mode) as tmp:
+        yield tmp
+    try:
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -127,3 +146,22 @@ def remove_stale_temporaries(folder: Path) -> int:
         tmp.unlink(missing_ok=True)
         removed += 1
     return removed
+
+
+def private_file(path: Path) -> None:
+    """Create *path* empty with mode 0600 (SQLite takes an empty file as a new database), or narrow an existing
+    one and its ``-wal``/``-shm`` side files to 0600.
+
+    For SQLite files that hold what links a released image to its patient (the mapping store, a workspace
+    catalog with its ``uid_map`` table); SQLite gives its ``-wal`` and ``-shm`` files the database's mode.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        return
+    except FileExistsError:
+        pass
+    for side in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with suppress(FileNotFoundError):
+            if side.stat().st_mode & 0o077:
+                side.chmod(0o600)
