@@ -32,9 +32,8 @@ from cxrlab.deid.identifiers import image_id_for
 from cxrlab.deid.profiles import Profile
 from cxrlab.dicom.io import is_dicom
 from cxrlab.errors import CxrlabError, FileError
-from cxrlab.ingest.folder import iter_files
 from cxrlab.runtime.executor import Executor
-from cxrlab.runtime.files import exclusive_lock, private_file, remove_stale_temporaries
+from cxrlab.runtime.files import exclusive_lock, iter_files, private_file, remove_stale_temporaries
 from cxrlab.runtime.report import ProgressCallback, StageReport
 
 __all__ = [

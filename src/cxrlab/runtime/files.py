@@ -1,6 +1,7 @@
-"""Atomic file writes: write to a temporary file in the target folder, fsync, then rename.
+"""File services: atomic writes, advisory locks, content hashes and a stable walk of a folder.
 
-A reader (or a killed process) never sees a half-written file.
+Atomic writes go to a temporary file in the target folder, are fsynced, then renamed: a reader (or a killed
+process) never sees a half-written file.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "exclusive_lock",
+    "iter_files",
     "private_file",
     "remove_stale_temporaries",
     "sha256_file",
@@ -137,6 +139,19 @@ def sha256_file(path: Path | str) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def iter_files(root: Path | str) -> Iterator[Path]:
+    """Yield regular files below *root* in a stable (sorted) order, skipping hidden files and folders.
+
+    Hidden names are skipped because cxrlab's own temporaries (``.<name>.<random>.tmp``, :func:`staged_path`)
+    and locks are hidden: a folder that a killed run wrote into never offers them as inputs.
+    """
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith("."):
+                yield Path(dirpath) / name
 
 
 def remove_stale_temporaries(folder: Path) -> int:
