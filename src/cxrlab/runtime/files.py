@@ -26,6 +26,7 @@ __all__ = [
     "exclusive_lock",
     "iter_files",
     "private_file",
+    "publish_staged",
     "remove_stale_temporaries",
     "sha256_file",
     "staged_path",
@@ -37,7 +38,7 @@ def staged_path(path: Path | str, *, mode: int = 0o644) -> Iterator[Path]:
     """Yield a fresh temporary path beside *path* for the caller to create; on success give it *mode* and leave
     it under its temporary name, on error delete it.
 
-    The caller publishes it later with ``os.replace(tmp, path)``, once it has recorded what the file is (the
+    The caller publishes it later with :func:`publish_staged`, once it has recorded what the file is (the
     de-identification batch commits an output's mapping rows first, so a ``kill -9`` never leaves an output
     without them). A temporary never published is removed by :func:`remove_stale_temporaries`.
 
@@ -69,10 +70,17 @@ def atomic_path(path: Path | str, *, mode: int = 0o644) -> Iterator[Path]:
     with staged_path(path, mode=mode) as tmp:
         yield tmp
     try:
-        os.replace(tmp, path)
+        publish_staged(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def publish_staged(tmp: Path | str, path: Path | str) -> None:
+    """Move a file made under :func:`staged_path` to *path* in one step (``os.replace``, atomic within one
+    filesystem, and the temporary always sits in *path*'s folder): *path* is the old file or the new one, never
+    a mix."""
+    os.replace(tmp, path)
 
 
 def atomic_write_bytes(path: Path | str, data: bytes, *, mode: int = 0o644) -> None:
