@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from cxrlab.deid.text.boxes import Box
-from cxrlab.deid.text.ocr.base import OCR_HINT
+from cxrlab.deid.text.ocr import OCR_HINT
 
 #: The libraries this backend needs: ``{import name: requirement}`` (the ``cxrlab[ocr]`` extra; OpenCV comes
 #: with rapidocr-onnxruntime).
