@@ -32,9 +32,14 @@ from cxrlab.deid.identifiers import image_id_for
 from cxrlab.deid.profiles import Profile
 from cxrlab.dicom.io import is_dicom
 from cxrlab.errors import CxrlabError, FileError
-from cxrlab.ingest.folder import iter_files
 from cxrlab.runtime.executor import Executor
-from cxrlab.runtime.files import exclusive_lock, private_file, remove_stale_temporaries
+from cxrlab.runtime.files import (
+    exclusive_lock,
+    iter_files,
+    private_file,
+    publish_staged,
+    remove_stale_temporaries,
+)
 from cxrlab.runtime.report import ProgressCallback, StageReport
 
 __all__ = [
@@ -239,7 +244,7 @@ def deid_folder(
             record_mapping(session, rows)
             session.commit()
             for tmp, dst in staged:
-                os.replace(tmp, dst)
+                publish_staged(tmp, dst)
             rows.clear()
             staged.clear()
 
