@@ -1,10 +1,11 @@
-# The two commands: `make demo` and `make test`. Both create/update .venv first.
+# The two commands: `make demo` and `make test`. Both create/update .venv first. `make docs` builds the
+# documentation site into site/ (offline, warnings are errors).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean bench
+.PHONY: demo test lint venv clean bench docs docs-serve
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -20,11 +21,18 @@ demo: $(STAMP)
 	$(BIN)/cxrlab demo --workspace demo-workspace --host 127.0.0.1 --port 8000
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench docs docs_src
 	$(BIN)/python -m pytest -q
+
+# Material for MkDocs prints an end-of-life banner on every build; NO_MKDOCS_2_WARNING=1 silences it.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict
 
 bench: $(STAMP)
 	$(BIN)/python bench/render.py
 
 clean:
-	rm -rf $(VENV) demo-workspace .pytest_cache
+	rm -rf $(VENV) demo-workspace .pytest_cache site

@@ -44,6 +44,20 @@ class TestInitWorkspace:
         assert (tmp_path / "elsewhere.db").is_file()
 
 
+    def test_catalog_holding_the_mapping_is_private(self, tmp_path: Path) -> None:
+        """The SQLite catalog holds ``uid_map`` (the way back to the patient): 0600 like the key, and a catalog
+        an older version created 0644 is narrowed when the workspace is opened."""
+        ws = init_workspace(tmp_path / "ws")
+        db = ws.root / "catalog.db"
+        assert stat.S_IMODE(db.stat().st_mode) == 0o600
+        ws.engine.dispose()
+        db.chmod(0o644)
+        reopened = open_workspace(ws.root)
+        with reopened.engine.connect():
+            pass
+        assert stat.S_IMODE(db.stat().st_mode) == 0o600
+
+
 class TestOpenWorkspace:
     def test_not_a_workspace_raises(self, tmp_path: Path) -> None:
         with pytest.raises(WorkspaceError, match="not a cxrlab workspace"):

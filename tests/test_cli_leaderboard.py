@@ -88,3 +88,20 @@ class TestLeaderboardCli:
         (tmp_path / "bad.csv").write_text("image_id,width,height\na,100,-3\n")
         r = runner.invoke(app, ["leaderboard", "upload-sizes", "s", str(tmp_path / "bad.csv"), *w])
         assert r.exit_code == 1 and "bad.csv:2: width and height must be positive" in r.output, r.output
+
+
+class TestLeaderboardCliBadInput:
+    def test_gzip_bomb_and_missing_file_exit_2_in_one_line(self, workspace, tmp_path: Path,  # noqa: ANN001
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+        import gzip
+
+        w = ["-w", str(workspace.root)]
+        assert runner.invoke(app, ["leaderboard", "create", "b", *w]).exit_code == 0
+        monkeypatch.setattr(lb, "MAX_CSV_BYTES", 2**20)
+        bomb = tmp_path / "gt.csv.gz"
+        bomb.write_bytes(gzip.compress(b"image_id,class_name,x_min,y_min,x_max,y_max\n" + b"0" * 2**25))
+        r = runner.invoke(app, ["leaderboard", "upload-labels", "b", str(bomb), *w])
+        assert r.exit_code == 2 and isinstance(r.exception, SystemExit), r.output
+        assert r.output.strip() == "error: gt.csv.gz: the label file unpacks to more than 1 MiB"
+        r = runner.invoke(app, ["leaderboard", "upload-sizes", "b", str(tmp_path / "nope.csv"), *w])
+        assert r.exit_code == 2 and "does not exist" in r.output and isinstance(r.exception, SystemExit)

@@ -47,7 +47,7 @@ class TestRealFiles:
     @pytest.mark.parametrize("profile", ["vindr", "basic"])
     def test_real_files_deidentify_and_verify_clean(self, shared_dicom: Path, tmp_path: Path, profile: str) -> None:
         # RG1_J2KI shares RG1_UNCI's SOP Instance UID, so it gets a folder of its own.
-        src = _copy_real(shared_dicom, tmp_path, ["RG1_UNCI.dcm", "chrJapMulti.dcm"])
+        src = _copy_real(shared_dicom, tmp_path, ["RG1_UNCI.dcm", "RG3_UNCI.dcm"])
         j2k = tmp_path / "j2k"
         j2k.mkdir()
         shutil.copy(shared_dicom / "RG1_J2KI.dcm", j2k / "RG1_J2KI.dcm")
@@ -66,10 +66,17 @@ class TestRealFiles:
             o = pydicom.dcmread(result_dir / f"{image_id_for(s.SOPInstanceUID, KEY)}.dicom")
             assert o.PixelData == s.PixelData
             assert np.array_equal(o.pixel_array, s.pixel_array)
-        jap = pydicom.dcmread(out / f"{image_id_for(pydicom.dcmread(src / 'chrJapMulti.dcm').SOPInstanceUID, KEY)}"
-                                    ".dicom")
+        # chrJapMulti: Japanese person names (ISO 2022 IR 87) and no Pixel Data; its header de-identifies, but as a
+        # file it is refused (an output without its image is a failure, issue 10 item 2).
+        jap = deidentify_dataset(pydicom.dcmread(shared_dicom / "chrJapMulti.dcm"), profile=get_profile(profile),
+                                 key=KEY).dataset
         assert jap.PatientIdentityRemoved == "YES"
-        assert "PatientName" not in jap or jap.PatientName == ""
+        assert not jap.get("PatientName")
+        shutil.copy(shared_dicom / "chrJapMulti.dcm", src / "chrJapMulti.dcm")
+        report = deid_folder(src, out, profile=get_profile(profile), key=KEY, mapping=tmp_path / "map.sqlite",
+                             executor=Executor(1))
+        assert report.counts["failed"] == 1 and report.counts["already"] == 2
+        assert report.problems == [(str(src / "chrJapMulti.dcm"), "no pixel data (7FE0,0010)")]
 
     def test_vindr_keeps_exactly_the_keep_list(self, shared_dicom: Path, tmp_path: Path) -> None:
         src = _copy_real(shared_dicom, tmp_path, ["RG1_UNCI.dcm"])
@@ -233,6 +240,33 @@ class TestRawKeptElements:
         assert verify_folder(out, profile=get_profile("vindr"), source_dir=path.parent, key=KEY).ok
 
 
+class TestDamagedSources:
+    """A source whose pixels are incomplete gets no output: the output would carry the damage on (issue 10)."""
+
+    def test_short_native_pixel_data_and_cut_codestream_fail(self, tmp_path: Path) -> None:
+        from pydicom.encaps import encapsulate, generate_frames
+        from pydicom.uid import JPEGLSLossless
+
+        src = tmp_path / "src"
+        ds = pydicom.dcmread(make_dicom(src / "short.dcm", seed=1))
+        ds.PixelData = ds.PixelData[:-100]  # a consistent file: only the image attributes say it is short
+        ds.save_as(src / "short.dcm", enforce_file_format=True)
+        ds = pydicom.dcmread(make_dicom(src / "cut.dcm", seed=2))
+        ds.compress(JPEGLSLossless)
+        frame = next(generate_frames(ds.PixelData, number_of_frames=1))
+        ds.PixelData = encapsulate([frame[:-30]])
+        ds.save_as(src / "cut.dcm", enforce_file_format=True)
+        make_dicom(src / "good.dcm", seed=3)
+        out = tmp_path / "out"
+        report = deid_folder(src, out, profile=get_profile("vindr"), key=KEY, mapping=tmp_path / "m.sqlite",
+                             executor=Executor(1))
+        assert (report.counts["deidentified"], report.counts["failed"]) == (1, 2)
+        reasons = {Path(p).name: r for p, r in report.problems}
+        assert reasons == {"short.dcm": "pixel data truncated (8092 of 8192 bytes)",
+                           "cut.dcm": "pixel data truncated (the compressed image has no end marker FFD9)"}
+        assert len(list(out.glob("*.dicom"))) == 1
+
+
 class TestVerify:
     def _out(self, tmp_path: Path) -> tuple[Path, Path]:
         src = tmp_path / "src"
@@ -317,9 +351,12 @@ class TestDeidFolderResume:
         good = {p.name: p.read_bytes() for p in files}
         files[0].write_bytes(b"")
         files[1].write_bytes(good[files[1].name][:-100])
-        assert not output_complete(files[0]) and not output_complete(files[1]) and output_complete(files[2])
+        # Cut at the element boundary before group 0028 (the image pixel module): it parses, with no Rows.
+        data = good[files[2].name]
+        files[2].write_bytes(data[: data.index(b"\x28\x00\x02\x00", 132)])
+        assert not any(output_complete(f) for f in files[:3]) and output_complete(files[3])
         report = deid_folder(src, out, **run, sync=True)
-        assert report.counts["deidentified"] == 2 and report.counts["already"] == 2
+        assert report.counts["deidentified"] == 3 and report.counts["already"] == 1
         assert {p.name: p.read_bytes() for p in out.glob("*.dicom")} == good
 
 

@@ -304,3 +304,37 @@ class TestScoreSubmission:
     def test_flipped_gt_box_raises_with_line(self) -> None:
         with pytest.raises(EvaluationError, match=r"<ground truth>:3: x_max < x_min"):
             read_annotations(gt_frame([("a", "Cardiomegaly", 5, 5, 20, 20), ("a", "Cardiomegaly", 50, 5, 20, 20)]))
+
+
+class TestGroundTruthBounds:
+    """Ground-truth boxes lie inside their image, or inside DICOM's largest image when its size is unknown."""
+
+    @pytest.mark.parametrize(("box", "reason"), [
+        ((5, 5, 1e9, 20), "coordinate beyond 65,535"),
+        ((-1e9, 5, 20, 20), "negative coordinate"),
+    ])
+    def test_box_beyond_dicom_limits_raises_with_line(self, box: tuple, reason: str) -> None:
+        frame = gt_frame([("a", "Cardiomegaly", 5, 5, 20, 20), ("b", "Cardiomegaly", *box)])
+        with pytest.raises(EvaluationError, match=rf"<ground truth>:3: {reason}.*\(1 such row\(s\)\)"):
+            read_annotations(frame)
+
+    def test_box_beyond_its_image_raises_with_line(self) -> None:
+        frame = gt_frame([("a", "Cardiomegaly", 5, 5, 20, 20), ("b", "Cardiomegaly", 5, 5, 60, 20),
+                          ("c", "Cardiomegaly", 5, 5, 5000, 20), ("d", "No finding", None, None, None, None)])
+        meta = pd.DataFrame({"image_id": ["a", "b", "d"], "width": [100, 58, 10], "height": [100, 100, 10]})
+        with pytest.raises(EvaluationError, match=r"<ground truth>:3: coordinate beyond the image"):
+            read_annotations(frame, meta=meta)
+        meta.loc[1, "width"] = 59  # 1 px past the border is tolerated; c has no size: 65,535 is its bound
+        assert len(read_annotations(frame, meta=meta).image_ids) == 4
+
+    @pytest.mark.parametrize("size", ["-5", "1e12", "2.5", "0", "65536", ""])
+    def test_image_sizes_must_be_dicom_rows_and_columns(self, tmp_path: Path, size: str) -> None:
+        from cxrlab.evaluate.formats import read_meta
+
+        path = tmp_path / "sizes.csv"
+        path.write_text(f"image_id,width,height\na,100,100\nb,{size},100\n")
+        with pytest.raises(EvaluationError, match=r"sizes\.csv:3: width and height must be positive whole numbers "
+                                                  r"up to 65,535"):
+            read_meta(path)
+        path.write_text("image_id,width,height\na,65535,1\n")
+        assert read_meta(path).loc["a"].tolist() == [65535, 1]

@@ -17,6 +17,7 @@ from cxrlab.ingest import (
     read_split_list,
     read_vindr,
     read_vindr_challenge,
+    read_vindr_release,
 )
 from cxrlab.ingest.tables import Column, read_table
 from tests.conftest import SHARED_DATA
@@ -200,6 +201,24 @@ DE_2020 = (
 )
 
 
+class TestReadVindrRelease:
+    def test_train_and_test_folders_both_give_image_paths(self, tmp_path: Path) -> None:
+        # Regression: the second DICOM folder's path/file_size went to path_dir/file_size_dir columns, so a
+        # re-export (`cxrlab export --from-vindr`) left out the images of the first folder read.
+        write(tmp_path / "annotations_train.csv", "image_id,rad_id,class_name,x_min,y_min,x_max,y_max,class_id\n"
+              "a1,R1,No finding,,,,,22\n")
+        write(tmp_path / "annotations_test.csv", "image_id,rad_id,class_name,x_min,y_min,x_max,y_max,class_id\n"
+              "b1,,No finding,,,,,22\n")
+        for split, image_id in (("train", "a1"), ("test", "b1")):
+            (tmp_path / split).mkdir()
+            (tmp_path / split / f"{image_id}.dicom").write_bytes(b"\0" * (10 if split == "train" else 20))
+        images = read_vindr_release(tmp_path).images.set_index("image_id")
+        assert not [c for c in images.columns if c.endswith("_dir")]
+        assert images.loc["a1", "path"] == str(tmp_path / "train" / "a1.dicom")
+        assert images.loc["b1", "path"] == str(tmp_path / "test" / "b1.dicom")
+        assert list(images["file_size"]) == [10, 20] and list(images["split"]) == ["train", "test"]
+
+
 class TestReadNih:
     @pytest.mark.parametrize("text", [DE_2017, DE_2020], ids=["2017", "2020"])
     def test_both_variants(self, tmp_path: Path, text: str) -> None:
@@ -259,3 +278,40 @@ class TestReadNih:
         entries, _ = read_data_entry(path)
         assert len(entries) == n
         assert entries["Nodule"].sum() == (frame["f"] == "Mass|Nodule|Pneumonia").sum()
+
+
+class TestImageBounds:
+    """Image sizes are DICOM's (whole numbers 1-65,535) and boxes stay inside their image (issue 10)."""
+
+    def test_data_entry_sizes(self, tmp_path: Path) -> None:
+        text = DE_2020 + "x.png,Mass,0,3,40,M,PA,0,100,0.1,0.1\ny.png,Mass,0,3,40,M,PA,100,70000,0.1,0.1\n"
+        with pytest.raises(CsvFormatError) as info:
+            read_data_entry(write(tmp_path / "d.csv", text))
+        assert info.value.lines == [
+            (5, "OriginalImage width is not a whole number from 1 to 65,535 (DICOM Rows/Columns)"),
+            (6, "OriginalImage height is not a whole number from 1 to 65,535 (DICOM Rows/Columns)"),
+        ]
+
+    def test_nih_boxes_stay_on_the_1024_png(self, tmp_path: Path) -> None:
+        text = ("Image Index,Finding Label,Bbox [x,y,w,h],,,\n"
+                "a.png,Mass,10,10,30,30\nb.png,Mass,1000,10,30,30\nc.png,Mass,-5,10,30,30\nd.png,Mass,995,994,30,30\n")
+        with pytest.raises(CsvFormatError) as info:
+            read_bbox_list(write(tmp_path / "b.csv", text))
+        assert info.value.lines == [(3, "coordinate beyond the image (its width or height)"),
+                                    (4, "negative coordinate")]
+
+    def test_vindr_boxes_against_row_sizes_and_the_dicom_limit(self, tmp_path: Path) -> None:
+        text = ("image_id,rad_id,class_name,x_min,y_min,x_max,y_max,width,height\n"
+                "a,R1,Cardiomegaly,10,10,90,90,100,100\n"
+                "b,R1,Cardiomegaly,10,10,190,90,100,100\n"
+                "c,R1,Cardiomegaly,10,10,90,1e9,,\n"
+                "d,R1,Cardiomegaly,10,10,90,90,-5,100\n"
+                "e,R1,Cardiomegaly,-1e9,10,90,90,,\n")
+        with pytest.raises(CsvFormatError) as info:
+            read_vindr([write(tmp_path / "annotations_train.csv", text)])
+        assert info.value.lines == [
+            (3, "coordinate beyond the image (its width or height)"),
+            (4, "coordinate beyond 65,535 (the largest image side DICOM allows)"),
+            (5, "width is not a whole number from 1 to 65,535 (DICOM Rows/Columns)"),
+            (6, "negative coordinate"),
+        ]

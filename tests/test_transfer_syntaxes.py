@@ -271,3 +271,44 @@ def test_unsupported_transfer_syntax_names_file_and_uid(phantom: FileDataset, tm
 
     with pytest.raises(DicomReadError, match=MPEG2_MAIN_PROFILE.replace(".", r"\.")):
         to_uint8(path)
+
+
+class TestDamagedFiles:
+    """What a decoder would pass silently is refused by :mod:`cxrlab.dicom.io` before decoding (issue 10)."""
+
+    def test_deflate_bomb_stops_at_the_unpack_limit(self, phantom: FileDataset, tmp_path: Path) -> None:
+        from cxrlab.runtime.unpack import unpack_limit
+
+        ds = copy.deepcopy(phantom)
+        ds.add_new(0x00091011, "OB", b"\0" * (8 * 2**20))  # 8 MiB of zeros: deflates to about 8 KiB
+        ds.file_meta.TransferSyntaxUID = DeflatedExplicitVRLittleEndian
+        path = tmp_path / "bomb.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        assert path.stat().st_size < 2**20
+        assert read_dataset(path).Rows == phantom.Rows  # within the default 2 GiB
+        with unpack_limit(2**20), pytest.raises(DicomReadError) as info:
+            read_dataset(path)
+        assert str(info.value) == f"{path}: deflated data set unpacks to more than 1 MiB (the limit on unpacked size)"
+
+    def test_truncated_frame_of_a_multiframe_jpeg_ls_is_named(self, phantom: FileDataset, tmp_path: Path) -> None:
+        from pydicom.encaps import generate_frames
+
+        source, expected = _requantise(phantom, 12)
+        ds = copy.deepcopy(source)
+        ds.NumberOfFrames = 2
+        ds.compress(JPEGLSLossless, np.stack([expected, expected]))
+        frames = list(generate_frames(ds.PixelData, number_of_frames=2))
+        ds.PixelData = encapsulate([frames[0], frames[1][:-40]])
+        path = tmp_path / "two.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        with pytest.raises(DicomReadError, match=r"pixel data truncated \(frame 2 of 2 has no end marker FFD9\)"):
+            read_pixels(read_dataset(path), path=path)
+
+    def test_native_pixel_data_shorter_than_the_image_is_named(self, phantom: FileDataset, tmp_path: Path) -> None:
+        ds = copy.deepcopy(phantom)
+        need = int(ds.Rows) * int(ds.Columns) * 2
+        ds.PixelData = ds.PixelData[: need - 64]  # a consistent file whose Pixel Data is short
+        path = tmp_path / "short.dcm"
+        ds.save_as(path, enforce_file_format=True)
+        with pytest.raises(DicomReadError, match=rf"pixel data truncated \({need - 64} of {need} bytes\)"):
+            to_uint8(path)

@@ -12,6 +12,8 @@ class CxrlabError(Exception):
     """Base class of every error cxrlab raises on purpose."""
 
     default_message = "cxrlab error"
+    #: Exit code of the CLI when this error ends a command.
+    exit_code = 1
 
     def __init__(self, message: str | None = None) -> None:
         super().__init__(message or self.default_message)

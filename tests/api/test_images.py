@@ -8,7 +8,7 @@ import pytest
 
 from cxrlab.dicom.display import apply_modality_lut
 from tests.api.conftest import Site
-from tests.conftest import make_dicom
+from tests.conftest import make_dicom, make_hostile_dicoms
 
 
 class TestAccess:
@@ -27,6 +27,18 @@ class TestAccess:
         mine = {i["image_id"] for i in site.get("/api/images", "ann1", params={"limit": 1000}).json()}
         assert set(p.images) <= mine
         assert not set(p.images) & {i["image_id"] for i in site.get("/api/images", "ann4").json()}
+
+
+class TestHostileFiles:
+    def test_render_meta_and_pixels_answer_a_clean_error(self, sqlite_site: Site, tmp_path) -> None:  # noqa: ANN001
+        """Deep sequences, a corrupt deflate stream and truncated pixels (native or JPEG-LS) never give an image
+        and never escape as an unhandled exception (issue 10)."""
+        for name, path in make_hostile_dicoms(tmp_path).items():
+            image = sqlite_site.project(train=1, dicom=path).images[0]
+            for suffix in ("/render", "/meta", "/pixels"):
+                r = sqlite_site.get(f"/api/images/{image}{suffix}", "ann1")
+                assert r.status_code == 500, (name, suffix, r.status_code)
+                assert r.json() == {"detail": "the image file could not be read or decoded"}
 
 
 class TestPixels:

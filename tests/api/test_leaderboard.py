@@ -363,6 +363,17 @@ class TestUploads:
         assert lbs.req("PUT", f"/api/benchmarks/{bid}/labels", "admin", content=csv_bytes(GT)).status_code == 413
         assert lbs.req("GET", f"/api/benchmarks/{bid}/submissions", "ann1").json() == []
 
+    def test_gzip_bomb_is_413_naming_the_file(self, lbs: Lb, monkeypatch: pytest.MonkeyPatch) -> None:
+        bid = lbs.benchmark()
+        monkeypatch.setattr(lb, "MAX_CSV_BYTES", 2**20)
+        bomb = gzip.compress(b"image_id,PredictionString\n" + b"0" * 50 * 2**20, compresslevel=9)
+        assert len(bomb) < 100_000
+        r = lbs.submit(bid, "ann1", bomb, filename="bomb.csv.gz")
+        assert r.status_code == 413 and r.json()["detail"] == "bomb.csv.gz: the submission unpacks to more than 1 MiB"
+        r = lbs.req("PUT", f"/api/benchmarks/{bid}/labels", "admin", content=bomb, params={"filename": "gt.csv.gz"})
+        assert r.status_code == 413 and r.json()["detail"] == "gt.csv.gz: the label file unpacks to more than 1 MiB"
+        assert lbs.req("GET", f"/api/benchmarks/{bid}/submissions", "ann1").json() == []
+
     def test_no_labels_yet_is_409(self, lbs: Lb) -> None:
         bid = lbs.create()["id"]
         r = lbs.submit(bid, "ann1", GOOD)
@@ -425,6 +436,23 @@ class TestSizes:
         assert lbs.submit(bid, "ann1", edge).status_code == 202
         assert lbs.req("DELETE", f"/api/benchmarks/{bid}/sizes", "admin").status_code == 204
         assert lbs.submit(bid, "ann1", beyond).status_code == 202
+
+    def test_labels_with_a_box_beyond_the_given_sizes_are_422(self, lbs: Lb) -> None:
+        bid = lbs.benchmark()
+        r = lbs.req("PUT", f"/api/benchmarks/{bid}/sizes", "admin", content=SIZES)
+        assert r.status_code == 200, r.text
+        gt = GT.copy()
+        box = gt.index[gt["class_name"] != "No finding"][0]
+        gt.loc[box, "x_max"] = 1300.0  # the image is 1200 px wide
+        r = lbs.req("PUT", f"/api/benchmarks/{bid}/labels", "admin", content=csv_bytes(gt),
+                    params={"filename": "gt.csv"})
+        assert r.status_code == 422, r.text
+        assert r.json()["problems"] == [f"gt.csv:{box + 2}: coordinate beyond the image (its width or height) "
+                                        "(1 such row(s))"]
+        gt.loc[box, "x_max"] = 1e9  # without sizes: beyond DICOM's largest image
+        assert lbs.req("DELETE", f"/api/benchmarks/{bid}/sizes", "admin").status_code == 204
+        r = lbs.req("PUT", f"/api/benchmarks/{bid}/labels", "admin", content=csv_bytes(gt))
+        assert r.status_code == 422 and "coordinate beyond 65,535" in r.json()["problems"][0], r.text
 
     def test_images_without_a_size_and_sizes_of_other_images(self, lbs: Lb) -> None:
         bid = lbs.benchmark()

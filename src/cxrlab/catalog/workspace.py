@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cxrlab.catalog.db import make_engine, upgrade
 from cxrlab.errors import WorkspaceError
-from cxrlab.runtime.files import atomic_write_bytes
+from cxrlab.runtime.files import atomic_write_bytes, private_file
 
 __all__ = ["Settings", "Workspace", "init_workspace", "open_workspace"]
 
@@ -78,6 +78,9 @@ class Workspace:
 
     @cached_property
     def engine(self) -> Engine:
+        if not self.settings.database_url:
+            # The catalog's uid_map table links every released image to its patient: 0600, like the key.
+            private_file(self.root / "catalog.db")
         return make_engine(self.database_url)
 
     @cached_property

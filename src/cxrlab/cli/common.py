@@ -39,6 +39,22 @@ WorkersOpt = Annotated[
 ]
 
 
+def _size(text: str) -> int:
+    from cxrlab.runtime.unpack import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+MaxUnpackedOpt = Annotated[
+    int | None,
+    typer.Option("--max-unpacked", parser=_size, metavar="SIZE",
+                 help="Largest size a .gz table may unpack to, e.g. 4GiB (default: 2GiB)."),
+]
+
+
 def _bar() -> Progress:
     return Progress(
         TextColumn("[bold]{task.description}"),
@@ -88,10 +104,15 @@ def print_report(report, *, max_problems: int = 20) -> None:  # noqa: ANN001 - S
 
 
 @contextmanager
-def cli_errors() -> Iterator[None]:
-    """Turn a cxrlab error into a one-line message on stderr and exit code 1."""
+def cli_errors(*, max_unpacked: int | None = None) -> Iterator[None]:
+    """Turn a cxrlab error into a one-line message on stderr and its exit code (1; 2 for input over a size
+    limit). *max_unpacked* is the ``--max-unpacked`` limit for the readers called inside."""
+    from cxrlab.runtime.unpack import UnpackedTooLargeError, unpack_limit
+
     try:
-        yield
+        with unpack_limit(max_unpacked):
+            yield
     except CxrlabError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(code=1) from None
+        hint = "; raise the limit with --max-unpacked" if isinstance(exc, UnpackedTooLargeError) else ""
+        err.print(f"[red]error:[/] {exc}{hint}", highlight=False)
+        raise typer.Exit(code=exc.exit_code) from None

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from cxrlab.cli.common import cli_errors, err, out, progress
+from cxrlab.cli.common import MaxUnpackedOpt, cli_errors, err, out, progress
 
 app = typer.Typer(help="Benchmark scores as the public challenge and the papers computed them.", no_args_is_help=True)
 
@@ -82,6 +82,7 @@ def detection(
         Path | None, typer.Option("--image-ids", help="Text file of image ids to score (public/private part).")
     ] = None,
     fmt: FormatOpt = Format.TABLE,
+    max_unpacked: MaxUnpackedOpt = None,
 ) -> None:
     """Detection mAP of an image_id,PredictionString submission against annotations_test.csv.
 
@@ -91,9 +92,9 @@ def detection(
 
     from cxrlab.evaluate import get_class_list, read_annotations, score_submission, validate_submission
 
-    with cli_errors():
+    with cli_errors(max_unpacked=max_unpacked):
         class_list = get_class_list(classes)
-        truth = read_annotations(gt, classes=class_list)
+        truth = read_annotations(gt, classes=class_list, meta=meta)
         problems = validate_submission(pred, gt_image_ids=set(truth.image_ids), meta=meta, classes=class_list)
         if _show_problems(problems, str(pred)):
             err.print(f"[red]error:[/] {pred}: fix the errors above (`cxrlab evaluate validate` lists them)")
@@ -130,6 +131,7 @@ def classification(
     seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
     ci: Annotated[float, typer.Option(min=0.5, max=0.999, help="Interval level.")] = 0.95,
     fmt: FormatOpt = Format.TABLE,
+    max_unpacked: MaxUnpackedOpt = None,
 ) -> None:
     """Per-class AUC with a bootstrap CI, sensitivity, specificity and F1 (image_labels_test.csv vs PROBS.csv)."""
     from rich import box
@@ -137,7 +139,7 @@ def classification(
 
     from cxrlab.evaluate import EvaluationError, score_classification
 
-    with cli_errors():
+    with cli_errors(max_unpacked=max_unpacked):
         try:
             thr: float | str = threshold if threshold == "youden" else float(threshold)
         except ValueError:
@@ -179,7 +181,9 @@ def classification(
 
 
 @app.command("localization")
-def localization(gt: GtOpt, pred: PredOpt, fmt: FormatOpt = Format.TABLE) -> None:
+def localization(
+    gt: GtOpt, pred: PredOpt, fmt: FormatOpt = Format.TABLE, max_unpacked: MaxUnpackedOpt = None
+) -> None:
     """NIH localization accuracy and average false positives at T(IoU) and T(IoBB) (ChestX-ray8, Table 4).
 
     Both files in the BBox_List_2017.csv layout: Image Index, Finding Label, x, y, w, h.
@@ -189,7 +193,7 @@ def localization(gt: GtOpt, pred: PredOpt, fmt: FormatOpt = Format.TABLE) -> Non
 
     from cxrlab.evaluate import score_localization
 
-    with cli_errors():
+    with cli_errors(max_unpacked=max_unpacked):
         result = score_localization(gt, pred)
     for note in result.notes:
         err.print(note, highlight=False)
@@ -217,13 +221,14 @@ def validate(
     ] = None,
     meta: MetaOpt = None,
     classes: ClassesOpt = "vindr-cxr-challenge",
+    max_unpacked: MaxUnpackedOpt = None,
 ) -> None:
     """List every problem of a submission with its line number; exit 1 when there is an error."""
     from cxrlab.evaluate import get_class_list, read_annotations, validate_submission
 
-    with cli_errors():
+    with cli_errors(max_unpacked=max_unpacked):
         class_list = get_class_list(classes)
-        ids = set(read_annotations(gt, classes=class_list).image_ids) if gt is not None else None
+        ids = set(read_annotations(gt, classes=class_list, meta=meta).image_ids) if gt is not None else None
         problems = validate_submission(pred, gt_image_ids=ids, meta=meta, classes=class_list)
     errors = _show_problems(problems, str(pred), limit=1000)
     out.print(f"{pred}: {errors} error(s), {len(problems) - errors} warning(s)", highlight=False, soft_wrap=True)

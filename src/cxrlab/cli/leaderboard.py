@@ -58,7 +58,8 @@ def list_(workspace: WorkspaceOpt = None) -> None:
 @app.command("upload-labels")
 def upload_labels(
     name: NameArg,
-    labels: Annotated[Path, typer.Argument(help="annotations_test.csv (or .csv.gz) in the seeds' layout.")],
+    labels: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                           help="annotations_test.csv (or .csv.gz) in the seeds' layout.")],
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Store (or replace) the hidden test labels; splits the images into public and private once."""
@@ -80,7 +81,8 @@ def upload_labels(
 @app.command("upload-sizes")
 def upload_sizes(
     name: NameArg,
-    sizes: Annotated[Path, typer.Argument(help="image_id,width,height (or image_id,columns,rows), CSV or .csv.gz.")],
+    sizes: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                          help="image_id,width,height (or image_id,columns,rows), CSV or .csv.gz.")],
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Store (or replace) the test images' sizes: submitted boxes beyond their image (1 px tolerance) are errors."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cxrlab.cli import annotate, dicom_tools, evaluate, leaderboard, pipeline, release, serve, users
+from cxrlab.cli import annotate, dicom_tools, evaluate, leaderboard, pipeline, release, reports, serve, users
 
 app = typer.Typer(
     name="cxrlab",
@@ -20,6 +20,7 @@ app.add_typer(annotate.app, name="annotate")
 app.add_typer(users.app, name="users")
 app.add_typer(evaluate.app, name="evaluate")
 app.add_typer(leaderboard.app, name="leaderboard")
+app.add_typer(reports.app, name="reports")
 
 
 def main() -> None:

@@ -170,53 +170,71 @@ def deid_folder_cmd(
 
 @deid_app.command("verify")
 def deid_verify(
-    folder: Annotated[Path, typer.Argument(help="Folder of de-identified *.dicom files.")],
-    profile: ProfileOpt = "vindr",
+    folder: Annotated[Path | None, typer.Argument(help="Folder of de-identified *.dicom files "
+                                                    "(default: the workspace's images).")] = None,
+    profile: Annotated[str | None, typer.Option("--profile", "-p", help="vindr, basic, or a YAML profile file "
+                                                "(default: vindr, or the workspace's).")] = None,
     source: Annotated[Path | None, typer.Option(help="Source folder: also check pixels and source PHI.")] = None,
     key_file: Annotated[Path | None, typer.Option("--key-file", "-k", help="Key used (with --source).")] = None,
     id_scheme: SchemeOpt = "hmac",
     phi_file: Annotated[Path | None, typer.Option(help="Known PHI strings, one per line.")] = None,
     report: Annotated[Path | None, typer.Option(help="Report JSON (default: FOLDER/../verify-report.json).")] = None,
-    mapping: Annotated[Path | None, typer.Option(help="Mapping store with the redactions (default: beside key).")]
-    = None,
+    mapping: Annotated[Path | None, typer.Option(help="Mapping store (default: beside the key file); every "
+                                                 "output must have its rows there.")] = None,
     review: Annotated[Path | None, typer.Option(help="Review folder: held-back images are not missing.")] = None,
+    workspace: WorkspaceOpt = None,
 ) -> None:
-    """Re-read every output and fail (exit 1) if any element outside the profile, any known PHI string or any
-    pixel change outside redacted boxes is found."""
+    """Re-read every output and fail (exit 1) if any element outside the profile, any known PHI string, an output
+    without its image (no Pixel Data, another size), any pixel change outside redacted boxes, or a missing mapping
+    row is found. With --workspace (or without FOLDER), FOLDER defaults to its images/, --source to its raw/, and
+    the key and the mapping are the workspace's."""
+    from cxrlab.catalog import open_workspace
     from cxrlab.deid import get_profile, load_key, verify_folder
+    from cxrlab.deid.batch import mapping_engine
     from cxrlab.errors import CxrlabError
 
     with cli_errors():
+        key = load_key(key_file) if key_file else None
+        engine = None
+        if folder is None or workspace is not None:
+            ws = open_workspace(workspace)
+            folder, source, key = folder or ws.path("images"), source or ws.path("raw"), key or ws.secret_key()
+            engine = None if mapping else ws.engine
+            profile, review = profile or ws.settings.deid_profile, review or ws.path("review")
         if not folder.is_dir():
             raise CxrlabError(f"{folder}: no such folder")
-        if source is not None and key_file is None:
+        if source is not None and key is None:
             raise CxrlabError("--source needs --key-file to match outputs to sources")
+        store = mapping or (_mapping_default(key_file) if key_file else None)
+        if engine is None and store is not None:
+            if not store.exists():
+                raise CxrlabError(f"{store}: no such mapping store (give --mapping)")
+            engine = mapping_engine(store)
         phi = phi_file.read_text(encoding="utf-8").splitlines() if phi_file else []
-        redactions = _redactions(mapping or (_mapping_default(key_file) if key_file else None))
         review = review or folder.resolve().parent / "review"
         held = {p.stem for p in review.glob("*.json")} if review.is_dir() else set()
-        result = verify_folder(folder, profile=get_profile(profile), phi_strings=phi, source_dir=source,
-                               key=load_key(key_file) if key_file else None, id_scheme=id_scheme,
+        result = verify_folder(folder, profile=get_profile(profile or "vindr"), phi_strings=phi, source_dir=source,
+                               key=key, id_scheme=id_scheme,
                                report_path=report or folder.resolve().parent / "verify-report.json",
-                               redactions=redactions, held_back=held)
+                               redactions=_redactions(engine), held_back=held, mapping=engine)
     out.print(f"verified {result.files} file(s): {result.clean} clean, {len(result.findings)} finding(s)")
+    if engine is None:
+        out.print("mapping not checked (give --key-file or --mapping)")
     for f in result.findings[:20]:
         out.print(f"  {f.image_id}: {f.check}: {f.detail}", highlight=False)
     if not result.ok:
         raise typer.Exit(code=1)
 
 
-def _redactions(mapping: Path | None) -> dict[str, list]:
-    """``image_id -> boxes`` from a mapping store (empty when there is none)."""
-    if mapping is None or not Path(mapping).exists():
+def _redactions(engine) -> dict[str, list]:  # noqa: ANN001 - a SQLAlchemy Engine or None
+    """``image_id -> boxes`` from a mapping store or catalog (empty when there is none)."""
+    if engine is None:
         return {}
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
     from cxrlab.catalog import Redaction
-    from cxrlab.deid.batch import mapping_engine
 
-    engine = mapping_engine(mapping)
     with Session(engine) as session:
         return {r.image_id: r.boxes for r in session.scalars(select(Redaction))}
 

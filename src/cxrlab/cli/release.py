@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from cxrlab.cli.common import WorkersOpt, WorkspaceOpt, cli_errors, err, out, print_report, progress
+from cxrlab.cli.common import MaxUnpackedOpt, WorkersOpt, WorkspaceOpt, cli_errors, err, out, print_report, progress
 
 stats_app = typer.Typer(help="Release statistics: Table 2, Figures 3-4, NIH co-occurrence.", no_args_is_help=True)
 import_app = typer.Typer(help="Import a public release (VinDr, NIH) into the workspace.", no_args_is_help=True)
@@ -129,6 +129,7 @@ def consensus(
     scores: Annotated[bool, typer.Option("--scores", help="Add score and votes columns to -o.")] = False,
     schema: SchemaOpt = None,
     bad_rows: BadRowsOpt = BadRowsChoice.raise_,
+    max_unpacked: MaxUnpackedOpt = None,
 ) -> None:
     """Aggregate readers: majority vote of labels and weighted boxes fusion of boxes.
 
@@ -138,7 +139,7 @@ def consensus(
         from cxrlab.catalog import open_workspace
         from cxrlab.consensus import run_consensus
 
-        with cli_errors():
+        with cli_errors(max_unpacked=max_unpacked):
             report = run_consensus(open_workspace(workspace), threshold=threshold, iou_thr=iou,
                                    skip_box_thr=skip_box_thr)
         print_report(report)
@@ -150,7 +151,7 @@ def consensus(
     from cxrlab.export.vindr import annotation_rows, label_rows, write_frame
     from cxrlab.runtime.files import atomic_write_text
 
-    with cli_errors():
+    with cli_errors(max_unpacked=max_unpacked):
         if output is None and labels_out is None and agreement is None:
             raise CxrlabError("say where to write: -o OUT.csv, --labels-out or --agreement")
         tables = _load(annotations, image_labels, schema=schema, bad_rows=bad_rows)
@@ -205,13 +206,14 @@ def split(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Folder for train_val_list.txt, "
                                                 "test_list.txt, split.csv (file mode).")] = None,
     bad_rows: BadRowsOpt = BadRowsChoice.raise_,
+    max_unpacked: MaxUnpackedOpt = None,
 ) -> None:
     """Split labeled images into train and test (sets Image.split), or split release files into list files."""
     if not _files_given(annotations, image_labels, nih):
         from cxrlab.catalog import open_workspace
         from cxrlab.split import run_split
 
-        with cli_errors():
+        with cli_errors(max_unpacked=max_unpacked):
             report = run_split(open_workspace(workspace), test_size=test_size, seed=seed, method=method.value,
                                resplit=resplit)
         print_report(report)
@@ -222,7 +224,7 @@ def split(
     from cxrlab.errors import CxrlabError
     from cxrlab.split import split_images, split_summary, write_split_lists
 
-    with cli_errors():
+    with cli_errors(max_unpacked=max_unpacked):
         if output is None:
             raise CxrlabError("file mode needs -o DIR for the list files")
         tables = _load(annotations, image_labels, nih=nih, schema=schema, bad_rows=bad_rows)
@@ -264,13 +266,14 @@ def export(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Parent folder of the release (file "
                                                 "mode).")] = None,
     workers: WorkersOpt = None,
+    max_unpacked: MaxUnpackedOpt = None,
 ) -> None:
     """Write a versioned release: train/ and test/ images, the four CSVs, Table 2, manifest, extra formats."""
     from cxrlab.errors import CxrlabError
     from cxrlab.runtime import Executor
 
     formats = tuple(fmt or ())
-    with cli_errors():
+    with cli_errors(max_unpacked=max_unpacked):
         if vindr is None and nih_dir is None:
             from cxrlab.catalog import open_workspace
             from cxrlab.export import export_release
@@ -301,12 +304,13 @@ def import_vindr(
     workspace: WorkspaceOpt = None,
     copy: Annotated[bool, typer.Option("--copy", help="Copy image files instead of hard-linking them.")] = False,
     bad_rows: BadRowsOpt = BadRowsChoice.raise_,
+    max_unpacked: MaxUnpackedOpt = None,
 ) -> None:
     """Import a VinDr-CXR / VinDr-PCXR release (train: readings; test: consensus kept as review decisions)."""
     from cxrlab.catalog import open_workspace
     from cxrlab.ingest.release import import_release, load_release_files
 
-    with cli_errors():
+    with cli_errors(max_unpacked=max_unpacked):
         ws = open_workspace(workspace)
         tables = load_release_files(vindr_dir=folder, schema=ws.settings.schema, on_bad_rows=bad_rows.value)
         report = import_release(ws, tables, link=not copy)
@@ -320,12 +324,13 @@ def import_nih(
     workspace: WorkspaceOpt = None,
     copy: Annotated[bool, typer.Option("--copy", help="Copy image files instead of hard-linking them.")] = False,
     bad_rows: BadRowsOpt = BadRowsChoice.raise_,
+    max_unpacked: MaxUnpackedOpt = None,
 ) -> None:
     """Import NIH ChestX-ray14 (labels and boxes kept as consensus; the workspace schema must be nih14)."""
     from cxrlab.catalog import open_workspace
     from cxrlab.ingest.release import import_release, load_release_files
 
-    with cli_errors():
+    with cli_errors(max_unpacked=max_unpacked):
         ws = open_workspace(workspace)
         tables = load_release_files(nih_dir=folder, on_bad_rows=bad_rows.value)
         report = import_release(ws, tables, link=not copy)
@@ -354,12 +359,13 @@ def table2(
     threshold: ThresholdOpt = 0.5,
     schema: SchemaOpt = None,
     bad_rows: BadRowsOpt = BadRowsChoice.raise_,
+    max_unpacked: MaxUnpackedOpt = None,
 ) -> None:
     """Print Table 2 (the seeds' layout) of CSV files, or of a workspace release.
 
     cxrlab stats table2 --annotations A.csv --image-labels L.csv --format json
     """
-    with cli_errors():
+    with cli_errors(max_unpacked=max_unpacked):
         if _files_given(annotations, image_labels, nih, dicom_dir):
             from cxrlab.stats import render_table2
 
@@ -402,11 +408,12 @@ def figures(
     threshold: ThresholdOpt = 0.5,
     schema: SchemaOpt = None,
     bad_rows: BadRowsOpt = BadRowsChoice.raise_,
+    max_unpacked: MaxUnpackedOpt = None,
 ) -> None:
     """Figures 3 and 4: bar charts of findings and diseases (PNG and SVG)."""
     from cxrlab.stats import label_figures, table2_from_tables
 
-    with cli_errors():
+    with cli_errors(max_unpacked=max_unpacked):
         tables = _load(annotations, image_labels, nih=nih, schema=schema, bad_rows=bad_rows)
         which = split_ or ("train" if "train" in tables.splits else None)
         table = table2_from_tables(tables, which, threshold=threshold)
@@ -423,6 +430,7 @@ def cooccurrence_cmd(
     output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write (required for png).")]
     = None,
     bad_rows: BadRowsOpt = BadRowsChoice.raise_,
+    max_unpacked: MaxUnpackedOpt = None,
 ) -> None:
     """The NIH README's co-occurrence matrix: 14 x 14, diagonal = label alone, last row = totals."""
     from cxrlab.errors import CxrlabError
@@ -431,7 +439,7 @@ def cooccurrence_cmd(
     from cxrlab.schemas import get_schema
     from cxrlab.stats import cooccurrence, cooccurrence_figure, render_cooccurrence
 
-    with cli_errors():
+    with cli_errors(max_unpacked=max_unpacked):
         entries, problems = read_data_entry(nih, on_bad_rows=bad_rows.value)
         for line, reason in problems[:20]:
             err.print(f"[yellow]skipped {nih}:{line}[/]: {reason}", highlight=False)

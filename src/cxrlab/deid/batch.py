@@ -1,9 +1,13 @@
 """Batch de-identification of a plain folder (``cxrlab deid folder``): parallel, streaming, resumable.
 
-Outputs are ``OUT/<image_id>.dicom``, each written to a temporary name and renamed, and fully determined by the
-input and the key: after a ``kill -9`` a rerun skips finished outputs, removes stale temporaries and produces a
-folder byte-identical to an uninterrupted run. The mapping of original identifiers lives in a SQLite file beside
-the key (never in OUT).
+Outputs are ``OUT/<image_id>.dicom``, fully determined by the input and the key. The mapping of original
+identifiers lives in a SQLite file beside the key (never in OUT), created with mode 0600.
+
+Nothing is lost to a ``kill -9``: a worker writes each output under a temporary name, and the parent renames it
+only after committing its mapping rows, so a visible output always has its rows. A rerun removes stale
+temporaries, skips finished outputs and re-records their rows from the source header (cheap, no pixel work;
+inserted with on-conflict-do-nothing), which also repairs a store written by an older cxrlab or cut short by a
+power loss. The rerun produces a folder byte-identical to an uninterrupted run and the same mapping.
 
 Like ``cp`` and the other de-identification tools, the batch returns once the kernel has the outputs; it does not
 wait for the disk (``sync=True`` does, once, at the end). Because the outputs themselves say what is done, a rerun
@@ -23,14 +27,19 @@ from sqlalchemy.orm import Session
 
 from cxrlab.catalog.db import make_engine
 from cxrlab.catalog.models import Redaction, UidMap
-from cxrlab.deid.engine import TextOptions, deidentify_file, read_header
+from cxrlab.deid.engine import TextOptions, deidentify_dataset, deidentify_file, read_header
 from cxrlab.deid.identifiers import image_id_for
 from cxrlab.deid.profiles import Profile
 from cxrlab.dicom.io import is_dicom
 from cxrlab.errors import CxrlabError, FileError
-from cxrlab.ingest.folder import iter_files
 from cxrlab.runtime.executor import Executor
-from cxrlab.runtime.files import exclusive_lock, remove_stale_temporaries
+from cxrlab.runtime.files import (
+    exclusive_lock,
+    iter_files,
+    private_file,
+    publish_staged,
+    remove_stale_temporaries,
+)
 from cxrlab.runtime.report import ProgressCallback, StageReport
 
 __all__ = [
@@ -46,6 +55,8 @@ __all__ = [
 
 #: Files per worker hand-off when no pixels are scanned (a few ms each: hand-offs would dominate).
 CHUNK_HEADER_ONLY = 16
+#: Results per commit of the mapping store; the outputs of a commit are renamed into place right after it.
+PUBLISH_EVERY = 32
 
 
 @dataclass
@@ -59,6 +70,7 @@ class FileOutcome:
     uid_map: dict[str, str] = field(default_factory=dict)
     redacted_boxes: list = field(default_factory=list)
     reencoded_to: str | None = None
+    staged: Path | None = None  # the output under its temporary name, renamed by the parent after the commit
 
 
 def load_key(path: Path) -> bytes:
@@ -84,9 +96,17 @@ def load_key(path: Path) -> bytes:
 
 
 def mapping_engine(path_or_url: str | Path) -> Engine:
-    """Open (and create) the mapping store: a SQLite file path or any SQLAlchemy URL."""
+    """Open (and create) the mapping store: a SQLite file path or any SQLAlchemy URL.
+
+    A SQLite file is created with mode 0600, like the exported CSV (and an older, wider one is narrowed): it
+    links every released image to its patient. SQLite gives its ``-wal`` and ``-shm`` files the database's mode.
+    """
     text = str(path_or_url)
-    engine = make_engine(text if "://" in text else f"sqlite:///{Path(text).resolve()}")
+    if "://" not in text:
+        path = Path(text).resolve()
+        private_file(path)
+        text = f"sqlite:///{path}"
+    engine = make_engine(text)
     UidMap.__table__.create(engine, checkfirst=True)
     Redaction.__table__.create(engine, checkfirst=True)
     return engine
@@ -112,7 +132,8 @@ def record_mapping(session: Session, rows: list[dict[str, str]]) -> None:
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    session.execute(insert(UidMap).values(rows).on_conflict_do_nothing(index_elements=["original", "kind"]))
+    # One statement executed for many parameter sets: compiled once and cached, unlike a multi-row VALUES.
+    session.execute(insert(UidMap.__table__).on_conflict_do_nothing(index_elements=["original", "kind"]), rows)
 
 
 def durable_commit(session: Session) -> None:
@@ -126,20 +147,25 @@ def output_complete(path: Path) -> bool:
     """True when *path* exists and parses as a DICOM file whose Pixel Data is complete (a rerun may skip it).
 
     A crash of the machine (not of the process) can leave a renamed output shorter than written, or empty: it then
-    is not DICOM, or has image rows but no Pixel Data, or a Pixel Data length beyond the file's end
-    (:func:`cxrlab.deid.engine.read_header` checks the last).
+    is not DICOM, or ends inside an element or before Pixel Data, or has a Pixel Data length beyond the file's end
+    (:func:`cxrlab.deid.engine.read_header` checks the lengths). Every output carries Pixel Data (a source without
+    it fails), so an output without it is never complete.
     """
     if not path.exists() or not is_dicom(path):
         return False
     try:
-        ds, span = read_header(path)
+        _ds, span = read_header(path)
     except FileError:
         return False
-    return span is not None or "Rows" not in ds
+    return span is not None
 
 
 def _one(path: Path, out: Path, profile: Profile, key: bytes, id_scheme: str, text: TextOptions | None) -> FileOutcome:
-    """Worker: de-identify *path* unless its output already exists (never raises)."""
+    """Worker: de-identify *path* into a staged output unless its output already exists (never raises).
+
+    For an output that exists (or an image held for review), the mapping is recomputed from the header, so a
+    rerun restores rows that a crash lost.
+    """
     try:
         if not is_dicom(path):
             return FileOutcome("not_dicom")
@@ -148,14 +174,20 @@ def _one(path: Path, out: Path, profile: Profile, key: bytes, id_scheme: str, te
         uid = str(ds.get("SOPInstanceUID") or getattr(ds.file_meta, "MediaStorageSOPInstanceUID", "") or "").strip()
         if uid:
             image_id = image_id_for(uid, key, id_scheme)
+            done = None
             if output_complete(out / f"{image_id}.dicom"):
-                return FileOutcome("already", image_id)
-            if text is not None and (text.review_dir / f"{image_id}.json").exists():
-                return FileOutcome("review", image_id)
-        result = deidentify_file(path, out, profile=profile, key=key, id_scheme=id_scheme, text=text, header=header)
+                done = "already"
+            elif text is not None and (text.review_dir / f"{image_id}.json").exists():
+                done = "review"
+            if done:
+                known = deidentify_dataset(ds, profile=profile, key=key, id_scheme=id_scheme)
+                return FileOutcome(done, known.image_id, original=known.original_sop, uid_map=known.uid_map)
+        result = deidentify_file(path, out, profile=profile, key=key, id_scheme=id_scheme, text=text, header=header,
+                                 stage=True)
         outcome = {"review": "review", "redact": "redacted"}.get(result.text_decision or "", "deidentified")
-        return FileOutcome(outcome, result.image_id, original=uid, uid_map=result.uid_map,
-                           redacted_boxes=result.redacted_boxes, reencoded_to=result.reencoded_to)
+        return FileOutcome(outcome, result.image_id, original=result.original_sop, uid_map=result.uid_map,
+                           redacted_boxes=result.redacted_boxes, reencoded_to=result.reencoded_to,
+                           staged=result.staged)
     except FileError as exc:
         return FileOutcome("failed", reason=exc.reason)
     except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
@@ -181,6 +213,9 @@ def deid_folder(
     ``redactions`` table), doubtful images go to ``text.review_dir`` and get no output. With *sync*, the call
     returns only when every output is on disk.
 
+    Every :data:`PUBLISH_EVERY` results the parent commits their mapping rows (and redactions), then renames
+    their staged outputs into place: an output is never visible before its rows are committed.
+
     Raises
     ------
     CxrlabError
@@ -201,38 +236,45 @@ def deid_folder(
         stale = remove_stale_temporaries(out)
         if stale:
             report.notes.append(f"removed {stale} temporary file(s) left by an interrupted run")
-        seen: dict[str, Path] = {}
-        pending: list[dict[str, str]] = []
+        seen: set[str] = set()
+        rows: list[dict[str, str]] = []
+        staged: list[tuple[Path, Path]] = []
+
+        def publish() -> None:
+            record_mapping(session, rows)
+            session.commit()
+            for tmp, dst in staged:
+                publish_staged(tmp, dst)
+            rows.clear()
+            staged.clear()
+
         chunk = 1 if text is not None else CHUNK_HEADER_ONLY
         results = (executor or Executor()).map(_one, files, out, profile, key, id_scheme, text, chunksize=chunk)
         for n, (path, res) in enumerate(results, 1):
             if res.image_id in seen and res.outcome in ("deidentified", "redacted", "already"):
-                if res.outcome in ("deidentified", "redacted"):
-                    # Two inputs share a SOP Instance UID and raced for one output: the first input in
-                    # folder order wins, so the result never depends on timing.
-                    deidentify_file(seen[res.image_id], out, profile=profile, key=key, id_scheme=id_scheme, text=text)
+                # Two inputs share a SOP Instance UID: the first in folder order wins, whatever the timing.
+                if res.staged is not None:
+                    res.staged.unlink(missing_ok=True)
                 res.outcome = "duplicate"
             report.counts[res.outcome] += 1
             if res.outcome == "failed":
                 report.problems.append((str(path), res.reason))
             if res.image_id:
-                seen.setdefault(res.image_id, path)
-            if res.outcome in ("deidentified", "redacted", "review") and res.original:
-                pending.extend(mapping_rows(res.original, res.image_id, res.uid_map))
+                seen.add(res.image_id)
+            if res.outcome in ("deidentified", "redacted", "review", "already") and res.original:
+                rows.extend(mapping_rows(res.original, res.image_id, res.uid_map))
             if res.outcome == "redacted":
                 session.merge(Redaction(image_id=res.image_id, boxes=[list(b) for b in res.redacted_boxes],
                                         transfer_syntax=res.reencoded_to or "", reencoded=bool(res.reencoded_to)))
-            if n % 200 == 0:
-                record_mapping(session, pending)
-                pending.clear()
-                session.commit()
+            if res.outcome in ("deidentified", "redacted") and res.staged is not None:
+                staged.append((res.staged, out / f"{res.image_id}.dicom"))
+            if n % PUBLISH_EVERY == 0:
+                publish()
             if on_progress:
                 on_progress(n, len(files))
-        record_mapping(session, pending)
+        publish()
         if sync:
-            durable_commit(session)
-        else:
-            session.commit()
+            os.sync()
     engine.dispose()
     report.seconds = time.perf_counter() - t0
     return report

@@ -35,11 +35,13 @@ from cxrlab.deid.identifiers import (
 )
 from cxrlab.deid.profiles import Action, Profile
 from cxrlab.errors import CxrlabError, FileError
-from cxrlab.runtime.files import atomic_path
+from cxrlab.runtime.files import atomic_path, staged_path
 
 __all__ = ["DeidResult", "TextOptions", "ocr_available", "deidentify_dataset", "deidentify_file", "write_deidentified"]
 
 PIXEL_DATA = 0x7FE00010
+#: Why a source without an image is refused (the words of ingest, cxrlab.ingest.folder).
+NO_PIXEL_DATA = "no pixel data (7FE0,0010)"
 SPECIFIC_CHARACTER_SET = 0x00080005
 #: VRs whose text (0008,0005) Specific Character Set governs (PS3.5 6.1.2.3).
 CHARSET_VRS = frozenset({"SH", "LO", "ST", "PN", "LT", "UC", "UT"})
@@ -94,6 +96,10 @@ class DeidResult:
     text_decision: str | None = None
     redacted_boxes: list[tuple[int, int, int, int]] = field(default_factory=list)
     reencoded_to: str | None = None
+    #: The source's (0008,0018) SOP Instance UID, as mapped (the ``image_id`` row of the mapping).
+    original_sop: str = ""
+    #: Where the output waits under a temporary name when written with ``stage=True`` (None: published).
+    staged: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -285,7 +291,7 @@ def deidentify_dataset(ds: Dataset, *, profile: Profile, key: bytes, id_scheme: 
     new_meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
     new_meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
     out.file_meta = new_meta
-    return DeidResult(out, image_id_for(uid, key, id_scheme), new_sop, ctx.uid_map, ctx.actions)
+    return DeidResult(out, image_id_for(uid, key, id_scheme), new_sop, ctx.uid_map, ctx.actions, original_sop=uid)
 
 
 def read_header(path: Path) -> tuple[Dataset, tuple[int, int] | None]:
@@ -297,13 +303,20 @@ def read_header(path: Path) -> tuple[Dataset, tuple[int, int] | None]:
     Raises
     ------
     FileError
-        The header cannot be parsed, or the pixel data is truncated.
+        The header cannot be parsed (:func:`cxrlab.dicom.io.read_errors` names the reason), an element length
+        runs past the end of the file, a deflated data set is corrupt or inflates to more than the limit, or the
+        pixel data is truncated.
     """
+    from cxrlab.dicom.io import check_deflated_size, read_errors
+
     try:
-        with open(path, "rb") as fh:
-            ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True)
-            ts = str(getattr(ds.file_meta, "TransferSyntaxUID", "") or "")
-            span = None if ts == DeflatedExplicitVRLittleEndian else _span_at(fh, ds, path)
+        with read_errors(path):
+            check_deflated_size(path)
+            with open(path, "rb") as fh:
+                ds = pydicom.dcmread(fh, stop_before_pixels=True, force=True)
+                _check_lengths(ds, path)
+                ts = str(getattr(ds.file_meta, "TransferSyntaxUID", "") or "")
+                span = None if ts == DeflatedExplicitVRLittleEndian else _span_at(fh, ds, path)
     except FileError:
         raise
     except Exception as exc:  # noqa: BLE001 - turn any parse failure into one PHI-free message
@@ -311,13 +324,42 @@ def read_header(path: Path) -> tuple[Dataset, tuple[int, int] | None]:
     return ds, span
 
 
+def _check_lengths(ds: Dataset, path: Path) -> None:
+    """Raise when a top-level element's value length runs past the end of the file.
+
+    pydicom reads a defined-length value with one ``read(length)`` and keeps what it got: an element whose length
+    field (PS3.5 7.1.1) is larger than the rest of the file swallows every later element, Pixel Data included,
+    and the header still parses. The raw elements are checked without decoding them. (An undefined-length
+    sequence that never ends makes pydicom raise, and a defined-length one is a raw element checked here.)
+
+    Raises
+    ------
+    FileError
+        Naming the element's tag and the byte counts, never its value.
+    """
+    for key in list(ds.keys()):  # keys, not elements: iterating a Dataset would decode every value
+        raw = ds.get_item(key)
+        if not getattr(raw, "is_raw", False) or raw.length == 0xFFFFFFFF or raw.value is None:
+            continue
+        if len(raw.value) < raw.length:
+            raise FileError(
+                path,
+                f"element {raw.tag} length {raw.length} runs past the end of the file ({len(raw.value)} bytes "
+                "left): it would swallow the rest of the dataset",
+            )
+
+
 def _span_at(fh, ds: Dataset, path: Path) -> tuple[int, int] | None:  # noqa: ANN001 - a binary file object
     """Parse the Pixel Data element header at the file position where pydicom stopped.
 
     pydicom stops before Pixel Data and leaves the file positioned at its tag; the element header is parsed here
     (PS3.5 7.1.2: explicit VR OB/OW has a 12-byte header, implicit VR 8 bytes) and an undefined length
-    (encapsulated, PS3.5 A.4) is followed item by item to its Sequence Delimitation Item.
+    (encapsulated, PS3.5 A.4) is followed item by item to its Sequence Delimitation Item. Pixel data shorter
+    than the image needs, or a JPEG / JPEG 2000 codestream cut before its end marker, is refused as
+    :func:`cxrlab.dicom.io.check_pixel_data` refuses it (an output would carry the damaged image on).
     """
+    from cxrlab.dicom.io import END_MARKER_SLACK, MARKER_TERMINATED, check_codestream_end, check_pixel_length
+
     start = fh.tell()
     head = fh.read(12)
     if len(head) < 8:
@@ -337,18 +379,28 @@ def _span_at(fh, ds: Dataset, path: Path) -> tuple[int, int] | None:  # noqa: AN
         size = os.fstat(fh.fileno()).st_size
         if start + header + length > size:
             raise FileError(path, "pixel data truncated")
+        check_pixel_length(ds, length, path=path)
         return start, header + length
     fh.seek(start + header)
+    last_end = None  # end of the last fragment: the end of the last frame's codestream
     while True:
         item = fh.read(8)
         if len(item) < 8:
             raise FileError(path, "encapsulated pixel data truncated (no sequence delimiter)")
         ig, ie, ilen = struct.unpack("<HHI", item)
         if (ig, ie) == (0xFFFE, 0xE0DD):
-            return start, fh.tell() - start
+            break
         if (ig, ie) != (0xFFFE, 0xE000):
             raise FileError(path, "encapsulated pixel data is malformed (item tag expected)")
         fh.seek(ilen, os.SEEK_CUR)
+        last_end = (fh.tell(), ilen)
+    end = fh.tell()
+    ts = str(getattr(ds.file_meta, "TransferSyntaxUID", "") or "")
+    if ts in MARKER_TERMINATED and last_end is not None and last_end[1]:
+        tail = min(last_end[1], END_MARKER_SLACK)
+        fh.seek(last_end[0] - tail)
+        check_codestream_end(fh.read(tail), path=path)
+    return start, end - start
 
 
 def encode_header(result: DeidResult) -> bytes:
@@ -375,15 +427,18 @@ def encode_header(result: DeidResult) -> bytes:
     return buf.getvalue()
 
 
-def write_deidentified(result: DeidResult, src: Path, dst: Path, *, pixel_span: tuple[int, int] | None) -> int:
+def write_deidentified(
+    result: DeidResult, src: Path, dst: Path, *, pixel_span: tuple[int, int] | None, stage: bool = False
+) -> int:
     """Write *result* to *dst* atomically, appending the source's Pixel Data element bytes; return the size.
 
-    With ``pixel_span=None`` the dataset is written whole by pydicom (deflated files, redacted pixels).
-    There is no per-file fsync: a killed process cannot leave a half file (temporary name, then rename), and the
-    batch flushes the file system once before each catalog commit (``os.sync``), so a committed mapping row always
-    has its output on disk.
+    With ``pixel_span=None`` the dataset is written whole by pydicom (deflated files, redacted pixels). With
+    *stage*, the finished file stays under a temporary name (``result.staged``) for the caller to rename to
+    *dst* once it has recorded the file's mapping rows (:func:`cxrlab.runtime.files.staged_path`).
+    There is no per-file fsync: a killed process cannot leave a half file (temporary name, then rename); a rerun
+    after a power loss re-checks the outputs it would skip (:func:`cxrlab.deid.batch.output_complete`).
     """
-    with atomic_path(dst) as tmp:
+    with (staged_path if stage else atomic_path)(dst) as tmp:
         if pixel_span is None:
             pydicom.dcmwrite(tmp, result.dataset, enforce_file_format=True)
         else:
@@ -397,6 +452,9 @@ def write_deidentified(result: DeidResult, src: Path, dst: Path, *, pixel_span: 
                     if n == 0:
                         raise FileError(src, "pixel data ended early while copying")
                     copied += n
+    if stage:
+        result.staged = tmp
+        return tmp.stat().st_size
     return dst.stat().st_size
 
 
@@ -404,17 +462,11 @@ _DETECTORS: dict[tuple[int, int, int], object] = {}
 
 
 def ocr_available() -> bool:
-    """True when burned-in text detection can run here (the ``[ocr]`` extra and its shipped ONNX models)."""
-    import importlib.util
+    """True when burned-in text detection can run here: the default OCR backend says it is available (the
+    ``[ocr]`` extra and its shipped ONNX models; :func:`cxrlab.deid.text.ocr.is_available`)."""
+    from cxrlab.deid.text.ocr import is_available
 
-    if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("cv2") is None:
-        return False
-    try:
-        from cxrlab.deid.text import _models_dir
-
-        return _models_dir().is_dir()
-    except Exception:  # noqa: BLE001 - any failure means "not available"
-        return False
+    return is_available()
 
 
 def _detector(opts: TextOptions):  # noqa: ANN202 - cxrlab.deid.text.TextDetector, imported lazily
@@ -431,7 +483,7 @@ def _detector(opts: TextOptions):  # noqa: ANN202 - cxrlab.deid.text.TextDetecto
 REENCODE_SYNTAX = "1.2.840.10008.1.2.4.80"  # JPEG-LS Lossless
 
 
-def _handle_text(result: DeidResult, src: Path, dst: Path, opts: TextOptions) -> bool:
+def _handle_text(result: DeidResult, src: Path, dst: Path, opts: TextOptions, *, stage: bool = False) -> bool:
     """Scan the pixels for burned-in text; redact and write, or send to review. True when the file was handled
     here (written with redactions, or held back for review); False when the pixels are clean."""
     import json
@@ -477,7 +529,7 @@ def _handle_text(result: DeidResult, src: Path, dst: Path, opts: TextOptions) ->
         out.PixelData = (red if little else red.byteswap()).tobytes()
         out["PixelData"].VR = "OW" if red.dtype.itemsize > 1 else "OB"
         out.file_meta.TransferSyntaxUID = ts
-    write_deidentified(result, src, dst, pixel_span=None)
+    write_deidentified(result, src, dst, pixel_span=None, stage=stage)
     return True
 
 
@@ -490,39 +542,45 @@ def deidentify_file(
     id_scheme: str = "hmac",
     text: TextOptions | None = None,
     header: tuple[Dataset, tuple[int, int] | None] | None = None,
+    stage: bool = False,
 ) -> DeidResult:
     """De-identify one file into ``dst_dir/<image_id>.dicom`` (streaming when the transfer syntax allows).
 
     With *text*, the pixels are scanned for burned-in text first: clean images are still streamed untouched,
     confirmed text is redacted (compressed images re-encoded losslessly), doubtful images go to the review
     folder and get no output. *header* is what :func:`read_header` returned, when the caller already read it.
+    With *stage*, the output is left under a temporary name, ``result.staged``, for the caller to rename.
+
+    An output without the image is a failure, never a success: a source without (7FE0,0010) *Pixel Data*
+    (absent, or swallowed by an oversized element length, see :func:`read_header`) is refused, unless the
+    profile removes Pixel Data.
 
     Raises
     ------
     FileError
-        Not DICOM, truncated, or no SOP Instance UID; the message never quotes a value from the file.
+        Not DICOM, truncated, no SOP Instance UID or no Pixel Data; the message never quotes a value from the file.
     """
     ds, span = header if header is not None else read_header(src)
     if "SOPInstanceUID" not in ds and "Rows" not in ds:
         raise FileError(src, "not a DICOM image (no SOP Instance UID, no Rows)")
     ts = str(getattr(ds.file_meta, "TransferSyntaxUID", "") or "")
+    keeps_pixels = profile.rule_for(PIXEL_DATA, "PixelData").action != Action.REMOVE
+    if keeps_pixels and span is None and ts != DeflatedExplicitVRLittleEndian:
+        raise FileError(src, NO_PIXEL_DATA)
     try:
         result = deidentify_dataset(ds, profile=profile, key=key, id_scheme=id_scheme)
     except CxrlabError as exc:
         raise FileError(src, str(exc)) from None
-    keeps_pixels = profile.rule_for(PIXEL_DATA, "PixelData").action != Action.REMOVE
     dst = dst_dir / f"{result.image_id}.dicom"
-    if text is not None and keeps_pixels and _handle_text(result, src, dst, text):
+    if text is not None and keeps_pixels and _handle_text(result, src, dst, text, stage=stage):
         return result
     if ts == DeflatedExplicitVRLittleEndian:
         full = pydicom.dcmread(src, force=True)
-        if keeps_pixels and "PixelData" in full:
+        if keeps_pixels:
+            if "PixelData" not in full:
+                raise FileError(src, NO_PIXEL_DATA)
             result.dataset.add(full["PixelData"])
-        write_deidentified(result, src, dst, pixel_span=None)
+        write_deidentified(result, src, dst, pixel_span=None, stage=stage)
     else:
-        span = span if keeps_pixels else None
-        if span is None:
-            write_deidentified(result, src, dst, pixel_span=None)
-        else:
-            write_deidentified(result, src, dst, pixel_span=span)
+        write_deidentified(result, src, dst, pixel_span=span if keeps_pixels else None, stage=stage)
     return result

@@ -7,7 +7,10 @@ For each output file:
 2. no known PHI string occurs anywhere in the file bytes — strings given by the caller (e.g. a phantom's planted
    PHI) plus, when the source folder is given, every text value and UID of the source that the profile does not
    keep, in the source's character set and in UTF-8;
-3. the pixels equal the source's outside redacted boxes (exactly: decoded arrays are compared).
+3. it carries (7FE0,0010) *Pixel Data* (unless the profile removes it), its Rows x Columns equal the source's and
+   its pixels equal the source's outside redacted boxes (exactly: decoded arrays are compared);
+4. with a mapping store, its mapping rows are there: the ``image_id`` row, and with the source every UID row
+   (recomputed from the source header under the key).
 
 The report names files by ``image_id`` and checks by number; it never contains a PHI value.
 """
@@ -23,10 +26,13 @@ from pathlib import Path
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset
+from sqlalchemy import Engine, select
 
+from cxrlab.catalog.models import UidMap
+from cxrlab.deid.engine import NO_PIXEL_DATA, PIXEL_DATA, deidentify_dataset
 from cxrlab.deid.identifiers import image_id_for
 from cxrlab.deid.profiles import Action, Profile
-from cxrlab.runtime.files import atomic_write_text
+from cxrlab.runtime.files import atomic_write_text, iter_files
 
 __all__ = ["Finding", "VerifyReport", "known_phi", "verify_file", "verify_folder"]
 
@@ -41,7 +47,7 @@ class Finding:
     """One problem in one file (no PHI: tags, keywords and counts only)."""
 
     image_id: str
-    check: str  # unreadable | outside_profile | phi | pixels | missing | extra
+    check: str  # unreadable | outside_profile | phi | pixels | size | mapping | missing | extra
     detail: str
 
 
@@ -159,17 +165,73 @@ def verify_file(
     for i, needle in enumerate(phi):
         if needle and (needle in raw or needle.upper() in raw):
             findings.append(Finding(image_id, "phi", f"known PHI string #{i} found in the file bytes"))
-    if source is not None and "PixelData" in ds:
-        try:
-            a = pydicom.dcmread(source).pixel_array
-            b = ds.pixel_array
-            mask = np.ones(a.shape[:2], dtype=bool)
-            for x0, y0, x1, y1 in redacted:
-                mask[int(y0) : int(y1), int(x0) : int(x1)] = False
-            if a.shape != b.shape or not np.array_equal(a[mask], b[mask]):
-                findings.append(Finding(image_id, "pixels", "pixels differ from the source outside redacted boxes"))
-        except Exception as exc:  # noqa: BLE001
-            findings.append(Finding(image_id, "pixels", f"cannot compare pixels ({type(exc).__name__})"))
+    if "PixelData" not in ds and profile.rule_for(PIXEL_DATA, "PixelData").action != Action.REMOVE:
+        findings.append(Finding(image_id, "pixels", f"{NO_PIXEL_DATA}: the output lost its image"))
+    if source is not None:
+        findings += _compare_image(image_id, ds, source, redacted)
+    return findings
+
+
+def _size(ds: Dataset) -> str:
+    return f"{ds.get('Rows', '?')}x{ds.get('Columns', '?')}"
+
+
+def _compare_image(
+    image_id: str, ds: Dataset, source: Path, redacted: list[tuple[int, int, int, int]]
+) -> list[Finding]:
+    """Rows x Columns (PS3.3 C.7.6.3) and the decoded pixels of an output against its source."""
+    try:
+        src = pydicom.dcmread(source, force=True)
+    except Exception as exc:  # noqa: BLE001
+        return [Finding(image_id, "pixels", f"cannot read the source ({type(exc).__name__})")]
+    if (ds.get("Rows"), ds.get("Columns")) != (src.get("Rows"), src.get("Columns")):
+        return [Finding(image_id, "size", f"image size {_size(ds)} differs from the source's {_size(src)}")]
+    if "PixelData" not in ds or "PixelData" not in src:
+        return []
+    try:
+        a, b = src.pixel_array, ds.pixel_array
+        mask = np.ones(a.shape[:2], dtype=bool)
+        for x0, y0, x1, y1 in redacted:
+            mask[int(y0) : int(y1), int(x0) : int(x1)] = False
+        if a.shape != b.shape or not np.array_equal(a[mask], b[mask]):
+            return [Finding(image_id, "pixels", "pixels differ from the source outside redacted boxes")]
+    except Exception as exc:  # noqa: BLE001
+        return [Finding(image_id, "pixels", f"cannot compare pixels ({type(exc).__name__})")]
+    return []
+
+
+def _mapping_findings(
+    image_id: str, mapping: Engine, source: Dataset | None, *, profile: Profile, key: bytes | None, id_scheme: str
+) -> list[Finding]:
+    """Check that the mapping store holds the rows of one output: its ``image_id`` row, and with the source header
+    and the key every UID row (recomputed exactly as the batch records them)."""
+    from cxrlab.deid.batch import mapping_rows
+
+    with mapping.connect() as conn:
+        if source is None or key is None:
+            found = conn.execute(
+                select(UidMap.original).where(UidMap.kind == "image_id", UidMap.new == image_id).limit(1)
+            ).first()
+            return [] if found else [Finding(image_id, "mapping", "no image_id row in the mapping store")]
+        result = deidentify_dataset(source, profile=profile, key=key, id_scheme=id_scheme)
+        expected = mapping_rows(result.original_sop, result.image_id, result.uid_map)
+        originals = sorted({r["original"] for r in expected})
+        stored = {
+            (o, k): n
+            for o, k, n in conn.execute(
+                select(UidMap.original, UidMap.kind, UidMap.new).where(UidMap.original.in_(originals))
+            )
+        }
+    missing = [r for r in expected if (r["original"], r["kind"]) not in stored]
+    wrong = [r for r in expected if stored.get((r["original"], r["kind"]), r["new"]) != r["new"]]
+    findings = []
+    if missing:
+        kinds = sorted({r["kind"] for r in missing})
+        findings.append(Finding(image_id, "mapping", f"{len(missing)} of {len(expected)} mapping row(s) missing "
+                                                     f"({', '.join(kinds)})"))
+    if wrong:
+        findings.append(Finding(image_id, "mapping", f"{len(wrong)} mapping row(s) map to another value "
+                                                     "(another key or profile?)"))
     return findings
 
 
@@ -184,17 +246,18 @@ def verify_folder(
     report_path: Path | None = None,
     redactions: dict[str, list] | None = None,
     held_back: set[str] | None = None,
+    mapping: Engine | None = None,
 ) -> VerifyReport:
-    """Verify every ``*.dicom`` in *out*; with *source_dir* and *key* also check pixels, source-derived PHI and
-    that every source image has exactly one output (missing/extra). *redactions* maps ``image_id`` to the boxes
-    that were redacted (pixels may differ only there); images held back for review count as not missing when
-    listed in *held_back*."""
+    """Verify every ``*.dicom`` in *out*; with *source_dir* and *key* also check pixels, image size, source-derived
+    PHI and that every source image has exactly one output (missing/extra). *redactions* maps ``image_id`` to the
+    boxes that were redacted (pixels may differ only there); images held back for review count as not missing
+    when listed in *held_back*. With *mapping* (the mapping store, or a workspace catalog), every output must have
+    its mapping rows."""
     report = VerifyReport()
     common = [s.encode("utf-8") for s in phi_strings if s]
     sources: dict[str, Path] = {}
     if source_dir is not None and key is not None:
         from cxrlab.dicom.io import is_dicom
-        from cxrlab.ingest.folder import iter_files
 
         for p in iter_files(Path(source_dir)):
             if not is_dicom(p):
@@ -211,10 +274,13 @@ def verify_folder(
         report.files += 1
         phi = list(common)
         src = sources.get(path.stem)
-        if src is not None:
-            phi += known_phi(pydicom.dcmread(src, stop_before_pixels=True, force=True), profile)
+        header = pydicom.dcmread(src, stop_before_pixels=True, force=True) if src is not None else None
+        if header is not None:
+            phi += known_phi(header, profile)
         boxes = [tuple(b) for b in (redactions or {}).get(path.stem, [])]
         found = verify_file(path, profile=profile, phi=phi, source=src, redacted=boxes)
+        if mapping is not None:
+            found += _mapping_findings(path.stem, mapping, header, profile=profile, key=key, id_scheme=id_scheme)
         report.findings += found
         report.clean += not found
         report.checks["files"] += 1

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -25,6 +26,8 @@ import pandas as pd
 
 from cxrlab.evaluate.classes import CHALLENGE, NO_FINDING_BOX, ClassList
 from cxrlab.evaluate.exceptions import EvaluationError, SubmissionError
+from cxrlab.runtime.unpack import CorruptStreamError, open_table
+from cxrlab.schemas.release import MAX_IMAGE_SIDE, bad_image_sizes, box_problems
 
 __all__ = [
     "GroundTruth",
@@ -45,22 +48,34 @@ def read_csv(source: str | Path | pd.DataFrame | BinaryIO, *, what: str) -> tupl
     """Read a CSV as strings (ids stay exact, empty cells stay ``""``); return it and a name for messages.
 
     *source* may also be an open binary file (an upload held in memory); messages then use its ``name``
-    attribute, or ``<what>`` without one, never a server path.
+    attribute, or ``<what>`` without one, never a server path. A file that starts with the gzip magic bytes is
+    unpacked while it is read (:func:`cxrlab.runtime.unpack.open_table`).
+
+    Raises
+    ------
+    EvaluationError
+        Missing file, or not a readable CSV (a corrupt gzip stream included).
+    UnpackedTooLargeError
+        A gzip file unpacks to more than :func:`~cxrlab.runtime.unpack.max_unpacked` bytes.
     """
     if isinstance(source, pd.DataFrame):
         return source.reset_index(drop=True), f"<{what}>"
     if hasattr(source, "read"):
         name = getattr(source, "name", None)
         name = name if isinstance(name, str) else f"<{what}>"
+        opened = nullcontext(source)
     else:
         path = Path(source)
         if not path.is_file():
             raise EvaluationError(f"{path}: {what} file not found")
-        source, name = path, str(path)
+        opened, name = open_table(path), str(path)
     try:
-        frame = pd.read_csv(source, dtype=str, keep_default_na=False, skipinitialspace=True)
+        with opened as fh:
+            frame = pd.read_csv(fh, dtype=str, keep_default_na=False, skipinitialspace=True, compression=None)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise EvaluationError(f"{name}: not a readable CSV ({type(exc).__name__}: {exc})") from None
+    except CorruptStreamError as exc:
+        raise EvaluationError(f"{name}: {exc.reason}") from None
     return frame, name
 
 
@@ -129,7 +144,12 @@ class GroundTruth:
         )
 
 
-def read_annotations(source: str | Path | pd.DataFrame | BinaryIO, *, classes: ClassList = CHALLENGE) -> GroundTruth:
+def read_annotations(
+    source: str | Path | pd.DataFrame | BinaryIO,
+    *,
+    classes: ClassList = CHALLENGE,
+    meta: str | Path | pd.DataFrame | BinaryIO | None = None,
+) -> GroundTruth:
     """Read ground-truth boxes in the seeds' ``annotations_test.csv`` layout.
 
     Parameters
@@ -141,6 +161,9 @@ def read_annotations(source: str | Path | pd.DataFrame | BinaryIO, *, classes: C
         The scored classes. The class of a row is read from ``class_name`` (any accepted spelling); ``class_id``
         is used only when there is no ``class_name`` column, because a release's ``class_id`` numbers the
         schema's labels, not the challenge's.
+    meta : path, DataFrame or binary file, optional
+        Image sizes (:func:`read_meta`): a box must lie inside its image (give or take 1 px). Without them, or
+        for an image they do not list, inside ``[0, 65535]`` (the largest image DICOM describes).
 
     Returns
     -------
@@ -150,8 +173,8 @@ def read_annotations(source: str | Path | pd.DataFrame | BinaryIO, *, classes: C
     Raises
     ------
     EvaluationError
-        Missing columns, or a box row with a missing or non-numeric coordinate or ``x_max < x_min`` (naming the
-        file and line).
+        Missing columns, or a box row with a missing or non-numeric coordinate, ``x_max < x_min`` or a box
+        outside its image (naming the file and line).
     """
     frame, name = read_csv(source, what="ground truth")
     has_name = "class_name" in frame.columns
@@ -190,6 +213,18 @@ def read_annotations(source: str | Path | pd.DataFrame | BinaryIO, *, classes: C
     if flipped.any():
         row = int(np.flatnonzero(flipped)[0])
         raise EvaluationError(f"{name}:{line_of(row)}: x_max < x_min or y_max < y_min ({flipped.sum()} such row(s))")
+    width = height = None
+    if meta is not None:
+        sizes = read_meta(meta)
+        width = pd.Series(image_id).map(sizes["width"]).to_numpy(dtype=np.float64)
+        height = pd.Series(image_id).map(sizes["height"]).to_numpy(dtype=np.float64)
+    outside = [(box_rows & mask, reason) for mask, reason in box_problems(coords, width, height)]
+    outside = [(mask, reason) for mask, reason in outside if mask.any()]
+    if outside:
+        row = min(int(np.flatnonzero(mask)[0]) for mask, _ in outside)
+        reason = next(r for mask, r in outside if mask[row])
+        total = int(np.logical_or.reduce([mask for mask, _ in outside]).sum())
+        raise EvaluationError(f"{name}:{line_of(row)}: {reason} ({total} such row(s))")
     image_id, cls, coords = image_id[keep], cls[keep], coords[keep]
     codes, uniques = pd.factorize(image_id, sort=False)
     return GroundTruth(np.asarray(uniques, dtype=object), codes.astype(np.int64), cls, coords, classes, dropped)
@@ -406,7 +441,8 @@ def read_meta(source: str | Path | pd.DataFrame | BinaryIO) -> pd.DataFrame:
     Raises
     ------
     EvaluationError
-        Missing columns or a size that is not a positive number (naming the line).
+        Missing columns, or a size that is not a whole number from 1 to 65,535 (DICOM's US (0028,0010) *Rows*
+        and (0028,0011) *Columns*, PS3.3 C.7.6.3.1), naming the line.
     """
     frame, name = read_csv(source, what="image metadata")
     lower = {c.lower().strip(): c for c in frame.columns}
@@ -421,8 +457,11 @@ def read_meta(source: str | Path | pd.DataFrame | BinaryIO) -> pd.DataFrame:
         },
         index=frame[lower["image_id"]].astype(str).str.strip(),
     )
-    bad = ~(out["width"] > 0) | ~(out["height"] > 0)
+    bad = np.isnan(out.to_numpy()).any(axis=1) | bad_image_sizes(out.to_numpy()).any(axis=1)
     if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise EvaluationError(f"{name}:{line_of(row)}: width and height must be positive numbers")
+        row = int(np.flatnonzero(bad)[0])
+        raise EvaluationError(
+            f"{name}:{line_of(row)}: width and height must be positive whole numbers up to {MAX_IMAGE_SIDE:,} "
+            f"(DICOM Columns and Rows; {bad.sum()} such row(s))"
+        )
     return out[~out.index.duplicated(keep="first")]

@@ -1,8 +1,9 @@
 """Folder ingest: scan a folder tree, validate each DICOM file, store originals content-addressed.
 
 Per file (in a worker process): sniff the DICOM prefix, read the header, check that the image is usable
-(SOP Instance UID, Pixel Data, a transfer syntax we can decode, native pixel data long enough), hash the
-bytes, and copy the original to ``raw/<sha[:2]>/<sha>.dcm`` atomically. The parent process is the only
+(SOP Instance UID, Pixel Data, a transfer syntax we can decode, pixel data not truncated:
+:func:`cxrlab.dicom.io.check_pixel_data`), hash the bytes, and copy the original to
+``raw/<sha[:2]>/<sha>.dcm`` atomically. The parent process is the only
 catalog writer: it records results in small transactions, so a killed ingest loses at most the open batch
 and a rerun finishes the rest (the unique SOP Instance UID makes every file land exactly once).
 """
@@ -10,9 +11,7 @@ and a rerun finishes the rest (the unique SOP Instance UID makes every file land
 from __future__ import annotations
 
 import hashlib
-import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from sqlalchemy import select
 
 from cxrlab.catalog.models import Event, Image, ImageState, QuarantineItem
 from cxrlab.catalog.workspace import Workspace
-from cxrlab.dicom.io import SUPPORTED_TRANSFER_SYNTAXES, DicomReadError, is_dicom, read_dataset
+from cxrlab.dicom.io import SUPPORTED_TRANSFER_SYNTAXES, DicomReadError, check_pixel_data, is_dicom, read_dataset
 from cxrlab.dicom.metadata import extract_metadata
 from cxrlab.errors import CxrlabError
 from cxrlab.runtime.executor import Executor
@@ -28,14 +27,14 @@ from cxrlab.runtime.files import (
     atomic_copy,
     atomic_write_text,
     exclusive_lock,
+    iter_files,
     remove_stale_temporaries,
     sha256_file,
 )
 from cxrlab.runtime.report import ProgressCallback, StageReport
 
-__all__ = ["IngestResult", "ingest_folder", "iter_files", "probe_file"]
+__all__ = ["IngestResult", "ingest_folder", "probe_file"]
 
-_NATIVE = {"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2"}
 BATCH = 64
 
 
@@ -51,15 +50,6 @@ class IngestResult:
     size: int = 0
 
 
-def iter_files(root: Path) -> Iterator[Path]:
-    """Yield regular files below *root* in a stable (sorted) order, skipping hidden files."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith("."):
-                yield Path(dirpath) / name
-
-
 
 def _check_usable(ds, path: Path) -> None:  # noqa: ANN001 - pydicom FileDataset
     """Raise DicomReadError when the dataset is not a usable single image (PS3.5 Section 8)."""
@@ -73,11 +63,7 @@ def _check_usable(ds, path: Path) -> None:  # noqa: ANN001 - pydicom FileDataset
     for kw in ("Rows", "Columns", "BitsAllocated"):
         if not ds.get(kw):
             raise DicomReadError(path, f"missing {kw}")
-    if ts in _NATIVE:
-        frames = int(ds.get("NumberOfFrames") or 1)
-        expected = ds.Rows * ds.Columns * int(ds.get("SamplesPerPixel") or 1) * frames * ds.BitsAllocated // 8
-        if len(ds.PixelData) < expected:
-            raise DicomReadError(path, f"pixel data truncated ({len(ds.PixelData)} of {expected} bytes)")
+    check_pixel_data(ds, path=path)
 
 
 def probe_file(path: Path, raw_dir: Path, key: bytes) -> IngestResult:

@@ -27,8 +27,10 @@ import numpy as np
 import pandas as pd
 
 from cxrlab.errors import CxrlabError
-from cxrlab.ingest.tables import BadRows, Column, CsvFormatError, _is_gzip, read_table
+from cxrlab.ingest.tables import BadRows, Column, CsvFormatError, read_table
+from cxrlab.runtime.unpack import open_table
 from cxrlab.schemas import BOX_COLUMNS, ReleaseTables, get_schema
+from cxrlab.schemas.release import SIZE_RULE, bad_image_sizes, box_problems
 
 __all__ = [
     "DATA_ENTRY_SPEC",
@@ -41,6 +43,9 @@ __all__ = [
 ]
 
 NIH_NO_FINDING = "No Finding"
+#: Side of the released PNG images, the space of ``BBox_List_2017.csv`` (NIH ChestX-ray14 README, "Contents":
+#: "112,120 frontal-view chest X-ray PNG images in 1024*1024 resolution").
+PNG_SIDE = 1024
 
 DATA_ENTRY_SPEC = [
     Column("image_id", ("Image Index",), nullable=False),
@@ -67,8 +72,8 @@ BBOX_SPEC = [
 
 def _header(path: Path) -> list[str]:
     try:
-        return [str(c) for c in pd.read_csv(path, nrows=0, encoding="utf-8-sig",
-                                            compression="gzip" if _is_gzip(path) else None).columns]
+        with open_table(path) as fh:
+            return [str(c) for c in pd.read_csv(fh, nrows=0, encoding="utf-8-sig", compression=None).columns]
     except Exception:  # noqa: BLE001 - read_table reports the real problem
         return []
 
@@ -139,6 +144,9 @@ def read_data_entry(path: str | Path, *, on_bad_rows: BadRows = "raise") -> tupl
     frame = table.frame
     _pair(frame, "width", "height", table, "OriginalImage width")
     frame = table.frame
+    for col, what in (("width", "OriginalImage width"), ("height", "OriginalImage height")):
+        table.reject(bad_image_sizes(table.frame[col].to_numpy(dtype=float)), f"{what} {SIZE_RULE}")
+    frame = table.frame
     _pair(frame, "spacing_x", "spacing_y", table, "OriginalImagePixelSpacing x")
     frame = table.frame
     age, bad_age = _parse_ages(frame["age"].astype("object"))
@@ -184,7 +192,8 @@ def read_data_entry(path: str | Path, *, on_bad_rows: BadRows = "raise") -> tupl
 
 def read_bbox_list(path: str | Path, *, on_bad_rows: BadRows = "raise") -> tuple[pd.DataFrame, list]:
     """Read ``BBox_List_2017.csv``: ``image_id, class_name, x_min, y_min, x_max, y_max, bbox_w, bbox_h``
-    (class names in the schema's spelling; ``bbox_w``/``bbox_h`` keep the file's width and height)."""
+    (class names in the schema's spelling; ``bbox_w``/``bbox_h`` keep the file's width and height). A box that
+    leaves the 1024x1024 PNG it was drawn on (:data:`PNG_SIDE`) is a bad row."""
     schema = get_schema("nih14")
     table = read_table(path, BBOX_SPEC, on_bad_rows=on_bad_rows)
     frame = table.frame
@@ -195,6 +204,12 @@ def read_bbox_list(path: str | Path, *, on_bad_rows: BadRows = "raise") -> tuple
     frame["class_name"] = frame["class_name"].map(mapping)
     table.frame = frame
     table.reject(((frame["w"] <= 0) | (frame["h"] <= 0)).to_numpy(), "box width or height is not positive")
+    frame = table.frame
+    corners = np.column_stack([frame["x"], frame["y"], frame["x"] + frame["w"], frame["y"] + frame["h"]])
+    side = np.full(len(frame), float(PNG_SIDE))
+    lines = frame["line"].to_numpy()
+    for mask, reason in box_problems(corners, side, side):
+        table.reject(table.frame["line"].isin(lines[mask]).to_numpy(), reason)
     frame = table.finish()
     out = pd.DataFrame(
         {

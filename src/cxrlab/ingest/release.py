@@ -69,19 +69,20 @@ def load_release_files(
     nih_given = bool(nih or nih_dir)
     if vindr_given and nih_given:
         raise CxrlabError("give either VinDr files or NIH files, not both")
+    if not vindr_given and not nih_given:
+        raise CxrlabError("no input: give --annotations/--image-labels (VinDr) or --nih (Data_Entry)")
+    extra = read_meta(meta, on_bad_rows=on_bad_rows) if meta is not None else None
     if nih_dir:
         tables = read_nih_release(nih_dir, on_bad_rows=on_bad_rows)
     elif nih:
         tables = read_nih(nih, bbox_list=bbox_list, on_bad_rows=on_bad_rows)
     elif vindr_dir:
-        tables = read_vindr_release(vindr_dir, schema=schema, on_bad_rows=on_bad_rows, read_headers=read_headers)
-    elif vindr_given:
-        tables = read_vindr(annotations, image_labels, dicom_dirs=dicom_dirs, schema=schema,
-                            on_bad_rows=on_bad_rows, read_headers=read_headers)
+        tables = read_vindr_release(vindr_dir, schema=schema, on_bad_rows=on_bad_rows, read_headers=read_headers,
+                                    image_sizes=extra)
     else:
-        raise CxrlabError("no input: give --annotations/--image-labels (VinDr) or --nih (Data_Entry)")
-    if meta is not None:
-        extra = read_meta(meta, on_bad_rows=on_bad_rows)
+        tables = read_vindr(annotations, image_labels, dicom_dirs=dicom_dirs, schema=schema,
+                            on_bad_rows=on_bad_rows, read_headers=read_headers, image_sizes=extra)
+    if extra is not None:
         extra = extra.dropna(axis=1, how="all")
         images = tables.images.set_index("image_id")
         extra = extra.drop_duplicates("image_id").set_index("image_id")

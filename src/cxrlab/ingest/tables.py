@@ -4,7 +4,8 @@ Every release table (VinDr ``annotations_*.csv`` / ``image_labels_*.csv``, the c
 ``Data_Entry_2017.csv`` / ``BBox_List_2017.csv``) goes through :func:`read_table`:
 
 - ``.csv`` and ``.csv.gz`` (gzip is recognised by its magic bytes, whatever the suffix), UTF-8 with or
-  without a byte-order mark;
+  without a byte-order mark; a gzip file is streamed through :func:`cxrlab.runtime.unpack.open_table` and may
+  unpack to :func:`~cxrlab.runtime.unpack.max_unpacked` bytes at most (2 GiB by default);
 - columns are matched by name (case, surrounding spaces and quotes ignored) against a list of aliases, so
   column order and extra columns do not matter, and NIH's unquoted ``OriginalImage[Width,Height]`` header
   (which splits into ``OriginalImage[Width`` and ``Height]``) and its trailing empty columns are tolerated;
@@ -18,7 +19,6 @@ pandas' C parser does the reading (112,120 NIH rows in about 0.2 s); bad field c
 
 from __future__ import annotations
 
-import gzip
 import re
 import warnings
 from collections.abc import Sequence
@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from cxrlab.errors import FileError
+from cxrlab.runtime.unpack import CorruptStreamError, open_table
 
 __all__ = ["BadRows", "Column", "CsvFormatError", "CsvTable", "read_table"]
 
@@ -120,11 +121,6 @@ def _norm(name: str) -> str:
     return re.sub(r"\s+", " ", str(name).strip().strip('"').strip()).lower()
 
 
-def _is_gzip(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return fh.read(2) == b"\x1f\x8b"
-
-
 _SKIP = re.compile(r"Skipping line (\d+): (.*)")
 
 
@@ -158,6 +154,8 @@ def read_table(
     ------
     CsvFormatError
         Missing or unreadable file, empty file, missing required column, or bad rows under ``raise``.
+    UnpackedTooLargeError
+        A gzip file unpacks to more than :func:`~cxrlab.runtime.unpack.max_unpacked` bytes.
     """
     if on_bad_rows not in _BAD_ROWS:
         raise ValueError(f"on_bad_rows must be one of {_BAD_ROWS}, got {on_bad_rows!r}")
@@ -167,7 +165,6 @@ def read_table(
     if path.is_dir():
         raise CsvFormatError(path, "is a folder, not a CSV file")
     try:
-        gz = _is_gzip(path)
         if path.stat().st_size == 0:
             raise CsvFormatError(path, "empty file (no header row)")
         options = dict(
@@ -175,10 +172,11 @@ def read_table(
             na_values=[""],
             skip_blank_lines=False,
             encoding="utf-8-sig",
-            compression="gzip" if gz else None,
+            compression=None,
             skipinitialspace=True,
         )
-        names = list(pd.read_csv(path, nrows=0, **options).columns)
+        with open_table(path) as fh:
+            names = list(pd.read_csv(fh, nrows=0, **options).columns)
         numeric = _numeric_columns(names, columns)
         if others == "float":
             named = _named_columns(names, columns)
@@ -187,19 +185,23 @@ def read_table(
             warnings.simplefilter("always")
             try:
                 # Fast path: the C parser converts the numeric columns itself.
-                raw = pd.read_csv(path, dtype={c: ("float64" if c in numeric else object) for c in names},
-                                  on_bad_lines="warn", **options)
+                with open_table(path) as fh:
+                    raw = pd.read_csv(fh, dtype={c: ("float64" if c in numeric else object) for c in names},
+                                      on_bad_lines="warn", **options)
             except (ValueError, TypeError):
                 # A value that is not a number: read as text, to report its line below.
                 caught.clear()
-                raw = pd.read_csv(path, dtype=object, on_bad_lines="warn", **options)
+                with open_table(path) as fh:
+                    raw = pd.read_csv(fh, dtype=object, on_bad_lines="warn", **options)
     except CsvFormatError:
         raise
+    except CorruptStreamError as exc:
+        raise CsvFormatError(path, exc.reason) from None
     except pd.errors.EmptyDataError:
         raise CsvFormatError(path, "empty file (no header row)") from None
     except UnicodeDecodeError:
         raise CsvFormatError(path, "not UTF-8 text (is it a CSV file?)") from None
-    except (gzip.BadGzipFile, EOFError, OSError) as exc:
+    except (EOFError, OSError) as exc:
         raise CsvFormatError(path, f"cannot read ({type(exc).__name__}: corrupt or truncated file)") from None
     except pd.errors.ParserError as exc:
         line = re.search(r"line (\d+)", str(exc))

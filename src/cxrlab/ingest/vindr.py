@@ -27,6 +27,7 @@ from cxrlab.errors import CxrlabError
 from cxrlab.ingest.tables import BadRows, Column, CsvFormatError, CsvTable, read_table
 from cxrlab.runtime.executor import Executor
 from cxrlab.schemas import BOX_COLUMNS, LabelSchema, ReleaseTables, get_schema, guess_schema
+from cxrlab.schemas.release import SIZE_RULE, bad_image_sizes, box_problems
 
 __all__ = [
     "ANNOTATION_SPEC",
@@ -91,7 +92,16 @@ def _resolve_classes(table: CsvTable, schema: LabelSchema) -> None:
     table.reject(~ok.to_numpy(), "class_name is a global label (boxes are for local labels)")
 
 
-def _check_boxes(table: CsvTable, schema: LabelSchema) -> None:
+def _check_sizes(table: CsvTable, columns: Sequence[str]) -> None:
+    """Reject rows whose image size in *columns* is not a whole number from 1 to 65,535 (PS3.3 C.7.6.3.1)."""
+    for col in columns:
+        table.reject(bad_image_sizes(table.frame[col].to_numpy(dtype=float)), f"{col} {SIZE_RULE}")
+
+
+def _check_boxes(table: CsvTable, schema: LabelSchema, sizes: pd.DataFrame | None = None) -> None:
+    """Reject box rows with a missing coordinate, a flipped box, or a box that leaves its image: beyond the
+    row's ``width``/``height``, else the image's size in *sizes* (``columns``, ``rows`` by ``image_id``), else
+    beyond 65,535, the largest image DICOM describes (:func:`cxrlab.schemas.release.box_problems`)."""
     frame = table.frame
     is_box = (frame["class_name"] != schema.no_finding).to_numpy()
     coords = frame[BOX_COLUMNS].to_numpy(dtype=float)
@@ -102,11 +112,19 @@ def _check_boxes(table: CsvTable, schema: LabelSchema) -> None:
     box = (frame["class_name"] != schema.no_finding).to_numpy()
     table.reject(box & ((c[:, 2] < c[:, 0]) | (c[:, 3] < c[:, 1])), "x_max < x_min or y_max < y_min")
     frame = table.frame
-    c = frame[BOX_COLUMNS].to_numpy(dtype=float)
-    table.reject((frame["class_name"] != schema.no_finding).to_numpy() & (c < 0).any(axis=1), "negative coordinate")
+    width, height = frame["width"].astype(float), frame["height"].astype(float)
+    if sizes is not None and len(sizes):
+        width = width.fillna(frame["image_id"].map(sizes["columns"]).astype(float))
+        height = height.fillna(frame["image_id"].map(sizes["rows"]).astype(float))
+    box = (frame["class_name"] != schema.no_finding).to_numpy()
+    lines = frame["line"].to_numpy()
+    for mask, reason in box_problems(frame[BOX_COLUMNS].to_numpy(dtype=float), width.to_numpy(), height.to_numpy()):
+        table.reject(table.frame["line"].isin(lines[box & mask]).to_numpy(), reason)
 
 
-def _read_annotations(path: Path, schema: LabelSchema | None, on_bad_rows: BadRows) -> tuple[CsvTable, LabelSchema]:
+def _read_annotations(
+    path: Path, schema: LabelSchema | None, on_bad_rows: BadRows, sizes: pd.DataFrame | None = None
+) -> tuple[CsvTable, LabelSchema]:
     table = read_table(path, ANNOTATION_SPEC, on_bad_rows=on_bad_rows)
     if schema is None:
         try:
@@ -114,7 +132,8 @@ def _read_annotations(path: Path, schema: LabelSchema | None, on_bad_rows: BadRo
         except KeyError as exc:
             raise CsvFormatError(path, str(exc.args[0])) from None
     _resolve_classes(table, schema)
-    _check_boxes(table, schema)
+    _check_sizes(table, ("width", "height"))
+    _check_boxes(table, schema, sizes)
     return table, schema
 
 
@@ -176,6 +195,7 @@ def read_vindr(
     on_bad_rows: BadRows = "raise",
     read_headers: bool = False,
     executor: Executor | None = None,
+    image_sizes: pd.DataFrame | None = None,
 ) -> ReleaseTables:
     """Read VinDr-layout files into :class:`~cxrlab.schemas.ReleaseTables`.
 
@@ -195,6 +215,10 @@ def read_vindr(
         ``ReleaseTables.problems``.
     read_headers : bool
         Read each DICOM header for rows, columns, sex and age (header only, in parallel).
+    image_sizes : DataFrame, optional
+        ``rows`` and ``columns`` by ``image_id`` (a ``--meta`` file: :func:`read_meta`), overriding the headers'.
+        A box is a bad row when it leaves its image: beyond the row's ``width``/``height``, else this size or
+        the header's, else beyond 65,535 (the largest image DICOM describes).
 
     Raises
     ------
@@ -207,9 +231,11 @@ def read_vindr(
         raise CxrlabError("nothing to read: give annotations, image labels or DICOM folders")
     sch = get_schema(schema) if isinstance(schema, str) else schema
     problems: list[tuple[str, str]] = []
+    folders = [read_dicom_folder(Path(d), read_headers=read_headers, executor=executor) for d in dicom_dirs]
+    sizes = _image_sizes([*folders, image_sizes])
     ann_tables: list[tuple[CsvTable, str]] = []
     for p in annotations:
-        table, sch = _read_annotations(Path(p), sch, on_bad_rows)
+        table, sch = _read_annotations(Path(p), sch, on_bad_rows, sizes)
         ann_tables.append((table, split or _split_of(Path(p))))
     lab_tables: list[tuple[CsvTable, str, list[str]]] = []
     for p in image_labels:
@@ -259,8 +285,7 @@ def read_vindr(
         known.update(lb.name for lb in sch.local)
         known.add(sch.no_finding)
     images = pd.DataFrame({"image_id": list(split_of), "split": list(split_of.values())})
-    for d in dicom_dirs:
-        files = read_dicom_folder(Path(d), read_headers=read_headers, executor=executor)
+    for files in folders:
         images = _merge_images(images, files)
     return ReleaseTables(
         schema=sch,
@@ -273,6 +298,16 @@ def read_vindr(
         source="vindr",
         problems=problems,
     )
+
+
+def _image_sizes(frames: Sequence[pd.DataFrame | None]) -> pd.DataFrame | None:
+    """``rows, columns`` by ``image_id`` from *frames* (later frames win; rows without both sizes skipped)."""
+    known = [f.loc[f["rows"].notna() & f["columns"].notna(), ["image_id", "rows", "columns"]]
+             for f in frames if f is not None and {"rows", "columns"} <= set(f.columns)]
+    if not known:
+        return None
+    sizes = pd.concat(known, ignore_index=True).drop_duplicates("image_id", keep="last").set_index("image_id")
+    return sizes.astype(float)
 
 
 def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
@@ -294,9 +329,11 @@ def _merge_labels(given: pd.DataFrame, derived: pd.DataFrame, keys: list[str]) -
 
 
 def _merge_images(images: pd.DataFrame, files: pd.DataFrame) -> pd.DataFrame:
+    """Add one DICOM folder's files to *images*; a column both have (``split``, and ``path``, ``file_size``, ...
+    from a second folder such as ``test/`` after ``train/``) is filled where it is still empty."""
     merged = images.merge(files, on="image_id", how="outer", suffixes=("", "_dir"))
-    if "split_dir" in merged:
-        merged["split"] = merged["split"].fillna(merged.pop("split_dir"))
+    for col in [c for c in merged.columns if c.endswith("_dir")]:
+        merged[col.removesuffix("_dir")] = merged[col.removesuffix("_dir")].fillna(merged.pop(col))
     return merged
 
 
@@ -340,7 +377,7 @@ def read_image_meta(path: str) -> dict:
         ds = read_dataset(path, header_only=True)
     except DicomReadError:
         return out
-    out["rows"], out["columns"] = ds.get("Rows"), ds.get("Columns")
+    out["rows"], out["columns"] = ds.get("Rows") or None, ds.get("Columns") or None  # US: 0 means unknown
     sex = str(ds.get("PatientSex", "") or "").strip().upper()[:1]
     out["sex"] = sex if sex in ("M", "F", "O") else None
     out["age_years"] = parse_age_string(ds.get("PatientAge"))
@@ -393,11 +430,14 @@ def read_vindr_challenge(path: str | Path, *, on_bad_rows: BadRows = "raise") ->
 def read_meta(path: str | Path, *, on_bad_rows: BadRows = "raise") -> pd.DataFrame:
     """Read an image metadata CSV (``image_id`` and any of rows/height, columns/width, sex, age, year, size).
 
-    Ages may be numbers of years or DICOM AS strings (``045Y``, ``018M``; PS3.5 Table 6.2-1).
+    Ages may be numbers of years or DICOM AS strings (``045Y``, ``018M``; PS3.5 Table 6.2-1). Rows and columns
+    must be whole numbers from 1 to 65,535, as DICOM's US (0028,0010) *Rows* and (0028,0011) *Columns* are
+    (PS3.3 C.7.6.3.1); another value is a bad row.
     """
     from cxrlab.dicom.metadata import parse_age_string
 
     table = read_table(path, META_SPEC, on_bad_rows=on_bad_rows)
+    _check_sizes(table, ("rows", "columns"))
     frame = table.finish()
     age = frame["age_years"]
     num = pd.to_numeric(age, errors="coerce")

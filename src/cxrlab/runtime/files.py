@@ -1,6 +1,7 @@
-"""Atomic file writes: write to a temporary file in the target folder, fsync, then rename.
+"""File services: atomic writes, advisory locks, content hashes and a stable walk of a folder.
 
-A reader (or a killed process) never sees a half-written file.
+Atomic writes go to a temporary file in the target folder, are fsynced, then renamed: a reader (or a killed
+process) never sees a half-written file.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from cxrlab.errors import CxrlabError
@@ -23,16 +24,23 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "exclusive_lock",
+    "iter_files",
+    "private_file",
+    "publish_staged",
     "remove_stale_temporaries",
     "sha256_file",
+    "staged_path",
 ]
 
 
 @contextmanager
-def atomic_path(path: Path | str, *, mode: int = 0o644) -> Iterator[Path]:
-    """Yield a fresh temporary path beside *path* for the caller to create; on success give it *mode* and rename
-    it to *path*, on error delete it. Every atomic write in cxrlab goes through here, so
-    :func:`remove_stale_temporaries` knows the name.
+def staged_path(path: Path | str, *, mode: int = 0o644) -> Iterator[Path]:
+    """Yield a fresh temporary path beside *path* for the caller to create; on success give it *mode* and leave
+    it under its temporary name, on error delete it.
+
+    The caller publishes it later with :func:`publish_staged`, once it has recorded what the file is (the
+    de-identification batch commits an output's mapping rows first, so a ``kill -9`` never leaves an output
+    without them). A temporary never published is removed by :func:`remove_stale_temporaries`.
 
     The name is reserved with ``mkstemp`` and the empty file removed at once, so the caller's ``open(tmp, "wb")``
     creates the file instead of truncating it: on ext4, truncating a file and writing it again makes the kernel
@@ -48,10 +56,31 @@ def atomic_path(path: Path | str, *, mode: int = 0o644) -> Iterator[Path]:
     try:
         yield tmp
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def atomic_path(path: Path | str, *, mode: int = 0o644) -> Iterator[Path]:
+    """Yield a fresh temporary path beside *path* for the caller to create; on success give it *mode* and rename
+    it to *path*, on error delete it. Every atomic write in cxrlab goes through here or :func:`staged_path`, so
+    :func:`remove_stale_temporaries` knows the name.
+    """
+    with staged_path(path, mode=mode) as tmp:
+        yield tmp
+    try:
+        publish_staged(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def publish_staged(tmp: Path | str, path: Path | str) -> None:
+    """Move a file made under :func:`staged_path` to *path* in one step (``os.replace``, atomic within one
+    filesystem, and the temporary always sits in *path*'s folder): *path* is the old file or the new one, never
+    a mix."""
+    os.replace(tmp, path)
 
 
 def atomic_write_bytes(path: Path | str, data: bytes, *, mode: int = 0o644) -> None:
@@ -120,6 +149,19 @@ def sha256_file(path: Path | str) -> str:
     return h.hexdigest()
 
 
+def iter_files(root: Path | str) -> Iterator[Path]:
+    """Yield regular files below *root* in a stable (sorted) order, skipping hidden files and folders.
+
+    Hidden names are skipped because cxrlab's own temporaries (``.<name>.<random>.tmp``, :func:`staged_path`)
+    and locks are hidden: a folder that a killed run wrote into never offers them as inputs.
+    """
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith("."):
+                yield Path(dirpath) / name
+
+
 def remove_stale_temporaries(folder: Path) -> int:
     """Delete the ``.*.tmp`` files that :func:`atomic_write_bytes` left behind when its process was killed."""
     removed = 0
@@ -127,3 +169,22 @@ def remove_stale_temporaries(folder: Path) -> int:
         tmp.unlink(missing_ok=True)
         removed += 1
     return removed
+
+
+def private_file(path: Path) -> None:
+    """Create *path* empty with mode 0600 (SQLite takes an empty file as a new database), or narrow an existing
+    one and its ``-wal``/``-shm`` side files to 0600.
+
+    For SQLite files that hold what links a released image to its patient (the mapping store, a workspace
+    catalog with its ``uid_map`` table); SQLite gives its ``-wal`` and ``-shm`` files the database's mode.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        return
+    except FileExistsError:
+        pass
+    for side in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with suppress(FileNotFoundError):
+            if side.stat().st_mode & 0o077:
+                side.chmod(0o600)

@@ -12,7 +12,14 @@ from cxrlab.schemas.labels import (
     get_schema,
     guess_schema,
 )
-from cxrlab.schemas.release import BOX_COLUMNS, IMAGE_COLUMNS, ReleaseTables
+from cxrlab.schemas.release import (
+    BOX_COLUMNS,
+    IMAGE_COLUMNS,
+    MAX_IMAGE_SIDE,
+    ReleaseTables,
+    bad_image_sizes,
+    box_problems,
+)
 
 __all__ = [
     "ALIASES",
@@ -23,8 +30,11 @@ __all__ = [
     "SCHEMAS",
     "Label",
     "LabelSchema",
+    "MAX_IMAGE_SIDE",
     "ReleaseTables",
     "SchemaError",
+    "bad_image_sizes",
+    "box_problems",
     "get_schema",
     "guess_schema",
     "load_schema_yaml",

@@ -11,11 +11,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from cxrlab.schemas.labels import LabelSchema
 
-__all__ = ["BOX_COLUMNS", "IMAGE_COLUMNS", "ReleaseTables"]
+__all__ = [
+    "BOX_COLUMNS",
+    "BOX_TOLERANCE",
+    "IMAGE_COLUMNS",
+    "MAX_IMAGE_SIDE",
+    "SIZE_RULE",
+    "ReleaseTables",
+    "bad_image_sizes",
+    "box_problems",
+]
 
 #: Image columns (all but ``image_id`` optional). ``rows``/``columns`` are the image height/width in pixels,
 #: ``file_size`` in bytes, ``path`` the image file when known; ``patient_id``, ``follow_up``,
@@ -40,6 +50,57 @@ IMAGE_COLUMNS = [
 #: Box coordinates in pixels of the original image: (x_min, y_min) upper-left, (x_max, y_max) lower-right
 #: (VinDr-CXR data descriptor, "Data Records").
 BOX_COLUMNS = ["x_min", "y_min", "x_max", "y_max"]
+#: Largest image side in pixels: (0028,0010) Rows and (0028,0011) Columns are US, 0-65,535 (PS3.3 C.7.6.3.1,
+#: PS3.5 Table 6.2-1); an image has at least one row and column.
+MAX_IMAGE_SIDE = 65535
+#: Pixels a box may pass the image border by before it is "beyond the image" (the submission validator's
+#: :data:`cxrlab.evaluate.validate.TOLERANCE`).
+BOX_TOLERANCE = 1.0
+#: What :func:`bad_image_sizes` refuses, for messages.
+SIZE_RULE = f"is not a whole number from 1 to {MAX_IMAGE_SIDE:,} (DICOM Rows/Columns)"
+
+
+def bad_image_sizes(values: object) -> np.ndarray:
+    """Mask of image sizes (rows, columns, width or height) that are not whole numbers from 1 to
+    :data:`MAX_IMAGE_SIDE`; an empty value (NaN) is unknown, not bad."""
+    v = np.asarray(values, dtype=np.float64)
+    ok = (v >= 1) & (v <= MAX_IMAGE_SIDE) & (v == np.floor(v))
+    return ~np.isnan(v) & ~ok
+
+
+def box_problems(coords: np.ndarray, width: object = None, height: object = None) -> list[tuple[np.ndarray, str]]:
+    """The rows of *coords* (``x_min, y_min, x_max, y_max``, shape (n, 4)) whose box leaves the image.
+
+    Parameters
+    ----------
+    coords : ndarray, shape (n, 4)
+        Rows with a NaN coordinate are not judged here.
+    width, height : array-like of shape (n,), optional
+        Each row's image size; NaN (or None for all) when unknown, and then the bound is
+        :data:`MAX_IMAGE_SIDE`, the largest image DICOM can describe.
+
+    Returns
+    -------
+    list of (mask, reason)
+        ``negative coordinate``, ``coordinate beyond the image`` (size known, by more than
+        :data:`BOX_TOLERANCE` px) and ``coordinate beyond 65,535`` (size unknown); empty masks are left out.
+    """
+    c = np.asarray(coords, dtype=np.float64).reshape(-1, 4)
+    n = len(c)
+    w = np.full(n, np.nan) if width is None else np.asarray(width, dtype=np.float64).reshape(n)
+    h = np.full(n, np.nan) if height is None else np.asarray(height, dtype=np.float64).reshape(n)
+    known = ~np.isnan(w) & ~np.isnan(h)
+    with np.errstate(invalid="ignore"):
+        negative = (c < 0).any(axis=1)
+        beyond_image = known & ((c[:, [0, 2]] > (w + BOX_TOLERANCE)[:, None]).any(axis=1)
+                                | (c[:, [1, 3]] > (h + BOX_TOLERANCE)[:, None]).any(axis=1))
+        beyond_limit = ~known & (c > MAX_IMAGE_SIDE).any(axis=1)
+    found = [
+        (negative, "negative coordinate"),
+        (beyond_image & ~negative, "coordinate beyond the image (its width or height)"),
+        (beyond_limit & ~negative, f"coordinate beyond {MAX_IMAGE_SIDE:,} (the largest image side DICOM allows)"),
+    ]
+    return [(m, r) for m, r in found if m.any()]
 
 
 def _frame(columns: list[str]) -> pd.DataFrame:

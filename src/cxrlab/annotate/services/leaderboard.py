@@ -28,7 +28,6 @@ The seeds keep the test labels for "benchmarking machine learning algorithms" (V
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import logging
@@ -36,7 +35,6 @@ import os
 import secrets
 import socket
 import uuid
-import zlib
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -83,6 +81,7 @@ from cxrlab.evaluate import (
 )
 from cxrlab.evaluate.detection import check_metric
 from cxrlab.runtime.files import atomic_write_bytes
+from cxrlab.runtime.unpack import CorruptStreamError, UnpackedTooLargeError, format_size, unpack_bytes
 
 __all__ = [
     "MAX_CSV_BYTES",
@@ -134,11 +133,6 @@ FAILED_MESSAGE = "scoring failed on the server ({kind}); the administrators can 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-def _aware(dt: datetime) -> datetime:
-    """SQLite returns naive datetimes (stored as UTC); make them comparable."""
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def _finite(value: float | None) -> float | None:
@@ -266,8 +260,10 @@ def split_parts(
     return parts
 
 
-def read_upload(data: bytes, *, what: str, max_bytes: int = MAX_CSV_BYTES) -> bytes:
-    """The CSV bytes of an upload: as sent, or unpacked when it starts with the gzip magic number.
+def read_upload(data: bytes, *, what: str, name: str | None = None, max_bytes: int | None = None) -> bytes:
+    """The CSV bytes of an upload: as sent, or unpacked when it starts with the gzip magic number (streamed
+    through :func:`cxrlab.runtime.unpack.unpack_bytes`, which stops at *max_bytes*, default
+    :data:`MAX_CSV_BYTES`).
 
     Raises
     ------
@@ -276,21 +272,21 @@ def read_upload(data: bytes, *, what: str, max_bytes: int = MAX_CSV_BYTES) -> by
     InvalidUploadError
         Empty, or a broken gzip stream.
     """
+    max_bytes = MAX_CSV_BYTES if max_bytes is None else max_bytes
+    label = f"{name}: the {what}" if name else f"the {what}"
     if len(data) > MAX_UPLOAD_BYTES:
-        raise UploadTooLargeError(f"the {what} is larger than {MAX_UPLOAD_BYTES // 2**20} MiB")
+        raise UploadTooLargeError(f"{label} is larger than {format_size(MAX_UPLOAD_BYTES)}")
     if not data:
-        raise InvalidUploadError(f"the {what} is empty", problems=[f"the {what} is empty"])
-    if data[:2] != b"\x1f\x8b":
-        text = data
-    else:
-        try:
-            with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:
-                text = gz.read(max_bytes + 1)
-        except (OSError, EOFError, zlib.error):
-            msg = f"the {what} starts like a gzip file but cannot be unpacked"
-            raise InvalidUploadError(msg, problems=[msg]) from None
-    if len(text) > max_bytes:
-        raise UploadTooLargeError(f"the {what} unpacks to more than {max_bytes // 2**20} MiB")
+        raise InvalidUploadError(f"{label} is empty", problems=[f"{label} is empty"])
+    if len(data) > max_bytes:
+        raise UploadTooLargeError(f"{label} is larger than {format_size(max_bytes)}")
+    try:
+        text = unpack_bytes(data, path=name or what, limit=max_bytes)
+    except UnpackedTooLargeError:
+        raise UploadTooLargeError(f"{label} unpacks to more than {format_size(max_bytes)}") from None
+    except CorruptStreamError:
+        msg = f"{label} starts like a gzip file but cannot be unpacked"
+        raise InvalidUploadError(msg, problems=[msg]) from None
     return text
 
 
@@ -336,14 +332,16 @@ def upload_labels(
     ConflictError
         The benchmark is closed (reopen it first).
     InvalidUploadError
-        The file cannot be read as ground truth (the message names the line), or holds fewer than 2 images.
+        The file cannot be read as ground truth (the message names the line; a box outside the image sizes
+        given with :func:`upload_sizes`, or beyond 65,535 px, included), or holds fewer than 2 images.
     """
     if benchmark.state is BenchmarkState.CLOSED:
         raise ConflictError(f"benchmark {benchmark.name!r} is closed; reopen it before replacing its labels")
     name = _clean_filename(filename, "annotations_test.csv")
-    text = read_upload(data, what="label file")
+    text = read_upload(data, what="label file", name=name)
     try:
-        truth = read_annotations(_named(text, name), classes=get_class_list(benchmark.classes))
+        truth = read_annotations(_named(text, name), classes=get_class_list(benchmark.classes),
+                                 meta=_stored_sizes(workspace, benchmark))
     except EvaluationError as exc:
         raise InvalidUploadError(str(exc), problems=[str(exc)]) from None
     if len(truth.image_ids) < 2:
@@ -416,7 +414,7 @@ def upload_sizes(
         the line), or gives no size to any test image.
     """
     name = _clean_filename(filename, "image-sizes.csv")
-    text = read_upload(data, what="size file")
+    text = read_upload(data, what="size file", name=name)
     try:
         sizes = read_meta(_named(text, name))
     except EvaluationError as exc:
@@ -565,7 +563,7 @@ def submit(
     sha = hashlib.sha256(data).hexdigest()
     suffix = ".csv.gz" if data[:2] == b"\x1f\x8b" else ".csv"
     try:
-        text = read_upload(data, what="submission")
+        text = read_upload(data, what="submission", name=name)
         gt_ids = [i for ids in image_parts(session, benchmark).values() for i in ids]
         problems = validate_submission(_named(text, name), gt_image_ids=gt_ids,
                                        classes=get_class_list(benchmark.classes),
@@ -663,13 +661,13 @@ def leaderboard(session: Session, *, benchmark: Benchmark) -> Board:
 
     def line(rank: int, r: tuple) -> BoardEntry:
         return BoardEntry(rank, r.username, r.id, r.public_score, r.private_score if reveal else None,
-                          _aware(r.created_at), entries[r.username])
+                          r.created_at, entries[r.username])
 
     public = [line(k + 1, r) for k, r in enumerate(best.values())]
     private = None
     if reveal:
         order = sorted(best.values(), key=lambda r: (r.private_score is None, -(r.private_score or 0.0),
-                                                     _aware(r.created_at), r.id))
+                                                     r.created_at, r.id))
         private = [line(k + 1, r) for k, r in enumerate(order)]
     return Board(benchmark, public, private)
 
@@ -714,7 +712,7 @@ def requeue_stale(session: Session, *, now: datetime | None = None, lease: timed
         select(Submission.id, Submission.claimed_by, Submission.claimed_at)
         .where(Submission.state == SubmissionState.SCORING)
     ).all()
-    stale = [(sid, by) for sid, by, at in rows if at is None or _aware(at) < now - lease or _claim_is_dead(by)]
+    stale = [(sid, by) for sid, by, at in rows if at is None or at < now - lease or _claim_is_dead(by)]
     if not stale:
         session.rollback()  # end the read transaction
         return 0

@@ -1,0 +1,131 @@
+"""MkDocs hook: the CLI reference page (``reference/cli.md``), generated from the Typer app at build time.
+
+Each command's text comes from Typer's own markdown generator (``typer.cli.get_docs_for_click``, what ``typer
+... utils docs`` prints), so the page always matches ``cxrlab --help``; this hook adds one or more examples per
+top-level command (:data:`EXAMPLES`; ``tests/test_docs.py`` checks that every command has one and that each
+example names only existing commands and options) and escapes help text for Markdown.
+"""
+
+from __future__ import annotations
+
+import re
+
+import typer
+from mkdocs.structure.files import File, Files
+
+PAGE = "reference/cli.md"
+
+#: Examples per top-level command, in the order of ``cxrlab --help``.
+EXAMPLES: dict[str, list[str]] = {
+    "init": ["cxrlab init ws --schema vindr-pcxr --population pediatric",
+             "cxrlab init ws --database-url postgresql+psycopg://cxrlab@localhost/cxrlab"],
+    "render": ["cxrlab render RG1_UNCI.dcm -o out.png --window 15000,30000 --max-size 1024"],
+    "phantom": ["cxrlab phantom phantoms -n 50 --seed 1 --min-size 1024 --max-size 3000"],
+    "consensus": ["cxrlab consensus -w ws",
+                  "cxrlab consensus --annotations annotations_train.csv --method wbf --iou 0.4 -o consensus.csv"],
+    "split": ["cxrlab split -w ws --test-size 1397 --method stratified --seed 0",
+              "cxrlab split --nih Data_Entry_2017.csv --method group --test-size 0.2 -o lists/"],
+    "export": ["cxrlab export v1 -w ws --format coco --format yolo --format png --png-size 1024",
+               "cxrlab export r1 --from-vindr vindr-cxr/ -o releases/"],
+    "serve": ["cxrlab serve -w ws --host 127.0.0.1 --port 8000"],
+    "demo": ["cxrlab demo -w demo-workspace -n 60 --no-serve"],
+    "ingest": ["cxrlab ingest folder /mnt/archive -w ws"],
+    "deid": ["cxrlab deid run -w ws",
+             "cxrlab deid folder /mnt/in /mnt/out --profile vindr --key-file site.key",
+             "cxrlab deid verify /mnt/out --profile vindr --source /mnt/in --key-file site.key",
+             "cxrlab deid export-mapping map.csv --mapping site.key.mapping.sqlite"],
+    "filter": ["cxrlab filter run -w ws --population adult"],
+    "stats": ["cxrlab stats table2 v1 -w ws",
+              "cxrlab stats table2 --annotations annotations_train.csv.gz --image-labels image_labels_train.csv "
+              "--meta meta.csv --format json",
+              "cxrlab stats figures -a annotations_train.csv -l image_labels_train.csv -o figures/",
+              "cxrlab stats cooccurrence --nih Data_Entry_2017.csv.gz --format png -o cooc.png"],
+    "reports": ["cxrlab reports label openi-dev --schema nih14 -o labels.csv",
+                "cxrlab reports label reports.csv --id-column accession --text-column text --schema vindr-cxr-global "
+                "--uncertain positive -o labels.csv",
+                "cxrlab reports reference openi openi-dev -o ref.csv",
+                "cxrlab reports evaluate --reference ref.csv --pred labels.csv --format json"],
+    "import": ["cxrlab import vindr /data/vindr-cxr -w ws", "cxrlab import nih /data/nih -w ws"],
+    "annotate": ["cxrlab annotate assign -p study -w ws --readers 3 --reviewers 2 --test-fraction 0.2",
+                 "cxrlab annotate status -p study -w ws",
+                 "cxrlab annotate record readings.json -w ws",
+                 "cxrlab annotate simulate -w ws --readers 3 --seed 0"],
+    "users": ["cxrlab users add alice --role annotator -w ws", "cxrlab users list -w ws",
+              "cxrlab users disable alice -w ws"],
+    "evaluate": ["cxrlab evaluate detection --gt annotations_test.csv --pred submission.csv --metric kaggle "
+                 "--format json",
+                 "cxrlab evaluate classification --gt image_labels_test.csv --pred probs.csv --n-boot 1000 --seed 0",
+                 "cxrlab evaluate localization --gt BBox_List_2017.csv --pred boxes.csv",
+                 "cxrlab evaluate validate submission.csv --gt annotations_test.csv --meta sizes.csv"],
+    "leaderboard": ["cxrlab leaderboard create vindr-test --metric kaggle --public-fraction 0.5 --daily-limit 5 -w ws",
+                    "cxrlab leaderboard upload-labels vindr-test annotations_test.csv -w ws",
+                    "cxrlab leaderboard upload-sizes vindr-test image_sizes.csv -w ws",
+                    "cxrlab leaderboard scores vindr-test -w ws",
+                    "cxrlab leaderboard score-pending -w ws"],
+}
+
+_SPECIAL = re.compile(r"[<>*]")
+
+
+def _escape(text: str) -> str:
+    """Escape Markdown/HTML specials outside ``code`` spans (help text may say ``<image_id>.dicom``)."""
+    parts = text.split("`")
+    return "`".join(p if i % 2 else _SPECIAL.sub(lambda m: "\\" + m.group(0), p) for i, p in enumerate(parts))
+
+
+def _markdown(generated: str) -> str:
+    out, in_code = [], False
+    for line in generated.splitlines():
+        if line.startswith("```"):
+            in_code = not in_code
+        elif not in_code and not line.startswith("#"):
+            line = ("* " + _escape(line[2:])) if line.startswith("* ") else _escape(line)
+        out.append(line)
+    return "\n".join(out)
+
+
+def root_command():  # noqa: ANN201 - Typer's click group (typer >= 0.2x vendors click)
+    """The ``cxrlab`` command group built from the Typer app."""
+    from cxrlab.cli.main import app
+
+    return typer.main.get_command(app)
+
+
+def cli_reference() -> str:
+    """The whole page: an overview, then each top-level command with its examples and its sub-commands."""
+    from typer.cli import get_docs_for_click
+
+    root = root_command()
+    ctx = typer.Context(root, info_name="cxrlab")
+    names = root.list_commands(ctx)
+    missing = sorted(set(names) - set(EXAMPLES))
+    if missing:
+        raise ValueError(f"docs/_hooks/cli_reference.py: no example for cxrlab {', '.join(missing)}")
+    page = [
+        "# CLI reference",
+        "",
+        "Generated from the Typer app (`cxrlab.cli.main`) when the site is built: the same text as "
+        "`cxrlab COMMAND --help`. Commands that work on a workspace take `-w/--workspace DIR` (default: "
+        "`$CXRLAB_WORKSPACE`, else the current folder). Batch stages use every core unless `--workers N` says "
+        "otherwise, show a progress bar on stderr and print a summary table on stdout.",
+        "",
+        "| command | what it does |",
+        "|---|---|",
+    ]
+    for name in names:
+        command = root.get_command(ctx, name)
+        page.append(f"| [`cxrlab {name}`](#cxrlab-{name}) | {_escape(command.get_short_help_str(limit=100))} |")
+    page.append("")
+    for name in names:
+        command = root.get_command(ctx, name)
+        text = _markdown(get_docs_for_click(obj=command, ctx=ctx, indent=1, call_prefix="cxrlab"))
+        heading, _, rest = text.partition("\n")
+        examples = "\n".join(EXAMPLES[name])
+        page += [heading, "", "**Examples**:", "", "```console", examples, "```", rest.rstrip(), ""]
+    return "\n".join(page) + "\n"
+
+
+def on_files(files: Files, config) -> Files:  # noqa: ANN001 - mkdocs' MkDocsConfig
+    """Add the generated page to the site (it exists only in the build, never in ``docs/``)."""
+    files.append(File.generated(config, PAGE, content=cli_reference()))
+    return files
