@@ -100,8 +100,9 @@ def build_workspace(
     return ws.root
 
 
-def _process_table() -> list[tuple[int, int, int, str, float]]:
-    """``(pid, ppid, process group, command line, CPU seconds so far)`` of every live process (Linux ``/proc``)."""
+def _process_table() -> list[tuple[int, int, int, str, float, float]]:
+    """``(pid, ppid, process group, command line, CPU seconds so far, CPU seconds of its exited children)`` of
+    every live process (Linux ``/proc``)."""
     tick = os.sysconf("SC_CLK_TCK")
     rows = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -110,9 +111,9 @@ def _process_table() -> list[tuple[int, int, int, str, float]]:
             cmdline = (stat.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        # fields after the command: state ppid pgrp ... utime(12) stime(13)
-        cpu = (int(fields[11]) + int(fields[12])) / tick
-        rows.append((int(stat.parent.name), int(fields[1]), int(fields[2]), cmdline, cpu))
+        # fields after the command: state ppid pgrp ... utime(12) stime(13) cutime(14) cstime(15)
+        cpu, children = (int(fields[11]) + int(fields[12])) / tick, (int(fields[13]) + int(fields[14])) / tick
+        rows.append((int(stat.parent.name), int(fields[1]), int(fields[2]), cmdline, cpu, children))
     return rows
 
 
@@ -121,16 +122,18 @@ def group_cpu_seconds(pgid: int) -> float:
 
     The server's CPU time per request does not depend on what else runs on a shared machine, unlike latency.
     """
-    return sum(cpu for _, _, pgrp, _, cpu in _process_table() if pgrp == pgid)
+    return sum(cpu for _, _, pgrp, _, cpu, _ in _process_table() if pgrp == pgid)
 
 
 def postgres_cpu_seconds(database_url: str) -> float:
     """CPU time used so far by the PostgreSQL server listening on the port of *database_url*: its postmaster
-    (started with ``-p PORT``) and the postmaster's children (one backend per connection, and the helpers)."""
+    (started with ``-p PORT``), the postmaster's live children (one backend per connection, and the helpers) and
+    its exited ones (a connection the pool closed)."""
     port = database_url.rsplit(":", 1)[1].split("/")[0]
     table = _process_table()
-    masters = {pid for pid, _, _, cmd, _ in table if "postgres" in cmd and f" -p {port} " in f" {cmd} "}
-    return sum(cpu for pid, ppid, _, _, cpu in table if pid in masters or ppid in masters)
+    masters = {pid for pid, _, _, cmd, _, _ in table if "postgres" in cmd and f" -p {port} " in f" {cmd} "}
+    return sum(cpu + (exited if pid in masters else 0.0)
+               for pid, ppid, _, _, cpu, exited in table if pid in masters or ppid in masters)
 
 
 @contextlib.contextmanager
