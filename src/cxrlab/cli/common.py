@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -87,18 +88,25 @@ def multi_progress() -> Iterator[Callable[[str], Callable[[int, int], None]]]:
         yield add
 
 
-def print_report(report, *, max_problems: int = 20) -> None:  # noqa: ANN001 - StageReport
-    """Print a StageReport as a summary table (stdout) and its problems (stderr)."""
-    table = Table(title=report.stage, caption=f"{report.seconds:.1f} s", title_justify="left")
-    table.add_column("outcome")
-    table.add_column("count", justify="right")
-    for key, value in sorted(report.counts.items()):
-        table.add_row(key, str(value))
-    out.print(table)
+def print_report(report, *, max_problems: int = 20, verbose: bool = False) -> None:  # noqa: ANN001 - StageReport
+    """Print a StageReport: the summary table (or "nothing to do") and its notes on stdout, its problems on
+    stderr; with *verbose*, also every item passed over (duplicates, non-DICOM files, ...)."""
+    if any(report.counts.values()):
+        table = Table(title=report.stage, caption=f"{report.seconds:.1f} s", title_justify="left")
+        table.add_column("outcome")
+        table.add_column("count", justify="right")
+        for key, value in sorted(report.counts.items()):
+            table.add_row(key, str(value))
+        out.print(table)
+    elif not report.problems:
+        out.print(f"{report.stage}: nothing to do")
     for note in report.notes:
-        out.print(note)
+        out.print(escape(note), highlight=False)
+    if verbose:
+        for item, outcome in report.skipped:
+            out.print(f"{outcome}: {escape(item)}", highlight=False)
     for path, reason in report.problems[:max_problems]:
-        err.print(f"[yellow]{path}[/]: {reason}", highlight=False)
+        err.print(f"[yellow]{escape(path)}[/]: {escape(reason)}", highlight=False)
     if len(report.problems) > max_problems:
         err.print(f"... and {len(report.problems) - max_problems} more (see the quarantine/ folder)")
 
@@ -114,5 +122,5 @@ def cli_errors(*, max_unpacked: int | None = None) -> Iterator[None]:
             yield
     except CxrlabError as exc:
         hint = "; raise the limit with --max-unpacked" if isinstance(exc, UnpackedTooLargeError) else ""
-        err.print(f"[red]error:[/] {exc}{hint}", highlight=False)
+        err.print(f"[red]error:[/] {escape(str(exc))}{hint}", highlight=False)
         raise typer.Exit(code=exc.exit_code) from None

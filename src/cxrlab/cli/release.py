@@ -276,10 +276,10 @@ def export(
     with cli_errors(max_unpacked=max_unpacked):
         if vindr is None and nih_dir is None:
             from cxrlab.catalog import open_workspace
-            from cxrlab.export import export_release
+            from cxrlab.export import run_export
 
             with progress("export") as cb:
-                report = export_release(open_workspace(workspace), tag, formats=formats, link=not copy,
+                report = run_export(open_workspace(workspace), tag, formats=formats, link=not copy,
                                         png_size=png_size, box_source=boxes, threshold=threshold,
                                         overwrite=overwrite, executor=Executor(workers), on_progress=cb)
         else:

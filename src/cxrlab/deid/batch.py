@@ -25,7 +25,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from cxrlab.catalog.db import make_engine
+from cxrlab.catalog.db import make_engine, transaction
 from cxrlab.catalog.models import Redaction, UidMap
 from cxrlab.deid.engine import TextOptions, deidentify_dataset, deidentify_file, read_header
 from cxrlab.deid.identifiers import image_id_for
@@ -40,7 +40,6 @@ from cxrlab.runtime.report import ProgressCallback, StageReport
 __all__ = [
     "FileOutcome",
     "deid_folder",
-    "durable_commit",
     "load_key",
     "mapping_engine",
     "mapping_rows",
@@ -129,13 +128,6 @@ def record_mapping(session: Session, rows: list[dict[str, str]]) -> None:
         from sqlalchemy.dialects.sqlite import insert
     # One statement executed for many parameter sets: compiled once and cached, unlike a multi-row VALUES.
     session.execute(insert(UidMap.__table__).on_conflict_do_nothing(index_elements=["original", "kind"]), rows)
-
-
-def durable_commit(session: Session) -> None:
-    """Flush written files to disk, then commit: a committed row never points at an output still in the page
-    cache only (one ``sync`` per batch instead of one ``fsync`` per file)."""
-    os.sync()
-    session.commit()
 
 
 def output_complete(path: Path) -> bool:
@@ -227,20 +219,24 @@ def deid_folder(
     files = [src] if src.is_file() else list(iter_files(src))
     engine = mapping_engine(mapping)
     lock = Path(str(mapping)).with_suffix(".lock") if "://" not in str(mapping) else out.parent / ".cxrlab-deid.lock"
-    with exclusive_lock(lock, "de-identification"), Session(engine) as session:
+    with exclusive_lock(lock, "de-identification"):
         stale = remove_stale_temporaries(out)
         if stale:
             report.notes.append(f"removed {stale} temporary file(s) left by an interrupted run")
         seen: set[str] = set()
         rows: list[dict[str, str]] = []
+        redactions: list[Redaction] = []
         staged: list[tuple[Path, Path]] = []
 
         def publish() -> None:
-            record_mapping(session, rows)
-            session.commit()
-            for tmp, dst in staged:
+            with transaction(engine) as session:
+                record_mapping(session, rows)
+                for redaction in redactions:
+                    session.merge(redaction)
+            for tmp, dst in staged:  # only once their rows are committed
                 os.replace(tmp, dst)
             rows.clear()
+            redactions.clear()
             staged.clear()
 
         chunk = 1 if text is not None else CHUNK_HEADER_ONLY
@@ -259,8 +255,8 @@ def deid_folder(
             if res.outcome in ("deidentified", "redacted", "review", "already") and res.original:
                 rows.extend(mapping_rows(res.original, res.image_id, res.uid_map))
             if res.outcome == "redacted":
-                session.merge(Redaction(image_id=res.image_id, boxes=[list(b) for b in res.redacted_boxes],
-                                        transfer_syntax=res.reencoded_to or "", reencoded=bool(res.reencoded_to)))
+                redactions.append(Redaction(image_id=res.image_id, boxes=[list(b) for b in res.redacted_boxes],
+                                            transfer_syntax=res.reencoded_to or "", reencoded=bool(res.reencoded_to)))
             if res.outcome in ("deidentified", "redacted") and res.staged is not None:
                 staged.append((res.staged, out / f"{res.image_id}.dicom"))
             if n % PUBLISH_EVERY == 0:
