@@ -65,6 +65,7 @@ def _bar() -> Progress:
         TimeRemainingColumn(),
         console=err,
         transient=not sys.stderr.isatty(),
+        disable=not err.is_terminal,  # no bar, and no blank line before a message, when stderr is not a terminal
     )
 
 
@@ -101,10 +102,10 @@ def print_report(report, *, max_problems: int = 20, verbose: bool = False) -> No
     elif not report.problems:
         out.print(f"{report.stage}: nothing to do")
     for note in report.notes:
-        out.print(escape(note), highlight=False)
+        out.print(escape(note), highlight=False, soft_wrap=True)
     if verbose:
         for item, outcome in report.skipped:
-            out.print(f"{outcome}: {escape(item)}", highlight=False)
+            out.print(f"{outcome}: {escape(item)}", highlight=False, soft_wrap=True)
     for path, reason in report.problems[:max_problems]:
         err.print(f"[yellow]{escape(path)}[/]: {escape(reason)}", highlight=False)
     if len(report.problems) > max_problems:
@@ -114,7 +115,8 @@ def print_report(report, *, max_problems: int = 20, verbose: bool = False) -> No
 @contextmanager
 def cli_errors(*, max_unpacked: int | None = None) -> Iterator[None]:
     """Turn a cxrlab error into a one-line message on stderr and its exit code (1; 2 for input over a size
-    limit). *max_unpacked* is the ``--max-unpacked`` limit for the readers called inside."""
+    limit), and so an OSError (a path that cannot be read or written: exit 1). *max_unpacked* is the
+    ``--max-unpacked`` limit for the readers called inside."""
     from cxrlab.runtime.unpack import UnpackedTooLargeError, unpack_limit
 
     try:
@@ -124,3 +126,7 @@ def cli_errors(*, max_unpacked: int | None = None) -> Iterator[None]:
         hint = "; raise the limit with --max-unpacked" if isinstance(exc, UnpackedTooLargeError) else ""
         err.print(f"[red]error:[/] {escape(str(exc))}{hint}", highlight=False)
         raise typer.Exit(code=exc.exit_code) from None
+    except OSError as exc:  # a path that cannot be read or written: the file and the system's reason
+        where = f"{exc.filename}: " if exc.filename else ""
+        err.print(f"[red]error:[/] {escape(where + (exc.strerror or type(exc).__name__))}", highlight=False)
+        raise typer.Exit(code=1) from None

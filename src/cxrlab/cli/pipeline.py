@@ -54,11 +54,14 @@ def ingest_folder_cmd(
 ) -> None:
     """Ingest DICOM files: non-DICOM files are skipped, duplicates ignored, bad files quarantined."""
     from cxrlab.catalog import open_workspace
+    from cxrlab.errors import CxrlabError
     from cxrlab.ingest import run_ingest
     from cxrlab.runtime import Executor
 
     with cli_errors():
         ws = open_workspace(workspace)
+        if report_file is not None and not report_file.parent.is_dir():
+            raise CxrlabError(f"{report_file}: no such folder for the report")
         with progress("ingest") as cb:
             report = run_ingest(ws, path, executor=Executor(workers), on_progress=cb)
         if report_file is not None:
