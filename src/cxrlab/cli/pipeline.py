@@ -234,15 +234,9 @@ def deid_verify(
 
 def _redactions(engine) -> dict[str, list]:  # noqa: ANN001 - a SQLAlchemy Engine or None
     """``image_id -> boxes`` from a mapping store or catalog (empty when there is none)."""
-    if engine is None:
-        return {}
-    from sqlalchemy import select
-    from sqlalchemy.orm import Session
+    from cxrlab.deid.batch import read_redactions
 
-    from cxrlab.catalog import Redaction
-
-    with Session(engine) as session:
-        return {r.image_id: r.boxes for r in session.scalars(select(Redaction))}
+    return {} if engine is None else read_redactions(engine)
 
 
 @deid_app.command("export-mapping")
@@ -252,18 +246,10 @@ def deid_export_mapping(
     mapping: Annotated[Path | None, typer.Option(help="A folder-mode mapping store instead of a workspace.")] = None,
 ) -> None:
     """Export the original -> de-identified identifier mapping, for the hospital's own records only."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import Session
-
-    from cxrlab.catalog import UidMap, open_workspace
-    from cxrlab.deid.batch import mapping_engine
-    from cxrlab.export import write_csv
+    from cxrlab.catalog import open_workspace
+    from cxrlab.deid.batch import export_mapping, mapping_engine
 
     with cli_errors():
         engine = mapping_engine(mapping) if mapping else open_workspace(workspace).engine
-        with Session(engine) as session:
-            rows = [[m.original, m.kind, m.new] for m in session.scalars(select(UidMap).order_by(UidMap.kind,
-                                                                                                  UidMap.original))]
-        write_csv(output, ["original", "kind", "new"], rows)
-        output.chmod(0o600)
-    out.print(f"wrote {len(rows)} mapping row(s) to {output} (mode 0600)")
+        n = export_mapping(engine, output)
+    out.print(f"wrote {n} mapping row(s) to {output} (mode 0600)")

@@ -17,12 +17,14 @@ truncated.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from cxrlab.catalog.db import make_engine, transaction
@@ -34,16 +36,18 @@ from cxrlab.dicom.io import is_dicom
 from cxrlab.errors import CxrlabError, FileError
 from cxrlab.ingest.folder import iter_files
 from cxrlab.runtime.executor import Executor
-from cxrlab.runtime.files import exclusive_lock, private_file, remove_stale_temporaries
+from cxrlab.runtime.files import atomic_write_bytes, exclusive_lock, private_file, remove_stale_temporaries
 from cxrlab.runtime.report import ProgressCallback, StageReport
 
 __all__ = [
     "FileOutcome",
     "deid_folder",
+    "export_mapping",
     "load_key",
     "mapping_engine",
     "mapping_rows",
     "output_complete",
+    "read_redactions",
     "record_mapping",
 ]
 
@@ -128,6 +132,29 @@ def record_mapping(session: Session, rows: list[dict[str, str]]) -> None:
         from sqlalchemy.dialects.sqlite import insert
     # One statement executed for many parameter sets: compiled once and cached, unlike a multi-row VALUES.
     session.execute(insert(UidMap.__table__).on_conflict_do_nothing(index_elements=["original", "kind"]), rows)
+
+
+def read_redactions(engine: Engine) -> dict[str, list]:
+    """``image_id -> boxes`` of every redaction recorded in a mapping store or a workspace catalog."""
+    with Session(engine) as session:  # a read: never committed
+        return {r.image_id: r.boxes for r in session.scalars(select(Redaction))}
+
+
+def export_mapping(engine: Engine, output: Path) -> int:
+    """Write the ``original,kind,new`` pairs of a mapping store or catalog to *output* (CSV) and return how many.
+
+    The file links released images to patients: it is created with mode 0600 and renamed into place whole, so it
+    is never readable by others, not even for a moment.
+    """
+    with Session(engine) as session:  # a read: never committed
+        rows = session.execute(select(UidMap.original, UidMap.kind, UidMap.new)
+                               .order_by(UidMap.kind, UidMap.original)).all()
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["original", "kind", "new"])
+    writer.writerows(rows)
+    atomic_write_bytes(output, buf.getvalue().encode(), mode=0o600)
+    return len(rows)
 
 
 def output_complete(path: Path) -> bool:

@@ -77,8 +77,13 @@ def atomic_path(path: Path | str, *, mode: int = 0o644) -> Iterator[Path]:
 
 
 def atomic_write_bytes(path: Path | str, data: bytes, *, mode: int = 0o644) -> None:
-    """Write *data* to *path* atomically with permissions *mode* (fsynced before the rename)."""
-    with atomic_path(path, mode=mode) as tmp, open(tmp, "wb") as fh:
+    """Write *data* to *path* atomically with permissions *mode* (fsynced before the rename).
+
+    The temporary file is created with *mode* already (less the umask), so a private file (a key, the identifier
+    mapping) is never readable by others while it is written.
+    """
+    with atomic_path(path, mode=mode) as tmp, open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode),
+                                                    "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())
