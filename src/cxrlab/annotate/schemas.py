@@ -5,21 +5,28 @@ marks only; readers' marks appear only in ``ReviewOut``, which only a review tas
 No schema carries a file path, a SOP Instance UID or a patient key. The leaderboard's schemas are built by
 ``benchmark_out``, ``submission_out`` and ``leaderboard_out``, which leave private scores out (null) until the
 benchmark is closed.
+
+Request models take JSON types as they are (``StrictBool``/``StrictInt``/``StrictFloat``: ``0`` is not
+``false``, ``true`` is not 1) and bound every integer to what the catalog's INTEGER columns hold on every backend
+(:data:`~cxrlab.catalog.models.INT_MAX`; PostgreSQL's INTEGER is 32-bit). What a schema can say (a non-empty
+comment, a reason from the list) it says, so a schema-valid request is refused only by rules that depend on the
+data. The error models (``ErrorOut`` ...) and :func:`errors` document every error status in the OpenAPI.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt
 
-from cxrlab.annotate.reasons import NOTE_MAX_CHARS, UNUSABLE_REASONS, reason_title
+from cxrlab.annotate.reasons import NOTE_MAX_CHARS, UNUSABLE_CODES, UNUSABLE_REASONS, reason_title
 from cxrlab.annotate.services.leaderboard import Board, BoardEntry, reveal_private
 from cxrlab.annotate.services.marks import Box, Marks
 from cxrlab.annotate.services.reviews import ReviewView
 from cxrlab.annotate.services.tasks import TaskView, unusable_reason
 from cxrlab.catalog.models import (
+    INT_MAX,
     Benchmark,
     BenchmarkState,
     Submission,
@@ -29,6 +36,79 @@ from cxrlab.catalog.models import (
     User,
     UserRole,
 )
+
+#: A count, version or seed sent in a body: a JSON integer from 0 to the largest INTEGER of every backend.
+CatalogInt = Annotated[StrictInt, Field(ge=0, le=INT_MAX)]
+
+# --- errors ------------------------------------------------------------------------------------------------
+
+
+class ErrorOut(BaseModel):
+    """An error; ``detail`` says what is wrong (never repeating free text that was sent)."""
+
+    detail: str
+
+
+class RuleErrorOut(ErrorOut):
+    """A QC rule refused the marks; ``rule`` names it."""
+
+    rule: str
+
+
+class ConflictOut(ErrorOut):
+    """The item changed meanwhile or is in a state that refuses this; reload it."""
+
+    current_version: int | None = Field(default=None, description="The version to reload")
+    rule: str | None = Field(default=None, description="The rule that refuses the change, if one does")
+
+
+class UploadErrorOut(ErrorOut):
+    """The validator refused an upload."""
+
+    problems: list[str] = Field(description="name:line: severity: message")
+    submission_id: int | None = Field(description="The invalid submission recorded for it (submissions only)")
+
+
+class FieldErrorOut(BaseModel):
+    """Where and why a request is malformed (the value sent is never repeated)."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+    ctx: dict[str, Any] | None = None
+
+
+class ValidationErrorOut(BaseModel):
+    detail: list[FieldErrorOut]
+
+
+#: The body and the default description of each error status the API answers (``create_app`` maps the errors).
+ERROR_RESPONSES: dict[int, tuple[Any, str]] = {
+    400: (ErrorOut, "Refused by a rule of the service; detail says which"),
+    401: (ErrorOut, "Not logged in, or the session ended"),
+    403: (ErrorOut, "The role may not do this, or a cookie-authenticated write lacks X-CXRLab-CSRF"),
+    404: (ErrorOut, "Not found, or not visible to the caller"),
+    409: (ConflictOut, "Conflict: the item changed meanwhile or its state refuses this"),
+    413: (ErrorOut, "The upload is too large"),
+    422: (ValidationErrorOut, "The request is malformed"),
+    429: (ErrorOut, "Too many requests; Retry-After says when to try again"),
+}
+
+
+def error(status: int, description: str | None = None, model: Any = None) -> dict[str, Any]:
+    """One documented error response of a route: its body *model* and *description* (defaults per status)."""
+    default_model, default_description = ERROR_RESPONSES[status]
+    return {"model": model or default_model, "description": description or default_description}
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a router or route: each status with its default body and description."""
+    return {status: error(status) for status in statuses}
+
+
+#: A 422 that is either a malformed request or a QC rule.
+QC_422 = error(422, "Malformed, or a QC rule is broken: detail says which, rule names it",
+               ValidationErrorOut | RuleErrorOut)
 
 # --- auth and users ------------------------------------------------------------------------------------------
 
@@ -70,7 +150,7 @@ class UserIn(BaseModel):
 
 
 class UserPatch(BaseModel):
-    active: bool | None = None
+    active: StrictBool | None = Field(default=None, description="false disables the user (not the last admin)")
     password: str | None = Field(default=None, min_length=8, max_length=1024)
 
 
@@ -81,9 +161,9 @@ class ProjectIn(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     schema_name: str = Field(default="vindr-cxr", description="Preset: vindr-cxr, vindr-pcxr or nih14")
     schema_yaml: str | None = Field(default=None, description="A custom schema (YAML); overrides schema_name")
-    readers_per_image: int = Field(default=3, ge=1, le=20)
-    reviewers_per_test: int = Field(default=2, ge=1, le=10)
-    seed: int = 0
+    readers_per_image: StrictInt = Field(default=3, ge=1, le=20)
+    reviewers_per_test: StrictInt = Field(default=2, ge=1, le=10)
+    seed: CatalogInt = 0
 
 
 class ProjectOut(BaseModel):
@@ -113,10 +193,10 @@ class SchemaOut(BaseModel):
 
 
 class AssignIn(BaseModel):
-    test_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
+    test_fraction: StrictFloat = Field(default=0.0, ge=0.0, le=1.0)
     readers: list[str] | None = None
     reviewers: list[str] | None = None
-    limit: int | None = Field(default=None, ge=1)
+    limit: CatalogInt | None = Field(default=None, ge=1)
     image_ids: list[str] | None = Field(default=None, description="Only these images")
 
 
@@ -133,10 +213,10 @@ class BoxIO(BaseModel):
 
     id: str = Field(default="", max_length=64, description="Stable id; the server makes one when empty")
     class_name: str = Field(max_length=128)
-    x_min: float
-    y_min: float
-    x_max: float
-    y_max: float
+    x_min: StrictFloat
+    y_min: StrictFloat
+    x_max: StrictFloat
+    y_max: StrictFloat
 
 
 class MarksIO(BaseModel):
@@ -153,12 +233,12 @@ class MarksIO(BaseModel):
 
 
 class SaveIn(MarksIO):
-    version: int = Field(ge=0, description="The task version this save starts from (409 when stale)")
+    version: CatalogInt = Field(description="The task version this save starts from (409 when stale)")
 
 
 class UnusableIn(BaseModel):
-    version: int = Field(ge=0)
-    reason: str = Field(max_length=64, description="One of: " + ", ".join(
+    version: CatalogInt
+    reason: Literal[UNUSABLE_CODES] = Field(description="One of: " + ", ".join(  # type: ignore[valid-type]
         f"{r.code} ({r.title})" for r in UNUSABLE_REASONS))
     note: str | None = Field(default=None, max_length=NOTE_MAX_CHARS, description=(
         "Optional free text. It may hold PHI: it stays in the tool (the task's own reader sees it) and leaves "
@@ -220,11 +300,11 @@ class ReviewOut(BaseModel):
 
 
 class ApproveIn(BaseModel):
-    version: int = Field(ge=0)
+    version: CatalogInt
 
 
 class CommentIn(BaseModel):
-    text: str = Field(max_length=2000)
+    text: str = Field(min_length=1, max_length=2000, pattern=r"\S", description="Not blank")
 
 
 def task_out(view: TaskView) -> TaskOut:
@@ -322,12 +402,12 @@ class BenchmarkIn(BaseModel):
     name: str = Field(min_length=1, max_length=64)
     description: str | None = Field(default=None, max_length=2000)
     metric: Literal["kaggle", "voc", "coco"] = "kaggle"
-    iou: float | None = Field(default=None, gt=0.0, lt=1.0, description="IoU threshold (default: the metric's)")
+    iou: StrictFloat | None = Field(default=None, gt=0.0, lt=1.0, description="IoU threshold (default: the metric's)")
     classes: str = Field(default="vindr-cxr-challenge",
                          description="Class ids of the submissions: vindr-cxr-challenge, vindr-cxr or vindr-pcxr")
-    seed: int | None = Field(default=None, description="Seed of the public/private split (default: random)")
-    public_fraction: float = Field(default=0.5, gt=0.0, lt=1.0)
-    daily_limit: int = Field(default=5, ge=1, le=1000, description="Submissions per user per UTC day")
+    seed: CatalogInt | None = Field(default=None, description="Seed of the public/private split (default: random)")
+    public_fraction: StrictFloat = Field(default=0.5, gt=0.0, lt=1.0)
+    daily_limit: StrictInt = Field(default=5, ge=1, le=1000, description="Submissions per user per UTC day")
 
 
 class BenchmarkOut(BaseModel):

@@ -20,11 +20,14 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
 )
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
+    "INT_MAX",
     "REVIEW_METHOD",
     "AuthSession",
     "Base",
@@ -49,6 +52,7 @@ __all__ = [
     "Task",
     "TaskKind",
     "TaskState",
+    "UTCDateTime",
     "UidMap",
     "User",
     "UserRole",
@@ -60,9 +64,34 @@ __all__ = [
 REVIEW_METHOD = "review"
 
 
+#: The largest value of an ``Integer`` column on every backend: PostgreSQL's INTEGER is 32-bit (SQLite's is 64).
+#: Request models bound every integer that reaches the catalog by it.
+INT_MAX = 2**31 - 1
+
+
 def utcnow() -> datetime:
     """Timezone-aware now, stored as UTC."""
     return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A point in time, stored as UTC and read back timezone-aware in UTC on every backend.
+
+    SQLite has no time zone type: ``DateTime(timezone=True)`` stores the UTC wall time and reads it back naive,
+    while PostgreSQL's ``timestamptz`` reads back in the session's time zone. Both come back as UTC here, so every
+    reader (the API's ``...Z`` timestamps, expiry and lease comparisons) sees one kind of value. A naive value
+    bound to a query is taken as UTC (what :func:`utcnow` and SQLite give).
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    process_result_value = process_bind_param
 
 
 class ImageState(enum.StrEnum):
@@ -117,8 +146,8 @@ class Image(Base):
     transfer_syntax: Mapped[str | None] = mapped_column(String(64))
     file_size: Mapped[int | None] = mapped_column(Integer)
     deid_file_size: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     readings: Mapped[list[Reading]] = relationship(back_populates="image", cascade="all, delete-orphan")
 
@@ -134,7 +163,7 @@ class Event(Base):
     action: Mapped[str] = mapped_column(String(64))
     detail: Mapped[dict | None] = mapped_column(JSON)
     author: Mapped[str] = mapped_column(String(64), default="system")
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class QuarantineItem(Base):
@@ -149,7 +178,7 @@ class QuarantineItem(Base):
     source_path: Mapped[str] = mapped_column(Text)
     stored_path: Mapped[str | None] = mapped_column(Text)
     reason: Mapped[str] = mapped_column(Text)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Reading(Base):
@@ -163,7 +192,7 @@ class Reading(Base):
     rad_id: Mapped[str] = mapped_column(String(32))
     schema: Mapped[str] = mapped_column(String(32))
     comment: Mapped[str | None] = mapped_column(Text)
-    submitted_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    submitted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     image: Mapped[Image] = relationship(back_populates="readings")
     labels: Mapped[list[ReadingLabel]] = relationship(cascade="all, delete-orphan")
@@ -247,7 +276,7 @@ class UidMap(Base):
     original: Mapped[str] = mapped_column(String(64), primary_key=True)
     kind: Mapped[str] = mapped_column(String(16), primary_key=True)
     new: Mapped[str] = mapped_column(String(64), index=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Redaction(Base):
@@ -259,7 +288,7 @@ class Redaction(Base):
     boxes: Mapped[list] = mapped_column(JSON)
     transfer_syntax: Mapped[str] = mapped_column(String(64))
     reencoded: Mapped[bool] = mapped_column(default=False)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 # --- the labeling tool (migration 0005) ----------------------------------------------------------------------
@@ -288,7 +317,7 @@ class User(Base):
     role: Mapped[UserRole] = mapped_column(_str_enum(UserRole, 16))
     rad_id: Mapped[str] = mapped_column(String(32), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class AuthSession(Base):
@@ -299,8 +328,8 @@ class AuthSession(Base):
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class Project(Base):
@@ -315,7 +344,7 @@ class Project(Base):
     readers_per_image: Mapped[int] = mapped_column(Integer, default=3)
     reviewers_per_test: Mapped[int] = mapped_column(Integer, default=2)
     seed: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class TaskKind(enum.StrEnum):
@@ -362,9 +391,9 @@ class Task(Base):
     version: Mapped[int] = mapped_column(Integer, default=0)
     draft: Mapped[dict | None] = mapped_column(JSON)
     reason: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Review(Base):
@@ -386,7 +415,7 @@ class Review(Base):
     version: Mapped[int] = mapped_column(Integer, default=0)
     proposal: Mapped[dict | None] = mapped_column(JSON)
     approvals: Mapped[dict | None] = mapped_column(JSON)
-    finalized_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class ReviewComment(Base):
@@ -398,7 +427,7 @@ class ReviewComment(Base):
     review_id: Mapped[int] = mapped_column(ForeignKey("reviews.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     text: Mapped[str] = mapped_column(Text)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 # --- the leaderboard (migration 0006) ------------------------------------------------------------------------
@@ -433,10 +462,10 @@ class Benchmark(Base):
     state: Mapped[BenchmarkState] = mapped_column(_str_enum(BenchmarkState, 16), default=BenchmarkState.OPEN)
     gt_path: Mapped[str | None] = mapped_column(Text)
     gt_sha256: Mapped[str | None] = mapped_column(String(64))
-    gt_uploaded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    gt_uploaded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class BenchmarkImage(Base):
@@ -488,6 +517,6 @@ class Submission(Base):
     private_score: Mapped[float | None] = mapped_column(Float)
     per_class: Mapped[dict | None] = mapped_column(JSON)
     claimed_by: Mapped[str | None] = mapped_column(String(128))
-    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    scored_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    scored_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -27,6 +27,11 @@ def serve(
     secure_cookies: Annotated[
         bool, typer.Option("--secure-cookies", help="Mark the session cookie Secure (when served over HTTPS).")
     ] = False,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(help="Comma-separated addresses of the reverse proxies whose X-Forwarded-For/-Proto headers "
+                     "are trusted (e.g. 127.0.0.1). Default: none, the connection's own address counts."),
+    ] = None,
 ) -> None:
     """Serve the labeling tool and its REST API (/docs, /health)."""
     from cxrlab.annotate.server import serve as run_server
@@ -35,7 +40,8 @@ def serve(
     with cli_errors():
         ws = open_workspace(workspace)
     out.print(f"serving {ws.root} on http://{host}:{port}")
-    run_server(ws, host=host, port=port, workers=workers, secure_cookies=secure_cookies)
+    run_server(ws, host=host, port=port, workers=workers, secure_cookies=secure_cookies,
+               forwarded_allow_ips=forwarded_allow_ips)
 
 
 def demo(

@@ -34,9 +34,15 @@ from cxrlab.deid.identifiers import image_id_for
 from cxrlab.deid.profiles import Profile
 from cxrlab.dicom.io import is_dicom
 from cxrlab.errors import CxrlabError, FileError
-from cxrlab.ingest.folder import iter_files
 from cxrlab.runtime.executor import Executor
-from cxrlab.runtime.files import atomic_write_bytes, exclusive_lock, private_file, remove_stale_temporaries
+from cxrlab.runtime.files import (
+    atomic_write_bytes,
+    exclusive_lock,
+    iter_files,
+    private_file,
+    publish_staged,
+    remove_stale_temporaries,
+)
 from cxrlab.runtime.report import ProgressCallback, StageReport
 
 __all__ = [
@@ -261,7 +267,7 @@ def deid_folder(
                 for redaction in redactions:
                     session.merge(redaction)
             for tmp, dst in staged:  # only once their rows are committed
-                os.replace(tmp, dst)
+                publish_staged(tmp, dst)
             rows.clear()
             redactions.clear()
             staged.clear()

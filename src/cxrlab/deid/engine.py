@@ -462,17 +462,11 @@ _DETECTORS: dict[tuple[int, int, int], object] = {}
 
 
 def ocr_available() -> bool:
-    """True when burned-in text detection can run here (the ``[ocr]`` extra and its shipped ONNX models)."""
-    import importlib.util
+    """True when burned-in text detection can run here: the default OCR backend says it is available (the
+    ``[ocr]`` extra and its shipped ONNX models; :func:`cxrlab.deid.text.ocr.is_available`)."""
+    from cxrlab.deid.text.ocr import is_available
 
-    if importlib.util.find_spec("onnxruntime") is None or importlib.util.find_spec("cv2") is None:
-        return False
-    try:
-        from cxrlab.deid.text import _models_dir
-
-        return _models_dir().is_dir()
-    except Exception:  # noqa: BLE001 - any failure means "not available"
-        return False
+    return is_available()
 
 
 def _detector(opts: TextOptions):  # noqa: ANN202 - cxrlab.deid.text.TextDetector, imported lazily

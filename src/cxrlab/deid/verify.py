@@ -32,7 +32,7 @@ from cxrlab.catalog.models import UidMap
 from cxrlab.deid.engine import NO_PIXEL_DATA, PIXEL_DATA, deidentify_dataset
 from cxrlab.deid.identifiers import image_id_for
 from cxrlab.deid.profiles import Action, Profile
-from cxrlab.runtime.files import atomic_write_text
+from cxrlab.runtime.files import atomic_write_text, iter_files
 
 __all__ = ["Finding", "VerifyReport", "known_phi", "verify_file", "verify_folder"]
 
@@ -258,7 +258,6 @@ def verify_folder(
     sources: dict[str, Path] = {}
     if source_dir is not None and key is not None:
         from cxrlab.dicom.io import is_dicom
-        from cxrlab.ingest.folder import iter_files
 
         for p in iter_files(Path(source_dir)):
             if not is_dicom(p):

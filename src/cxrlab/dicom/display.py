@@ -25,7 +25,6 @@ from __future__ import annotations
 import io
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ from pydicom.dataset import Dataset
 from pydicom.valuerep import VR
 
 from cxrlab.dicom.io import DicomReadError, read_dataset, read_pixels
+from cxrlab.runtime.files import atomic_write_bytes
 
 __all__ = [
     "AUTO_PERCENTILES",
@@ -660,9 +660,9 @@ def render_file(
 ) -> Path:
     """Render the DICOM file *path* to *out* (PNG or JPEG, chosen by the suffix), atomically.
 
-    The image (:func:`to_uint8`) is encoded in memory, written to a temporary file in *out*'s folder and
-    moved into place with :func:`os.replace`, so readers never see a partial file and a failure leaves
-    nothing behind.
+    The image (:func:`to_uint8`) is encoded in memory and written with
+    :func:`cxrlab.runtime.files.atomic_write_bytes` (a temporary file in *out*'s folder, fsynced, then renamed),
+    so readers never see a partial file and a failure leaves nothing behind.
 
     Returns
     -------
@@ -681,16 +681,5 @@ def render_file(
     if fmt is None:
         raise ValueError(f"{out}: unsupported output suffix; use .png, .jpg or .jpeg")
     data = encode(to_uint8(path, window=window, max_size=max_size), fmt, quality=quality)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a rendered image is not secret beyond its folder
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(out, data)  # 0644: a rendered image is not secret beyond its folder
     return out

@@ -11,9 +11,7 @@ open batch and a rerun finishes the rest (the unique SOP Instance UID makes ever
 from __future__ import annotations
 
 import hashlib
-import os
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,12 +28,13 @@ from cxrlab.runtime.files import (
     atomic_copy,
     atomic_write_text,
     exclusive_lock,
+    iter_files,
     remove_stale_temporaries,
     sha256_file,
 )
 from cxrlab.runtime.report import ProgressCallback, StageReport
 
-__all__ = ["IngestResult", "iter_files", "probe_file", "run_ingest"]
+__all__ = ["IngestResult", "probe_file", "run_ingest"]
 
 BATCH = 64
 
@@ -50,15 +49,6 @@ class IngestResult:
     reason: str = ""
     meta: dict | None = None
     size: int = 0
-
-
-def iter_files(root: Path) -> Iterator[Path]:
-    """Yield regular files below *root* in a stable (sorted) order, skipping hidden files."""
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith("."):
-                yield Path(dirpath) / name
 
 
 

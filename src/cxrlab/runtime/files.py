@@ -1,6 +1,7 @@
-"""Atomic file writes: write to a temporary file in the target folder, fsync, then rename.
+"""File services: atomic writes, advisory locks, content hashes and a stable walk of a folder.
 
-A reader (or a killed process) never sees a half-written file.
+Atomic writes go to a temporary file in the target folder, are fsynced, then renamed: a reader (or a killed
+process) never sees a half-written file.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "exclusive_lock",
+    "iter_files",
     "private_file",
+    "publish_staged",
     "remove_stale_temporaries",
     "sha256_file",
     "staged_path",
@@ -35,7 +38,7 @@ def staged_path(path: Path | str, *, mode: int = 0o644) -> Iterator[Path]:
     """Yield a fresh temporary path beside *path* for the caller to create; on success give it *mode* and leave
     it under its temporary name, on error delete it.
 
-    The caller publishes it later with ``os.replace(tmp, path)``, once it has recorded what the file is (the
+    The caller publishes it later with :func:`publish_staged`, once it has recorded what the file is (the
     de-identification batch commits an output's mapping rows first, so a ``kill -9`` never leaves an output
     without them). A temporary never published is removed by :func:`remove_stale_temporaries`.
 
@@ -70,10 +73,17 @@ def atomic_path(path: Path | str, *, mode: int = 0o644) -> Iterator[Path]:
     with staged_path(path, mode=mode) as tmp:
         yield tmp
     try:
-        os.replace(tmp, path)
+        publish_staged(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def publish_staged(tmp: Path | str, path: Path | str) -> None:
+    """Move a file made under :func:`staged_path` to *path* in one step (``os.replace``, atomic within one
+    filesystem, and the temporary always sits in *path*'s folder): *path* is the old file or the new one, never
+    a mix."""
+    os.replace(tmp, path)
 
 
 def atomic_write_bytes(path: Path | str, data: bytes, *, mode: int = 0o644) -> None:
@@ -145,6 +155,19 @@ def sha256_file(path: Path | str) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def iter_files(root: Path | str) -> Iterator[Path]:
+    """Yield regular files below *root* in a stable (sorted) order, skipping hidden files and folders.
+
+    Hidden names are skipped because cxrlab's own temporaries (``.<name>.<random>.tmp``, :func:`staged_path`)
+    and locks are hidden: a folder that a killed run wrote into never offers them as inputs.
+    """
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith("."):
+                yield Path(dirpath) / name
 
 
 def remove_stale_temporaries(folder: Path) -> int:

@@ -12,6 +12,8 @@ import json
 import numpy as np
 import pandas as pd
 
+from cxrlab.stats.plotting import pyplot, save_figure
+
 __all__ = ["cooccurrence", "cooccurrence_figure", "render_cooccurrence"]
 
 TOTAL = "Total"
@@ -55,8 +57,6 @@ def render_cooccurrence(matrix: pd.DataFrame, fmt: str = "csv") -> str:
 
 def cooccurrence_figure(matrix: pd.DataFrame, path: str) -> None:
     """Save the matrix as a heatmap (PNG or SVG by suffix), counts written in the cells."""
-    from cxrlab.stats.figures import pyplot
-
     plt = pyplot()
     names = list(matrix.columns)
     data = matrix.to_numpy(dtype=float)
@@ -72,15 +72,6 @@ def cooccurrence_figure(matrix: pd.DataFrame, path: str) -> None:
     ax.set_title("Co-occurrence (diagonal: label alone; last row: totals)")
     fig.colorbar(im, ax=ax, label="log(1 + images)")
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
 
-
-def _save(fig, path: str) -> None:  # noqa: ANN001
-    from pathlib import Path
-
-    from cxrlab.runtime.files import atomic_path
-
-    suffix = Path(path).suffix.lower().lstrip(".") or "png"
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=suffix, dpi=150)

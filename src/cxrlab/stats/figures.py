@@ -10,24 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cxrlab.errors import CxrlabError
+from cxrlab.stats.plotting import pyplot, save_figure
 from cxrlab.stats.table2 import Table2
 
-__all__ = ["MIN_COUNT", "label_figures", "pyplot"]
+__all__ = ["MIN_COUNT", "label_figures"]
 
 MIN_COUNT = 10
-
-
-def pyplot():  # noqa: ANN201
-    """matplotlib.pyplot on the Agg backend; a clear error naming the extra when matplotlib is missing."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise CxrlabError("figures need matplotlib: pip install 'cxrlab[release]'") from None
-    return plt
 
 
 def label_figures(
@@ -48,8 +36,6 @@ def label_figures(
     list of Path
         The files written.
     """
-    from cxrlab.stats.cooccurrence import _save
-
     plt = pyplot()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -74,7 +60,7 @@ def label_figures(
         fig.tight_layout()
         for fmt in formats:
             path = out / f"{stem}.{fmt}"
-            _save(fig, str(path))
+            save_figure(fig, path)
             written.append(path)
         plt.close(fig)
     return written

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 
-from cxrlab.annotate.deps import COOKIE_NAME, CSRF_HEADER, CurrentUser, SessionDep, request_token
-from cxrlab.annotate.schemas import LoginIn, LoginOut, TokenOut, UserOut
+from cxrlab.annotate.deps import COOKIE_NAME, CSRF_HEADER, AuthFirstRoute, CurrentUser, SessionDep, request_token
+from cxrlab.annotate.schemas import LoginIn, LoginOut, TokenOut, UserOut, error, errors
 from cxrlab.annotate.services import auth
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
+router = APIRouter(prefix="/api/auth", tags=["auth"], route_class=AuthFirstRoute)
 
-ERRORS = {401: {"description": "Wrong user name or password"}, 429: {"description": "Too many failed logins"}}
+ERRORS = {401: error(401, "Wrong user name or password"), 429: error(429, "Too many failed logins")}
 
 
 def _client(request: Request) -> str:
@@ -35,7 +35,7 @@ def api_token(body: LoginIn, request: Request, session: SessionDep) -> TokenOut:
     return TokenOut(access_token=token, expires_at=expires, user=UserOut.model_validate(user))
 
 
-@router.post("/logout", status_code=204, responses={401: {}})
+@router.post("/logout", status_code=204, responses=errors(401, 403))
 def api_logout(user: CurrentUser, request: Request, session: SessionDep) -> Response:
     """End this session (cookie or token): the token stops working at once."""
     found = request_token(request)
@@ -46,7 +46,7 @@ def api_logout(user: CurrentUser, request: Request, session: SessionDep) -> Resp
     return response
 
 
-@router.get("/me", response_model=UserOut, responses={401: {}})
+@router.get("/me", response_model=UserOut, responses=errors(401))
 def api_me(user: CurrentUser) -> UserOut:
     """The logged-in user."""
     return UserOut.model_validate(user)

@@ -21,7 +21,8 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from cxrlab.annotate.deps import CurrentUser, NotFoundError, SessionDep, WorkspaceDep
+from cxrlab.annotate.deps import AuthFirstRoute, CurrentUser, NotFoundError, Offset, SessionDep, WorkspaceDep
+from cxrlab.annotate.schemas import ErrorOut, ValidationErrorOut, error, errors
 from cxrlab.annotate.services.images import PixelCache, visible, voi_lut_names
 from cxrlab.catalog.models import Image, ImageState, User
 from cxrlab.catalog.workspace import Workspace
@@ -41,7 +42,7 @@ __all__ = [
 #: Rendered bytes never change for a given URL while the de-identified file stays; browsers may keep them.
 CACHE_CONTROL = "private, max-age=86400"
 
-router = APIRouter(prefix="/api/images", tags=["images"], responses={401: {}, 404: {}})
+router = APIRouter(prefix="/api/images", tags=["images"], responses=errors(401, 404), route_class=AuthFirstRoute)
 
 
 class ImagePublic(BaseModel):
@@ -169,7 +170,7 @@ def api_list_images(
     response: Response,
     state: ImageState | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[Image]:
     """De-identified images the caller may see, by ``image_id``; ``X-Total-Count`` gives the total."""
     response.headers["X-Total-Count"] = str(count_images(session, state, user))
@@ -185,7 +186,8 @@ def api_get_image(image_id: str, user: CurrentUser, session: SessionDep) -> Imag
 @router.get(
     "/{image_id}/render",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}, "image/jpeg": {}}}, 404: {}, 422: {}},
+    responses={200: {"content": {"image/png": {}, "image/jpeg": {}}},
+               422: error(422, "Malformed request or window", ValidationErrorOut | ErrorOut)},
 )
 def api_render_image(
     image_id: str,

@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy.orm import Session
 
-from cxrlab.annotate.deps import AdminUser, CurrentUser, SessionDep, WorkspaceDep
+from cxrlab.annotate.deps import AdminUser, AuthFirstRoute, CurrentUser, IdPath, SessionDep, WorkspaceDep
 from cxrlab.annotate.errors import UploadTooLargeError
 from cxrlab.annotate.schemas import (
     BenchmarkIn,
@@ -24,20 +24,25 @@ from cxrlab.annotate.schemas import (
     LeaderboardOut,
     SizesOut,
     SubmissionOut,
+    UploadErrorOut,
+    ValidationErrorOut,
     benchmark_out,
+    error,
+    errors,
     leaderboard_out,
     submission_out,
 )
 from cxrlab.annotate.services import leaderboard as lb
 from cxrlab.catalog.models import Benchmark, BenchmarkState, User
 
-router = APIRouter(prefix="/api/benchmarks", tags=["leaderboard"], responses={401: {}, 403: {}, 404: {}})
+router = APIRouter(prefix="/api/benchmarks", tags=["leaderboard"], responses=errors(401, 403, 404),
+                   route_class=AuthFirstRoute)
 
 _FILE = {"schema": {"type": "string", "format": "binary"}}
 UPLOAD = {"requestBody": {"required": True, "content": {"text/csv": _FILE, "application/gzip": _FILE}}}
-UPLOAD_ERRORS = {409: {"description": "Benchmark closed, or without labels yet"},
-                 413: {"description": "Upload too large"},
-                 422: {"description": "The validator's messages (`problems`, with line numbers)"}}
+UPLOAD_ERRORS = {409: error(409, "Benchmark closed, or without labels yet"), 413: error(413),
+                 422: error(422, "Malformed request, or the validator's messages (`problems`, with line numbers)",
+                            ValidationErrorOut | UploadErrorOut)}
 
 
 async def upload_body(request: Request) -> bytes:
@@ -74,7 +79,7 @@ def api_list_benchmarks(user: CurrentUser, session: SessionDep) -> list[Benchmar
     return [benchmark_view(session, b, user) for b in lb.list_benchmarks(session)]
 
 
-@router.post("", response_model=BenchmarkOut, status_code=201, responses={400: {}})
+@router.post("", response_model=BenchmarkOut, status_code=201, responses=errors(400))
 def api_create_benchmark(body: BenchmarkIn, admin: AdminUser, session: SessionDep) -> BenchmarkOut:
     """Create an open benchmark; upload its hidden labels next."""
     benchmark = lb.create_benchmark(session, created_by=admin, **body.model_dump())
@@ -82,14 +87,14 @@ def api_create_benchmark(body: BenchmarkIn, admin: AdminUser, session: SessionDe
 
 
 @router.get("/{benchmark_id}", response_model=BenchmarkOut)
-def api_get_benchmark(benchmark_id: int, user: CurrentUser, session: SessionDep) -> BenchmarkOut:
+def api_get_benchmark(benchmark_id: IdPath, user: CurrentUser, session: SessionDep) -> BenchmarkOut:
     """One benchmark."""
     return benchmark_view(session, lb.get_benchmark(session, benchmark_id), user)
 
 
 @router.put("/{benchmark_id}/labels", response_model=LabelsOut, openapi_extra=UPLOAD, responses=UPLOAD_ERRORS)
 def api_upload_labels(
-    benchmark_id: int, request: Request, admin: AdminUser, session: SessionDep, workspace: WorkspaceDep,
+    benchmark_id: IdPath, request: Request, admin: AdminUser, session: SessionDep, workspace: WorkspaceDep,
     data: UploadBody, filename: FileName = None,
 ) -> LabelsOut:
     """Upload or replace the hidden test labels (``annotations_test.csv`` layout, CSV or gzip). The test images
@@ -104,7 +109,7 @@ def api_upload_labels(
 
 @router.put("/{benchmark_id}/sizes", response_model=SizesOut, openapi_extra=UPLOAD, responses=UPLOAD_ERRORS)
 def api_upload_sizes(
-    benchmark_id: int, admin: AdminUser, session: SessionDep, workspace: WorkspaceDep, data: UploadBody,
+    benchmark_id: IdPath, admin: AdminUser, session: SessionDep, workspace: WorkspaceDep, data: UploadBody,
     filename: FileName = None,
 ) -> SizesOut:
     """Upload or replace the test images' sizes (``image_id,width,height``, CSV or gzip): from now on a
@@ -116,30 +121,30 @@ def api_upload_sizes(
 
 
 @router.delete("/{benchmark_id}/sizes", status_code=204, response_class=Response)
-def api_remove_sizes(benchmark_id: int, admin: AdminUser, session: SessionDep, workspace: WorkspaceDep) -> Response:
+def api_remove_sizes(benchmark_id: IdPath, admin: AdminUser, session: SessionDep, workspace: WorkspaceDep) -> Response:
     """Forget the image sizes (boxes are then checked for negative coordinates only)."""
     lb.remove_sizes(workspace, benchmark=lb.get_benchmark(session, benchmark_id))
     return Response(status_code=204)
 
 
 @router.post("/{benchmark_id}/close", response_model=BenchmarkOut)
-def api_close(benchmark_id: int, admin: AdminUser, session: SessionDep) -> BenchmarkOut:
+def api_close(benchmark_id: IdPath, admin: AdminUser, session: SessionDep) -> BenchmarkOut:
     """Close the benchmark: no more submissions; private scores and the private ranking become visible."""
     benchmark = lb.set_state(session, benchmark=lb.get_benchmark(session, benchmark_id), state=BenchmarkState.CLOSED)
     return benchmark_view(session, benchmark, admin)
 
 
 @router.post("/{benchmark_id}/reopen", response_model=BenchmarkOut)
-def api_reopen(benchmark_id: int, admin: AdminUser, session: SessionDep) -> BenchmarkOut:
+def api_reopen(benchmark_id: IdPath, admin: AdminUser, session: SessionDep) -> BenchmarkOut:
     """Reopen a closed benchmark (private scores are hidden again)."""
     benchmark = lb.set_state(session, benchmark=lb.get_benchmark(session, benchmark_id), state=BenchmarkState.OPEN)
     return benchmark_view(session, benchmark, admin)
 
 
 @router.post("/{benchmark_id}/submissions", response_model=SubmissionOut, status_code=202, openapi_extra=UPLOAD,
-             responses={**UPLOAD_ERRORS, 429: {"description": "Daily limit reached (Retry-After: seconds)"}})
+             responses={**UPLOAD_ERRORS, 429: error(429, "Daily limit reached (Retry-After: seconds)")})
 def api_submit(
-    benchmark_id: int, request: Request, user: CurrentUser, session: SessionDep, workspace: WorkspaceDep,
+    benchmark_id: IdPath, request: Request, user: CurrentUser, session: SessionDep, workspace: WorkspaceDep,
     data: UploadBody, filename: FileName = None,
 ) -> SubmissionOut:
     """Upload a submission (``image_id,PredictionString``, CSV or gzip). It is validated at once (422 with
@@ -152,14 +157,14 @@ def api_submit(
 
 
 @router.get("/{benchmark_id}/submissions", response_model=list[SubmissionOut])
-def api_list_submissions(benchmark_id: int, user: CurrentUser, session: SessionDep) -> list[SubmissionOut]:
+def api_list_submissions(benchmark_id: IdPath, user: CurrentUser, session: SessionDep) -> list[SubmissionOut]:
     """The caller's own submissions, newest first, with state and the validator's messages."""
     benchmark = lb.get_benchmark(session, benchmark_id)
     return [submission_out(s, benchmark) for s in lb.list_submissions(session, benchmark=benchmark, user=user)]
 
 
 @router.get("/{benchmark_id}/submissions/{submission_id}", response_model=SubmissionOut)
-def api_get_submission(benchmark_id: int, submission_id: int, user: CurrentUser, session: SessionDep
+def api_get_submission(benchmark_id: IdPath, submission_id: IdPath, user: CurrentUser, session: SessionDep
                        ) -> SubmissionOut:
     """One of the caller's submissions (another user's is 404)."""
     benchmark = lb.get_benchmark(session, benchmark_id)
@@ -168,7 +173,7 @@ def api_get_submission(benchmark_id: int, submission_id: int, user: CurrentUser,
 
 
 @router.get("/{benchmark_id}/leaderboard", response_model=LeaderboardOut)
-def api_leaderboard(benchmark_id: int, user: CurrentUser, session: SessionDep) -> LeaderboardOut:
+def api_leaderboard(benchmark_id: IdPath, user: CurrentUser, session: SessionDep) -> LeaderboardOut:
     """Best public score per user (ties to the earlier submission); the private ranking once closed."""
     benchmark = lb.get_benchmark(session, benchmark_id)
     return leaderboard_out(lb.leaderboard(session, benchmark=benchmark), benchmark_view(session, benchmark, user))

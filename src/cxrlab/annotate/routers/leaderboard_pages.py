@@ -12,7 +12,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from cxrlab.annotate.deps import OptionalUser, SessionDep, WorkspaceDep
+from cxrlab.annotate.deps import IdPath, OptionalUser, SessionDep, WorkspaceDep
 from cxrlab.annotate.routers.leaderboard import benchmark_view
 from cxrlab.annotate.routers.pages import _login_redirect, templates
 from cxrlab.annotate.schemas import leaderboard_out, submission_out
@@ -43,7 +43,7 @@ def page_benchmarks(request: Request, user: OptionalUser, session: SessionDep, w
 
 @router.get("/benchmarks/{benchmark_id}", response_class=HTMLResponse)
 def page_benchmark(
-    request: Request, benchmark_id: int, user: OptionalUser, session: SessionDep, workspace: WorkspaceDep
+    request: Request, benchmark_id: IdPath, user: OptionalUser, session: SessionDep, workspace: WorkspaceDep
 ) -> Response:
     """One benchmark: rankings, upload form, the caller's submissions (and admin controls)."""
     if user is None:

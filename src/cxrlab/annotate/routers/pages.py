@@ -19,7 +19,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from cxrlab.annotate.deps import OptionalUser, SessionDep, WorkspaceDep
+from cxrlab.annotate.deps import IdPath, IdQuery, Offset, OptionalUser, SessionDep, WorkspaceDep
 from cxrlab.annotate.errors import NotFoundError
 from cxrlab.annotate.reasons import NOTE_MAX_CHARS, UNUSABLE_REASONS
 from cxrlab.annotate.routers.images import ImagePublic, count_images, deid_file, get_image, list_images
@@ -73,7 +73,7 @@ def page_index(
     workspace: WorkspaceDep,
     state: ImageState | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> Response:
     """The image grid (the images the user may see) and the user's projects."""
     if user is None:
@@ -121,7 +121,7 @@ def page_image(
 
 @router.get("/projects/{project_id}/dashboard", response_class=HTMLResponse)
 def page_dashboard(
-    request: Request, project_id: int, user: OptionalUser, session: SessionDep, workspace: WorkspaceDep
+    request: Request, project_id: IdPath, user: OptionalUser, session: SessionDep, workspace: WorkspaceDep
 ) -> Response:
     """Progress, throughput, agreement and export links of a project (admins)."""
     if user is None:
@@ -150,11 +150,11 @@ ViewerSize = Annotated[int, Query(ge=256, le=4096, description="Long side of the
 @router.get("/projects/{project_id}/read", response_class=HTMLResponse)
 def page_read(
     request: Request,
-    project_id: int,
+    project_id: IdPath,
     user: OptionalUser,
     session: SessionDep,
     workspace: WorkspaceDep,
-    task: int | None = None,
+    task: IdQuery = None,
     max_size: ViewerSize = VIEWER_MAX_SIZE,
 ) -> Response:
     """The reading viewer over the user's own queue in a project (``?task=`` opens one task first)."""
@@ -168,7 +168,7 @@ def page_read(
 
 @router.get("/projects/{project_id}/review", response_class=HTMLResponse)
 def page_next_review(
-    request: Request, project_id: int, user: OptionalUser, session: SessionDep, workspace: WorkspaceDep
+    request: Request, project_id: IdPath, user: OptionalUser, session: SessionDep, workspace: WorkspaceDep
 ) -> Response:
     """Open the user's next open review task of a project, or say that none is open."""
     if user is None:
@@ -184,7 +184,7 @@ def page_next_review(
 @router.get("/reviews/{task_id}", response_class=HTMLResponse)
 def page_review(
     request: Request,
-    task_id: int,
+    task_id: IdPath,
     user: OptionalUser,
     session: SessionDep,
     workspace: WorkspaceDep,

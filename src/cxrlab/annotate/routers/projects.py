@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from cxrlab.annotate.deps import AdminUser, CurrentUser, SessionDep
+from cxrlab.annotate.deps import AdminUser, AuthFirstRoute, CurrentUser, IdPath, SessionDep
 from cxrlab.annotate.errors import NotFoundError
 from cxrlab.annotate.schemas import (
     AgreementOut,
@@ -17,11 +17,13 @@ from cxrlab.annotate.schemas import (
     ProjectIn,
     ProjectOut,
     SchemaOut,
+    errors,
 )
 from cxrlab.annotate.services import dashboard, exports, projects
 from cxrlab.annotate.services.assignment import assign_images
 
-router = APIRouter(prefix="/api/projects", tags=["projects"], responses={401: {}, 403: {}, 404: {}})
+router = APIRouter(prefix="/api/projects", tags=["projects"], responses=errors(401, 403, 404),
+                   route_class=AuthFirstRoute)
 
 
 @router.get("", response_model=list[ProjectOut])
@@ -30,7 +32,7 @@ def api_list_projects(user: CurrentUser, session: SessionDep) -> list[ProjectOut
     return [ProjectOut.model_validate(p) for p in projects.list_projects(session, user=user)]
 
 
-@router.post("", response_model=ProjectOut, status_code=201, responses={400: {}})
+@router.post("", response_model=ProjectOut, status_code=201, responses=errors(400))
 def api_create_project(body: ProjectIn, admin: AdminUser, session: SessionDep) -> ProjectOut:
     """Create a project with a preset or custom (YAML) label schema."""
     project = projects.create_project(session, name=body.name, schema=body.schema_name, schema_yaml=body.schema_yaml,
@@ -40,13 +42,13 @@ def api_create_project(body: ProjectIn, admin: AdminUser, session: SessionDep) -
 
 
 @router.get("/{project_id}", response_model=ProjectOut)
-def api_get_project(project_id: int, user: CurrentUser, session: SessionDep) -> ProjectOut:
+def api_get_project(project_id: IdPath, user: CurrentUser, session: SessionDep) -> ProjectOut:
     """One project."""
     return ProjectOut.model_validate(projects.get_project(session, project_id, user=user))
 
 
 @router.get("/{project_id}/schema", response_model=SchemaOut, response_model_by_alias=True)
-def api_project_schema(project_id: int, user: CurrentUser, session: SessionDep) -> SchemaOut:
+def api_project_schema(project_id: IdPath, user: CurrentUser, session: SessionDep) -> SchemaOut:
     """The project's labels: local (boxed findings) and global (image-level), with definitions."""
     schema = projects.project_schema(projects.get_project(session, project_id, user=user))
 
@@ -57,8 +59,8 @@ def api_project_schema(project_id: int, user: CurrentUser, session: SessionDep) 
     return SchemaOut(name=schema.name, no_finding=schema.no_finding, local=out("local"), global_=out("global"))
 
 
-@router.post("/{project_id}/assign", response_model=AssignOut, responses={400: {}})
-def api_assign(project_id: int, body: AssignIn, admin: AdminUser, session: SessionDep) -> AssignOut:
+@router.post("/{project_id}/assign", response_model=AssignOut, responses=errors(400))
+def api_assign(project_id: IdPath, body: AssignIn, admin: AdminUser, session: SessionDep) -> AssignOut:
     """Assign the accepted, unassigned images to readers (and test images to reviewers)."""
     project = projects.get_project(session, project_id)
     report = assign_images(session, project=project, test_fraction=body.test_fraction, readers=body.readers,
@@ -67,20 +69,20 @@ def api_assign(project_id: int, body: AssignIn, admin: AdminUser, session: Sessi
 
 
 @router.get("/{project_id}/progress", response_model=ProgressOut)
-def api_progress(project_id: int, admin: AdminUser, session: SessionDep) -> dict:
+def api_progress(project_id: IdPath, admin: AdminUser, session: SessionDep) -> dict:
     """Progress per split and per reader, throughput, unusable images."""
     return dashboard.progress(session, project=projects.get_project(session, project_id))
 
 
 @router.get("/{project_id}/agreement", response_model=AgreementOut)
-def api_agreement(project_id: int, admin: AdminUser, session: SessionDep) -> dict:
+def api_agreement(project_id: IdPath, admin: AdminUser, session: SessionDep) -> dict:
     """Inter-reader agreement: Fleiss' kappa per label; pairwise box agreement at IoU 0.4."""
     return dashboard.agreement(session, project=projects.get_project(session, project_id))
 
 
 @router.get("/{project_id}/export.json")
 def api_export_json(
-    project_id: int,
+    project_id: IdPath,
     admin: AdminUser,
     session: SessionDep,
     free_text: Annotated[bool, Query(description=(
@@ -95,7 +97,7 @@ def api_export_json(
 
 @router.get("/{project_id}/export/{name}", response_class=Response,
             responses={200: {"content": {"text/csv": {}}}})
-def api_export_csv(project_id: int, name: str, admin: AdminUser, session: SessionDep) -> Response:
+def api_export_csv(project_id: IdPath, name: str, admin: AdminUser, session: SessionDep) -> Response:
     """A seed CSV: annotations_train.csv, image_labels_train.csv (one row per reader), annotations_test.csv,
     image_labels_test.csv (the reviewed consensus). The seed layouts carry no free text."""
     project = projects.get_project(session, project_id)

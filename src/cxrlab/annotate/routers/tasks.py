@@ -7,15 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from cxrlab.annotate.deps import ReaderUser, SessionDep
-from cxrlab.annotate.schemas import NextOut, SaveIn, TaskOut, UnusableIn, task_out
+from cxrlab.annotate.deps import AuthFirstRoute, IdPath, IdQuery, Offset, ReaderUser, SessionDep
+from cxrlab.annotate.schemas import QC_422, NextOut, SaveIn, TaskOut, UnusableIn, error, errors, task_out
 from cxrlab.annotate.services import tasks
 from cxrlab.catalog.models import TaskKind, TaskState
 
-router = APIRouter(prefix="/api/tasks", tags=["tasks"], responses={401: {}, 403: {}})
+router = APIRouter(prefix="/api/tasks", tags=["tasks"], responses=errors(401, 403), route_class=AuthFirstRoute)
 
-WRITE_ERRORS = {404: {"description": "Not your task"}, 409: {"description": "Stale version or task closed"},
-                422: {"description": "A QC rule is broken: detail says which, rule names it"}}
+WRITE_ERRORS = {404: error(404, "Not your task"), 409: error(409, "Stale version or task closed"), 422: QC_422}
 
 
 @router.get("", response_model=list[TaskOut])
@@ -23,11 +22,11 @@ def api_list_tasks(
     user: ReaderUser,
     session: SessionDep,
     response: Response,
-    project_id: int | None = None,
+    project_id: IdQuery = None,
     kind: TaskKind | None = None,
     state: TaskState | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> list[TaskOut]:
     """The caller's tasks in queue order; ``X-Total-Count`` gives the total."""
     views, total = tasks.list_tasks(session, user=user, project_id=project_id, kind=kind,
@@ -40,7 +39,7 @@ def api_list_tasks(
 def api_next_tasks(
     user: ReaderUser,
     session: SessionDep,
-    project_id: int | None = None,
+    project_id: IdQuery = None,
     kind: TaskKind | None = None,
     limit: Annotated[int, Query(ge=1, le=20, description="How many to return (1 to show + the rest to prefetch)")] = 3,
 ) -> NextOut:
@@ -50,28 +49,28 @@ def api_next_tasks(
     return NextOut(tasks=[task_out(v) for v in views], remaining=remaining, counts=counts)
 
 
-@router.get("/{task_id}", response_model=TaskOut, responses={404: {}})
-def api_get_task(task_id: int, user: ReaderUser, session: SessionDep) -> TaskOut:
+@router.get("/{task_id}", response_model=TaskOut, responses=errors(404))
+def api_get_task(task_id: IdPath, user: ReaderUser, session: SessionDep) -> TaskOut:
     """One of the caller's tasks with the caller's own marks."""
     return task_out(tasks.get_task(session, user=user, task_id=task_id))
 
 
 @router.put("/{task_id}/draft", response_model=TaskOut, responses=WRITE_ERRORS)
-def api_save_draft(task_id: int, body: SaveIn, user: ReaderUser, session: SessionDep) -> TaskOut:
+def api_save_draft(task_id: IdPath, body: SaveIn, user: ReaderUser, session: SessionDep) -> TaskOut:
     """Autosave unfinished marks (boxes checked for class and geometry; the global-label rule waits for submit)."""
     return task_out(tasks.save_draft(session, user=user, task_id=task_id, version=body.version,
                                      marks=body.to_marks()))
 
 
 @router.post("/{task_id}/submit", response_model=TaskOut, responses=WRITE_ERRORS)
-def api_submit(task_id: int, body: SaveIn, user: ReaderUser, session: SessionDep) -> TaskOut:
+def api_submit(task_id: IdPath, body: SaveIn, user: ReaderUser, session: SessionDep) -> TaskOut:
     """Submit the read (all QC rules). Idempotent: the same submission again returns the stored task."""
     return task_out(tasks.submit_task(session, user=user, task_id=task_id, version=body.version,
                                       marks=body.to_marks()))
 
 
 @router.post("/{task_id}/unusable", response_model=TaskOut, responses=WRITE_ERRORS)
-def api_unusable(task_id: int, body: UnusableIn, user: ReaderUser, session: SessionDep) -> TaskOut:
+def api_unusable(task_id: IdPath, body: UnusableIn, user: ReaderUser, session: SessionDep) -> TaskOut:
     """Set the image aside as unusable with a reason code and an optional note: it leaves every reader's
     queue. An unknown code is 422 with the allowed codes listed."""
     return task_out(tasks.set_unusable(session, user=user, task_id=task_id, version=body.version,

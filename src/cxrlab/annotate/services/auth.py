@@ -23,12 +23,13 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from cxrlab.annotate.errors import AuthenticationError, NotFoundError, RateLimitedError
-from cxrlab.annotate.services.unit import transaction
+from cxrlab.annotate.errors import AuthenticationError, ConflictError, NotFoundError, RateLimitedError
+from cxrlab.annotate.services.unit import lock_row, transaction
 from cxrlab.catalog.models import AuthSession, User, UserRole
 from cxrlab.errors import CxrlabError
 
 __all__ = [
+    "LAST_ADMIN_RULE",
     "SESSION_TTL",
     "LoginLimiter",
     "authenticate",
@@ -81,11 +82,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(dt: datetime) -> datetime:
-    """SQLite returns naive datetimes (stored as UTC); make them comparable."""
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
 # --- users -------------------------------------------------------------------------------------------------
 
 
@@ -130,10 +126,41 @@ def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.id)))
 
 
+#: The rule that keeps the tool administrable: some active admin always remains.
+LAST_ADMIN_RULE = "last_admin"
+
+
+def _keep_an_admin(session: Session, user: User) -> None:
+    """Refuse (``ConflictError``, rule ``last_admin``) to disable *user* if it is the last active admin.
+
+    Nobody could then add users, assign images or re-enable anyone from the web app. Run inside the write
+    transaction: the active admins' rows are locked in id order first (PostgreSQL; two admins disabling each
+    other wait for one another instead of both seeing the other still active), and :func:`lock_row` takes
+    SQLite's write lock, so the count below sees every committed change.
+    """
+    if user.role is not UserRole.ADMIN or not user.active:
+        return
+    admins = select(User.id).where(User.role == UserRole.ADMIN, User.active.is_(True))
+    session.execute(admins.order_by(User.id).with_for_update())
+    lock_row(session, User, user.id)
+    others = session.scalar(select(func.count()).select_from(admins.where(User.id != user.id).subquery()))
+    if not others:
+        raise ConflictError(f"{user.username!r} is the last active admin; enable or add another admin first",
+                            rule=LAST_ADMIN_RULE)
+
+
 def set_active(session: Session, *, username: str, active: bool) -> User:
-    """Enable or disable a user; disabling also ends every session of the user."""
+    """Enable or disable a user; disabling also ends every session of the user.
+
+    Raises
+    ------
+    ConflictError
+        Disabling the last active admin (``rule="last_admin"``).
+    """
     with transaction(session):
         user = get_user(session, username)
+        if not active:
+            _keep_an_admin(session, user)
         user.active = active
         if not active:
             session.execute(delete(AuthSession).where(AuthSession.user_id == user.id))
@@ -241,7 +268,7 @@ def resolve_token(session: Session, token: str) -> User:
     if row is None:
         raise AuthenticationError("session unknown or logged out")
     auth, user = row
-    if _aware(auth.expires_at) <= _now():
+    if auth.expires_at <= _now():
         raise AuthenticationError("session expired; log in again")
     if not user.active:
         raise AuthenticationError("user disabled")

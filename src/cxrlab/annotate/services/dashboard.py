@@ -23,10 +23,6 @@ from cxrlab.catalog.models import Image, Project, Review, Task, TaskKind, TaskSt
 __all__ = ["agreement", "progress"]
 
 
-def _aware(dt: datetime | None) -> datetime | None:
-    return dt.replace(tzinfo=UTC) if dt is not None and dt.tzinfo is None else dt
-
-
 def progress(session: Session, *, project: Project, now: datetime | None = None) -> dict:
     """Counts per split (images, read tasks per state, reviews per state), per reader (tasks per state,
     submitted in the last hour and day, median seconds between a reader's submissions) and the unusable
@@ -73,7 +69,7 @@ def progress(session: Session, *, project: Project, now: datetime | None = None)
         .where(Task.project_id == project.id, Task.submitted_at.is_not(None))
         .order_by(Task.submitted_at)
     ):
-        times.setdefault(username, []).append(_aware(at))
+        times.setdefault(username, []).append(at)
     for username, stamps in times.items():
         entry = users[username]
         entry["last_hour"] = sum(1 for t in stamps if now - t <= timedelta(hours=1))
@@ -90,7 +86,7 @@ def progress(session: Session, *, project: Project, now: datetime | None = None)
     ):
         code, _note = unusable_reason(task)  # the note is free text (maybe PHI): never on the dashboard
         unusable.append({"image_id": image_id, "rad_id": rad_id, "reason": code, "reason_title": reason_title(code),
-                         "at": _aware(at)})
+                         "at": at})
     submitted = [t for stamps in times.values() for t in stamps]
     return {
         "project": project.name,

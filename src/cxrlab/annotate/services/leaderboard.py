@@ -135,11 +135,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(dt: datetime) -> datetime:
-    """SQLite returns naive datetimes (stored as UTC); make them comparable."""
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
 def _finite(value: float | None) -> float | None:
     return None if value is None or not np.isfinite(value) else float(value)
 
@@ -666,13 +661,13 @@ def leaderboard(session: Session, *, benchmark: Benchmark) -> Board:
 
     def line(rank: int, r: tuple) -> BoardEntry:
         return BoardEntry(rank, r.username, r.id, r.public_score, r.private_score if reveal else None,
-                          _aware(r.created_at), entries[r.username])
+                          r.created_at, entries[r.username])
 
     public = [line(k + 1, r) for k, r in enumerate(best.values())]
     private = None
     if reveal:
         order = sorted(best.values(), key=lambda r: (r.private_score is None, -(r.private_score or 0.0),
-                                                     _aware(r.created_at), r.id))
+                                                     r.created_at, r.id))
         private = [line(k + 1, r) for k, r in enumerate(order)]
     return Board(benchmark, public, private)
 
@@ -717,7 +712,7 @@ def requeue_stale(session: Session, *, now: datetime | None = None, lease: timed
         select(Submission.id, Submission.claimed_by, Submission.claimed_at)
         .where(Submission.state == SubmissionState.SCORING)
     ).all()
-    stale = [(sid, by) for sid, by, at in rows if at is None or _aware(at) < now - lease or _claim_is_dead(by)]
+    stale = [(sid, by) for sid, by, at in rows if at is None or at < now - lease or _claim_is_dead(by)]
     if not stale:
         session.rollback()  # end the read transaction
         return 0
