@@ -8,33 +8,14 @@ conditional ``UPDATE ... WHERE version = :v`` (:func:`bump_version`), atomic on 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from cxrlab.catalog.db import writer_lock
+from cxrlab.catalog.db import transaction  # the one write idiom; re-exported for the labeling services
 
 __all__ = ["bump_version", "lock_row", "transaction"]
-
-
-@contextmanager
-def transaction(session: Session) -> Iterator[Session]:
-    """Run the block as one write transaction; commit on success, roll back on any error.
-
-    Reads made before the block may share its transaction: on PostgreSQL (READ COMMITTED) every statement sees
-    the latest committed rows anyway, and the sqlite3 driver opens a transaction only at the first write, so no
-    read snapshot is carried into the write (which could fail with SQLITE_BUSY_SNAPSHOT).
-    """
-    with writer_lock(session.get_bind()):
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
 
 
 def lock_row(session: Session, model: type, pk: int) -> None:
