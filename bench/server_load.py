@@ -85,7 +85,7 @@ def build_workspace(
     if not phantoms.exists():
         generate_phantoms(phantoms, files, seed=1, size_range=(size, size), text_prob=0.0, outlier_prob=0.0)
     paths = sorted(str(p) for p in phantoms.rglob("*.dcm"))
-    with ws.sessions() as session, session.begin():
+    with ws.transaction() as session:
         for i in range(images):
             image_id = hashlib.sha256(f"bench-{i}".encode()).hexdigest()[:32]
             session.add(Image(sop_instance_uid=generate_uid(), image_id=image_id, raw_sha256=image_id * 2,

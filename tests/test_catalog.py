@@ -6,9 +6,10 @@ import stat
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from sqlalchemy import inspect
 
-from cxrlab.catalog import Settings, current_revision, head_revision, init_workspace, open_workspace
+from cxrlab.catalog import Settings, current_revision, head_revision, init_workspace, open_workspace, parse_settings
 from cxrlab.errors import WorkspaceError
 
 
@@ -56,6 +57,59 @@ class TestInitWorkspace:
         with reopened.engine.connect():
             pass
         assert stat.S_IMODE(db.stat().st_mode) == 0o600
+
+
+    def test_catalog_that_cannot_be_made_leaves_nothing_raises(self, tmp_path: Path) -> None:
+        """Issue 11: a failed init kept its cxrlab.toml, so every later command failed the same way."""
+        url = f"sqlite:///{tmp_path / 'no' / 'such' / 'folder' / 'c.db'}"
+        with pytest.raises(WorkspaceError, match="cannot open the catalog database at sqlite"):
+            init_workspace(tmp_path / "ws", settings=Settings(database_url=url))
+        assert list(tmp_path.iterdir()) == []
+        (tmp_path / "mine").mkdir()
+        (tmp_path / "mine" / "data.txt").write_text("kept")
+        with pytest.raises(WorkspaceError):
+            init_workspace(tmp_path / "mine", settings=Settings(database_url=url))
+        assert [p.name for p in (tmp_path / "mine").iterdir()] == ["data.txt"]  # only what init made is removed
+
+    def test_existing_file_raises(self, tmp_path: Path) -> None:
+        (tmp_path / "f").write_text("x")
+        with pytest.raises(WorkspaceError, match="exists and is not a folder"):
+            init_workspace(tmp_path / "f")
+
+
+class TestSettings:
+    def test_values_that_need_quoting_round_trip(self, tmp_path: Path) -> None:
+        """The hand-written TOML writer put values in quotes without escaping them."""
+        project = 'St. "Mary\'s" \\ ward'
+        init_workspace(tmp_path / "ws", settings=Settings(project=project))
+        assert open_workspace(tmp_path / "ws").settings.project == project
+
+    @pytest.mark.parametrize(
+        ("values", "match"),
+        [({"schema": "chexpert"}, "schema: unknown label schema 'chexpert'"),
+         ({"population": "elderly"}, "population: Input should be 'adult', 'pediatric' or 'any'"),
+         ({"database_url": "foo://u:pw@x/db"}, "database_url: foo://u:\\*\\*\\*@x/db: unsupported database 'foo'"),
+         ({"database_url": "not a url"}, "database_url: not a database URL"),
+         ({"project": 3}, "project: Input should be a valid string"),
+         ({"key_file": " "}, "key_file: must not be empty")],
+    )
+    def test_bad_values_raise(self, values: dict, match: str) -> None:
+        with pytest.raises(WorkspaceError, match=match):
+            parse_settings(values, source="test")
+        with pytest.raises(ValidationError):
+            Settings(**values)
+
+    def test_bad_settings_file_raises_at_open(self, tmp_path: Path) -> None:
+        """A bad schema name in cxrlab.toml is an error when the workspace opens, not in a later stage."""
+        init_workspace(tmp_path / "ws")
+        (tmp_path / "ws" / "cxrlab.toml").write_text('[cxrlab]\nschema = "chexpert"\n')
+        with pytest.raises(WorkspaceError, match="cxrlab.toml: invalid schema"):
+            open_workspace(tmp_path / "ws")
+
+    def test_unknown_keys_are_kept_aside(self) -> None:
+        settings = parse_settings({"schema": "nih14", "future_option": 1}, source="test")
+        assert settings.schema == "nih14" and settings.extra == {"future_option": 1}
+        assert "future_option" not in settings.to_toml()
 
 
 class TestOpenWorkspace:

@@ -207,13 +207,13 @@ class TestRunConsensus:
         from cxrlab.consensus import run_consensus
         from cxrlab.deid import run_deid
         from cxrlab.filter import run_filter
-        from cxrlab.ingest import ingest_folder
+        from cxrlab.ingest import run_ingest
         from cxrlab.runtime import Executor
         from tests.conftest import make_dicom
 
         for i in range(6):
             make_dicom(tmp_path / "in" / f"c{i}.dcm", seed=i, rows=400, columns=400)
-        ingest_folder(workspace, tmp_path / "in", executor=Executor(1))
+        run_ingest(workspace, tmp_path / "in", executor=Executor(1))
         run_deid(workspace, executor=Executor(1))
         run_filter(workspace)
         simulate_readers(workspace, readers=3, seed=4)

@@ -242,12 +242,12 @@ class TestDeidRunKill:
         from cxrlab.catalog import Image, init_workspace
         from cxrlab.deid import deidentify_dataset
         from cxrlab.deid.batch import mapping_rows
-        from cxrlab.ingest import ingest_folder
+        from cxrlab.ingest import run_ingest
 
         n = 120
         src = _sources(tmp_path / "src", n, size=128)
         ws = init_workspace(tmp_path / "ws")
-        ingest_folder(ws, src, executor=Executor(2))
+        run_ingest(ws, src, executor=Executor(2))
         key, profile = ws.secret_key(), get_profile(ws.settings.deid_profile)
         expected = set()
         for path in src.rglob("*.dcm"):  # what an uninterrupted run records: the rows are a function of the header

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from cxrlab.catalog.models import Image, QuarantineItem
 from cxrlab.errors import CxrlabError
-from cxrlab.ingest import ingest_folder
+from cxrlab.ingest import run_ingest
 from cxrlab.runtime import Executor
 from tests.conftest import make_dicom
 
@@ -28,7 +28,7 @@ def _images(ws) -> list[Image]:  # noqa: ANN001
 
 class TestIngestFolder:
     def test_real_files_metadata_and_raw_store(self, workspace, shared_dicom: Path) -> None:
-        report = ingest_folder(workspace, shared_dicom, executor=Executor(1))
+        report = run_ingest(workspace, shared_dicom, executor=Executor(1))
         # RG1_J2KI/RG1_UNCI and siim/Fake_MONOHR1 share SOP Instance UIDs; chrJapMulti has no pixel data.
         assert report.counts["ingested"] == 3
         assert report.counts["duplicate"] == 2
@@ -43,7 +43,7 @@ class TestIngestFolder:
 
     def test_metadata_fields(self, workspace, tmp_path: Path) -> None:
         make_dicom(tmp_path / "in" / "a.dcm", rows=80, columns=60, age="018M", sex="F", modality="DX")
-        ingest_folder(workspace, tmp_path / "in", executor=Executor(1))
+        run_ingest(workspace, tmp_path / "in", executor=Executor(1))
         (img,) = _images(workspace)
         assert (img.rows, img.columns, img.sex, img.modality, img.study_year) == (80, 60, "F", "DX", 2020)
         assert img.age_years == pytest.approx(1.5)
@@ -66,7 +66,7 @@ class TestIngestFolder:
         ds.PixelData = encapsulate([b"\x00" * 100])
         ds.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.100"  # MPEG2: not an image codec we decode
         ds.save_as(src / "mpeg.dcm", enforce_file_format=True)
-        report = ingest_folder(workspace, src, executor=Executor(2))
+        report = run_ingest(workspace, src, executor=Executor(2))
         assert report.counts["ingested"] == 1
         assert report.counts["not_dicom"] == 1
         assert report.counts["quarantined"] == 4
@@ -85,27 +85,27 @@ class TestIngestFolder:
     def test_rerun_is_idempotent(self, workspace, tmp_path: Path) -> None:
         for i in range(3):
             make_dicom(tmp_path / "in" / f"{i}.dcm", seed=i)
-        ingest_folder(workspace, tmp_path / "in", executor=Executor(1))
-        report = ingest_folder(workspace, tmp_path / "in", executor=Executor(1))
+        run_ingest(workspace, tmp_path / "in", executor=Executor(1))
+        report = run_ingest(workspace, tmp_path / "in", executor=Executor(1))
         assert report.counts == {"already_ingested": 3}
         assert len(_images(workspace)) == 3
 
     def test_duplicate_uid_with_other_bytes_is_ignored(self, workspace, tmp_path: Path) -> None:
         make_dicom(tmp_path / "in" / "a.dcm", sop_uid="1.2.3.4", seed=1)
         make_dicom(tmp_path / "in" / "b.dcm", sop_uid="1.2.3.4", seed=2)
-        report = ingest_folder(workspace, tmp_path / "in", executor=Executor(1))
+        report = run_ingest(workspace, tmp_path / "in", executor=Executor(1))
         assert (report.counts["ingested"], report.counts["duplicate"]) == (1, 1)
         assert len(list((workspace.root / "raw").rglob("*.dcm"))) == 1
 
     def test_empty_folder_reports_it(self, workspace, tmp_path: Path) -> None:
         (tmp_path / "empty").mkdir()
-        report = ingest_folder(workspace, tmp_path / "empty")
+        report = run_ingest(workspace, tmp_path / "empty")
         assert report.total == 0
         assert any("folder is empty" in n for n in report.notes)
 
     def test_missing_path_raises(self, workspace, tmp_path: Path) -> None:
         with pytest.raises(CxrlabError, match="no such file or folder"):
-            ingest_folder(workspace, tmp_path / "nope")
+            run_ingest(workspace, tmp_path / "nope")
 
 
 class TestIngestKill:
@@ -131,7 +131,7 @@ class TestIngestKill:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
         assert 0 < count < n, "the ingest must be killed halfway for this test to mean anything"
-        report = ingest_folder(workspace, src, executor=Executor(2))
+        report = run_ingest(workspace, src, executor=Executor(2))
         assert report.counts["quarantined"] == 0
         imgs = _images(workspace)
         assert len(imgs) == n

@@ -20,9 +20,9 @@ from cxrlab.catalog.db import current_revision, head_revision
 from cxrlab.catalog.models import Base, ConsensusLabel, Event, Image, ImageState, Reading
 from cxrlab.consensus import run_consensus
 from cxrlab.deid import run_deid
-from cxrlab.export import ANNOTATION_COLUMNS, export_release
+from cxrlab.export import ANNOTATION_COLUMNS, run_export
 from cxrlab.filter import run_filter
-from cxrlab.ingest import ingest_folder
+from cxrlab.ingest import run_ingest
 from cxrlab.runtime import Executor
 from tests.conftest import make_dicom
 from tests.pg import pg_database_url, pg_server_url  # noqa: F401 - pytest fixtures
@@ -48,14 +48,14 @@ def _sources(folder: Path) -> Path:
 
 
 def _run_pipeline(ws, src: Path) -> dict:  # noqa: ANN001
-    reports = {"ingest": ingest_folder(ws, src, executor=Executor(2))}
-    reports["reingest"] = ingest_folder(ws, src, executor=Executor(2))
+    reports = {"ingest": run_ingest(ws, src, executor=Executor(2))}
+    reports["reingest"] = run_ingest(ws, src, executor=Executor(2))
     reports["deid"] = run_deid(ws, executor=Executor(2))
     reports["filter"] = run_filter(ws)
     reports["annotate"] = simulate_readers(ws, readers=3, seed=1)
     reports["consensus"] = run_consensus(ws)
     reports["consensus_again"] = run_consensus(ws)  # delete + re-insert path
-    reports["export"] = export_release(ws, "pg")
+    reports["export"] = run_export(ws, "pg")
     return reports
 
 
@@ -90,9 +90,9 @@ class TestMigrations:
 class TestPipelineOnPostgres:
     def test_ingest_catalog_rows(self, pg_workspace, tmp_path: Path) -> None:
         src = _sources(tmp_path / "in")
-        first = ingest_folder(pg_workspace, src, executor=Executor(2))
+        first = run_ingest(pg_workspace, src, executor=Executor(2))
         assert first.counts["ingested"] == 6
-        second = ingest_folder(pg_workspace, src, executor=Executor(2))
+        second = run_ingest(pg_workspace, src, executor=Executor(2))
         assert second.counts["already_ingested"] == 6 and second.counts["ingested"] == 0
         with pg_workspace.sessions() as s:
             images = s.scalars(select(Image).order_by(Image.sop_instance_uid)).all()

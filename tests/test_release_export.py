@@ -173,16 +173,16 @@ class TestWorkspaceRelease:
         from cxrlab.catalog.models import Image, ImageState
         from cxrlab.consensus import run_consensus
         from cxrlab.deid import run_deid
-        from cxrlab.export import export_release
+        from cxrlab.export import run_export
         from cxrlab.filter import run_filter
-        from cxrlab.ingest import ingest_folder
+        from cxrlab.ingest import run_ingest
         from cxrlab.runtime import Executor
         from cxrlab.split import run_split
         from tests.conftest import make_dicom
 
         for i in range(10):
             make_dicom(tmp_path / "in" / f"c{i}.dcm", seed=i, rows=300, columns=260, patient_id=f"P{i // 2}")
-        ingest_folder(workspace, tmp_path / "in", executor=Executor(1))
+        run_ingest(workspace, tmp_path / "in", executor=Executor(1))
         run_deid(workspace, executor=Executor(1))
         run_filter(workspace)
         simulate_readers(workspace, readers=3, seed=2)
@@ -191,7 +191,7 @@ class TestWorkspaceRelease:
         assert report.counts["train"] + report.counts["test"] == 10
         with pytest.raises(CxrlabError, match="already have a split"):
             run_split(workspace, test_size=4)
-        report = export_release(workspace, "v1", formats=("coco",))
+        report = run_export(workspace, "v1", formats=("coco",))
         out = workspace.root / "exports" / "v1"
         n_test = len(list((out / "test").glob("*.dicom")))
         assert n_test == report.counts["images_test"] and n_test + len(list((out / "train").glob("*.dicom"))) == 10
@@ -207,13 +207,13 @@ class TestWorkspaceRelease:
         manifest = json.loads((out / "manifest.json").read_text())
         assert manifest["deid_profile"] == "vindr" and manifest["counts"]["images"] == 10
         with pytest.raises(CxrlabError, match="already exists"):
-            export_release(workspace, "v1")
+            run_export(workspace, "v1")
 
 
 class TestImportIntoWorkspace:
     def test_vindr_folder_import_then_export_round_trip(self, workspace, tmp_path: Path) -> None:  # noqa: ANN001
         from cxrlab.consensus import run_consensus
-        from cxrlab.export import export_release
+        from cxrlab.export import run_export
         from cxrlab.ingest.release import import_release, load_release_files
         from tests.conftest import make_dicom
 
@@ -234,7 +234,7 @@ class TestImportIntoWorkspace:
         assert report.counts["images"] == 12 and report.counts["readings"] == 24
         assert import_release(workspace, tables).counts["already_imported"] == 12  # idempotent
         run_consensus(workspace)  # must keep the imported test consensus (method "review")
-        export_release(workspace, "r")
+        run_export(workspace, "r")
         out = workspace.root / "exports" / "r"
         for name in ("annotations_train.csv", "image_labels_train.csv", "annotations_test.csv",
                      "image_labels_test.csv"):

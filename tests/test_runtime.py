@@ -56,6 +56,18 @@ class TestAtomicWrite:
         assert oct(target.stat().st_mode & 0o777) == "0o600"
         assert [p.name for p in target.parent.iterdir()] == ["f.bin"]
 
+    def test_private_file_is_never_readable_by_others(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """The temporary was created 0644 and narrowed only after the write (a window for the key file and the
+        exported identifier mapping)."""
+        import cxrlab.runtime.files as files
+
+        seen: list[int] = []
+        real_fsync = os.fsync
+        monkeypatch.setattr(files.os, "fsync", lambda fd: (seen.append(os.fstat(fd).st_mode & 0o777),
+                                                            real_fsync(fd))[1])
+        atomic_write_bytes(tmp_path / "secret.key", b"abc", mode=0o600)
+        assert seen == [0o600]
+
     def test_stale_temporaries_are_removed(self, tmp_path: Path) -> None:
         (tmp_path / ".f.bin.abc.tmp").write_bytes(b"half")
         (tmp_path / "keep.dcm").write_bytes(b"x")

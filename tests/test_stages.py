@@ -14,9 +14,9 @@ from cxrlab.annotate.services.readings import BoxInput, QCError, ReadingInput, r
 from cxrlab.catalog.models import ConsensusLabel, Image, ImageState
 from cxrlab.consensus import majority_vote, run_consensus
 from cxrlab.deid import VINDR_KEEP, image_id_for, run_deid
-from cxrlab.export import ANNOTATION_COLUMNS, export_release
+from cxrlab.export import ANNOTATION_COLUMNS, run_export
 from cxrlab.filter import FilterRules, check_header, run_filter
-from cxrlab.ingest import ingest_folder
+from cxrlab.ingest import run_ingest
 from cxrlab.runtime import Executor
 from cxrlab.schemas import SCHEMAS, get_schema
 from tests.conftest import make_dicom
@@ -30,7 +30,7 @@ def accepted(workspace, tmp_path: Path):
         make_dicom(src / f"chest{i}.dcm", seed=i, sop_uid=f"1.2.826.0.1.{i}", rows=100, columns=80)
     make_dicom(src / "hand.dcm", body_part="HAND", seed=9)
     make_dicom(src / "child.dcm", age="004Y", seed=10)
-    ingest_folder(workspace, src, executor=Executor(1))
+    run_ingest(workspace, src, executor=Executor(1))
     run_deid(workspace, executor=Executor(2))
     run_filter(workspace)
     return workspace
@@ -131,7 +131,7 @@ class TestConsensusAndExport:
     def test_release_files_in_seed_layout(self, accepted) -> None:
         simulate_readers(accepted, readers=3, seed=1)
         run_consensus(accepted)
-        report = export_release(accepted, "v1")
+        report = run_export(accepted, "v1")
         out = accepted.root / "exports" / "v1"
         assert report.counts["images"] == 4
         schema = SCHEMAS["vindr-cxr"]

@@ -67,14 +67,14 @@ def _build(root: Path):  # noqa: ANN202 - returns (Workspace, project id, review
     from cxrlab.deid import run_deid
     from cxrlab.dicom.phantom import generate_phantoms
     from cxrlab.filter import run_filter
-    from cxrlab.ingest import ingest_folder
+    from cxrlab.ingest import run_ingest
     from cxrlab.runtime import Executor
 
     incoming = root / "incoming"
     generate_phantoms(incoming, 12, seed=7, size_range=(512, 800), text_prob=0.0, outlier_prob=0.0)
     ws = init_workspace(root / "ws", settings=Settings(project="e2e", schema="vindr-cxr"))
     executor = Executor(1)
-    ingest_folder(ws, incoming, executor=executor)
+    run_ingest(ws, incoming, executor=executor)
     run_deid(ws, executor=executor, text=False)
     run_filter(ws)
     with ws.sessions() as session:

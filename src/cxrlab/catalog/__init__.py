@@ -1,6 +1,7 @@
-"""The catalog: SQLAlchemy models, sessions, Alembic migrations and the workspace that holds them."""
+"""The catalog: SQLAlchemy models, transactions, Alembic migrations, the workspace that holds them, and the
+repository of release tables (:mod:`cxrlab.catalog.release`)."""
 
-from cxrlab.catalog.db import current_revision, head_revision, make_engine, session_scope, upgrade
+from cxrlab.catalog.db import current_revision, head_revision, make_engine, transaction, upgrade
 from cxrlab.catalog.models import (
     AuthSession,
     Base,
@@ -28,7 +29,7 @@ from cxrlab.catalog.models import (
     User,
     UserRole,
 )
-from cxrlab.catalog.workspace import Settings, Workspace, init_workspace, open_workspace
+from cxrlab.catalog.workspace import Settings, Workspace, init_workspace, open_workspace, parse_settings
 
 __all__ = [
     "AuthSession",
@@ -63,6 +64,7 @@ __all__ = [
     "init_workspace",
     "make_engine",
     "open_workspace",
-    "session_scope",
+    "parse_settings",
+    "transaction",
     "upgrade",
 ]

@@ -1,7 +1,11 @@
-"""Engine and session factory of the catalog, and schema migrations with Alembic.
+"""Engine, transactions and schema migrations (Alembic) of the catalog.
 
 SQLite is the default (a file in the workspace, WAL journal so readers never block the single writer);
 a PostgreSQL URL (``postgresql+psycopg://...``) is accepted as well.
+
+One idiom for writes, everywhere: ``with transaction(ws) as session:`` (or ``transaction(session)`` /
+``transaction(engine)``) takes the writer lock, commits on success and rolls back on error. Reads use a session
+that is never committed: ``with ws.sessions() as session:``.
 """
 
 from __future__ import annotations
@@ -11,21 +15,33 @@ import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
+from typing import Protocol
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
+
+from cxrlab.errors import WorkspaceError
 
 __all__ = [
     "WalCheckpointer",
+    "check_database_url",
     "current_revision",
+    "describe_url",
     "head_revision",
     "make_engine",
-    "session_scope",
+    "transaction",
     "upgrade",
     "writer_lock",
 ]
+
+#: Database backends the catalog's migrations are tested on.
+BACKENDS = ("sqlite", "postgresql")
+#: Seconds to wait for a PostgreSQL server before giving up (libpq's default is to wait forever).
+CONNECT_TIMEOUT = 10
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -51,7 +67,56 @@ def make_engine(url: str) -> Engine:
 
         return engine
     # A web server runs up to 40 request threads (the AnyIO default); keep enough connections for them.
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30)
+    connect_args = {}
+    if make_url(url).get_backend_name() == "postgresql" and "connect_timeout" not in make_url(url).query:
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT  # a server that does not answer is an error, not a hang
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30, connect_args=connect_args)
+
+
+def check_database_url(url: str) -> None:
+    """Refuse a catalog URL that cannot work, before anything is created with it.
+
+    Raises
+    ------
+    ValueError
+        Not a SQLAlchemy URL, a backend other than SQLite or PostgreSQL, or a driver that is not installed.
+        The message shows the URL without its password.
+    """
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError("not a database URL (expected e.g. postgresql+psycopg://USER@HOST/DB)") from None
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.get_backend_name() not in BACKENDS:
+        raise ValueError(f"{shown}: unsupported database {parsed.get_backend_name()!r} (use sqlite:///PATH or "
+                         "postgresql+psycopg://USER@HOST/DB)")
+    try:
+        parsed.get_dialect().import_dbapi()
+    except NoSuchModuleError:
+        raise ValueError(f"{shown}: unknown driver {parsed.get_driver_name()!r} (use postgresql+psycopg)") from None
+    except ImportError:
+        postgres = parsed.get_backend_name() == "postgresql"
+        hint = " (use postgresql+psycopg, from the [postgres] extra)" if postgres else ""
+        raise ValueError(f"{shown}: driver {parsed.get_driver_name()!r} is not installed{hint}") from None
+
+
+def describe_url(url: str | URL) -> str:
+    """Where a URL points, for messages: ``backend host:port/database`` or the SQLite file; never the password."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    if parsed.get_backend_name() == "sqlite":
+        return f"sqlite {parsed.database or ':memory:'}"
+    port = parsed.port or {"postgresql": 5432}.get(parsed.get_backend_name())
+    where = f"{parsed.host or 'localhost'}" + (f":{port}" if port else "")
+    return f"{parsed.get_backend_name()} {where}" + (f"/{parsed.database}" if parsed.database else "")
+
+
+def connection_error(url: str | URL, exc: DBAPIError) -> WorkspaceError:
+    """A one-line error for a catalog that cannot be reached, naming where it was looked for (no password)."""
+    parsed = make_url(url) if isinstance(url, str) else url
+    reason = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+    if parsed.password:
+        reason = reason.replace(str(parsed.password), "***")
+    return WorkspaceError(f"cannot open the catalog database at {describe_url(parsed)}: {reason}")
 
 
 _WRITER_LOCKS: dict[str, threading.Lock] = {}
@@ -162,15 +227,45 @@ def current_revision(engine: Engine) -> str | None:
     return row[0] if row else None
 
 
+class HasSessions(Protocol):
+    """Anything with a session factory, such as a :class:`~cxrlab.catalog.Workspace`."""
+
+    sessions: sessionmaker[Session]
+
+
 @contextmanager
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A transaction: commit on success, roll back on error."""
-    session = factory()
+def transaction(target: Session | Engine | sessionmaker[Session] | HasSessions) -> Iterator[Session]:
+    """Run the block as one write transaction through the catalog's writer path.
+
+    Takes the writer lock (:func:`writer_lock`), commits on success and rolls back on any error. Given a session,
+    it uses that session and leaves it open (reads made before the block may share its transaction); given a
+    workspace, a session factory or an engine, it opens a session and closes it at the end.
+
+    Reads made before the block may share its transaction: on PostgreSQL (READ COMMITTED) every statement sees
+    the latest committed rows anyway, and the sqlite3 driver opens a transaction only at the first write, so no
+    read snapshot is carried into the write (which could fail with SQLITE_BUSY_SNAPSHOT).
+
+    Examples
+    --------
+    >>> with transaction(ws) as session:  # doctest: +SKIP
+    ...     session.add(Event(image_pk=1, stage="filter", action="accepted"))
+    """
+    if isinstance(target, Session):
+        session, owned = target, False
+    elif isinstance(target, Engine):
+        session, owned = Session(target, expire_on_commit=False), True
+    elif isinstance(target, sessionmaker):
+        session, owned = target(), True
+    else:
+        session, owned = target.sessions(), True
     try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+        with writer_lock(session.get_bind()):
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
     finally:
-        session.close()
+        if owned:
+            session.close()

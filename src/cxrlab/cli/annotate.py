@@ -22,14 +22,14 @@ def record(
 ) -> None:
     """Record readings from a JSON file; every reading passes the QC rules or the whole file is refused."""
     from cxrlab.annotate.services.readings import load_readings, record_reading
-    from cxrlab.catalog import open_workspace, session_scope
+    from cxrlab.catalog import open_workspace
     from cxrlab.schemas import get_schema
 
     with cli_errors():
         ws = open_workspace(workspace)
         items = load_readings(readings)
         schema = get_schema(ws.settings.schema)
-        with session_scope(ws.sessions) as session:
+        with ws.transaction() as session:
             for i, item in enumerate(items):
                 try:
                     record_reading(session, schema, item)

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -64,6 +65,7 @@ def _bar() -> Progress:
         TimeRemainingColumn(),
         console=err,
         transient=not sys.stderr.isatty(),
+        disable=not err.is_terminal,  # no bar, and no blank line before a message, when stderr is not a terminal
     )
 
 
@@ -87,18 +89,25 @@ def multi_progress() -> Iterator[Callable[[str], Callable[[int, int], None]]]:
         yield add
 
 
-def print_report(report, *, max_problems: int = 20) -> None:  # noqa: ANN001 - StageReport
-    """Print a StageReport as a summary table (stdout) and its problems (stderr)."""
-    table = Table(title=report.stage, caption=f"{report.seconds:.1f} s", title_justify="left")
-    table.add_column("outcome")
-    table.add_column("count", justify="right")
-    for key, value in sorted(report.counts.items()):
-        table.add_row(key, str(value))
-    out.print(table)
+def print_report(report, *, max_problems: int = 20, verbose: bool = False) -> None:  # noqa: ANN001 - StageReport
+    """Print a StageReport: the summary table (or "nothing to do") and its notes on stdout, its problems on
+    stderr; with *verbose*, also every item passed over (duplicates, non-DICOM files, ...)."""
+    if any(report.counts.values()):
+        table = Table(title=report.stage, caption=f"{report.seconds:.1f} s", title_justify="left")
+        table.add_column("outcome")
+        table.add_column("count", justify="right")
+        for key, value in sorted(report.counts.items()):
+            table.add_row(key, str(value))
+        out.print(table)
+    elif not report.problems:
+        out.print(f"{report.stage}: nothing to do")
     for note in report.notes:
-        out.print(note)
+        out.print(escape(note), highlight=False, soft_wrap=True)
+    if verbose:
+        for item, outcome in report.skipped:
+            out.print(f"{outcome}: {escape(item)}", highlight=False, soft_wrap=True)
     for path, reason in report.problems[:max_problems]:
-        err.print(f"[yellow]{path}[/]: {reason}", highlight=False)
+        err.print(f"[yellow]{escape(path)}[/]: {escape(reason)}", highlight=False)
     if len(report.problems) > max_problems:
         err.print(f"... and {len(report.problems) - max_problems} more (see the quarantine/ folder)")
 
@@ -106,7 +115,8 @@ def print_report(report, *, max_problems: int = 20) -> None:  # noqa: ANN001 - S
 @contextmanager
 def cli_errors(*, max_unpacked: int | None = None) -> Iterator[None]:
     """Turn a cxrlab error into a one-line message on stderr and its exit code (1; 2 for input over a size
-    limit). *max_unpacked* is the ``--max-unpacked`` limit for the readers called inside."""
+    limit), and so an OSError (a path that cannot be read or written: exit 1). *max_unpacked* is the
+    ``--max-unpacked`` limit for the readers called inside."""
     from cxrlab.runtime.unpack import UnpackedTooLargeError, unpack_limit
 
     try:
@@ -114,5 +124,9 @@ def cli_errors(*, max_unpacked: int | None = None) -> Iterator[None]:
             yield
     except CxrlabError as exc:
         hint = "; raise the limit with --max-unpacked" if isinstance(exc, UnpackedTooLargeError) else ""
-        err.print(f"[red]error:[/] {exc}{hint}", highlight=False)
+        err.print(f"[red]error:[/] {escape(str(exc))}{hint}", highlight=False)
         raise typer.Exit(code=exc.exit_code) from None
+    except OSError as exc:  # a path that cannot be read or written: the file and the system's reason
+        where = f"{exc.filename}: " if exc.filename else ""
+        err.print(f"[red]error:[/] {escape(where + (exc.strerror or type(exc).__name__))}", highlight=False)
+        raise typer.Exit(code=1) from None

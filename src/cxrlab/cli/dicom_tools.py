@@ -45,7 +45,12 @@ def render(
     with cli_errors():
         if not file.exists():
             raise CxrlabError(f"{file}: file not found")
-        render_file(file, output, window=_parse_window(window), max_size=max_size)
+        try:
+            render_file(file, output, window=_parse_window(window), max_size=max_size)
+        except OSError as exc:
+            if exc.filename and Path(exc.filename).resolve() == file.resolve():
+                raise CxrlabError(f"{file}: cannot read ({exc.strerror or type(exc).__name__})") from None
+            raise CxrlabError(f"{output}: cannot write ({exc.strerror or type(exc).__name__})") from None
     out.print(f"wrote {output}")
 
 
@@ -64,7 +69,7 @@ def phantom(
 
     if min_size > max_size:
         raise typer.BadParameter("--min-size must not exceed --max-size")
-    with progress("phantoms") as cb:
+    with cli_errors(), progress("phantoms") as cb:
         truths = generate_phantoms(
             out_dir,
             n,

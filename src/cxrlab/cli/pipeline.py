@@ -31,17 +31,12 @@ def init(
     ] = "",
 ) -> None:
     """Create a workspace: settings, catalog (migrated), secret key and stage folders."""
-    from cxrlab.catalog import Settings, init_workspace
-    from cxrlab.schemas import get_schema
+    from cxrlab.catalog import init_workspace, parse_settings
 
     with cli_errors():
-        try:
-            get_schema(schema)
-        except KeyError as exc:
-            raise typer.BadParameter(str(exc.args[0]), param_hint="--schema") from None
-        ws = init_workspace(
-            workspace, settings=Settings(schema=schema, population=population, database_url=database_url)
-        )
+        settings = parse_settings({"schema": schema, "population": population, "database_url": database_url},
+                                  source="cxrlab init")
+        ws = init_workspace(workspace, settings=settings)
     out.print(
         f"workspace ready: {ws.root} (catalog {ws.database_url.split('://')[0]}, schema {ws.settings.schema})"
     )
@@ -52,17 +47,28 @@ def ingest_folder_cmd(
     path: Annotated[Path, typer.Argument(help="Folder (searched recursively) or a single file.")],
     workspace: WorkspaceOpt = None,
     workers: WorkersOpt = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List the duplicates and non-DICOM files "
+                                          "skipped.")] = False,
+    report_file: Annotated[Path | None, typer.Option("--report", help="Write every skipped or quarantined file "
+                                                     "with its outcome and reason (CSV).")] = None,
 ) -> None:
     """Ingest DICOM files: non-DICOM files are skipped, duplicates ignored, bad files quarantined."""
     from cxrlab.catalog import open_workspace
-    from cxrlab.ingest import ingest_folder
+    from cxrlab.errors import CxrlabError
+    from cxrlab.ingest import run_ingest
     from cxrlab.runtime import Executor
 
     with cli_errors():
         ws = open_workspace(workspace)
+        if report_file is not None and not report_file.parent.is_dir():
+            raise CxrlabError(f"{report_file}: no such folder for the report")
         with progress("ingest") as cb:
-            report = ingest_folder(ws, path, executor=Executor(workers), on_progress=cb)
-    print_report(report)
+            report = run_ingest(ws, path, executor=Executor(workers), on_progress=cb)
+        if report_file is not None:
+            report.write_csv(report_file)
+    print_report(report, verbose=verbose)
+    if report_file is not None:
+        out.print(f"list of skipped and quarantined files -> {report_file}", highlight=False)
 
 
 @deid_app.command("run")
@@ -70,7 +76,7 @@ def deid_run(
     workspace: WorkspaceOpt = None,
     workers: WorkersOpt = None,
     text: Annotated[bool | None, typer.Option("--text/--no-text", help="Scan for burned-in text "
-                                              "(default: on when the [ocr] extra is installed).")] = None,
+                                              "(default: on when the \\[ocr] extra is installed).")] = None,
 ) -> None:
     """De-identify every ingested image with the workspace profile (VinDr 25-tag keep-list)."""
     from cxrlab.catalog import open_workspace
@@ -112,7 +118,7 @@ SchemeOpt = Annotated[str, typer.Option("--id-scheme", help="hmac (keyed) or md5
 
 
 TextOpt = Annotated[bool | None, typer.Option("--text/--no-text", help="Detect and redact burned-in text "
-                                                "(default: on when the [ocr] extra is installed).")]
+                                                "(default: on when the \\[ocr] extra is installed).")]
 
 
 def _mapping_default(key_file: Path) -> Path:
@@ -129,7 +135,7 @@ def _text_options(enabled: bool | None, review_dir: Path):  # noqa: ANN202
     if not ocr_available():
         if enabled:
             raise CxrlabError("burned-in text detection needs the OCR extra: pip install 'cxrlab[ocr]'")
-        err.print("[yellow]warning:[/] burned-in text is NOT scanned (install the [ocr] extra, or pass --no-text)")
+        err.print("[yellow]warning:[/] burned-in text is NOT scanned (install the \\[ocr] extra, or pass --no-text)")
         return None
     return TextOptions(review_dir=review_dir)
 
@@ -228,15 +234,9 @@ def deid_verify(
 
 def _redactions(engine) -> dict[str, list]:  # noqa: ANN001 - a SQLAlchemy Engine or None
     """``image_id -> boxes`` from a mapping store or catalog (empty when there is none)."""
-    if engine is None:
-        return {}
-    from sqlalchemy import select
-    from sqlalchemy.orm import Session
+    from cxrlab.deid.batch import read_redactions
 
-    from cxrlab.catalog import Redaction
-
-    with Session(engine) as session:
-        return {r.image_id: r.boxes for r in session.scalars(select(Redaction))}
+    return {} if engine is None else read_redactions(engine)
 
 
 @deid_app.command("export-mapping")
@@ -246,18 +246,10 @@ def deid_export_mapping(
     mapping: Annotated[Path | None, typer.Option(help="A folder-mode mapping store instead of a workspace.")] = None,
 ) -> None:
     """Export the original -> de-identified identifier mapping, for the hospital's own records only."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import Session
-
-    from cxrlab.catalog import UidMap, open_workspace
-    from cxrlab.deid.batch import mapping_engine
-    from cxrlab.export import write_csv
+    from cxrlab.catalog import open_workspace
+    from cxrlab.deid.batch import export_mapping, mapping_engine
 
     with cli_errors():
         engine = mapping_engine(mapping) if mapping else open_workspace(workspace).engine
-        with Session(engine) as session:
-            rows = [[m.original, m.kind, m.new] for m in session.scalars(select(UidMap).order_by(UidMap.kind,
-                                                                                                  UidMap.original))]
-        write_csv(output, ["original", "kind", "new"], rows)
-        output.chmod(0o600)
-    out.print(f"wrote {len(rows)} mapping row(s) to {output} (mode 0600)")
+        n = export_mapping(engine, output)
+    out.print(f"wrote {n} mapping row(s) to {output} (mode 0600)")

@@ -276,12 +276,13 @@ def export(
     with cli_errors(max_unpacked=max_unpacked):
         if vindr is None and nih_dir is None:
             from cxrlab.catalog import open_workspace
-            from cxrlab.export import export_release
+            from cxrlab.export import run_export
 
+            ws = open_workspace(workspace)
             with progress("export") as cb:
-                report = export_release(open_workspace(workspace), tag, formats=formats, link=not copy,
-                                        png_size=png_size, box_source=boxes, threshold=threshold,
-                                        overwrite=overwrite, executor=Executor(workers), on_progress=cb)
+                report = run_export(ws, tag, formats=formats, link=not copy, png_size=png_size, box_source=boxes,
+                                    threshold=threshold, overwrite=overwrite, executor=Executor(workers),
+                                    on_progress=cb)
         else:
             from cxrlab.export.release import check_tag, write_release
             from cxrlab.ingest.release import load_release_files

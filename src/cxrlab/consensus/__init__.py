@@ -8,7 +8,14 @@ from cxrlab.consensus.agreement import (
     fleiss_kappa_counts,
 )
 from cxrlab.consensus.fusion import FUSION_METHODS, fuse_reader_boxes, wbf_arrays
-from cxrlab.consensus.vote import REVIEW, consensus_tables, image_positives, majority_vote, run_consensus
+from cxrlab.consensus.vote import (
+    REVIEW,
+    consensus_tables,
+    image_positives,
+    label_votes,
+    majority_vote,
+    run_consensus,
+)
 
 __all__ = [
     "FUSION_METHODS",
@@ -21,6 +28,7 @@ __all__ = [
     "fleiss_kappa_counts",
     "fuse_reader_boxes",
     "image_positives",
+    "label_votes",
     "majority_vote",
     "run_consensus",
     "wbf_arrays",

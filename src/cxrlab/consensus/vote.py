@@ -11,29 +11,18 @@ from __future__ import annotations
 import time
 
 import pandas as pd
-from sqlalchemy import delete, insert, select
 
-from cxrlab.catalog.models import (
-    REVIEW_METHOD,
-    ConsensusBox,
-    ConsensusLabel,
-    Event,
-    Image,
-    ImageState,
-    Reading,
-    ReadingBox,
-    ReadingLabel,
-)
+from cxrlab.catalog.models import REVIEW_METHOD
+from cxrlab.catalog.release import CONSENSUS_STATES, add_events, load_release, replace_consensus
 from cxrlab.catalog.workspace import Workspace
-from cxrlab.runtime.report import StageReport
+from cxrlab.runtime.executor import Executor
+from cxrlab.runtime.report import ProgressCallback, StageReport
 from cxrlab.schemas import ReleaseTables, get_schema
 
-__all__ = ["REVIEW", "consensus_tables", "image_positives", "majority_vote", "run_consensus"]
+__all__ = ["REVIEW", "consensus_tables", "image_positives", "label_votes", "majority_vote", "run_consensus"]
 
 #: ``method`` of consensus rows written by human review (the labeling platform); never overwritten here.
 REVIEW = REVIEW_METHOD
-#: Image states whose readings are aggregated.
-STATES = (ImageState.LABELED, ImageState.REVIEWED)
 
 
 def majority_vote(votes: pd.DataFrame, *, threshold: float = 0.5) -> pd.DataFrame:
@@ -84,18 +73,54 @@ def image_positives(
     return pd.concat(parts, ignore_index=True)
 
 
+def label_votes(reader_labels: pd.DataFrame, names: list[str], *, threshold: float = 0.5) -> pd.DataFrame:
+    """The majority vote of each image's readers with its tally, one row per image and label.
+
+    Parameters
+    ----------
+    reader_labels : DataFrame
+        ``image_id, rad_id`` and one 0/1 column per label: one row per reader per image.
+    names : list of str
+        Labels to vote on (the schema's, in seed order).
+    threshold : float
+        Positive when more than this share of the image's readers marked the label (:func:`majority_vote`).
+
+    Returns
+    -------
+    DataFrame
+        ``image_id, label, positive, votes, readers``, by image then label: ``votes`` readers marked the label,
+        out of ``readers``.
+    """
+    table = reader_labels.reindex(columns=["image_id", "rad_id", *names])
+    if table.empty:
+        return pd.DataFrame(columns=["image_id", "label", "positive", "votes", "readers"])
+    grouped = table.groupby("image_id", sort=True)
+    readers = grouped.size()
+    votes = grouped[names].sum().stack()
+    positive = majority_vote(table, threshold=threshold).set_index("image_id")[names].stack()
+    out = pd.DataFrame({"positive": positive, "votes": votes}).rename_axis(["image_id", "label"]).reset_index()
+    out["readers"] = out["image_id"].map(readers)
+    return out
+
+
 def run_consensus(
     ws: Workspace,
     *,
     threshold: float = 0.5,
     iou_thr: float = 0.4,
     skip_box_thr: float = 0.0,
+    executor: Executor | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> StageReport:
     """Aggregate the readers of every labeled (or reviewed) image: majority vote of labels, WBF of boxes.
 
     Idempotent: earlier automatic rows are replaced. Rows written by human review (``method == "review"``
     in ``consensus_labels`` / ``consensus_boxes``) are never touched: a reviewed label keeps its decision,
     and an image with any reviewed box gets no fused boxes (the reviewer's boxes are its consensus).
+
+    The catalog is read into release tables (:func:`cxrlab.catalog.release.load_release`), voted and fused in
+    memory (:func:`label_votes`, :func:`~cxrlab.consensus.fuse_reader_boxes`), and written back
+    (:func:`cxrlab.catalog.release.replace_consensus`), all in one transaction.
 
     Parameters
     ----------
@@ -105,110 +130,38 @@ def run_consensus(
     iou_thr, skip_box_thr : float
         Box fusion options (:func:`cxrlab.consensus.fuse_reader_boxes`). Every fused box is stored with its
         ``votes`` (distinct readers); the export keeps those drawn by a majority.
+    executor : Executor, optional
+        Accepted for the stage contract; the vote and the fusion are vectorised and run in this process.
+    on_progress : callable, optional
+        Called once with ``(images, images)`` when the consensus is stored.
     """
     from cxrlab.consensus.fusion import fuse_reader_boxes
 
     t0 = time.perf_counter()
     report = StageReport("consensus")
     schema = get_schema(ws.settings.schema)
-    names = schema.names
-    labeled = select(Reading.image_pk).join(Image).where(Image.state.in_(STATES)).scalar_subquery()
-    with ws.sessions() as session:
-        rows = session.execute(
-            select(Image.id, Image.columns, Image.rows, Reading.rad_id, Reading.id)
-            .join(Reading)
-            .where(Image.state.in_(STATES))
-        ).all()
-        if not rows:
+    with ws.transaction() as session:
+        tables = load_release(session, schema, states=CONSENSUS_STATES)
+        readers = tables.reader_labels.groupby("image_id", sort=False).size()
+        if readers.empty:
             report.notes.append("no labeled images")
             return report
-        reads = pd.DataFrame(rows, columns=["image_id", "width", "height", "rad_id", "reading"])
-        pks = sorted({int(pk) for pk in reads["image_id"]})
-        marks = pd.DataFrame(
-            session.execute(
-                select(ReadingLabel.reading_id, ReadingLabel.label)
-                .join(Reading, Reading.id == ReadingLabel.reading_id)
-                .join(Image)
-                .where(Image.state.in_(STATES))
-            ).all(),
-            columns=["reading", "label"],
-        )
-        box_rows = pd.DataFrame(
-            session.execute(
-                select(ReadingBox.reading_id, ReadingBox.class_name, ReadingBox.x_min, ReadingBox.y_min,
-                       ReadingBox.x_max, ReadingBox.y_max)
-                .join(Reading, Reading.id == ReadingBox.reading_id)
-                .join(Image)
-                .where(Image.state.in_(STATES))
-                .order_by(ReadingBox.id)
-            ).all(),
-            columns=["reading", "class_name", "x_min", "y_min", "x_max", "y_max"],
-        )
-        marked = pd.concat([marks, box_rows[["reading", "class_name"]].rename(columns={"class_name": "label"})])
-        wide = pd.crosstab(marked["reading"], marked["label"]).clip(upper=1) if len(marked) else pd.DataFrame()
-        wide = wide.reindex(index=reads["reading"], columns=names, fill_value=0).fillna(0).astype(int)
-        table = pd.concat([reads[["image_id", "rad_id"]].reset_index(drop=True), wide.reset_index(drop=True)],
-                          axis=1)
-        counts = table.groupby("image_id").size()
-        sums = table.groupby("image_id")[names].sum()
-        result = majority_vote(table, threshold=threshold).set_index("image_id")
-        reviewed = {
-            (int(pk), lab)
-            for pk, lab in session.execute(
-                select(ConsensusLabel.image_pk, ConsensusLabel.label).where(
-                    ConsensusLabel.image_pk.in_(labeled), ConsensusLabel.method == REVIEW
-                )
-            )
-        }
-        session.execute(
-            delete(ConsensusLabel).where(ConsensusLabel.image_pk.in_(labeled), ConsensusLabel.method != REVIEW)
-        )
-        method = f"majority>{threshold:g}"
-        label_values = [
-            {"image_pk": pk, "label": name, "positive": int(result.at[pk, name]), "votes": int(sums.at[pk, name]),
-             "readers": int(counts.at[pk]), "method": method}
-            for pk in pks
-            for name in names
-            if (pk, name) not in reviewed
-        ]
-        if label_values:
-            session.execute(insert(ConsensusLabel), label_values)
-        report.counts["images"] = len(pks)
-        report.counts["reviewed_labels_kept"] = len(reviewed)
-        # Box fusion (one "model" per reader; readers without boxes still count).
-        reviewed_box_images = set(
-            session.scalars(
-                select(ConsensusBox.image_pk).where(ConsensusBox.image_pk.in_(labeled), ConsensusBox.method == REVIEW)
-            )
-        )
-        session.execute(
-            delete(ConsensusBox).where(ConsensusBox.image_pk.in_(labeled), ConsensusBox.method != REVIEW)
-        )
-        if len(box_rows):
-            boxes = box_rows.merge(reads, on="reading")
-            boxes = boxes.loc[~boxes["image_id"].isin(reviewed_box_images)]
-            fused = fuse_reader_boxes(
-                boxes[["image_id", "rad_id", "class_name", "x_min", "y_min", "x_max", "y_max", "width", "height"]],
-                iou_thr=iou_thr,
-                skip_box_thr=skip_box_thr,
-                readers=counts,
-            )
-            box_method = f"wbf@{iou_thr:g}"
-            values = [
-                {"image_pk": int(r.image_id), "class_name": r.class_name, "x_min": float(r.x_min),
-                 "y_min": float(r.y_min), "x_max": float(r.x_max), "y_max": float(r.y_max),
-                 "score": float(r.score), "votes": int(r.votes), "method": box_method, "author": "system"}
-                for r in fused.itertuples(index=False)
-            ]
-            if values:
-                session.execute(insert(ConsensusBox), values)
-            report.counts["fused_boxes"] = len(values)
-        if reviewed_box_images:
-            report.counts["images_with_reviewed_boxes"] = len(reviewed_box_images)
-        session.execute(
-            insert(Event), [{"image_pk": pk, "stage": "consensus", "action": "majority_vote+wbf"} for pk in pks]
-        )
-        session.commit()
+        image_ids = [iid for iid in tables.images["image_id"] if iid in readers.index]  # catalog order
+        labels = label_votes(tables.reader_labels, schema.names, threshold=threshold)
+        sizes = tables.images.set_index("image_id")[["columns", "rows"]].set_axis(["width", "height"], axis=1)
+        fused = fuse_reader_boxes(tables.reader_boxes.join(sizes, on="image_id"), iou_thr=iou_thr,
+                                  skip_box_thr=skip_box_thr, readers=readers)
+        stored = replace_consensus(session, image_ids=image_ids, labels=labels, boxes=fused,
+                                   label_method=f"majority>{threshold:g}", box_method=f"wbf@{iou_thr:g}")
+        add_events(session, image_ids, stage="consensus", action="majority_vote+wbf")
+    report.counts["images"] = len(image_ids)
+    report.counts["reviewed_labels_kept"] = stored["reviewed_labels_kept"]
+    if len(tables.reader_boxes):
+        report.counts["fused_boxes"] = stored["fused_boxes"]
+    if stored["images_with_reviewed_boxes"]:
+        report.counts["images_with_reviewed_boxes"] = stored["images_with_reviewed_boxes"]
+    if on_progress:
+        on_progress(len(image_ids), len(image_ids))
     report.seconds = time.perf_counter() - t0
     return report
 

@@ -17,15 +17,17 @@ truncated.
 
 from __future__ import annotations
 
+import csv
+import io
 import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from cxrlab.catalog.db import make_engine
+from cxrlab.catalog.db import make_engine, transaction
 from cxrlab.catalog.models import Redaction, UidMap
 from cxrlab.deid.engine import TextOptions, deidentify_dataset, deidentify_file, read_header
 from cxrlab.deid.identifiers import image_id_for
@@ -34,6 +36,7 @@ from cxrlab.dicom.io import is_dicom
 from cxrlab.errors import CxrlabError, FileError
 from cxrlab.runtime.executor import Executor
 from cxrlab.runtime.files import (
+    atomic_write_bytes,
     exclusive_lock,
     iter_files,
     private_file,
@@ -45,11 +48,12 @@ from cxrlab.runtime.report import ProgressCallback, StageReport
 __all__ = [
     "FileOutcome",
     "deid_folder",
-    "durable_commit",
+    "export_mapping",
     "load_key",
     "mapping_engine",
     "mapping_rows",
     "output_complete",
+    "read_redactions",
     "record_mapping",
 ]
 
@@ -136,11 +140,27 @@ def record_mapping(session: Session, rows: list[dict[str, str]]) -> None:
     session.execute(insert(UidMap.__table__).on_conflict_do_nothing(index_elements=["original", "kind"]), rows)
 
 
-def durable_commit(session: Session) -> None:
-    """Flush written files to disk, then commit: a committed row never points at an output still in the page
-    cache only (one ``sync`` per batch instead of one ``fsync`` per file)."""
-    os.sync()
-    session.commit()
+def read_redactions(engine: Engine) -> dict[str, list]:
+    """``image_id -> boxes`` of every redaction recorded in a mapping store or a workspace catalog."""
+    with Session(engine) as session:  # a read: never committed
+        return {r.image_id: r.boxes for r in session.scalars(select(Redaction))}
+
+
+def export_mapping(engine: Engine, output: Path) -> int:
+    """Write the ``original,kind,new`` pairs of a mapping store or catalog to *output* (CSV) and return how many.
+
+    The file links released images to patients: it is created with mode 0600 and renamed into place whole, so it
+    is never readable by others, not even for a moment.
+    """
+    with Session(engine) as session:  # a read: never committed
+        rows = session.execute(select(UidMap.original, UidMap.kind, UidMap.new)
+                               .order_by(UidMap.kind, UidMap.original)).all()
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["original", "kind", "new"])
+    writer.writerows(rows)
+    atomic_write_bytes(output, buf.getvalue().encode(), mode=0o600)
+    return len(rows)
 
 
 def output_complete(path: Path) -> bool:
@@ -232,20 +252,24 @@ def deid_folder(
     files = [src] if src.is_file() else list(iter_files(src))
     engine = mapping_engine(mapping)
     lock = Path(str(mapping)).with_suffix(".lock") if "://" not in str(mapping) else out.parent / ".cxrlab-deid.lock"
-    with exclusive_lock(lock, "de-identification"), Session(engine) as session:
+    with exclusive_lock(lock, "de-identification"):
         stale = remove_stale_temporaries(out)
         if stale:
             report.notes.append(f"removed {stale} temporary file(s) left by an interrupted run")
         seen: set[str] = set()
         rows: list[dict[str, str]] = []
+        redactions: list[Redaction] = []
         staged: list[tuple[Path, Path]] = []
 
         def publish() -> None:
-            record_mapping(session, rows)
-            session.commit()
-            for tmp, dst in staged:
+            with transaction(engine) as session:
+                record_mapping(session, rows)
+                for redaction in redactions:
+                    session.merge(redaction)
+            for tmp, dst in staged:  # only once their rows are committed
                 publish_staged(tmp, dst)
             rows.clear()
+            redactions.clear()
             staged.clear()
 
         chunk = 1 if text is not None else CHUNK_HEADER_ONLY
@@ -264,8 +288,8 @@ def deid_folder(
             if res.outcome in ("deidentified", "redacted", "review", "already") and res.original:
                 rows.extend(mapping_rows(res.original, res.image_id, res.uid_map))
             if res.outcome == "redacted":
-                session.merge(Redaction(image_id=res.image_id, boxes=[list(b) for b in res.redacted_boxes],
-                                        transfer_syntax=res.reencoded_to or "", reencoded=bool(res.reencoded_to)))
+                redactions.append(Redaction(image_id=res.image_id, boxes=[list(b) for b in res.redacted_boxes],
+                                            transfer_syntax=res.reencoded_to or "", reencoded=bool(res.reencoded_to)))
             if res.outcome in ("deidentified", "redacted") and res.staged is not None:
                 staged.append((res.staged, out / f"{res.image_id}.dicom"))
             if n % PUBLISH_EVERY == 0:

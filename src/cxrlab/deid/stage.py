@@ -5,22 +5,27 @@ Uses the workspace profile and key through :mod:`cxrlab.deid.engine`; the UID ma
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from cxrlab.catalog.models import Event, Image, ImageState, QuarantineItem, Redaction
 from cxrlab.catalog.workspace import Workspace
-from cxrlab.deid.batch import durable_commit, mapping_rows, record_mapping
-from cxrlab.deid.engine import TextOptions, deidentify_file, ocr_available
+from cxrlab.deid.batch import mapping_rows, record_mapping
+from cxrlab.deid.engine import DeidResult, TextOptions, deidentify_file, ocr_available
 from cxrlab.deid.profiles import Profile, get_profile
 from cxrlab.errors import FileError
-from cxrlab.runtime.executor import Executor
+from cxrlab.runtime.executor import Executor, batches
 from cxrlab.runtime.files import exclusive_lock, remove_stale_temporaries
 from cxrlab.runtime.report import ProgressCallback, StageReport
 
 __all__ = ["run_deid"]
+
+#: Images per catalog transaction (and per ``sync`` of their outputs).
+BATCH = 64
 
 
 def _deid_item(item: tuple[int, Path], dst_dir: Path, profile: Profile, key: bytes, id_scheme: str,
@@ -59,6 +64,9 @@ def run_deid(
             select(Image.id, Image.raw_path).where(Image.state == ImageState.INGESTED).order_by(Image.id)
         ).all()
     items = [(pk, ws.root / raw) for pk, raw in todo]
+    if not items:
+        report.notes.append("no ingested image is waiting for de-identification")
+        return report
     with exclusive_lock(ws.path(".deid.lock"), "de-identification"):
         remove_stale_temporaries(ws.path("images"))
         opts = None
@@ -81,37 +89,38 @@ def _run(
     on_progress: ProgressCallback | None,
     text: TextOptions | None,
 ) -> None:
-    session = ws.sessions()
-    try:
-        results = executor.map(_deid_item, items, ws.path("images"), profile, key, "hmac", text)
-        for n, ((pk, raw), (result, info)) in enumerate(results, start=1):
-            img = session.get(Image, pk)
-            if result is None:
-                report.counts["quarantined"] += 1
-                report.problems.append((str(raw), info))
-                session.merge(QuarantineItem(stage="deid", sha256=img.raw_sha256, source_path=str(raw), reason=info))
-                session.add(Event(image_pk=pk, stage="deid", action="failed", detail={"reason": info}))
-            else:
-                record_mapping(session, mapping_rows(img.sop_instance_uid, result.image_id, result.uid_map))
-                img.image_id = result.image_id
-                detail = {"profile": profile.name, "text": result.text_decision}
-                if result.text_decision == "review":
-                    img.state, img.state_reason = ImageState.FLAGGED_TEXT, "doubtful burned-in text"
-                    report.counts["flagged_text"] += 1
-                else:
-                    img.deid_path, img.deid_file_size = f"images/{result.image_id}.dicom", info
-                    img.state = ImageState.DEIDENTIFIED
-                    report.counts["redacted" if result.text_decision == "redact" else "deidentified"] += 1
-                if result.redacted_boxes:
-                    session.merge(Redaction(image_id=result.image_id, boxes=[list(b) for b in result.redacted_boxes],
-                                            transfer_syntax=result.reencoded_to or "",
-                                            reencoded=bool(result.reencoded_to)))
-                    detail["redacted_boxes"] = len(result.redacted_boxes)
-                session.add(Event(image_pk=pk, stage="deid", action="deidentified", detail=detail))
-            if n % 64 == 0:
-                durable_commit(session)
-            if on_progress:
-                on_progress(n, len(items))
-        durable_commit(session)
-    finally:
-        session.close()
+    results = executor.map(_deid_item, items, ws.path("images"), profile, key, "hmac", text)
+    for batch in batches(results, BATCH, total=len(items), on_progress=on_progress):
+        with ws.transaction() as session:
+            for (pk, raw), (result, info) in batch:
+                _record(session, pk, raw, result, info, profile, report)
+            # The outputs of the batch reach the disk before the rows that point at them are committed (one
+            # sync per batch instead of one fsync per file).
+            os.sync()
+
+
+def _record(session: Session, pk: int, raw: Path, result: DeidResult | None, info: int | str, profile: Profile,
+            report: StageReport) -> None:
+    """Record the outcome of one image: its mapping rows, state, redactions and event (or its quarantine)."""
+    img = session.get(Image, pk)
+    if result is None:
+        report.counts["quarantined"] += 1
+        report.problems.append((str(raw), info))
+        session.merge(QuarantineItem(stage="deid", sha256=img.raw_sha256, source_path=str(raw), reason=info))
+        session.add(Event(image_pk=pk, stage="deid", action="failed", detail={"reason": info}))
+        return
+    record_mapping(session, mapping_rows(img.sop_instance_uid, result.image_id, result.uid_map))
+    img.image_id = result.image_id
+    detail = {"profile": profile.name, "text": result.text_decision}
+    if result.text_decision == "review":
+        img.state, img.state_reason = ImageState.FLAGGED_TEXT, "doubtful burned-in text"
+        report.counts["flagged_text"] += 1
+    else:
+        img.deid_path, img.deid_file_size = f"images/{result.image_id}.dicom", info
+        img.state = ImageState.DEIDENTIFIED
+        report.counts["redacted" if result.text_decision == "redact" else "deidentified"] += 1
+    if result.redacted_boxes:
+        session.merge(Redaction(image_id=result.image_id, boxes=[list(b) for b in result.redacted_boxes],
+                                transfer_syntax=result.reencoded_to or "", reencoded=bool(result.reencoded_to)))
+        detail["redacted_boxes"] = len(result.redacted_boxes)
+    session.add(Event(image_pk=pk, stage="deid", action="deidentified", detail=detail))

@@ -1,8 +1,16 @@
 """Export: versioned releases in the seeds' layouts (VinDr CSVs) and COCO, YOLO, NIH, JSON and PNG."""
 
+from cxrlab.deprecation import renamed
 from cxrlab.export.coco import coco_dict, write_coco
 from cxrlab.export.nih import write_nih
-from cxrlab.export.release import FORMATS, export_release, release_json, tables_from_workspace, write_release
+from cxrlab.export.release import (
+    FORMATS,
+    majority_boxes,
+    release_json,
+    run_export,
+    tables_from_workspace,
+    write_release,
+)
 from cxrlab.export.vindr import (
     ANNOTATION_COLUMNS,
     annotation_rows,
@@ -19,9 +27,10 @@ __all__ = [
     "annotation_rows",
     "frame_csv_text",
     "coco_dict",
-    "export_release",
     "label_rows",
+    "majority_boxes",
     "release_json",
+    "run_export",
     "tables_from_workspace",
     "write_coco",
     "write_csv",
@@ -30,3 +39,5 @@ __all__ = [
     "write_vindr_csvs",
     "write_yolo",
 ]
+
+__getattr__ = renamed(__name__, {"export_release": "run_export"}, globals())

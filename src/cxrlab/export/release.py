@@ -16,26 +16,16 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import select, update
 
 from cxrlab import __version__
-from cxrlab.catalog.models import (
-    REVIEW_METHOD,
-    ConsensusBox,
-    ConsensusLabel,
-    Event,
-    Image,
-    ImageState,
-    Reading,
-    ReadingBox,
-    ReadingLabel,
-)
+from cxrlab.catalog.models import REVIEW_METHOD, ImageState
+from cxrlab.catalog.release import add_events, load_release, set_release_fields
 from cxrlab.catalog.workspace import Workspace
 from cxrlab.errors import CxrlabError
 from cxrlab.export.coco import write_coco
@@ -48,7 +38,7 @@ from cxrlab.runtime.report import ProgressCallback, StageReport
 from cxrlab.schemas import BOX_COLUMNS, ReleaseTables, get_schema
 from cxrlab.stats.table2 import render_table2, table2_from_tables
 
-__all__ = ["FORMATS", "export_release", "release_json", "tables_from_workspace", "write_release"]
+__all__ = ["FORMATS", "majority_boxes", "release_json", "run_export", "tables_from_workspace", "write_release"]
 
 #: Optional formats besides the VinDr CSVs (always written).
 FORMATS = ("coco", "yolo", "nih", "json", "png")
@@ -315,111 +305,52 @@ def _write_manifest(
 
 
 def tables_from_workspace(ws: Workspace, *, threshold: float = 0.5) -> ReleaseTables:
-    """The labeled images of a workspace as :class:`ReleaseTables`.
+    """The labeled images of a workspace as :class:`ReleaseTables`, sorted by ``image_id``.
 
-    Consensus boxes are those drawn by more than *threshold* of the image's readers (``votes``), plus every
-    box a reviewer decided (``method == "review"``).
+    Images without a split are in ``train``. Consensus boxes are those drawn by more than *threshold* of the
+    image's readers (``votes``), plus every box a reviewer decided (``method == "review"``).
+
+    Raises
+    ------
+    CxrlabError
+        No labeled image.
     """
-    schema = get_schema(ws.settings.schema)
-    names = schema.names
-    states = [ImageState.LABELED, ImageState.REVIEWED, ImageState.RELEASED]
     with ws.sessions() as session:
-        imgs = session.execute(
-            select(Image.id, Image.image_id, Image.split, Image.deid_path, Image.rows, Image.columns, Image.sex,
-                   Image.age_years, Image.study_year, Image.deid_file_size, Image.file_size, Image.patient_key,
-                   Image.view_position, Image.pixel_spacing_col, Image.pixel_spacing_row)
-            .where(Image.state.in_(states))
-            .order_by(Image.image_id)
-        ).all()
-        if not imgs:
-            raise CxrlabError("nothing to export: no labeled images (run the labeling and consensus first)")
-        images = pd.DataFrame(
-            [
-                {"pk": r[0], "image_id": r[1], "split": r[2] or "train",
-                 "path": str(ws.root / r[3]) if r[3] else None, "rows": r[4], "columns": r[5], "sex": r[6],
-                 "age_years": r[7], "study_year": r[8], "file_size": r[9] or r[10], "patient_id": r[11],
-                 "view_position": r[12], "spacing_x": r[13], "spacing_y": r[14]}
-                for r in imgs
-            ]
-        )
-        pk_to_id = dict(zip(images["pk"], images["image_id"], strict=True))
-        in_release = select(Image.id).where(Image.state.in_(states))
-        reads = pd.DataFrame(
-            session.execute(
-                select(Reading.id, Reading.image_pk, Reading.rad_id).where(Reading.image_pk.in_(in_release))
-            ).all(),
-            columns=["reading", "pk", "rad_id"],
-        )
-        marks = pd.DataFrame(
-            session.execute(
-                select(ReadingLabel.reading_id, ReadingLabel.label)
-                .join(Reading, Reading.id == ReadingLabel.reading_id)
-                .where(Reading.image_pk.in_(in_release))
-            ).all(),
-            columns=["reading", "label"],
-        )
-        boxes = pd.DataFrame(
-            session.execute(
-                select(ReadingBox.reading_id, ReadingBox.class_name, ReadingBox.x_min, ReadingBox.y_min,
-                       ReadingBox.x_max, ReadingBox.y_max)
-                .join(Reading, Reading.id == ReadingBox.reading_id)
-                .where(Reading.image_pk.in_(in_release))
-                .order_by(ReadingBox.id)
-            ).all(),
-            columns=["reading", "class_name", *BOX_COLUMNS],
-        )
-        cons = pd.DataFrame(
-            session.execute(
-                select(ConsensusLabel.image_pk, ConsensusLabel.label, ConsensusLabel.positive)
-                .where(ConsensusLabel.image_pk.in_(in_release))
-            ).all(),
-            columns=["pk", "label", "positive"],
-        )
-        cboxes = pd.DataFrame(
-            session.execute(
-                select(ConsensusBox.image_pk, ConsensusBox.class_name, ConsensusBox.x_min, ConsensusBox.y_min,
-                       ConsensusBox.x_max, ConsensusBox.y_max, ConsensusBox.score, ConsensusBox.votes,
-                       ConsensusBox.method)
-                .where(ConsensusBox.image_pk.in_(in_release))
-                .order_by(ConsensusBox.id)
-            ).all(),
-            columns=["pk", "class_name", *BOX_COLUMNS, "score", "votes", "method"],
-        )
-    reads["image_id"] = reads["pk"].map(pk_to_id)
-    reads = reads.sort_values(["image_id", "rad_id"]).reset_index(drop=True)
-    marked = pd.concat([marks, boxes[["reading", "class_name"]].rename(columns={"class_name": "label"})])
-    wide = pd.crosstab(marked["reading"], marked["label"]).clip(upper=1) if len(marked) else pd.DataFrame()
-    wide = wide.reindex(index=reads["reading"], columns=names, fill_value=0).fillna(0).astype(int)
-    reader_labels = pd.concat([reads[["image_id", "rad_id"]], wide.reset_index(drop=True)], axis=1)
-    rb = boxes.merge(reads[["reading", "image_id", "rad_id"]], on="reading")
-    reader_boxes = rb[["image_id", "rad_id", "class_name", *BOX_COLUMNS]].sort_values(
-        ["image_id", "rad_id"], kind="stable").reset_index(drop=True)
-    if len(cons):
-        consensus_labels = cons.pivot_table(index="pk", columns="label", values="positive", aggfunc="max")
-        consensus_labels = consensus_labels.reindex(columns=names).fillna(0).astype(int)
-        consensus_labels.insert(0, "image_id", [pk_to_id[pk] for pk in consensus_labels.index])
-        consensus_labels = consensus_labels.reset_index(drop=True)
-        consensus_labels.columns.name = None
-    else:
-        consensus_labels = None
-    n_readers = reads.groupby("pk").size()
-    if len(cboxes):
-        need = threshold * cboxes["pk"].map(n_readers).fillna(0).to_numpy()
-        keep = (cboxes["method"] == REVIEW_METHOD).to_numpy() | (cboxes["votes"].to_numpy() > need)
-        cboxes = cboxes.loc[keep]
-    cboxes = cboxes.assign(image_id=cboxes["pk"].map(pk_to_id))
-    return ReleaseTables(
-        schema=schema,
-        images=images.drop(columns="pk"),
-        reader_boxes=reader_boxes,
-        reader_labels=reader_labels,
-        consensus_boxes=cboxes[["image_id", "class_name", *BOX_COLUMNS, "score", "votes"]].reset_index(drop=True),
-        consensus_labels=consensus_labels,
-        source="workspace",
-    )
+        tables = load_release(session, get_schema(ws.settings.schema), root=ws.root)
+    if tables.images.empty:
+        raise CxrlabError("nothing to export: no labeled images (run the labeling and consensus first)")
+    images = tables.images.sort_values("image_id").reset_index(drop=True)
+    images["split"] = [s or "train" for s in images["split"]]
+    tables.images = images
+    tables.consensus_boxes = majority_boxes(tables.consensus_boxes, tables.reader_labels, threshold=threshold)
+    return tables
 
 
-def export_release(
+def majority_boxes(boxes: pd.DataFrame, reader_labels: pd.DataFrame, *, threshold: float = 0.5) -> pd.DataFrame:
+    """The consensus boxes a release shows: those drawn by more than *threshold* of the image's readers
+    (``votes``), and every box a reviewer decided (``method == "review"``).
+
+    Parameters
+    ----------
+    boxes : DataFrame
+        ``image_id, class_name, x_min, y_min, x_max, y_max, score, votes, method``.
+    reader_labels : DataFrame
+        One row per reader per image (the readers an image's ``votes`` are out of).
+
+    Returns
+    -------
+    DataFrame
+        ``image_id, class_name, x_min, y_min, x_max, y_max, score, votes``.
+    """
+    if len(boxes):
+        n_readers = reader_labels.groupby("image_id").size()
+        need = threshold * boxes["image_id"].map(n_readers).fillna(0).to_numpy()
+        keep = (boxes["method"] == REVIEW_METHOD).to_numpy() | (boxes["votes"].to_numpy() > need)
+        boxes = boxes.loc[keep]
+    return boxes[["image_id", "class_name", *BOX_COLUMNS, "score", "votes"]].reset_index(drop=True)
+
+
+def run_export(
     ws: Workspace,
     tag: str,
     *,
@@ -430,7 +361,7 @@ def export_release(
     threshold: float = 0.5,
     overwrite: bool = False,
     executor: Executor | None = None,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> StageReport:
     """Write ``exports/<tag>/`` from every labeled image of the workspace and mark them released.
 
@@ -451,25 +382,9 @@ def export_release(
         threshold=threshold, profile=ws.settings.deid_profile, overwrite=overwrite, executor=executor,
         on_progress=on_progress,
     )
-    ids = list(tables.images["image_id"])
-    splits = dict(zip(tables.images["image_id"], tables.images["split"], strict=True))
-    with ws.sessions() as session:
-        rows = [
-            row
-            for i in range(0, len(ids), 500)
-            for row in session.execute(select(Image.id, Image.image_id).where(Image.image_id.in_(ids[i:i + 500])))
-        ]
-        for split in set(splits.values()):
-            pks = [pk for pk, iid in rows if splits[iid] == split]
-            for i in range(0, len(pks), 500):
-                session.execute(update(Image).where(Image.id.in_(pks[i:i + 500]))
-                                .values(state=ImageState.RELEASED, split=split))
-        for i in range(0, len(rows), 500):
-            session.execute(
-                Event.__table__.insert(),
-                [{"image_pk": pk, "stage": "export", "action": "released", "detail": {"tag": tag},
-                  "author": "system", "at": datetime.now(UTC)} for pk, _ in rows[i:i + 500]],
-            )
-        session.commit()
-    report.counts["images"] = len(ids)
+    split = pd.Series(tables.images["split"].to_numpy(), index=tables.images["image_id"])
+    with ws.transaction() as session:
+        set_release_fields(session, split, state=ImageState.RELEASED)
+        add_events(session, split.index, stage="export", action="released", detail={"tag": tag})
+    report.counts["images"] = len(split)
     return report

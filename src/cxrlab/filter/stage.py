@@ -9,23 +9,31 @@ from sqlalchemy import select
 from cxrlab.catalog.models import Event, Image, ImageState
 from cxrlab.catalog.workspace import Workspace
 from cxrlab.filter.rules import FilterRules, check_header
+from cxrlab.runtime.executor import Executor
 from cxrlab.runtime.report import ProgressCallback, StageReport
 
 __all__ = ["run_filter"]
 
 
 def run_filter(
-    ws: Workspace, *, rules: FilterRules | None = None, on_progress: ProgressCallback | None = None
+    ws: Workspace,
+    *,
+    rules: FilterRules | None = None,
+    executor: Executor | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> StageReport:
     """Decide every ``deidentified`` image; idempotent (decided images are not revisited).
 
-    Header rules read only catalog columns, so this runs in the catalog process without the executor.
+    Header rules read only catalog columns, so this runs in the catalog process: *executor* is accepted for
+    the stage contract and not used.
     """
     t0 = time.perf_counter()
     rules = rules or FilterRules(population=ws.settings.population)
     report = StageReport("filter")
-    with ws.sessions() as session:
+    with ws.transaction() as session:
         images = session.scalars(select(Image).where(Image.state == ImageState.DEIDENTIFIED)).all()
+        if not images:
+            report.notes.append("no de-identified image is waiting for the filter")
         for n, img in enumerate(images, start=1):
             reason = check_header(
                 modality=img.modality,
@@ -44,6 +52,5 @@ def run_filter(
                 report.problems.append((img.image_id or str(img.id), reason))
             if on_progress:
                 on_progress(n, len(images))
-        session.commit()
     report.seconds = time.perf_counter() - t0
     return report

@@ -1,6 +1,7 @@
 """Ingest: bring DICOM files into the workspace (folders), and read public releases (VinDr, NIH)."""
 
-from cxrlab.ingest.folder import IngestResult, ingest_folder, probe_file
+from cxrlab.deprecation import renamed
+from cxrlab.ingest.folder import IngestResult, probe_file, run_ingest
 from cxrlab.ingest.nih import read_bbox_list, read_data_entry, read_nih, read_nih_release, read_split_list
 from cxrlab.ingest.tables import Column, CsvFormatError, CsvTable, read_table
 from cxrlab.ingest.vindr import read_meta, read_vindr, read_vindr_challenge, read_vindr_release
@@ -10,7 +11,6 @@ __all__ = [
     "CsvFormatError",
     "CsvTable",
     "IngestResult",
-    "ingest_folder",
     "probe_file",
     "read_bbox_list",
     "read_data_entry",
@@ -22,4 +22,7 @@ __all__ = [
     "read_vindr",
     "read_vindr_challenge",
     "read_vindr_release",
+    "run_ingest",
 ]
+
+__getattr__ = renamed(__name__, {"ingest_folder": "run_ingest"}, globals())

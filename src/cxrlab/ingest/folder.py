@@ -4,8 +4,8 @@ Per file (in a worker process): sniff the DICOM prefix, read the header, check t
 (SOP Instance UID, Pixel Data, a transfer syntax we can decode, pixel data not truncated:
 :func:`cxrlab.dicom.io.check_pixel_data`), hash the bytes, and copy the original to
 ``raw/<sha[:2]>/<sha>.dcm`` atomically. The parent process is the only
-catalog writer: it records results in small transactions, so a killed ingest loses at most the open batch
-and a rerun finishes the rest (the unique SOP Instance UID makes every file land exactly once).
+catalog writer: it records results in small transactions (64 files each), so a killed ingest loses at most the
+open batch and a rerun finishes the rest (the unique SOP Instance UID makes every file land exactly once).
 """
 
 from __future__ import annotations
@@ -16,13 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from cxrlab.catalog.models import Event, Image, ImageState, QuarantineItem
 from cxrlab.catalog.workspace import Workspace
 from cxrlab.dicom.io import SUPPORTED_TRANSFER_SYNTAXES, DicomReadError, check_pixel_data, is_dicom, read_dataset
 from cxrlab.dicom.metadata import extract_metadata
 from cxrlab.errors import CxrlabError
-from cxrlab.runtime.executor import Executor
+from cxrlab.runtime.executor import Executor, batches
 from cxrlab.runtime.files import (
     atomic_copy,
     atomic_write_text,
@@ -33,7 +34,7 @@ from cxrlab.runtime.files import (
 )
 from cxrlab.runtime.report import ProgressCallback, StageReport
 
-__all__ = ["IngestResult", "ingest_folder", "probe_file"]
+__all__ = ["IngestResult", "probe_file", "run_ingest"]
 
 BATCH = 64
 
@@ -89,7 +90,7 @@ def probe_file(path: Path, raw_dir: Path, key: bytes) -> IngestResult:
         return IngestResult(str(path), "error", reason=f"unexpected error ({type(exc).__name__})")
 
 
-def _quarantine(ws: Workspace, session, result: IngestResult) -> None:  # noqa: ANN001
+def _quarantine(ws: Workspace, session: Session, result: IngestResult) -> None:
     path = Path(result.path)
     try:
         sha = sha256_file(path)
@@ -114,7 +115,7 @@ def _quarantine(ws: Workspace, session, result: IngestResult) -> None:  # noqa: 
         )
 
 
-def ingest_folder(
+def run_ingest(
     ws: Workspace,
     source: Path,
     *,
@@ -124,7 +125,9 @@ def ingest_folder(
     """Ingest every DICOM file below *source* into the workspace.
 
     Returns a :class:`StageReport` with counts ``ingested``, ``duplicate``, ``already_ingested``,
-    ``not_dicom`` and ``quarantined``.
+    ``not_dicom`` and ``quarantined``; the files counted as ``duplicate`` (same SOP Instance UID as another
+    file, other bytes), ``already_ingested`` and ``not_dicom`` are listed in ``report.skipped``, the
+    quarantined ones in ``report.problems``.
 
     Raises
     ------
@@ -153,50 +156,44 @@ def _ingest(
     ws: Workspace, files: list[Path], report: StageReport, executor: Executor, on_progress: ProgressCallback | None
 ) -> None:
     key = ws.secret_key()
-    raw_dir = ws.path("raw")
-    total = len(files)
-    done = 0
-    session = ws.sessions()
+    results = executor.map(probe_file, files, ws.path("raw"), key)
     seen_uids: set[str] = set()
-    try:
-        pending = 0
-        for _path, res in executor.map(probe_file, files, raw_dir, key):
-            done += 1
-            if res.outcome == "not_dicom":
-                report.counts["not_dicom"] += 1
-            elif res.outcome == "error":
-                report.counts["quarantined"] += 1
-                report.problems.append((res.path, res.reason))
-                _quarantine(ws, session, res)
-                pending += 1
-            else:
-                uid = res.meta["sop_instance_uid"]
-                existing = session.scalar(select(Image.id).where(Image.sop_instance_uid == uid))
-                if existing is not None or uid in seen_uids:
-                    same_bytes = session.scalar(select(Image.id).where(Image.raw_sha256 == res.sha256))
-                    if same_bytes is None:
-                        # Same SOP Instance UID, other bytes: keep the first, drop the stored copy.
-                        ws.path("raw", res.sha256[:2], f"{res.sha256}.dcm").unlink(missing_ok=True)
-                    report.counts["already_ingested" if same_bytes else "duplicate"] += 1
-                else:
-                    seen_uids.add(uid)
-                    img = Image(
-                        **res.meta,
-                        raw_sha256=res.sha256,
-                        raw_path=str(Path("raw") / res.sha256[:2] / f"{res.sha256}.dcm"),
-                        file_size=res.size,
-                        state=ImageState.INGESTED,
-                    )
-                    session.add(img)
-                    session.flush()
-                    session.add(Event(image_pk=img.id, stage="ingest", action="ingested"))
-                    report.counts["ingested"] += 1
-                    pending += 1
-            if pending >= BATCH:
-                session.commit()
-                pending = 0
-            if on_progress:
-                on_progress(done, total)
-        session.commit()
-    finally:
-        session.close()
+    for batch in batches(results, BATCH, total=len(files), on_progress=on_progress):
+        with ws.transaction() as session:
+            for _path, res in batch:
+                _record(ws, session, res, report, seen_uids)
+
+
+def _record(ws: Workspace, session: Session, res: IngestResult, report: StageReport, seen_uids: set[str]) -> None:
+    """Record one probed file in the catalog (or the quarantine), and count it."""
+    if res.outcome == "not_dicom":
+        report.counts["not_dicom"] += 1
+        report.skipped.append((res.path, "not_dicom"))
+    elif res.outcome == "error":
+        report.counts["quarantined"] += 1
+        report.problems.append((res.path, res.reason))
+        _quarantine(ws, session, res)
+    else:
+        uid = res.meta["sop_instance_uid"]
+        existing = session.scalar(select(Image.id).where(Image.sop_instance_uid == uid))
+        if existing is not None or uid in seen_uids:
+            same_bytes = session.scalar(select(Image.id).where(Image.raw_sha256 == res.sha256))
+            if same_bytes is None:
+                # Same SOP Instance UID, other bytes: keep the first, drop the stored copy.
+                ws.path("raw", res.sha256[:2], f"{res.sha256}.dcm").unlink(missing_ok=True)
+            outcome = "already_ingested" if same_bytes else "duplicate"
+            report.counts[outcome] += 1
+            report.skipped.append((res.path, outcome))
+        else:
+            seen_uids.add(uid)
+            img = Image(
+                **res.meta,
+                raw_sha256=res.sha256,
+                raw_path=str(Path("raw") / res.sha256[:2] / f"{res.sha256}.dcm"),
+                file_size=res.size,
+                state=ImageState.INGESTED,
+            )
+            session.add(img)
+            session.flush()
+            session.add(Event(image_pk=img.id, stage="ingest", action="ingested"))
+            report.counts["ingested"] += 1

@@ -14,27 +14,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import insert, select
 
-from cxrlab.catalog.models import (
-    REVIEW_METHOD,
-    ConsensusBox,
-    ConsensusLabel,
-    Event,
-    Image,
-    ImageState,
-    Reading,
-    ReadingBox,
-    ReadingLabel,
-)
+from cxrlab.catalog.models import ImageState
+from cxrlab.catalog.release import add_events, add_images, image_pks, store_consensus, store_readings
 from cxrlab.catalog.workspace import Workspace
 from cxrlab.errors import CxrlabError
 from cxrlab.ingest.nih import read_nih, read_nih_release
 from cxrlab.ingest.tables import BadRows
 from cxrlab.ingest.vindr import read_meta, read_vindr, read_vindr_release
+from cxrlab.runtime.executor import Executor
 from cxrlab.runtime.files import atomic_link_or_copy, sha256_file
-from cxrlab.runtime.report import StageReport
-from cxrlab.schemas import BOX_COLUMNS, ReleaseTables
+from cxrlab.runtime.report import ProgressCallback, StageReport
+from cxrlab.schemas import ReleaseTables
 
 __all__ = ["import_release", "load_release_files"]
 
@@ -96,14 +87,22 @@ def load_release_files(
 
 
 
-def import_release(ws: Workspace, tables: ReleaseTables, *, link: bool = True) -> StageReport:
+def import_release(
+    ws: Workspace,
+    tables: ReleaseTables,
+    *,
+    link: bool = True,
+    executor: Executor | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> StageReport:
     """Import a public release into the workspace catalog (idempotent: known ``image_id`` values are skipped).
 
     Each image becomes an ``images`` row (``image_id`` kept, ``split`` set; the release's files are already
     de-identified, so the file, when given, is hard-linked or copied to ``images/`` as the de-identified
     file). Reader labels and boxes become readings; images with readings are ``labeled``. Consensus labels and
     boxes (a test set) are recorded as human decisions (``method="review"``), so ``cxrlab consensus`` keeps
-    them; images with only a consensus are ``reviewed``.
+    them; images with only a consensus are ``reviewed``. *executor* is accepted for the stage contract (files
+    are linked in this process); *on_progress* is called per image.
 
     Raises
     ------
@@ -117,102 +116,64 @@ def import_release(ws: Workspace, tables: ReleaseTables, *, link: bool = True) -
             f"the release uses label schema {tables.schema.name}, the workspace {ws.settings.schema}: "
             f"create a workspace with --schema {tables.schema.name}"
         )
-    names = tables.schema.names
-    with ws.sessions() as session:
-        known = set(session.scalars(select(Image.image_id)))
+    with ws.transaction() as session:
+        known = image_pks(session, tables.images["image_id"])
         images = tables.images.loc[~tables.images["image_id"].isin(known)]
         report.counts["already_imported"] = len(tables.images) - len(images)
         with_readers = set(tables.reader_labels["image_id"]) | set(tables.reader_boxes["image_id"])
-        pks: dict[str, int] = {}
-        for rec in images.to_dict("records"):
-            iid = str(rec["image_id"])
-            src = Path(rec["path"]) if rec.get("path") and not pd.isna(rec.get("path")) else None
-            deid_path = raw_path = None
-            sha = hashlib.sha256(f"import:{iid}".encode()).hexdigest()
-            if src is not None and src.is_file():
-                suffix = ".dicom" if src.suffix.lower() in (".dicom", ".dcm") else src.suffix.lower()
-                rel = Path("images") / f"{Path(iid).stem}{suffix}"
-                dst = ws.root / rel
-                atomic_link_or_copy(src, dst, link=link)
-                deid_path = raw_path = str(rel)
-                sha = sha256_file(dst)
-
-            def val(key: str, rec: dict = rec) -> object:
-                v = rec.get(key)
-                return None if v is None or (isinstance(v, float) and np.isnan(v)) else v
-
-            img = Image(
-                sop_instance_uid=f"import:{iid}"[:64],
-                image_id=iid,
-                raw_sha256=sha,
-                raw_path=raw_path or "",
-                deid_path=deid_path,
-                state=ImageState.LABELED if iid in with_readers else ImageState.REVIEWED,
-                split=val("split"),
-                sex=val("sex"),
-                age_years=val("age_years"),
-                study_year=int(val("study_year")) if val("study_year") is not None else None,
-                rows=int(val("rows")) if val("rows") is not None else None,
-                columns=int(val("columns")) if val("columns") is not None else None,
-                patient_key=str(val("patient_id")) if val("patient_id") is not None else None,
-                view_position=val("view_position"),
-                file_size=int(val("file_size")) if val("file_size") is not None else None,
-                deid_file_size=int(val("file_size")) if val("file_size") is not None else None,
-            )
-            session.add(img)
-            session.flush()
-            pks[iid] = img.id
-        # Readings: one per (image, reader); labels as 0/1 rows, boxes as given.
-        labels = tables.reader_labels.loc[tables.reader_labels["image_id"].isin(pks)]
-        boxes = tables.reader_boxes.loc[tables.reader_boxes["image_id"].isin(pks)]
-        pairs = pd.concat([labels[["image_id", "rad_id"]], boxes[["image_id", "rad_id"]]]).drop_duplicates()
-        reading_ids: dict[tuple[str, str], int] = {}
-        for iid, rad in pairs.itertuples(index=False):
-            r = Reading(image_pk=pks[iid], rad_id=str(rad), schema=tables.schema.name)
-            session.add(r)
-            session.flush()
-            reading_ids[(iid, str(rad))] = r.id
-        lab_rows = [
-            {"reading_id": reading_ids[(rec["image_id"], str(rec["rad_id"]))], "label": n}
-            for rec in labels.to_dict("records")
-            for n in names
-            if rec.get(n) == 1
-        ]
-        if lab_rows:
-            session.execute(insert(ReadingLabel), lab_rows)
-        box_rows = [
-            {"reading_id": reading_ids[(rec["image_id"], str(rec["rad_id"]))], "class_name": rec["class_name"],
-             **{c: float(rec[c]) for c in BOX_COLUMNS}}
-            for rec in boxes.to_dict("records")
-        ]
-        if box_rows:
-            session.execute(insert(ReadingBox), box_rows)
-        cons = tables.consensus_labels.loc[tables.consensus_labels["image_id"].isin(pks)]
-        cl_rows = [
-            {"image_pk": pks[rec["image_id"]], "label": n, "positive": int(rec.get(n, 0) or 0), "votes": 0,
-             "readers": 0, "method": REVIEW_METHOD}
-            for rec in cons.to_dict("records")
-            for n in names
-        ]
-        if cl_rows:
-            session.execute(insert(ConsensusLabel), cl_rows)
-        cb = tables.consensus_boxes.loc[tables.consensus_boxes["image_id"].isin(pks)]
-        cb_rows = [
-            {"image_pk": pks[rec["image_id"]], "class_name": rec["class_name"],
-             **{c: float(rec[c]) for c in BOX_COLUMNS},
-             "score": None if pd.isna(rec.get("score")) else float(rec["score"]),
-             "votes": 1 if pd.isna(rec.get("votes")) else int(rec["votes"]),
-             "method": REVIEW_METHOD, "author": f"import:{tables.source or 'release'}"}
-            for rec in cb.to_dict("records")
-        ]
-        if cb_rows:
-            session.execute(insert(ConsensusBox), cb_rows)
-        if pks:
-            session.execute(insert(Event), [{"image_pk": pk, "stage": "import", "action": "imported",
-                                             "detail": {"source": tables.source}} for pk in pks.values()])
-        session.commit()
-    report.counts.update({"images": len(pks), "readings": len(reading_ids), "reader_boxes": len(box_rows),
-                          "consensus_boxes": len(cb_rows)})
+        records = []
+        for done, rec in enumerate(images.to_dict("records"), start=1):
+            records.append(_image_record(ws, rec, labeled=str(rec["image_id"]) in with_readers, link=link))
+            if on_progress:
+                on_progress(done, len(images))
+        new = tables.subset(list(add_images(session, records)))
+        stored = store_readings(session, new)
+        stored.update(store_consensus(session, new, author=f"import:{tables.source or 'release'}"))
+        add_events(session, new.images["image_id"], stage="import", action="imported",
+                   detail={"source": tables.source})
+    report.counts.update({"images": len(new.images), "readings": stored["readings"],
+                          "reader_boxes": stored["reader_boxes"], "consensus_boxes": stored["consensus_boxes"]})
     report.problems.extend(tables.problems)
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _image_record(ws: Workspace, rec: dict, *, labeled: bool, link: bool) -> dict:
+    """The ``images`` row of one release image; its file, when given, is linked to ``images/`` first."""
+    iid = str(rec["image_id"])
+    src = Path(rec["path"]) if rec.get("path") and not pd.isna(rec.get("path")) else None
+    deid_path = raw_path = None
+    sha = hashlib.sha256(f"import:{iid}".encode()).hexdigest()
+    if src is not None and src.is_file():
+        suffix = ".dicom" if src.suffix.lower() in (".dicom", ".dcm") else src.suffix.lower()
+        rel = Path("images") / f"{Path(iid).stem}{suffix}"
+        dst = ws.root / rel
+        atomic_link_or_copy(src, dst, link=link)
+        deid_path = raw_path = str(rel)
+        sha = sha256_file(dst)
+
+    def val(key: str) -> object:
+        v = rec.get(key)
+        return None if v is None or (isinstance(v, float) and np.isnan(v)) else v
+
+    def whole(key: str) -> int | None:
+        return int(val(key)) if val(key) is not None else None
+
+    return {
+        "sop_instance_uid": f"import:{iid}"[:64],
+        "image_id": iid,
+        "raw_sha256": sha,
+        "raw_path": raw_path or "",
+        "deid_path": deid_path,
+        "state": ImageState.LABELED if labeled else ImageState.REVIEWED,
+        "split": val("split"),
+        "sex": val("sex"),
+        "age_years": val("age_years"),
+        "study_year": whole("study_year"),
+        "rows": whole("rows"),
+        "columns": whole("columns"),
+        "patient_key": str(val("patient_id")) if val("patient_id") is not None else None,
+        "view_position": val("view_position"),
+        "file_size": whole("file_size"),
+        "deid_file_size": whole("file_size"),
+    }

@@ -19,7 +19,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from itertools import islice
 from typing import Any, TypeVar
 
-__all__ = ["Executor", "default_workers"]
+__all__ = ["Executor", "batches", "default_workers"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -98,3 +98,21 @@ class Executor:
     def _drain(entry: tuple[list[T], Future[list[R]]]) -> Iterator[tuple[T, R]]:
         chunk, fut = entry
         yield from zip(chunk, fut.result(), strict=True)
+
+
+def batches(
+    items: Iterable[T], size: int, *, total: int, on_progress: Callable[[int, int], None] | None = None
+) -> Iterator[list[T]]:
+    """Group the streamed *items* (results of :meth:`Executor.map`) into lists of up to *size*: one catalog
+    transaction each, so a killed run loses at most the open batch. ``on_progress(done, total)`` is called as
+    each item arrives, so the progress bar does not move in steps of *size*."""
+    batch: list[T] = []
+    for done, item in enumerate(items, start=1):
+        batch.append(item)
+        if on_progress:
+            on_progress(done, total)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -48,8 +48,11 @@ def staged_path(path: Path | str, *, mode: int = 0o644) -> Iterator[Path]:
     de-identification throughput of large files (bench/deid.py) and made every later fsync wait for them.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:  # name the file the caller asked for, not the temporary
+        raise OSError(exc.errno, exc.strerror, str(path)) from None
     os.close(fd)
     tmp = Path(name)
     tmp.unlink()
@@ -84,8 +87,13 @@ def publish_staged(tmp: Path | str, path: Path | str) -> None:
 
 
 def atomic_write_bytes(path: Path | str, data: bytes, *, mode: int = 0o644) -> None:
-    """Write *data* to *path* atomically with permissions *mode* (fsynced before the rename)."""
-    with atomic_path(path, mode=mode) as tmp, open(tmp, "wb") as fh:
+    """Write *data* to *path* atomically with permissions *mode* (fsynced before the rename).
+
+    The temporary file is created with *mode* already (less the umask), so a private file (a key, the identifier
+    mapping) is never readable by others while it is written.
+    """
+    with atomic_path(path, mode=mode) as tmp, open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode),
+                                                    "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())

@@ -12,8 +12,7 @@ go in as one multi-row ``INSERT`` (:func:`insert_events`) rather than through th
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
@@ -21,27 +20,10 @@ from sqlalchemy import Update, bindparam, insert, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from cxrlab.catalog.db import writer_lock
+from cxrlab.catalog.db import transaction  # the one write idiom; re-exported for the labeling services
 from cxrlab.catalog.models import Event
 
 __all__ = ["bump_version", "insert_events", "lock_row", "transaction"]
-
-
-@contextmanager
-def transaction(session: Session) -> Iterator[Session]:
-    """Run the block as one write transaction; commit on success, roll back on any error.
-
-    Reads made before the block may share its transaction: on PostgreSQL (READ COMMITTED) every statement sees
-    the latest committed rows anyway, and the sqlite3 driver opens a transaction only at the first write, so no
-    read snapshot is carried into the write (which could fail with SQLITE_BUSY_SNAPSHOT).
-    """
-    with writer_lock(session.get_bind()):
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
 
 
 @cache
