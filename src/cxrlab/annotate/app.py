@@ -25,6 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Mount
 
 import cxrlab
+from cxrlab.annotate.admission import Admission
 from cxrlab.annotate.errors import (
     AuthenticationError,
     ConflictError,
@@ -51,6 +52,7 @@ from cxrlab.annotate.services.auth import LoginLimiter
 from cxrlab.annotate.services.images import PixelCache
 from cxrlab.annotate.services.readings import QCError
 from cxrlab.annotate.worker import ScoringWorker
+from cxrlab.catalog.db import WalCheckpointer
 from cxrlab.catalog.workspace import Workspace
 from cxrlab.errors import CxrlabError, FileError
 
@@ -133,12 +135,15 @@ async def _file_error(request: Request, exc: Exception) -> JSONResponse:
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Run the scoring worker while the server runs (it finishes the submission in hand on shutdown)."""
+    """Run the scoring worker while the server runs (it finishes the submission in hand on shutdown), and the
+    SQLite catalog's WAL checkpoints outside the writers' commits (:class:`~cxrlab.catalog.db.WalCheckpointer`)."""
     app.state.scoring.start()
+    app.state.checkpointer.start()
     try:
         yield
     finally:
         await run_in_threadpool(app.state.scoring.stop)
+        await run_in_threadpool(app.state.checkpointer.stop)
 
 
 def create_app(workspace: Workspace, *, secure_cookies: bool = False) -> FastAPI:
@@ -164,6 +169,7 @@ def create_app(workspace: Workspace, *, secure_cookies: bool = False) -> FastAPI
     app.state.login_limiter = LoginLimiter()
     app.state.pixel_cache = PixelCache()
     app.state.scoring = ScoringWorker(workspace)
+    app.state.checkpointer = WalCheckpointer(workspace.engine)
     for exc, handler in (
         (NotFoundError, _not_found),
         (AuthenticationError, _unauthenticated),
@@ -183,4 +189,5 @@ def create_app(workspace: Workspace, *, secure_cookies: bool = False) -> FastAPI
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     mount_offline_docs(app)
+    app.add_middleware(Admission)
     return app

@@ -14,8 +14,8 @@ about the request body. Ids and offsets in paths and queries are bounded (:data:
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request, Response
 from fastapi.dependencies.models import Dependant
@@ -63,18 +63,33 @@ IdQuery = Annotated[int | None, Query(ge=1, le=INT_MAX)]
 Offset = Annotated[int, Query(ge=0, le=INT_MAX)]
 
 
-def get_workspace(request: Request) -> Workspace:
-    """The workspace the app was created with."""
+async def get_workspace(request: Request) -> Workspace:
+    """The workspace the app was created with.
+
+    The dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency in the thread
+    pool, and each such hop costs CPU (about 60 µs here) and wakes one more thread to contend for the GIL.
+    """
     return request.app.state.workspace
 
 
 WorkspaceDep = Annotated[Workspace, Depends(get_workspace)]
 
 
-def get_session(workspace: WorkspaceDep) -> Iterator[Session]:
-    """One catalog session per request, closed when the response is done."""
-    with workspace.sessions() as session:
+async def get_session(workspace: WorkspaceDep) -> AsyncIterator[Session]:
+    """One catalog session per request, closed when the response is done.
+
+    Making the session does no I/O (it takes a connection at its first query, in the handler's thread). Closing
+    a session that still holds a connection gives it back, which may roll back on the database server, so that
+    runs in the thread pool; a session whose work ended with a commit (a write) holds none.
+    """
+    session = workspace.sessions()
+    try:
         yield session
+    finally:
+        if session.in_transaction():
+            await run_in_threadpool(session.close)
+        else:
+            session.close()
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
@@ -116,10 +131,10 @@ def get_optional_user(request: Request, session: SessionDep) -> User | None:
 OptionalUser = Annotated[User | None, Depends(get_optional_user)]
 
 
-def require_roles(*roles: UserRole) -> Callable[[User], User]:
+def require_roles(*roles: UserRole) -> Callable[[User], Coroutine[Any, Any, User]]:
     """A dependency admitting only users with one of *roles* (403 for the others)."""
 
-    def check(user: CurrentUser) -> User:
+    async def check(user: CurrentUser) -> User:
         if user.role not in roles:
             raise PermissionDeniedError()
         return user
@@ -133,7 +148,7 @@ ReaderUser = Annotated[User, Depends(require_roles(UserRole.ANNOTATOR, UserRole.
 ReviewerUser = Annotated[User, Depends(require_roles(UserRole.REVIEWER, UserRole.ADMIN))]
 
 
-def _user_dependency(dependant: Dependant) -> Callable[..., User] | None:
+def _user_dependency(dependant: Dependant) -> Callable[..., Any] | None:
     """The route's user dependency (``get_current_user`` or a :func:`require_roles` check), if it has one."""
     for sub in dependant.dependencies:
         if sub.call is get_current_user or hasattr(sub.call, "roles"):
@@ -141,12 +156,17 @@ def _user_dependency(dependant: Dependant) -> Callable[..., User] | None:
     return None
 
 
-def _authorize(request: Request, dependency: Callable[..., User]) -> None:
+def _current_user(request: Request) -> User:
+    """:func:`get_current_user` with a session of its own (401 as the route would answer)."""
+    with request.app.state.workspace.sessions() as session:
+        return get_current_user(request, session)
+
+
+async def _authorize(request: Request, dependency: Callable[..., Any]) -> None:
     """Run a route's user dependency on its own (401/403 as the route would answer)."""
-    with get_workspace(request).sessions() as session:
-        user = get_current_user(request, session)
+    user = await run_in_threadpool(_current_user, request)
     if dependency is not get_current_user:
-        dependency(user)
+        await dependency(user)  # a require_roles check
 
 
 class AuthFirstRoute(APIRoute):
@@ -170,7 +190,7 @@ class AuthFirstRoute(APIRoute):
                 if isinstance(exc, HTTPException) and exc.status_code != 400:
                     raise
                 if dependency is not None:
-                    await run_in_threadpool(_authorize, request, dependency)
+                    await _authorize(request, dependency)
                 if isinstance(exc, HTTPException):
                     raise RequestValidationError(
                         [{"type": "json_invalid", "loc": ("body",), "msg": "the body is not UTF-8 encoded JSON"}]

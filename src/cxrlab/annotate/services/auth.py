@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from cxrlab.annotate.errors import AuthenticationError, ConflictError, NotFoundError, RateLimitedError
@@ -258,17 +258,25 @@ def login(
     return user, token, expires
 
 
+#: Every request runs this lookup: built once, so SQLAlchemy neither rebuilds the statement nor its cache key.
+_SESSION_USER = (
+    select(AuthSession.expires_at, User)
+    .join(User, User.id == AuthSession.user_id)
+    .where(AuthSession.token_hash == bindparam("token_hash"))
+)
+
+
 def resolve_token(session: Session, token: str) -> User:
-    """The active user of an unexpired session *token*, else ``AuthenticationError``."""
-    row = session.execute(
-        select(AuthSession, User).join(User, User.id == AuthSession.user_id).where(
-            AuthSession.token_hash == _token_hash(token)
-        )
-    ).first()
+    """The active user of an unexpired session *token*, else ``AuthenticationError``.
+
+    The session row is read on every request (no cache), so a logout, a disabled user or a session ended
+    directly in the catalog takes effect at once, in every server process.
+    """
+    row = session.execute(_SESSION_USER, {"token_hash": _token_hash(token)}).first()
     if row is None:
         raise AuthenticationError("session unknown or logged out")
-    auth, user = row
-    if auth.expires_at <= _now():
+    expires_at, user = row
+    if expires_at <= _now():
         raise AuthenticationError("session expired; log in again")
     if not user.active:
         raise AuthenticationError("user disabled")

@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from cxrlab.annotate.services.readings import BoxInput, ReadingInput
-from cxrlab.catalog.models import Event
+from cxrlab.annotate.services.unit import insert_events
 
-__all__ = ["Box", "Marks", "audit_changes"]
+__all__ = ["Box", "Marks", "audit_changes", "audit_rows"]
 
 _COORDS = ("x_min", "y_min", "x_max", "y_max")
 
@@ -100,6 +100,15 @@ def audit_changes(
     context: dict[str, Any],
 ) -> int:
     """Add one ``events`` row per created/updated/deleted box and per added/removed label; return the count."""
+    rows = audit_rows(image_pk=image_pk, author=author, stage=stage, old=old, new=new, context=context)
+    insert_events(session, rows)
+    return len(rows)
+
+
+def audit_rows(
+    *, image_pk: int, author: str, stage: str, old: Marks, new: Marks, context: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The ``events`` rows (column dicts) of :func:`audit_changes`, for a caller that adds more rows at once."""
     rows: list[tuple[str, dict[str, Any]]] = []
     old_boxes = {b.id: b for b in old.boxes}
     new_boxes = {b.id: b for b in new.boxes}
@@ -119,6 +128,5 @@ def audit_changes(
             rows.append(("label.delete", {"label": label}))
     if (old.comment or None) != (new.comment or None):
         rows.append(("comment.update", {"length": len(new.comment or "")}))
-    for action, detail in rows:
-        session.add(Event(image_pk=image_pk, stage=stage, action=action, author=author, detail={**context, **detail}))
-    return len(rows)
+    return [{"image_pk": image_pk, "stage": stage, "action": action, "author": author, "detail": {**context, **detail}}
+            for action, detail in rows]

@@ -11,14 +11,18 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, delete, func, insert, select
+from sqlalchemy.orm import Session, make_transient_to_detached
 
-from cxrlab.catalog.models import Event, Image, ImageState, Reading, ReadingBox, ReadingLabel
+from cxrlab.annotate.services.unit import insert_events
+from cxrlab.catalog.models import Image, ImageState, Reading, ReadingBox, ReadingLabel
 from cxrlab.catalog.workspace import Workspace
 from cxrlab.errors import CxrlabError
 from cxrlab.runtime.report import StageReport
@@ -119,6 +123,12 @@ def check_reading(
         )
 
 
+#: Replacing a read: its labels and boxes go with it (``ON DELETE CASCADE``).
+_DELETE_READING = delete(Reading).where(Reading.image_pk == bindparam("image_pk"),
+                                        Reading.rad_id == bindparam("rad_id"))
+_INSERT_READING, _INSERT_LABELS, _INSERT_BOXES = insert(Reading.__table__), insert(ReadingLabel), insert(ReadingBox)
+
+
 def record_reading(
     session: Session,
     schema: LabelSchema,
@@ -127,11 +137,16 @@ def record_reading(
     author: str = "script",
     mark_labeled: bool = True,
     image: Image | None = None,
+    events: Sequence[dict[str, Any]] = (),
 ) -> Reading:
     """Validate and store *reading* (replacing an earlier one by the same reader); return the row.
 
     ``mark_labeled`` moves the image to ``labeled`` at once (scripted readings); the web app passes False and
     moves it when its last reader has submitted. *image* saves a query when the caller holds the image row.
+    *events* are more ``events`` rows (column dicts) to add after the reading's own, in the same ``INSERT``.
+
+    The rows go in as a few plain ``INSERT`` statements (one per table), not through the ORM's unit of work: the
+    web app's submit runs this while it holds the catalog's write lock.
 
     Raises
     ------
@@ -144,26 +159,25 @@ def record_reading(
     if img.state not in (ImageState.ACCEPTED, ImageState.ASSIGNED, ImageState.LABELED):
         raise QCError(f"image {reading.image_id} is {img.state.value}, not open for labeling", rule="not_open")
     check_reading(reading, schema, rows=img.rows, columns=img.columns)
-    old = session.scalar(select(Reading).where(Reading.image_pk == img.id, Reading.rad_id == reading.rad_id))
-    if old is not None:
-        session.delete(old)
-        session.flush()
-    row = Reading(image_pk=img.id, rad_id=reading.rad_id, schema=schema.name, comment=reading.comment)
-    row.labels = [ReadingLabel(label=name) for name in dict.fromkeys(reading.labels)]
-    row.boxes = [ReadingBox(**vars(b)) for b in reading.boxes]
-    session.add(row)
+    session.execute(_DELETE_READING, {"image_pk": img.id, "rad_id": reading.rad_id})
+    values = {"image_pk": img.id, "rad_id": reading.rad_id, "schema": schema.name, "comment": reading.comment,
+              "submitted_at": datetime.now(UTC)}
+    reading_id = session.execute(_INSERT_READING, values).inserted_primary_key[0]
+    labels = [{"reading_id": reading_id, "label": name} for name in dict.fromkeys(reading.labels)]
+    if labels:
+        session.execute(_INSERT_LABELS, labels)
+    if reading.boxes:
+        session.execute(_INSERT_BOXES, [{"reading_id": reading_id, **vars(b)} for b in reading.boxes])
     if mark_labeled:
         img.state = ImageState.LABELED
-    session.add(
-        Event(
-            image_pk=img.id,
-            stage="annotate",
-            action="reading",
-            author=author,
-            detail={"rad_id": reading.rad_id},
-        )
-    )
-    session.flush()
+    insert_events(session, [{"image_pk": img.id, "stage": "annotate", "action": "reading", "author": author,
+                             "detail": {"rad_id": reading.rad_id}}, *events])
+    stale = session.identity_map.get(session.identity_key(Reading, reading_id))
+    if stale is not None:  # the replaced read, whose id SQLite may give to the new one
+        session.expunge(stale)
+    row = Reading(id=reading_id, **values)  # the stored row; its labels and boxes load when first read
+    make_transient_to_detached(row)
+    session.add(row)
     return row
 
 

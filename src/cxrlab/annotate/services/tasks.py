@@ -14,17 +14,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from cxrlab.annotate.errors import ConflictError, NotFoundError
 from cxrlab.annotate.reasons import NOTE_MAX_CHARS, UNUSABLE_CODES
-from cxrlab.annotate.services.marks import Marks, audit_changes
+from cxrlab.annotate.services.marks import Marks, audit_rows
 from cxrlab.annotate.services.projects import project_schema
 from cxrlab.annotate.services.readings import QCError, check_reading, record_reading
 from cxrlab.annotate.services.reviews import open_review_if_ready
-from cxrlab.annotate.services.unit import bump_version, lock_row, transaction
+from cxrlab.annotate.services.unit import bump_version, insert_events, lock_row, transaction
 from cxrlab.catalog.models import Event, Image, ImageState, Project, Review, Task, TaskKind, TaskState, User
 
 __all__ = [
@@ -70,12 +72,23 @@ def _with_image(stmt: Select) -> Select:
     return stmt.join(Image, Image.id == Task.image_pk).join(Project, Project.id == Task.project_id)
 
 
+# The queries of every request of a reader's loop are built once per shape (functools.cache) with bound
+# parameters: SQLAlchemy then neither rebuilds the statement nor its cache key at each call.
+
+
+@cache
+def _task_stmt(with_kind: bool) -> Select:
+    stmt = _with_image(select(Task, Image, Project)).where(Task.id == bindparam("task_id"),
+                                                          Task.user_id == bindparam("user_id"))
+    if with_kind:
+        stmt = stmt.where(Task.kind == bindparam("kind"))
+    return stmt.execution_options(populate_existing=True)
+
+
 def get_task(session: Session, *, user: User, task_id: int, kind: TaskKind | None = None) -> TaskView:
     """The user's own task *task_id* (of *kind* if given); ``NotFoundError`` for anyone else's."""
-    stmt = _with_image(select(Task, Image, Project)).where(Task.id == task_id, Task.user_id == user.id)
-    if kind is not None:
-        stmt = stmt.where(Task.kind == kind)
-    row = session.execute(stmt.execution_options(populate_existing=True)).first()
+    params = {"task_id": task_id, "user_id": user.id} | ({} if kind is None else {"kind": kind})
+    row = session.execute(_task_stmt(kind is not None), params).first()
     if row is None:
         raise NotFoundError(f"task {task_id} not found")
     return TaskView(*row)
@@ -119,12 +132,40 @@ def next_tasks(
 ) -> tuple[list[TaskView], dict[str, int]]:
     """The next *limit* open tasks of the user's queue (drafts and pending, in the seeded order), for the
     viewer to show the first and prefetch the rest; and the user's task counts per state (in that project)."""
-    stmt = select(Task).where(Task.user_id == user.id, Task.state.in_(ACTIVE))
+    params = _filters(user, project_id, kind) | {"limit": limit}
+    views = [TaskView(*row) for row in session.execute(_next_stmt(project_id is not None, kind is not None), params)]
+    return views, counts_by_state(session, user=user, project_id=project_id, kind=kind)
+
+
+def _filters(user: User, project_id: int | None, kind: TaskKind | None) -> dict:
+    """The bound parameters of :func:`_filtered`."""
+    params: dict = {"user_id": user.id}
     if project_id is not None:
-        stmt = stmt.where(Task.project_id == project_id)
+        params["project_id"] = project_id
     if kind is not None:
-        stmt = stmt.where(Task.kind == kind)
-    return _page(session, stmt, limit), counts_by_state(session, user=user, project_id=project_id, kind=kind)
+        params["kind"] = kind
+    return params
+
+
+def _filtered(stmt: Select, with_project: bool, with_kind: bool) -> Select:
+    """*stmt* restricted to one user's tasks (in a project, of a kind), as bound parameters."""
+    stmt = stmt.where(Task.user_id == bindparam("user_id"))
+    if with_project:
+        stmt = stmt.where(Task.project_id == bindparam("project_id"))
+    if with_kind:
+        stmt = stmt.where(Task.kind == bindparam("kind"))
+    return stmt
+
+
+@cache
+def _next_stmt(with_project: bool, with_kind: bool) -> Select:
+    stmt = _filtered(select(Task, Image, Project), with_project, with_kind).where(Task.state.in_(ACTIVE))
+    return _with_image(stmt).order_by(Task.project_id, Task.order_key, Task.id).limit(bindparam("limit"))
+
+
+@cache
+def _counts_stmt(with_project: bool, with_kind: bool) -> Select:
+    return _filtered(select(Task.state, func.count(Task.id)), with_project, with_kind).group_by(Task.state)
 
 
 def _refused(session: Session, task: Task) -> None:
@@ -163,19 +204,20 @@ def save_draft(session: Session, *, user: User, task_id: int, version: int, mark
     schema = project_schema(view.project)
     check_reading(marks.reading(view.image.image_id or "", user.rad_id), schema, rows=view.image.rows,
                   columns=view.image.columns, partial=True)
+    task = view.task
+    # The conditional UPDATE is the check: it succeeds only while the row still has the version (and hence
+    # the draft) read above, so ``old`` is exactly what this save replaces.
+    old = Marks.from_json(task.draft) if task.version == version else Marks()
+    events = audit_rows(image_pk=task.image_pk, author=user.username, stage="annotate", old=old, new=marks,
+                        context={"task_id": task.id, "rad_id": user.rad_id})
     with transaction(session):
-        task = view.task
-        # The conditional UPDATE is the check: it succeeds only while the row still has the version (and hence
-        # the draft) read above, so ``old`` is exactly what this save replaces.
-        old = Marks.from_json(task.draft) if task.version == version else Marks()
         ok = task.state in ACTIVE and bump_version(
-            session, Task, task.id, version, draft=marks.to_json(), state=TaskState.DRAFT, updated_at=_now()
+            session, Task, task.id, version, task, draft=marks.to_json(), state=TaskState.DRAFT, updated_at=_now()
         )
         if not ok:
             _refused(session, task)
-        audit_changes(session, image_pk=task.image_pk, author=user.username, stage="annotate", old=old, new=marks,
-                      context={"task_id": task.id, "rad_id": user.rad_id})
-    return _reloaded(session, view)
+        insert_events(session, events)
+    return view
 
 
 def submit_task(session: Session, *, user: User, task_id: int, version: int, marks: Marks) -> TaskView:
@@ -197,25 +239,28 @@ def submit_task(session: Session, *, user: User, task_id: int, version: int, mar
     schema = project_schema(view.project)
     image_id = view.image.image_id or ""
     check_reading(marks.reading(image_id, user.rad_id), schema, rows=view.image.rows, columns=view.image.columns)
+    task = view.task
+    old = Marks.from_json(task.draft) if task.version == version else Marks()  # as in save_draft
+    context = {"task_id": task.id, "rad_id": user.rad_id}
+    events = audit_rows(image_pk=task.image_pk, author=user.username, stage="annotate", old=old, new=marks,
+                        context=context)
+    events.append({"image_pk": task.image_pk, "stage": "annotate", "action": "reading.submit",
+                   "author": user.username, "detail": {**context, "project": view.project.name}})
     with transaction(session):
-        task = view.task
-        lock_row(session, Image, task.image_pk)  # serialises the last readers of one image (see _after_read)
-        old = Marks.from_json(task.draft) if task.version == version else Marks()
+        # serialises the last readers of one image (see _after_read); its state is the current one
+        (image_state,) = lock_row(session, Image, task.image_pk, Image.state)
+        now = _now()
         ok = task.state in ACTIVE and bump_version(
-            session, Task, task.id, version, draft=marks.to_json(), state=TaskState.SUBMITTED,
-            updated_at=_now(), submitted_at=_now(),
+            session, Task, task.id, version, task, draft=marks.to_json(), state=TaskState.SUBMITTED,
+            updated_at=now, submitted_at=now,
         )
         if not ok:
             _refused(session, task)
-        session.refresh(view.image)  # its state, current under the row lock
+        set_committed_value(view.image, "state", image_state)
         record_reading(session, schema, marks.reading(image_id, user.rad_id), author=user.username,
-                       mark_labeled=False, image=view.image)
-        audit_changes(session, image_pk=task.image_pk, author=user.username, stage="annotate", old=old, new=marks,
-                      context={"task_id": task.id, "rad_id": user.rad_id})
-        session.add(Event(image_pk=task.image_pk, stage="annotate", action="reading.submit", author=user.username,
-                          detail={"task_id": task.id, "rad_id": user.rad_id, "project": view.project.name}))
+                       mark_labeled=False, image=view.image, events=events)
         _after_read(session, view.project, view.image)
-    return _reloaded(session, view)
+    return view
 
 
 def set_unusable(
@@ -295,14 +340,13 @@ def unusable_reason(task: Task) -> tuple[str | None, str | None]:
     return "other", task.reason
 
 
+_READ_STATES = select(Task.state).where(Task.project_id == bindparam("project_id"),
+                                        Task.image_pk == bindparam("image_pk"), Task.kind == TaskKind.READ)
+
+
 def _after_read(session: Session, project: Project, image: Image) -> None:
     """After a submit: when no read task of the image is open, mark it labeled and open its review."""
-    states = set(
-        session.scalars(
-            select(Task.state).where(Task.project_id == project.id, Task.image_pk == image.id,
-                                     Task.kind == TaskKind.READ)
-        )
-    )
+    states = set(session.scalars(_READ_STATES, {"project_id": project.id, "image_pk": image.id}))
     if states - set(DONE):
         return
     if TaskState.SUBMITTED in states and image.state is ImageState.ASSIGNED:
@@ -314,12 +358,8 @@ def counts_by_state(
     session: Session, *, user: User, project_id: int | None = None, kind: TaskKind | None = None
 ) -> dict[str, int]:
     """The user's task counts per state (for the viewer's progress line)."""
-    stmt = select(Task.state, func.count(Task.id)).where(Task.user_id == user.id).group_by(Task.state)
-    if project_id is not None:
-        stmt = stmt.where(Task.project_id == project_id)
-    if kind is not None:
-        stmt = stmt.where(Task.kind == kind)
-    return {str(state.value): n for state, n in session.execute(stmt)}
+    stmt = _counts_stmt(project_id is not None, kind is not None)
+    return {str(state.value): n for state, n in session.execute(stmt, _filters(user, project_id, kind))}
 
 
 def check_marks(view: TaskView, marks: Marks, *, partial: bool) -> None:
