@@ -30,7 +30,7 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
-from cxrlab.annotate.services.auth import create_user  # noqa: E402
+from cxrlab.annotate.users import create_user  # noqa: E402
 from cxrlab.catalog import init_workspace  # noqa: E402
 from metrics import make_set  # noqa: E402
 from server_load import server  # noqa: E402

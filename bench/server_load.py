@@ -54,9 +54,9 @@ from pydicom.uid import generate_uid
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # tests/pg.py: the throwaway PostgreSQL cluster
 
-from cxrlab.annotate.services.assignment import assign_images  # noqa: E402
-from cxrlab.annotate.services.auth import create_user  # noqa: E402
-from cxrlab.annotate.services.projects import create_project  # noqa: E402
+from cxrlab.annotate.assignment import assign_images  # noqa: E402
+from cxrlab.annotate.projects import create_project  # noqa: E402
+from cxrlab.annotate.users import create_user  # noqa: E402
 from cxrlab.catalog import Settings, init_workspace  # noqa: E402
 from cxrlab.catalog.models import Image, ImageState  # noqa: E402
 from cxrlab.dicom.phantom import generate_phantoms  # noqa: E402

@@ -8,9 +8,9 @@ from pathlib import Path
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from cxrlab.annotate.app import create_app
 from cxrlab.catalog import Settings, init_workspace
 from cxrlab.catalog.db import WalCheckpointer
+from cxrlab.web.app import create_app
 from tests.pg import pg_database_url, pg_server_url  # noqa: F401 - pytest fixtures
 
 

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from cxrlab.annotate.errors import InvalidUploadError
-from cxrlab.annotate.services import leaderboard as lb
-from cxrlab.annotate.services.auth import create_user
+from cxrlab import benchmark as lb
+from cxrlab.annotate.users import create_user
+from cxrlab.benchmark.errors import InvalidUploadError
 from cxrlab.cli.main import app
 from cxrlab.evaluate import score_submission
 from tests.leaderboard_data import csv_bytes, make_gt, make_submission
@@ -97,7 +97,7 @@ class TestLeaderboardCliBadInput:
 
         w = ["-w", str(workspace.root)]
         assert runner.invoke(app, ["leaderboard", "create", "b", *w]).exit_code == 0
-        monkeypatch.setattr(lb, "MAX_CSV_BYTES", 2**20)
+        monkeypatch.setattr(lb.benchmarks, "MAX_CSV_BYTES", 2**20)
         bomb = tmp_path / "gt.csv.gz"
         bomb.write_bytes(gzip.compress(b"image_id,class_name,x_min,y_min,x_max,y_max\n" + b"0" * 2**25))
         r = runner.invoke(app, ["leaderboard", "upload-labels", "b", str(bomb), *w])

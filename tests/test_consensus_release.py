@@ -202,7 +202,7 @@ class TestConsensusTables:
 
 class TestRunConsensus:
     def test_keeps_review_rows_and_fuses_boxes(self, workspace, tmp_path) -> None:  # noqa: ANN001
-        from cxrlab.annotate.services.readings import simulate_readers
+        from cxrlab.annotate.readings import simulate_readers
         from cxrlab.catalog.models import ConsensusBox, ConsensusLabel, Image
         from cxrlab.consensus import run_consensus
         from cxrlab.deid import run_deid

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, inspect, select
 
-from cxrlab.annotate.services.readings import simulate_readers
+from cxrlab.annotate.readings import simulate_readers
 from cxrlab.catalog import Settings, init_workspace, open_workspace
 from cxrlab.catalog.db import current_revision, head_revision
 from cxrlab.catalog.models import Base, ConsensusLabel, Event, Image, ImageState, Reading

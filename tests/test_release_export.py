@@ -169,7 +169,7 @@ class TestWorkspaceRelease:
     def test_split_then_export_train_and_test(self, workspace, tmp_path: Path) -> None:  # noqa: ANN001
         from sqlalchemy import select
 
-        from cxrlab.annotate.services.readings import simulate_readers
+        from cxrlab.annotate.readings import simulate_readers
         from cxrlab.catalog.models import Image, ImageState
         from cxrlab.consensus import run_consensus
         from cxrlab.deid import run_deid

@@ -10,7 +10,7 @@ import pydicom
 import pytest
 from sqlalchemy import select
 
-from cxrlab.annotate.services.readings import BoxInput, QCError, ReadingInput, record_reading, simulate_readers
+from cxrlab.annotate.readings import BoxInput, QCError, ReadingInput, record_reading, simulate_readers
 from cxrlab.catalog.models import ConsensusLabel, Image, ImageState
 from cxrlab.consensus import majority_vote, run_consensus
 from cxrlab.deid import VINDR_KEEP, image_id_for, run_deid

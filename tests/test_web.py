@@ -25,10 +25,10 @@ from pydicom.dataset import FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 import cxrlab
-from cxrlab.annotate.app import create_app
-from cxrlab.annotate.services.auth import create_user
+from cxrlab.annotate.users import create_user
 from cxrlab.catalog.models import Image, ImageState
 from cxrlab.catalog.workspace import Workspace, init_workspace
+from cxrlab.web.app import create_app
 
 DX_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.1"
 FORBIDDEN = ("raw_path", "sop_instance_uid", "patient_key", "raw_sha256")

@@ -16,18 +16,18 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import select
 
-from cxrlab.annotate.errors import NotFoundError
-from cxrlab.annotate.services.assignment import assign_images
-from cxrlab.annotate.services.auth import create_user, get_user, set_password
-from cxrlab.annotate.services.marks import Box, Marks
-from cxrlab.annotate.services.projects import create_project, get_project_by_name, project_schema
-from cxrlab.annotate.services.readings import simulated_reads
-from cxrlab.annotate.services.tasks import submit_task
+from cxrlab.annotate.assignment import assign_images
+from cxrlab.annotate.marks import Box, Marks
+from cxrlab.annotate.projects import create_project, get_project_by_name, project_schema
+from cxrlab.annotate.readings import simulated_reads
+from cxrlab.annotate.tasks import submit_task
+from cxrlab.annotate.users import create_user, get_user, set_password
 from cxrlab.catalog.models import Image, Task, TaskKind, TaskState, User
 from cxrlab.catalog.workspace import Settings, Workspace, init_workspace
-from cxrlab.consensus import run_consensus
+from cxrlab.consensus import run_consensus, suggest_review
 from cxrlab.deid import run_deid
 from cxrlab.dicom.phantom import generate_phantoms
+from cxrlab.errors import NotFoundError
 from cxrlab.export import export_release
 from cxrlab.filter import run_filter
 from cxrlab.ingest import ingest_folder
@@ -84,7 +84,7 @@ def demo_project(ws: Workspace, *, seed: int = 0) -> StageReport:
             reads = simulated_reads(rng, schema, readers=len(tasks), rows=img.rows or 1024, cols=img.columns or 1024)
             for (task_id, user), (labels, boxes) in zip(tasks, reads, strict=True):
                 marks = Marks(labels, [Box(b.class_name, b.x_min, b.y_min, b.x_max, b.y_max) for b in boxes])
-                submit_task(session, user=user, task_id=task_id, version=0, marks=marks)
+                submit_task(session, user=user, task_id=task_id, version=0, marks=marks, suggest=suggest_review)
                 report.counts["simulated_reads"] += 1
     return report
 

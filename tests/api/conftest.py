@@ -21,13 +21,13 @@ from fastapi.testclient import TestClient
 from pydicom.uid import generate_uid
 from sqlalchemy import select
 
-from cxrlab.annotate.app import create_app
-from cxrlab.annotate.services.assignment import assign_images
-from cxrlab.annotate.services.auth import create_user
-from cxrlab.annotate.services.projects import create_project
+from cxrlab.annotate.assignment import assign_images
+from cxrlab.annotate.projects import create_project
+from cxrlab.annotate.users import create_user
 from cxrlab.catalog import Settings, init_workspace
 from cxrlab.catalog.models import Image, ImageState, Project, Task, TaskKind, User
 from cxrlab.catalog.workspace import Workspace
+from cxrlab.web.app import create_app
 from tests.conftest import make_dicom
 from tests.pg import pg_server_url  # noqa: F401 - pytest fixture
 

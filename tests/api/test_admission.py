@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from cxrlab.annotate.admission import Admission, Slots
+from cxrlab.web.admission import Admission, Slots
 from tests.api.conftest import Site
 
 

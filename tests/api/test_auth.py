@@ -9,8 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
-from cxrlab.annotate.app import create_app
 from cxrlab.catalog.models import AuthSession
+from cxrlab.web.app import create_app
 from tests.api.conftest import PASSWORD, Site
 
 

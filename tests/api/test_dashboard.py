@@ -64,4 +64,17 @@ class TestDashboard:
         p = site.project(train=1)
         r = site.get(f"/projects/{p.id}/dashboard", "admin")
         assert r.status_code == 200 and "Fleiss" in r.text and "annotations_train.csv" in r.text
-        assert site.get(f"/projects/{p.id}/dashboard", "ann1").status_code == 404
+
+    def test_dashboard_page_answers_html_to_other_roles(self, site: Site) -> None:
+        """Pages answer pages: a reader opening a dashboard gets the 403 page "admins only" (the project exists),
+        and anyone gets the 404 page for a project that does not exist; never the API's JSON."""
+        p = site.project(train=1)
+        for user in ("ann1", "rev1"):
+            r = site.get(f"/projects/{p.id}/dashboard", user)
+            assert r.status_code == 403 and r.headers["content-type"].startswith("text/html")
+            assert "admins only" in r.text and "<h1>Not allowed</h1>" in r.text
+            assert "Fleiss" not in r.text
+        for user in ("ann1", "admin"):
+            r = site.get("/projects/999999/dashboard", user)
+            assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+            assert "<h1>Not found</h1>" in r.text

@@ -8,8 +8,8 @@ import json
 
 from sqlalchemy import select
 
-from cxrlab.annotate.services.exports import CSV_NAMES, FREE_TEXT_WARNING
 from cxrlab.catalog.models import Event, Image, Task
+from cxrlab.export.project import CSV_NAMES, FREE_TEXT_WARNING
 from tests.api.conftest import Proj, Site
 
 PHI = "DOE^JOHN 1234567"

@@ -25,12 +25,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from cxrlab.annotate.app import create_app
-from cxrlab.annotate.errors import ConflictError
 from cxrlab.annotate.reasons import UNUSABLE_CODES
-from cxrlab.annotate.services.auth import create_user, set_active
+from cxrlab.annotate.users import create_user, set_active
 from cxrlab.catalog import Settings, init_workspace
 from cxrlab.catalog.models import INT_MAX, Event
+from cxrlab.errors import ConflictError
+from cxrlab.web.app import create_app
 from tests.api.conftest import PASSWORD, Site
 from tests.api.test_server import start_server
 from tests.pg import pg_database_url  # noqa: F401 - pytest fixture

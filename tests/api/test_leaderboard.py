@@ -30,14 +30,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
-from cxrlab.annotate.app import create_app
-from cxrlab.annotate.errors import DailyLimitError
-from cxrlab.annotate.services import leaderboard as lb
-from cxrlab.annotate.services.auth import create_user
+from cxrlab import benchmark as lb
+from cxrlab.annotate.users import create_user
+from cxrlab.benchmark.errors import DailyLimitError
 from cxrlab.catalog import Settings, init_workspace
 from cxrlab.catalog.models import Benchmark, BenchmarkImage, Submission, SubmissionState, User
 from cxrlab.catalog.workspace import Workspace
 from cxrlab.evaluate import score_submission
+from cxrlab.web.app import create_app
 from tests.api.conftest import Site
 from tests.api.test_server import start_server
 from tests.leaderboard_data import csv_bytes, make_gt, make_submission
@@ -293,7 +293,7 @@ class TestScoring:
         with lbs.site.workspace.sessions() as session:
             gt_path = lbs.site.workspace.path(session.get(Benchmark, bid).gt_path)
         gt_path.unlink()
-        lb._ground_truth.cache_clear()
+        lb.scoring._ground_truth.cache_clear()
         r = lbs.submit(bid, "ann1", GOOD)
         sub = lbs.wait(bid, r.json()["id"], "ann1")
         assert sub["state"] == "failed" and sub["public_score"] is None
@@ -358,14 +358,14 @@ class TestUploads:
 
     def test_too_large_upload_is_413_and_not_recorded(self, lbs: Lb, monkeypatch: pytest.MonkeyPatch) -> None:
         bid = lbs.benchmark()
-        monkeypatch.setattr(lb, "MAX_UPLOAD_BYTES", len(GOOD) - 1)
+        monkeypatch.setattr(lb.benchmarks, "MAX_UPLOAD_BYTES", len(GOOD) - 1)
         assert lbs.submit(bid, "ann1", GOOD).status_code == 413
         assert lbs.req("PUT", f"/api/benchmarks/{bid}/labels", "admin", content=csv_bytes(GT)).status_code == 413
         assert lbs.req("GET", f"/api/benchmarks/{bid}/submissions", "ann1").json() == []
 
     def test_gzip_bomb_is_413_naming_the_file(self, lbs: Lb, monkeypatch: pytest.MonkeyPatch) -> None:
         bid = lbs.benchmark()
-        monkeypatch.setattr(lb, "MAX_CSV_BYTES", 2**20)
+        monkeypatch.setattr(lb.benchmarks, "MAX_CSV_BYTES", 2**20)
         bomb = gzip.compress(b"image_id,PredictionString\n" + b"0" * 50 * 2**20, compresslevel=9)
         assert len(bomb) < 100_000
         r = lbs.submit(bid, "ann1", bomb, filename="bomb.csv.gz")
@@ -518,7 +518,7 @@ def _poll(check: Callable[[], bool], what: str) -> None:
 
 KILLED_CLAIM = """
 import os, signal, sys
-from cxrlab.annotate.services import leaderboard as lb
+from cxrlab import benchmark as lb
 from cxrlab.catalog import open_workspace
 ws = open_workspace(sys.argv[1])
 with ws.sessions() as session:
@@ -538,7 +538,7 @@ class TestWorker:
             scored.append((worker, submission_id))
             return real(session, workspace, submission_id=submission_id, worker=worker)
 
-        monkeypatch.setattr(lb, "score_claimed", spy)
+        monkeypatch.setattr(lb.scoring, "score_claimed", spy)
         start = threading.Barrier(2)
 
         def run(name: str) -> None:

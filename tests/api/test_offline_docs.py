@@ -81,7 +81,7 @@ class TestOfflineDocs:
 def test_mount_offline_docs_needs_an_openapi_schema_raises() -> None:
     from fastapi import FastAPI
 
-    from cxrlab.annotate.offline_docs import mount_offline_docs
+    from cxrlab.web.offline_docs import mount_offline_docs
 
     with pytest.raises(ValueError, match="no OpenAPI schema"):
         mount_offline_docs(FastAPI(openapi_url=None, docs_url=None, redoc_url=None))

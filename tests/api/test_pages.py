@@ -64,4 +64,4 @@ class TestDashboardPage:
         assert 'role="progressbar"' in page
         for name in ("export.json", "annotations_train.csv", "image_labels_test.csv"):
             assert f"/api/projects/{p.id}/{'' if name.endswith('json') else 'export/'}{name}" in page
-        assert sqlite_site.get(f"/projects/{p.id}/dashboard", "ann1").status_code == 404
+        assert sqlite_site.get(f"/projects/{p.id}/dashboard", "ann1").status_code == 403  # the "admins only" page

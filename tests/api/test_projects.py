@@ -63,7 +63,7 @@ class TestVisibility:
 
 class TestAssign:
     def test_assign_by_api_gives_each_image_n_readers_in_own_order(self, site: Site) -> None:
-        from cxrlab.annotate.services.assignment import order_key
+        from cxrlab.annotate.assignment import order_key
 
         r = site.post("/api/projects", "admin", {"name": f"assign-{site.backend}", "readers_per_image": 2, "seed": 5})
         pid = r.json()["id"]

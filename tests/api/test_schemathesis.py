@@ -28,8 +28,8 @@ import schemathesis
 from argon2 import PasswordHasher
 from schemathesis.engine import Status, events, from_schema
 
-from cxrlab.annotate.app import create_app
-from cxrlab.annotate.services import auth
+from cxrlab.annotate import users
+from cxrlab.web.app import create_app
 from tests.api.conftest import PASSWORD, Site, _make_site, new_pg_database
 from tests.leaderboard_data import csv_bytes, make_gt, make_submission
 
@@ -71,8 +71,8 @@ def fuzz_site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathF
     url = "" if request.param == "sqlite" else new_pg_database(request.getfixturevalue("pg_server_url"))
     hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(auth, "_hasher", hasher)
-        patch.setattr(auth, "_DUMMY_HASH", hasher.hash("dummy password"))
+        patch.setattr(users, "_hasher", hasher)
+        patch.setattr(users, "_DUMMY_HASH", hasher.hash("dummy password"))
         site = _make_site(Path(tmp_path_factory.mktemp("fuzz")), request.param, url)
         _populate(site)
         yield site

@@ -9,17 +9,18 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import event, select
 
-from cxrlab.annotate.services import tasks, unit
-from cxrlab.annotate.services.auth import get_user
-from cxrlab.annotate.services.marks import Box, Marks
-from cxrlab.annotate.services.readings import ReadingInput, record_reading
+from cxrlab.annotate import tasks, writes
+from cxrlab.annotate.marks import Box, Marks
+from cxrlab.annotate.readings import ReadingInput, record_reading
+from cxrlab.annotate.users import get_user
 from cxrlab.catalog.models import Event, Reading
+from cxrlab.consensus import suggest_review
 from cxrlab.schemas import get_schema
 from tests.api.conftest import Site
 
 
 class Statements:
-    """The SQL statements a catalog engine runs, and which of them ran inside ``unit.transaction``."""
+    """The SQL statements a catalog engine runs, and which of them ran inside ``writes.transaction``."""
 
     def __init__(self) -> None:
         self.all: list[str] = []
@@ -35,7 +36,7 @@ class Statements:
 @pytest.fixture
 def statements(site: Site, monkeypatch: pytest.MonkeyPatch) -> Iterator[Statements]:
     seen = Statements()
-    original = unit.transaction
+    original = writes.transaction
 
     @contextlib.contextmanager
     def watched(session):  # noqa: ANN001, ANN202
@@ -80,7 +81,7 @@ class TestWritePath:
         with site.workspace.sessions() as session:
             user = get_user(session, "ann1")
             statements.all.clear()
-            view = tasks.submit_task(session, user=user, task_id=task_id, version=0,
+            view = tasks.submit_task(session, user=user, task_id=task_id, version=0, suggest=suggest_review,
                                      marks=_marks("Other diseases", "Cardiomegaly"))
             assert (view.task.version, view.task.state.value) == (1, "submitted")
             assert view.task.submitted_at is not None

@@ -56,14 +56,15 @@ def _build(root: Path):  # noqa: ANN202 - returns (Workspace, project id, review
     """Phantoms -> ingest -> deid -> filter -> users -> project "e2e" (3 readers, a third of the images in test
     with 2 reviewers); the test images are read by simulated readers through the task service, so their reviews
     are open, and the train images wait in the readers' queues."""
-    from cxrlab.annotate.services.assignment import assign_images
-    from cxrlab.annotate.services.auth import create_user
-    from cxrlab.annotate.services.marks import Box, Marks
-    from cxrlab.annotate.services.projects import create_project, project_schema
-    from cxrlab.annotate.services.readings import BoxInput, simulated_reads
-    from cxrlab.annotate.services.tasks import submit_task
+    from cxrlab.annotate.assignment import assign_images
+    from cxrlab.annotate.marks import Box, Marks
+    from cxrlab.annotate.projects import create_project, project_schema
+    from cxrlab.annotate.readings import BoxInput, simulated_reads
+    from cxrlab.annotate.tasks import submit_task
+    from cxrlab.annotate.users import create_user
     from cxrlab.catalog import Settings, init_workspace
     from cxrlab.catalog.models import Image, Task, TaskKind, TaskState, User
+    from cxrlab.consensus import suggest_review
     from cxrlab.deid import run_deid
     from cxrlab.dicom.phantom import generate_phantoms
     from cxrlab.filter import run_filter
@@ -104,7 +105,7 @@ def _build(root: Path):  # noqa: ANN202 - returns (Workspace, project id, review
                 reads[-1][1].append(BoxInput("Pleural effusion", 0.55 * w, 0.65 * h, 0.85 * w, 0.85 * h))
             for (task_id, user), (labels, boxes) in zip(tasks, reads, strict=True):
                 marks = Marks(labels, [Box(b.class_name, b.x_min, b.y_min, b.x_max, b.y_max) for b in boxes])
-                submit_task(session, user=user, task_id=task_id, version=0, marks=marks)
+                submit_task(session, user=user, task_id=task_id, version=0, marks=marks, suggest=suggest_review)
         return ws, project.id, test_images[0].image_id
 
 

@@ -21,7 +21,7 @@ def record(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Record readings from a JSON file; every reading passes the QC rules or the whole file is refused."""
-    from cxrlab.annotate.services.readings import load_readings, record_reading
+    from cxrlab.annotate.readings import load_readings, record_reading
     from cxrlab.catalog import open_workspace
     from cxrlab.schemas import get_schema
 
@@ -45,7 +45,7 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
 ) -> None:
     """Simulate blinded readers on every accepted image (demo and tests only)."""
-    from cxrlab.annotate.services.readings import simulate_readers
+    from cxrlab.annotate.readings import simulate_readers
     from cxrlab.catalog import open_workspace
 
     with cli_errors():
@@ -72,10 +72,10 @@ def assign(
 ) -> None:
     """Assign accepted images: N blinded readers each (own seeded order); test images also get reviewers.
     Creates the project on first use."""
-    from cxrlab.annotate.errors import NotFoundError
-    from cxrlab.annotate.services.assignment import assign_images
-    from cxrlab.annotate.services.projects import create_project, get_project_by_name
+    from cxrlab.annotate.assignment import assign_images
+    from cxrlab.annotate.projects import create_project, get_project_by_name
     from cxrlab.catalog import open_workspace
+    from cxrlab.errors import NotFoundError
     from cxrlab.schemas import load_schema_yaml
 
     with cli_errors():
@@ -102,8 +102,8 @@ def status(project: ProjectOpt, workspace: WorkspaceOpt = None) -> None:
     """Progress of a project per split and per reader."""
     from rich.table import Table
 
-    from cxrlab.annotate.services.dashboard import progress
-    from cxrlab.annotate.services.projects import get_project_by_name
+    from cxrlab.annotate.progress import progress
+    from cxrlab.annotate.projects import get_project_by_name
     from cxrlab.catalog import open_workspace
 
     with cli_errors():

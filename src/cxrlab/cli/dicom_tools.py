@@ -17,15 +17,12 @@ def register(app: typer.Typer) -> None:
 
 
 def _parse_window(text: str | None) -> tuple[float, float] | None:
-    if not text:
-        return None
+    from cxrlab.dicom.display import parse_window
+
     try:
-        center, width = (float(v) for v in text.split(","))
-    except ValueError:
-        raise typer.BadParameter("expected CENTER,WIDTH, e.g. 2048,4096", param_hint="--window") from None
-    if width < 1:
-        raise typer.BadParameter("window width must be >= 1 (PS3.3 C.11.2.1.2)", param_hint="--window")
-    return center, width
+        return parse_window(text)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{exc}, e.g. 2048,4096", param_hint="--window") from None
 
 
 def render(

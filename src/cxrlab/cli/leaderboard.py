@@ -29,7 +29,7 @@ def create(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Create an open benchmark; upload its hidden labels with `upload-labels`."""
-    from cxrlab.annotate.services.leaderboard import create_benchmark
+    from cxrlab.benchmark import create_benchmark
     from cxrlab.catalog import open_workspace
 
     with cli_errors(), open_workspace(workspace).sessions() as session:
@@ -43,7 +43,7 @@ def list_(workspace: WorkspaceOpt = None) -> None:
     """List benchmarks."""
     from rich.table import Table
 
-    from cxrlab.annotate.services.leaderboard import list_benchmarks, part_counts
+    from cxrlab.benchmark import list_benchmarks, part_counts
     from cxrlab.catalog import open_workspace
 
     table = Table("id", "name", "metric", "state", "public", "private", "daily limit", title_justify="left")
@@ -63,7 +63,7 @@ def upload_labels(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Store (or replace) the hidden test labels; splits the images into public and private once."""
-    from cxrlab.annotate.services import leaderboard as lb
+    from cxrlab import benchmark as lb
     from cxrlab.catalog import open_workspace
 
     with cli_errors():
@@ -86,7 +86,7 @@ def upload_sizes(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Store (or replace) the test images' sizes: submitted boxes beyond their image (1 px tolerance) are errors."""
-    from cxrlab.annotate.services import leaderboard as lb
+    from cxrlab import benchmark as lb
     from cxrlab.catalog import open_workspace
 
     with cli_errors():
@@ -102,7 +102,7 @@ def upload_sizes(
 @app.command("remove-sizes")
 def remove_sizes(name: NameArg, workspace: WorkspaceOpt = None) -> None:
     """Forget the image sizes (boxes are then checked for negative coordinates only)."""
-    from cxrlab.annotate.services import leaderboard as lb
+    from cxrlab import benchmark as lb
     from cxrlab.catalog import open_workspace
 
     with cli_errors():
@@ -113,7 +113,7 @@ def remove_sizes(name: NameArg, workspace: WorkspaceOpt = None) -> None:
 
 
 def _set_state(name: str, state: str, workspace: Path | None) -> None:
-    from cxrlab.annotate.services import leaderboard as lb
+    from cxrlab import benchmark as lb
     from cxrlab.catalog import open_workspace
 
     with cli_errors(), open_workspace(workspace).sessions() as session:
@@ -138,7 +138,7 @@ def scores(name: NameArg, workspace: WorkspaceOpt = None) -> None:
     """The public ranking (best public score per user), and the private one once the benchmark is closed."""
     from rich.table import Table
 
-    from cxrlab.annotate.services import leaderboard as lb
+    from cxrlab import benchmark as lb
     from cxrlab.catalog import open_workspace
 
     with cli_errors(), open_workspace(workspace).sessions() as session:
@@ -159,7 +159,7 @@ def scores(name: NameArg, workspace: WorkspaceOpt = None) -> None:
 @app.command("score-pending")
 def score_pending(workspace: WorkspaceOpt = None) -> None:
     """Score the queued submissions now (what a running `cxrlab serve` does in the background)."""
-    from cxrlab.annotate.worker import ScoringWorker
+    from cxrlab.benchmark import ScoringWorker
     from cxrlab.catalog import open_workspace
 
     with cli_errors():

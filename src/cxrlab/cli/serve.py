@@ -34,8 +34,8 @@ def serve(
     ] = None,
 ) -> None:
     """Serve the labeling tool and its REST API (/docs, /health)."""
-    from cxrlab.annotate.server import serve as run_server
     from cxrlab.catalog import open_workspace
+    from cxrlab.web.server import serve as run_server
 
     with cli_errors():
         ws = open_workspace(workspace)

@@ -26,7 +26,7 @@ def add(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Add a user (asks for the password; the reader id rad_id is given in order: R1, R2, ...)."""
-    from cxrlab.annotate.services.auth import create_user
+    from cxrlab.annotate.users import create_user
     from cxrlab.catalog import open_workspace
 
     with cli_errors():
@@ -41,7 +41,7 @@ def list_(workspace: WorkspaceOpt = None) -> None:
     """List users."""
     from rich.table import Table
 
-    from cxrlab.annotate.services.auth import list_users
+    from cxrlab.annotate.users import list_users
     from cxrlab.catalog import open_workspace
 
     with cli_errors():
@@ -55,7 +55,7 @@ def list_(workspace: WorkspaceOpt = None) -> None:
 
 
 def _set_active(username: str, active: bool, workspace) -> None:  # noqa: ANN001 - Path | None
-    from cxrlab.annotate.services.auth import set_active
+    from cxrlab.annotate.users import set_active
     from cxrlab.catalog import open_workspace
 
     with cli_errors():

@@ -1,4 +1,5 @@
-"""Consensus: majority vote of labels, weighted boxes fusion of boxes, inter-reader agreement."""
+"""Consensus: majority vote of labels, weighted boxes fusion of boxes, inter-reader agreement; for the labeling
+tool, the review suggestion and the project agreement."""
 
 from cxrlab.consensus.agreement import (
     AgreementReport,
@@ -8,6 +9,7 @@ from cxrlab.consensus.agreement import (
     fleiss_kappa_counts,
 )
 from cxrlab.consensus.fusion import FUSION_METHODS, fuse_reader_boxes, wbf_arrays
+from cxrlab.consensus.labeling import project_agreement, suggest_review
 from cxrlab.consensus.vote import (
     REVIEW,
     consensus_tables,
@@ -30,6 +32,8 @@ __all__ = [
     "image_positives",
     "label_votes",
     "majority_vote",
+    "project_agreement",
     "run_consensus",
+    "suggest_review",
     "wbf_arrays",
 ]

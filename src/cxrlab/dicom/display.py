@@ -38,6 +38,7 @@ from cxrlab.dicom.io import DicomReadError, read_dataset, read_pixels
 from cxrlab.runtime.files import atomic_write_bytes
 
 __all__ = [
+    "parse_window",
     "AUTO_PERCENTILES",
     "FALLBACK_PERCENTILES",
     "PNG_COMPRESS_LEVEL",
@@ -620,6 +621,29 @@ def to_uint16(
         "presets": window_presets(ds, modality),
     }
     return packed, meta
+
+
+def parse_window(text: str | None) -> tuple[float, float] | None:
+    """``"C,W"`` (modality units) to ``(center, width)``; None for no text.
+
+    Raises
+    ------
+    ValueError
+        Not two finite numbers, or a width that is not > 0 (PS3.3 C.11.2.1.3: LINEAR_EXACT windows only need
+        a positive width; the display pipeline applies that exact function).
+    """
+    if text is None or text == "":
+        return None
+    parts = text.split(",")
+    if len(parts) != 2:
+        raise ValueError("window must be 'center,width'")
+    try:
+        center, width = (float(p) for p in parts)
+    except ValueError:
+        raise ValueError("window must be 'center,width' with two numbers") from None
+    if not (math.isfinite(center) and math.isfinite(width)) or width <= 0:
+        raise ValueError("window center and width must be finite and width > 0")
+    return center, width
 
 
 def encode(img: np.ndarray, fmt: str, *, quality: int = 90) -> bytes:

@@ -1,0 +1,132 @@
+"""Marks on an image — global/local labels, boxes and a comment — as stored in drafts and review proposals,
+and the audit rows written for every change.
+
+A box carries a stable ``id`` (given by the client, or made here), so a save can be compared with the previous
+one: every added, changed or removed box and every added or removed label becomes one ``events`` row
+(``annotation.create|update|delete``, ``label.create|delete``) with the author and the task.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from cxrlab.annotate.readings import BoxInput, ReadingInput
+from cxrlab.annotate.writes import insert_events
+
+__all__ = ["Box", "Marks", "audit_changes", "audit_rows"]
+
+_COORDS = ("x_min", "y_min", "x_max", "y_max")
+
+
+@dataclass
+class Box:
+    """A box of a local label in pixels of the original image; ``id`` is stable across saves."""
+
+    class_name: str
+    x_min: float
+    y_min: float
+    x_max: float
+    y_max: float
+    id: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "class_name": self.class_name, **{k: getattr(self, k) for k in _COORDS}}
+
+
+@dataclass
+class Marks:
+    """What one person marked on one image."""
+
+    labels: list[str] = field(default_factory=list)
+    boxes: list[Box] = field(default_factory=list)
+    comment: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict | None) -> Marks:
+        data = data or {}
+        return cls(
+            labels=list(data.get("labels", [])),
+            boxes=[Box(**b) for b in data.get("boxes", [])],
+            comment=data.get("comment"),
+        )
+
+    def normalized(self) -> Marks:
+        """Labels de-duplicated in order, every box with an id, coordinates rounded to 0.01 px, corners
+        ordered (min <= max)."""
+        boxes = []
+        seen: set[str] = set()
+        for b in self.boxes:
+            bid = b.id if b.id and b.id not in seen else secrets.token_hex(6)
+            seen.add(bid)
+            x0, x1 = sorted((float(b.x_min), float(b.x_max)))
+            y0, y1 = sorted((float(b.y_min), float(b.y_max)))
+            boxes.append(Box(b.class_name, round(x0, 2), round(y0, 2), round(x1, 2), round(y1, 2), bid))
+        comment = (self.comment or "").strip() or None
+        return Marks(list(dict.fromkeys(self.labels)), boxes, comment)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"labels": list(self.labels), "boxes": [b.as_dict() for b in self.boxes], "comment": self.comment}
+
+    def reading(self, image_id: str, rad_id: str) -> ReadingInput:
+        """As a :class:`ReadingInput` for the QC rules and the ``readings`` tables."""
+        boxes = [BoxInput(b.class_name, b.x_min, b.y_min, b.x_max, b.y_max) for b in self.boxes]
+        return ReadingInput(image_id, rad_id, list(self.labels), boxes, self.comment)
+
+    def same_content(self, other: Marks) -> bool:
+        """Equal labels, comment and boxes (ids ignored)."""
+
+        def key(m: Marks) -> tuple:
+            return (
+                sorted(m.labels),
+                m.comment,
+                sorted((b.class_name, b.x_min, b.y_min, b.x_max, b.y_max) for b in m.boxes),
+            )
+
+        return key(self) == key(other)
+
+
+def audit_changes(
+    session: Session,
+    *,
+    image_pk: int,
+    author: str,
+    stage: str,
+    old: Marks,
+    new: Marks,
+    context: dict[str, Any],
+) -> int:
+    """Add one ``events`` row per created/updated/deleted box and per added/removed label; return the count."""
+    rows = audit_rows(image_pk=image_pk, author=author, stage=stage, old=old, new=new, context=context)
+    insert_events(session, rows)
+    return len(rows)
+
+
+def audit_rows(
+    *, image_pk: int, author: str, stage: str, old: Marks, new: Marks, context: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The ``events`` rows (column dicts) of :func:`audit_changes`, for a caller that adds more rows at once."""
+    rows: list[tuple[str, dict[str, Any]]] = []
+    old_boxes = {b.id: b for b in old.boxes}
+    new_boxes = {b.id: b for b in new.boxes}
+    for bid, box in new_boxes.items():
+        if bid not in old_boxes:
+            rows.append(("annotation.create", box.as_dict()))
+        elif old_boxes[bid] != box:
+            rows.append(("annotation.update", {"before": old_boxes[bid].as_dict(), "after": box.as_dict()}))
+    for bid, box in old_boxes.items():
+        if bid not in new_boxes:
+            rows.append(("annotation.delete", box.as_dict()))
+    for label in new.labels:
+        if label not in old.labels:
+            rows.append(("label.create", {"label": label}))
+    for label in old.labels:
+        if label not in new.labels:
+            rows.append(("label.delete", {"label": label}))
+    if (old.comment or None) != (new.comment or None):
+        rows.append(("comment.update", {"length": len(new.comment or "")}))
+    return [{"image_pk": image_pk, "stage": stage, "action": action, "author": author, "detail": {**context, **detail}}
+            for action, detail in rows]

@@ -1,1 +1,0 @@
-"""HTTP routers of the web app, one module per resource; ``create_app`` includes each."""

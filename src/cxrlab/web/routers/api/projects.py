@@ -1,0 +1,110 @@
+"""``/api/projects``: projects, their label schema, assignment (admins), progress, agreement and exports."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from cxrlab.annotate import progress, projects
+from cxrlab.annotate.assignment import assign_images
+from cxrlab.consensus import project_agreement
+from cxrlab.errors import NotFoundError
+from cxrlab.export import project as exports
+from cxrlab.web.deps import AdminUser, AuthFirstRoute, CurrentUser, IdPath, SessionDep
+from cxrlab.web.models import (
+    AgreementOut,
+    AssignIn,
+    AssignOut,
+    LabelOut,
+    ProgressOut,
+    ProjectIn,
+    ProjectOut,
+    SchemaOut,
+    errors,
+)
+
+router = APIRouter(prefix="/api/projects", tags=["projects"], responses=errors(401, 403, 404),
+                   route_class=AuthFirstRoute)
+
+
+@router.get("", response_model=list[ProjectOut])
+def api_list_projects(user: CurrentUser, session: SessionDep) -> list[ProjectOut]:
+    """Projects the caller works in (admins: all)."""
+    return [ProjectOut.model_validate(p) for p in projects.list_projects(session, user=user)]
+
+
+@router.post("", response_model=ProjectOut, status_code=201, responses=errors(400))
+def api_create_project(body: ProjectIn, admin: AdminUser, session: SessionDep) -> ProjectOut:
+    """Create a project with a preset or custom (YAML) label schema."""
+    project = projects.create_project(session, name=body.name, schema=body.schema_name, schema_yaml=body.schema_yaml,
+                                      readers_per_image=body.readers_per_image,
+                                      reviewers_per_test=body.reviewers_per_test, seed=body.seed)
+    return ProjectOut.model_validate(project)
+
+
+@router.get("/{project_id}", response_model=ProjectOut)
+def api_get_project(project_id: IdPath, user: CurrentUser, session: SessionDep) -> ProjectOut:
+    """One project."""
+    return ProjectOut.model_validate(projects.get_project(session, project_id, user=user))
+
+
+@router.get("/{project_id}/schema", response_model=SchemaOut, response_model_by_alias=True)
+def api_project_schema(project_id: IdPath, user: CurrentUser, session: SessionDep) -> SchemaOut:
+    """The project's labels: local (boxed findings) and global (image-level), with definitions."""
+    schema = projects.project_schema(projects.get_project(session, project_id, user=user))
+
+    def out(kind: str) -> list[LabelOut]:
+        return [LabelOut(number=lb.number, name=lb.name, kind=lb.kind, definition=lb.definition)
+                for lb in schema.labels if lb.kind == kind]
+
+    return SchemaOut(name=schema.name, no_finding=schema.no_finding, local=out("local"), global_=out("global"))
+
+
+@router.post("/{project_id}/assign", response_model=AssignOut, responses=errors(400))
+def api_assign(project_id: IdPath, body: AssignIn, admin: AdminUser, session: SessionDep) -> AssignOut:
+    """Assign the accepted, unassigned images to readers (and test images to reviewers)."""
+    project = projects.get_project(session, project_id)
+    report = assign_images(session, project=project, test_fraction=body.test_fraction, readers=body.readers,
+                           reviewers=body.reviewers, limit=body.limit, image_ids=body.image_ids)
+    return AssignOut(counts=dict(report.counts), notes=report.notes)
+
+
+@router.get("/{project_id}/progress", response_model=ProgressOut)
+def api_progress(project_id: IdPath, admin: AdminUser, session: SessionDep) -> dict:
+    """Progress per split and per reader, throughput, unusable images."""
+    return progress.progress(session, project=projects.get_project(session, project_id))
+
+
+@router.get("/{project_id}/agreement", response_model=AgreementOut)
+def api_agreement(project_id: IdPath, admin: AdminUser, session: SessionDep) -> dict:
+    """Inter-reader agreement: Fleiss' kappa per label; pairwise box agreement at IoU 0.4."""
+    return project_agreement(session, project=projects.get_project(session, project_id))
+
+
+@router.get("/{project_id}/export.json")
+def api_export_json(
+    project_id: IdPath,
+    admin: AdminUser,
+    session: SessionDep,
+    free_text: Annotated[bool, Query(description=(
+        "Include free text typed by users (read comments, unusable notes, review comments). It is not "
+        "de-identified; the export then carries a top-level warning"))] = False,
+) -> dict:
+    """Full-fidelity export: every reader's marks, unusable decisions (codes), reviews and the final consensus;
+    free text only with ``?free_text=true``."""
+    return exports.project_json(session, project=projects.get_project(session, project_id),
+                                include_free_text=free_text)
+
+
+@router.get("/{project_id}/export/{name}", response_class=Response,
+            responses={200: {"content": {"text/csv": {}}}})
+def api_export_csv(project_id: IdPath, name: str, admin: AdminUser, session: SessionDep) -> Response:
+    """A seed CSV: annotations_train.csv, image_labels_train.csv (one row per reader), annotations_test.csv,
+    image_labels_test.csv (the reviewed consensus). The seed layouts carry no free text."""
+    project = projects.get_project(session, project_id)
+    if name not in exports.CSV_NAMES:
+        raise NotFoundError(f"export {name!r} not found")
+    text = exports.project_csv(session, project=project, name=name)
+    return Response(text, media_type="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})

@@ -1,0 +1,78 @@
+"""``/api/tasks``: the caller's own queue — next tasks (with prefetch), one task, draft autosave, submit,
+set aside as unusable. Another user's task is 404: blinding is a server rule."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from cxrlab.annotate import tasks
+from cxrlab.catalog.models import TaskKind, TaskState
+from cxrlab.consensus import suggest_review
+from cxrlab.web.deps import AuthFirstRoute, IdPath, IdQuery, Offset, ReaderUser, SessionDep
+from cxrlab.web.models import QC_422, NextOut, SaveIn, TaskOut, UnusableIn, error, errors, task_out
+
+router = APIRouter(prefix="/api/tasks", tags=["tasks"], responses=errors(401, 403), route_class=AuthFirstRoute)
+
+WRITE_ERRORS = {404: error(404, "Not your task"), 409: error(409, "Stale version or task closed"), 422: QC_422}
+
+
+@router.get("", response_model=list[TaskOut])
+def api_list_tasks(
+    user: ReaderUser,
+    session: SessionDep,
+    response: Response,
+    project_id: IdQuery = None,
+    kind: TaskKind | None = None,
+    state: TaskState | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Offset = 0,
+) -> list[TaskOut]:
+    """The caller's tasks in queue order; ``X-Total-Count`` gives the total."""
+    views, total = tasks.list_tasks(session, user=user, project_id=project_id, kind=kind,
+                                    states=(state,) if state else None, limit=limit, offset=offset)
+    response.headers["X-Total-Count"] = str(total)
+    return [task_out(v) for v in views]
+
+
+@router.get("/next", response_model=NextOut)
+def api_next_tasks(
+    user: ReaderUser,
+    session: SessionDep,
+    project_id: IdQuery = None,
+    kind: TaskKind | None = None,
+    limit: Annotated[int, Query(ge=1, le=20, description="How many to return (1 to show + the rest to prefetch)")] = 3,
+) -> NextOut:
+    """The next open tasks of the caller's queue (seeded shuffle), drafts included; remaining count."""
+    views, counts = tasks.next_tasks(session, user=user, project_id=project_id, kind=kind, limit=limit)
+    remaining = sum(counts.get(s.value, 0) for s in tasks.ACTIVE)
+    return NextOut(tasks=[task_out(v) for v in views], remaining=remaining, counts=counts)
+
+
+@router.get("/{task_id}", response_model=TaskOut, responses=errors(404))
+def api_get_task(task_id: IdPath, user: ReaderUser, session: SessionDep) -> TaskOut:
+    """One of the caller's tasks with the caller's own marks."""
+    return task_out(tasks.get_task(session, user=user, task_id=task_id))
+
+
+@router.put("/{task_id}/draft", response_model=TaskOut, responses=WRITE_ERRORS)
+def api_save_draft(task_id: IdPath, body: SaveIn, user: ReaderUser, session: SessionDep) -> TaskOut:
+    """Autosave unfinished marks (boxes checked for class and geometry; the global-label rule waits for submit)."""
+    return task_out(tasks.save_draft(session, user=user, task_id=task_id, version=body.version,
+                                     marks=body.to_marks()))
+
+
+@router.post("/{task_id}/submit", response_model=TaskOut, responses=WRITE_ERRORS)
+def api_submit(task_id: IdPath, body: SaveIn, user: ReaderUser, session: SessionDep) -> TaskOut:
+    """Submit the read (all QC rules). Idempotent: the same submission again returns the stored task."""
+    return task_out(tasks.submit_task(session, user=user, task_id=task_id, version=body.version, suggest=suggest_review,
+                                      marks=body.to_marks()))
+
+
+@router.post("/{task_id}/unusable", response_model=TaskOut, responses=WRITE_ERRORS)
+def api_unusable(task_id: IdPath, body: UnusableIn, user: ReaderUser, session: SessionDep) -> TaskOut:
+    """Set the image aside as unusable with a reason code and an optional note: it leaves every reader's
+    queue. An unknown code is 422 with the allowed codes listed."""
+    return task_out(tasks.set_unusable(session, user=user, task_id=task_id, version=body.version,
+                                       reason=body.reason, note=body.note))
