@@ -19,7 +19,7 @@ class TestInitWorkspace:
         for sub in ("raw", "images", "quarantine", "review", "exports"):
             assert (ws.root / sub).is_dir()
         assert (ws.root / "catalog.db").is_file()
-        assert current_revision(ws.engine) == head_revision() == "0006"
+        assert current_revision(ws.engine) == head_revision() == "0007"
         tables = set(inspect(ws.engine).get_table_names())
         assert {"images", "events", "quarantine", "readings", "reading_labels", "reading_boxes"} <= tables
         key = ws.root / "secret.key"
@@ -141,3 +141,24 @@ class TestMigrations:
         with ws.engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         assert diff == []
+
+    def test_reader_ids_survive_the_0007_upgrade(self, tmp_path: Path) -> None:
+        """0007 makes ``users.rad_id`` nullable; users created before keep their reader ids (a released
+        ``rad_id`` never changes), users created after may have none."""
+        from sqlalchemy import create_engine, text
+
+        from cxrlab.catalog.db import upgrade
+
+        engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+        upgrade(engine, "0006")
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO users (username, password_hash, role, rad_id, active, created_at) "
+                              "VALUES ('boss', 'x', 'admin', 'R1', 1, '2026-01-01 00:00:00'), "
+                              "('ann', 'x', 'annotator', 'R2', 1, '2026-01-01 00:00:00')"))
+        upgrade(engine)
+        assert current_revision(engine) == "0007"
+        with engine.begin() as conn:
+            assert dict(conn.execute(text("SELECT username, rad_id FROM users")).all()) == {"boss": "R1", "ann": "R2"}
+            conn.execute(text("INSERT INTO users (username, password_hash, role, rad_id, active, created_at) "
+                              "VALUES ('rev', 'x', 'reviewer', NULL, 1, '2026-01-01 00:00:00')"))
+        engine.dispose()

@@ -35,6 +35,17 @@ class TestUsersCli:
         assert runner.invoke(app, ["users", "disable", "alice", *w]).exit_code == 0
         assert "no" in runner.invoke(app, ["users", "list", *w]).output
 
+    def test_only_annotators_get_reader_ids(self, workspace) -> None:  # noqa: ANN001
+        """Admins and reviewers read no image: they take no reader id, so the first annotator is R1."""
+        w = ["-w", str(workspace.root)]
+        for name, role in (("boss", "admin"), ("rev", "reviewer"), ("ann", "annotator")):
+            r = runner.invoke(app, ["users", "add", name, "--role", role, "--password-stdin", *w],
+                              input="long enough password\n")
+            assert r.exit_code == 0, r.output
+        assert "added ann (annotator, reader id R1)" in r.output
+        listing = runner.invoke(app, ["users", "list", *w]).output
+        assert "R2" not in listing and "R3" not in listing
+
     def test_errors_exit_1(self, workspace) -> None:  # noqa: ANN001
         w = ["-w", str(workspace.root)]
         r = runner.invoke(app, ["users", "add", "bob", "--password-stdin", *w], input="short\n")

@@ -78,6 +78,17 @@ class TestDemo:
         assert len(test_labels) >= 1 and (test_labels["rad_id"] == "").all()
         assert len(list((release / "test").glob("*.dicom"))) == len(test_labels)
         assert (release / "coco" / "train.json").exists() and (release / "manifest.json").exists()
+        # The summary names every file the release holds: each top-level file, each folder with its count.
+        text = "".join(lines)
+        summary = next(line for line in text.splitlines() if line.startswith("release written to"))
+        top = sorted(p.name for p in release.iterdir() if p.is_file())
+        assert all(name in summary for name in top), summary
+        for folder in (p for p in release.iterdir() if p.is_dir()):
+            assert f"{folder.name}/ {sum(1 for f in folder.rglob('*') if f.is_file())} file" in summary, summary
+        # Only readers get reader ids: the admin and the reviewers have none, reader1 is R1.
+        ids = {r["username"]: r["rad_id"] for r in progress["readers"]}
+        assert ids["reader1"] == "R1" and ids["reader2"] == "R2" and ids["reader3"] == "R3", ids
+        assert ids["reviewer1"] is None and ids["reviewer2"] is None, ids
         assert "Number of scans" in (release / "table2.md").read_text()
         # Nothing planted in the phantoms' headers reaches the release.
         import json

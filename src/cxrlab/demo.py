@@ -28,9 +28,9 @@ from cxrlab.consensus import run_consensus, suggest_review
 from cxrlab.deid import run_deid
 from cxrlab.dicom.phantom import generate_phantoms
 from cxrlab.errors import NotFoundError
-from cxrlab.export import export_release
+from cxrlab.export import run_export
 from cxrlab.filter import run_filter
-from cxrlab.ingest import ingest_folder
+from cxrlab.ingest import run_ingest
 from cxrlab.runtime import Executor
 from cxrlab.runtime.report import StageReport
 
@@ -115,7 +115,7 @@ def build_demo(
         generate_phantoms(incoming, n, seed=seed, size_range=size_range, on_progress=progress("phantoms"))
     ws = init_workspace(root, settings=Settings(project="cxrlab demo", schema="vindr-cxr"))
     reports = [
-        ingest_folder(ws, incoming, executor=executor, on_progress=progress("ingest")),
+        run_ingest(ws, incoming, executor=executor, on_progress=progress("ingest")),
         run_deid(ws, executor=executor, on_progress=progress("deid")),
         run_filter(ws, on_progress=progress("filter")),
     ]
@@ -123,6 +123,6 @@ def build_demo(
     reports += [
         demo_project(ws, seed=seed),
         run_consensus(ws),
-        export_release(ws, "demo", formats=("coco",), overwrite=True, executor=executor),
+        run_export(ws, "demo", formats=("coco",), overwrite=True, executor=executor),
     ]
     return ws, reports

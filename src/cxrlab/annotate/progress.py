@@ -87,7 +87,7 @@ def progress(session: Session, *, project: Project, now: datetime | None = None)
     return {
         "project": project.name,
         "splits": splits,
-        "readers": sorted(users.values(), key=lambda u: u["rad_id"]),
+        "readers": sorted(users.values(), key=lambda u: (u["rad_id"] is None, u["rad_id"] or "", u["username"])),
         "throughput": {
             "submitted": len(submitted),
             "last_hour": sum(1 for t in submitted if now - t <= timedelta(hours=1)),

@@ -85,7 +85,10 @@ def _now() -> datetime:
 
 
 def create_user(session: Session, *, username: str, password: str, role: UserRole | str) -> User:
-    """Add a user with the next free reader id (``R1``, ``R2``, ... as the seeds' ``rad_id``).
+    """Add a user; an annotator gets the next free reader id (``R1``, ``R2``, ... as the seeds' ``rad_id``).
+
+    Only annotators read images (VinDr-CXR's ``rad_id`` names the radiologist of each read), so admins and
+    reviewers get no reader id and never take a number from a reader.
 
     Raises
     ------
@@ -102,12 +105,14 @@ def create_user(session: Session, *, username: str, password: str, role: UserRol
     with transaction(session):
         if session.scalar(select(User.id).where(User.username == username)) is not None:
             raise CxrlabError(f"user {username!r} exists already")
-        count = session.scalar(select(func.count(User.id))) or 0
-        taken = set(session.scalars(select(User.rad_id)))
-        n = count + 1
-        while f"R{n}" in taken:
-            n += 1
-        user = User(username=username, password_hash=password_hash, role=role, rad_id=f"R{n}", active=True)
+        rad_id = None
+        if role is UserRole.ANNOTATOR:
+            taken = set(session.scalars(select(User.rad_id).where(User.rad_id.is_not(None))))
+            n = len(taken) + 1
+            while f"R{n}" in taken:
+                n += 1
+            rad_id = f"R{n}"
+        user = User(username=username, password_hash=password_hash, role=role, rad_id=rad_id, active=True)
         session.add(user)
     return user
 

@@ -307,7 +307,8 @@ class UserRole(enum.StrEnum):
 
 
 class User(Base):
-    """A person who logs into the labeling tool; ``rad_id`` is the reader id written to ``Reading.rad_id``."""
+    """A person who logs into the labeling tool; ``rad_id`` is the reader id written to ``Reading.rad_id``
+    (annotators only: admins and reviewers read no image, so they have none)."""
 
     __tablename__ = "users"
 
@@ -315,7 +316,7 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[UserRole] = mapped_column(_str_enum(UserRole, 16))
-    rad_id: Mapped[str] = mapped_column(String(32), unique=True)
+    rad_id: Mapped[str | None] = mapped_column(String(32), unique=True, nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

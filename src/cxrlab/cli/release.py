@@ -270,6 +270,7 @@ def export(
 ) -> None:
     """Write a versioned release: train/ and test/ images, the four CSVs, Table 2, manifest, extra formats."""
     from cxrlab.errors import CxrlabError
+    from cxrlab.export.release import release_contents
     from cxrlab.runtime import Executor
 
     formats = tuple(fmt or ())
@@ -283,6 +284,7 @@ def export(
                 report = run_export(ws, tag, formats=formats, link=not copy, png_size=png_size, box_source=boxes,
                                     threshold=threshold, overwrite=overwrite, executor=Executor(workers),
                                     on_progress=cb)
+            written = ws.path("exports", tag)
         else:
             from cxrlab.export.release import check_tag, write_release
             from cxrlab.ingest.release import load_release_files
@@ -295,7 +297,10 @@ def export(
                 report = write_release(tables, output / tag, formats=formats, link=not copy, png_size=png_size,
                                        box_source=boxes, threshold=threshold, overwrite=overwrite,
                                        executor=Executor(workers), on_progress=cb)
+            written = output / tag
     print_report(report)
+    with cli_errors():
+        out.print(f"release written to {written}: {release_contents(written)}", markup=False, highlight=False)
 
 
 @import_app.command("vindr")

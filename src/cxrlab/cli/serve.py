@@ -57,6 +57,7 @@ def demo(
 ) -> None:
     """Build a demo workspace from phantoms, run the whole pipeline and serve the web app."""
     from cxrlab.demo import DEMO_USERS, build_demo, demo_users
+    from cxrlab.export.release import release_contents
     from cxrlab.runtime import Executor
 
     with cli_errors(), multi_progress() as add:
@@ -64,7 +65,7 @@ def demo(
     for report in reports:
         print_report(report)
     release = ws.path("exports", "demo")
-    out.print(f"\nrelease written to {release}: annotations_train.csv, image_labels_train.csv, table2.md")
+    out.print(f"\nrelease written to {release}: {release_contents(release)}", markup=False, highlight=False)
     out.print(release.joinpath("table2.md").read_text(), markup=False, highlight=False)
     with cli_errors():
         passwords = demo_users(ws)

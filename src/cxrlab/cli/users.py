@@ -25,7 +25,7 @@ def add(
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Add a user (asks for the password; the reader id rad_id is given in order: R1, R2, ...)."""
+    """Add a user (asks for the password; an annotator gets the next reader id rad_id: R1, R2, ...)."""
     from cxrlab.annotate.users import create_user
     from cxrlab.catalog import open_workspace
 
@@ -33,7 +33,7 @@ def add(
         ws = open_workspace(workspace)
         with ws.sessions() as session:
             user = create_user(session, username=username, password=_password(password_stdin), role=role)
-    out.print(f"added {user.username} ({user.role.value}, reader id {user.rad_id})")
+    out.print(f"added {user.username} ({user.role.value}" + (f", reader id {user.rad_id})" if user.rad_id else ")"))
 
 
 @app.command("list")
@@ -50,7 +50,7 @@ def list_(workspace: WorkspaceOpt = None) -> None:
             users = list_users(session)
     table = Table("user", "role", "rad_id", "active", title="users", title_justify="left")
     for u in users:
-        table.add_row(u.username, u.role.value, u.rad_id, "yes" if u.active else "no")
+        table.add_row(u.username, u.role.value, u.rad_id or "-", "yes" if u.active else "no")
     out.print(table)
 
 

@@ -388,3 +388,28 @@ def run_export(
         add_events(session, split.index, stage="export", action="released", detail={"tag": tag})
     report.counts["images"] = len(split)
     return report
+
+
+def release_contents(out: Path) -> str:
+    """What a release folder holds, from its ``manifest.json``: every top-level file by name, then each folder
+    with its number of files (e.g. ``annotations_train.csv, ..., manifest.json; train/ 45 files``).
+
+    Raises
+    ------
+    CxrlabError
+        *out* has no readable manifest (not a release written by cxrlab).
+    """
+    try:
+        files = json.loads((Path(out) / "manifest.json").read_text())["files"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise CxrlabError(f"{out}: no readable manifest.json ({type(exc).__name__})") from None
+    top = sorted(name for name in files if "/" not in name) + ["manifest.json"]
+    folders: dict[str, int] = {}
+    for name in files:
+        if "/" in name:
+            folder = name.split("/", 1)[0]
+            folders[folder] = folders.get(folder, 0) + 1
+    parts = [", ".join(top)]
+    if folders:
+        parts.append(", ".join(f"{f}/ {n} file{'s' if n != 1 else ''}" for f, n in sorted(folders.items())))
+    return "; ".join(parts)

@@ -144,7 +144,7 @@ class UserOut(BaseModel):
     id: int
     username: str
     role: UserRole
-    rad_id: str
+    rad_id: str | None = Field(None, description="Reader id (annotators only)")
     active: bool
 
 
@@ -365,7 +365,7 @@ class SplitProgress(BaseModel):
 
 class ReaderProgress(BaseModel):
     username: str
-    rad_id: str
+    rad_id: str | None = Field(description="Reader id (annotators only)")
     role: UserRole
     tasks: dict[str, dict[str, int]] = Field(description="kind (read|review) -> state -> count")
     last_hour: int
