@@ -1,6 +1,6 @@
 """SQLAlchemy 2 models of the catalog: one row per image, its state, and every human or stage decision.
 
-The catalog keeps only non-identifying metadata (DESIGN.md, "Workspace"): the original SOP Instance UID is
+The catalog keeps only non-identifying metadata (docs, "The workspace"): the original SOP Instance UID is
 kept to recognise duplicates and to build the private mapping to ``image_id``; it is never exported.
 """
 
