@@ -15,8 +15,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from pydantic import BaseModel
 
-from cxrlab.annotate.images import count_images, deid_file, get_image, list_images
-from cxrlab.catalog.models import Image, ImageState
+from cxrlab.annotate.images import count_images, deid_file, get_image, list_images, shown_state
+from cxrlab.catalog.models import ImageState, User
 from cxrlab.dicom.display import parse_window
 from cxrlab.web.deps import AuthFirstRoute, CurrentUser, Offset, SessionDep, WorkspaceDep
 from cxrlab.web.models import ErrorOut, ImagePublic, ValidationErrorOut, error, errors
@@ -29,6 +29,11 @@ CACHE_CONTROL = "private, max-age=86400"
 
 router = APIRouter(prefix="/api/images", tags=["images"], responses=errors(401, 404, 500),
                    route_class=AuthFirstRoute)
+
+
+def image_public(image: object, user: User) -> ImagePublic:
+    """*image* as *user* may see it (the state for admins only, :func:`cxrlab.annotate.images.shown_state`)."""
+    return ImagePublic.model_validate(image).model_copy(update={"state": shown_state(image, user)})
 
 
 class RenderFormat(enum.StrEnum):
@@ -67,24 +72,26 @@ def window_query(
         ) from None
 
 
-@router.get("", response_model=list[ImagePublic])
+@router.get("", response_model=list[ImagePublic],
+            responses={403: error(403, "Only admins filter by state")})
 def api_list_images(
     user: CurrentUser,
     session: SessionDep,
     response: Response,
-    state: ImageState | None = None,
+    state: Annotated[ImageState | None, Query(description="Admins only")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Offset = 0,
-) -> list[Image]:
-    """De-identified images the caller may see, by ``image_id``; ``X-Total-Count`` gives the total."""
+) -> list[ImagePublic]:
+    """De-identified images the caller may see, by ``image_id``; ``X-Total-Count`` gives the total. The state
+    is shown (and filtered by) for admins only."""
     response.headers["X-Total-Count"] = str(count_images(session, state, user))
-    return list_images(session, state=state, limit=limit, offset=offset, user=user)
+    return [image_public(i, user) for i in list_images(session, state=state, limit=limit, offset=offset, user=user)]
 
 
 @router.get("/{image_id}", response_model=ImagePublic)
-def api_get_image(image_id: str, user: CurrentUser, session: SessionDep) -> Image:
-    """One de-identified image's metadata."""
-    return get_image(session, image_id, user)
+def api_get_image(image_id: str, user: CurrentUser, session: SessionDep) -> ImagePublic:
+    """One de-identified image's metadata (its state for admins only)."""
+    return image_public(get_image(session, image_id, user), user)
 
 
 @router.get(
