@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import PASSWORD, E2ESite
-from tests.e2e.test_viewer import draw_box, open_reader, screenshot, shown_image, wait_image, wait_saved
+from tests.e2e.test_viewer import open_reader, screenshot, shown_image, wait_image, wait_saved
 
 pytestmark = pytest.mark.slow
 
@@ -39,6 +39,19 @@ def reader(playwright_browser, e2e_site: E2ESite) -> Iterator:  # noqa: ANN001
         if task["state"] in ("pending", "draft") and (task["marks"]["labels"] or task["marks"]["boxes"]):
             r = client.put(f"/api/tasks/{task_id}/draft", json={"version": task["version"], "labels": [], "boxes": []})
             assert r.status_code == 200, r.text
+
+
+def draw_box(page, fx0: float, fy0: float, fx1: float, fy1: float) -> None:  # noqa: ANN001
+    """Drag a box between two points given as fractions of the IMAGE (inside it, whatever its aspect ratio:
+    a drag starting beside a letterboxed image would make a box clamped to the image's edge)."""
+    (x0, y0), (x1, y1) = page.evaluate("""([a, b]) => { const v = window.cxrViewer.view, s = v.size;
+        return [a, b].map(([fx, fy]) => v.toScreen(fx * s.columns, fy * s.rows)).map(p => [p.x, p.y]); }""",
+                                       [[fx0, fy0], [fx1, fy1]])
+    bb = page.get_by_role("img", name="Chest X-ray").bounding_box()
+    page.mouse.move(bb["x"] + x0, bb["y"] + y0)
+    page.mouse.down()
+    page.mouse.move(bb["x"] + x1, bb["y"] + y1, steps=6)
+    page.mouse.up()
 
 
 def status_zoom(page) -> int:  # noqa: ANN001
@@ -91,8 +104,8 @@ def test_submit_button_stays_put_with_a_long_message_and_many_boxes(reader) -> N
     page.unroute("**/api/tasks/*/submit")
     # Ten boxes, one after the other: the list of boxes scrolls, the button does not move.
     for k in range(10):
-        x, y = 0.1 + 0.08 * (k % 5), 0.15 + 0.3 * (k // 5)
-        draw_box(page, x, y, x + 0.05, y + 0.08)
+        x, y = 0.05 + 0.18 * (k % 5), 0.15 + 0.4 * (k // 5)
+        draw_box(page, x, y, x + 0.08, y + 0.1)
         assert page.evaluate("window.cxrViewer.view.editableLayer.boxes.length") == k + 1
         assert submit.bounding_box() == where, f"Submit moved after box {k + 1}"
     assert page.get_by_role("button", name="Delete box 10").is_visible() or page.evaluate(
