@@ -226,10 +226,13 @@ def test_render_rejects_bad_window(site: Site, window: str) -> None:
 
 
 def test_unknown_image_is_404(site: Site) -> None:
-    for url in ("/api/images/deadbeef/render", "/api/images/deadbeef", "/images/deadbeef"):
+    for url in ("/api/images/deadbeef/render", "/api/images/deadbeef"):
         r = site.client.get(url)
         assert r.status_code == 404
         assert "not found" in r.json()["detail"]
+    page = site.client.get("/images/deadbeef")  # a page answers with a page
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "not found" in page.text
 
 
 def test_image_without_deid_file_is_never_served(site: Site) -> None:

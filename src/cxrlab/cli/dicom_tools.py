@@ -22,7 +22,7 @@ def _parse_window(text: str | None) -> tuple[float, float] | None:
     try:
         return parse_window(text)
     except ValueError as exc:
-        raise typer.BadParameter(f"{exc}, e.g. 2048,4096", param_hint="--window") from None
+        raise typer.BadParameter(f"expected CENTER,WIDTH, e.g. 2048,4096 ({exc})", param_hint="--window") from None
 
 
 def render(

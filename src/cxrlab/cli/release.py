@@ -300,7 +300,25 @@ def export(
             written = output / tag
     print_report(report)
     with cli_errors():
-        out.print(f"release written to {written}: {release_contents(written)}", markup=False, highlight=False)
+        out.print(f"release written to {written}: {release_contents(written)}", markup=False, highlight=False, soft_wrap=True)
+
+
+ImportCopyOpt = Annotated[bool, typer.Option("--copy", help="Copy image files instead of hard-linking them.")]
+
+
+def _import(
+    workspace: Path | None, copy: bool, bad_rows: BadRowsChoice, max_unpacked: str | None, **where: Path
+) -> None:
+    """Read a public release (``vindr_dir=`` or ``nih_dir=``) and import it into the workspace."""
+    from cxrlab.catalog import open_workspace
+    from cxrlab.ingest.release import import_release, load_release_files
+
+    with cli_errors(max_unpacked=max_unpacked):
+        ws = open_workspace(workspace)
+        schema = {"schema": ws.settings.schema} if "vindr_dir" in where else {}
+        tables = load_release_files(**where, **schema, on_bad_rows=bad_rows.value)
+        report = import_release(ws, tables, link=not copy)
+    print_report(report)
 
 
 @import_app.command("vindr")
@@ -308,19 +326,12 @@ def import_vindr(
     folder: Annotated[Path, typer.Argument(help="Release folder: annotations_*.csv, image_labels_*.csv, "
                                            "train/, test/.")],
     workspace: WorkspaceOpt = None,
-    copy: Annotated[bool, typer.Option("--copy", help="Copy image files instead of hard-linking them.")] = False,
+    copy: ImportCopyOpt = False,
     bad_rows: BadRowsOpt = BadRowsChoice.raise_,
     max_unpacked: MaxUnpackedOpt = None,
 ) -> None:
     """Import a VinDr-CXR / VinDr-PCXR release (train: readings; test: consensus kept as review decisions)."""
-    from cxrlab.catalog import open_workspace
-    from cxrlab.ingest.release import import_release, load_release_files
-
-    with cli_errors(max_unpacked=max_unpacked):
-        ws = open_workspace(workspace)
-        tables = load_release_files(vindr_dir=folder, schema=ws.settings.schema, on_bad_rows=bad_rows.value)
-        report = import_release(ws, tables, link=not copy)
-    print_report(report)
+    _import(workspace, copy, bad_rows, max_unpacked, vindr_dir=folder)
 
 
 @import_app.command("nih")
@@ -328,19 +339,12 @@ def import_nih(
     folder: Annotated[Path, typer.Argument(help="Folder with Data_Entry_2017*.csv, BBox_List_2017.csv, lists, "
                                            "images*/.")],
     workspace: WorkspaceOpt = None,
-    copy: Annotated[bool, typer.Option("--copy", help="Copy image files instead of hard-linking them.")] = False,
+    copy: ImportCopyOpt = False,
     bad_rows: BadRowsOpt = BadRowsChoice.raise_,
     max_unpacked: MaxUnpackedOpt = None,
 ) -> None:
     """Import NIH ChestX-ray14 (labels and boxes kept as consensus; the workspace schema must be nih14)."""
-    from cxrlab.catalog import open_workspace
-    from cxrlab.ingest.release import import_release, load_release_files
-
-    with cli_errors(max_unpacked=max_unpacked):
-        ws = open_workspace(workspace)
-        tables = load_release_files(nih_dir=folder, on_bad_rows=bad_rows.value)
-        report = import_release(ws, tables, link=not copy)
-    print_report(report)
+    _import(workspace, copy, bad_rows, max_unpacked, nih_dir=folder)
 
 
 def _table2_sets(tables, threshold: float, split: str | None):  # noqa: ANN001, ANN202
