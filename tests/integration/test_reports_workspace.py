@@ -36,6 +36,7 @@ from cxrlab.reports import Labeler, Match, open_reports, run_import, run_label_w
 from cxrlab.runtime import Executor
 from cxrlab.schemas import get_schema
 from tests.conftest import ROOT
+from tests.pg import pg_database_url, pg_server_url  # noqa: F401 - pytest fixtures
 
 runner = CliRunner()
 
@@ -60,9 +61,11 @@ class Study:
 
 @dataclass
 class Archive:
-    """A workspace template (ingested, de-identified, filtered) and the studies it holds, in file order."""
+    """A workspace template (ingested, de-identified, filtered), its phantom files and the studies they hold, in
+    file order."""
 
     ws: Path
+    src: Path
     studies: list[Study]
 
     @property
@@ -90,7 +93,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Archive:
     ws.engine.dispose()
     found = list(studies.values())
     assert len(found[0].sops) == 2 and all(len(s.sops) == 1 for s in found[1:])  # the seed's layout
-    return Archive(root / "ws", found)
+    return Archive(root / "ws", root / "src", found)
 
 
 @pytest.fixture
@@ -427,6 +430,30 @@ class TestPHI:
         offenders = [p.relative_to(web) for p in web.rglob("*.py")
                      if any(word in p.read_text() for word in ("RadiologyReport", "catalog.reports", "reports."))]
         assert offenders == []
+
+
+class TestPostgres:
+    def test_import_label_export_on_postgresql(self, archive: Archive, tmp_path: Path,
+                                               pg_database_url: str) -> None:  # noqa: F811 - fixture
+        from cxrlab.catalog import Settings
+
+        ws = init_workspace(tmp_path / "ws", settings=Settings(database_url=pg_database_url))
+        try:
+            run_ingest(ws, archive.src, executor=Executor(1))
+            run_deid(ws, executor=Executor(1), text=False)
+            run_filter(ws)
+            table = write_table(tmp_path / "r.csv", archive)
+            first = run_import(ws, open_reports(table, key_column="accession"), match="accession")
+            again = run_import(ws, open_reports(table, key_column="accession"), match="accession")
+            assert first.counts["matched"] == 4 and again.counts["unchanged"] == 5
+            run_label_workspace(ws, labeler=Labeler.from_schema("nih14"))
+            run_label_workspace(ws, labeler=Labeler.from_schema("nih14"))
+            assert len(stored_labels(ws)) == 5 * 14
+            run_export(ws, "weak", formats=("nih",), source="report")
+            entries = data_entry(ws.path("exports", "weak"))
+            assert entries[f"{image_ids(ws, archive.studies[3])[0]}.png"] == "Nodule|Pneumothorax"
+        finally:
+            ws.engine.dispose()
 
 
 class TestCli:

@@ -87,10 +87,13 @@ def import_reports(
     cannot be read are listed by file and line, and the exit code is then 2. A re-import changes nothing.
     """
     from cxrlab.catalog import open_workspace
+    from cxrlab.errors import CxrlabError
     from cxrlab.reports import KEY_COLUMNS, Match, open_reports, run_import
 
     with cli_errors():
         ws = open_workspace(workspace)
+        if report_file is not None and not report_file.parent.is_dir():
+            raise CxrlabError(f"{report_file}: no such folder for the report")
         how = Match(match.value)
         reports = open_reports(source, id_column=id_column, text_column=text_column, encoding=encoding,
                                key_column=key_column or KEY_COLUMNS[how])
