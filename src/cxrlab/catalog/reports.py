@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from cxrlab.catalog.models import Event, Image, ImageState, RadiologyReport, ReportLabel
@@ -53,16 +53,14 @@ REPORT_RELEASE_STATES = (ImageState.ACCEPTED, ImageState.ASSIGNED, ImageState.LA
 
 @dataclass(frozen=True)
 class StoredReport:
-    """A report as the labeler reads it back from the catalog: ``sections`` is PHI (never print it)."""
+    """A report as the labeler reads it back from the catalog: ``sections`` is PHI (never print it; the repr
+    leaves it out)."""
 
     pk: int
     match: str
     match_key: str
     source: str
-    sections: Mapping[str, str]
-
-    def __repr__(self) -> str:  # the dataclass repr would show the text
-        return f"StoredReport(pk={self.pk}, source={self.source!r})"
+    sections: Mapping[str, str] = field(repr=False)
 
 
 def _match_column(match: str):  # noqa: ANN202 - an InstrumentedAttribute
@@ -146,7 +144,7 @@ def store_reports(session: Session, rows: Sequence[Mapping]) -> Counter:
 
 def count_reports(session: Session) -> int:
     """Number of stored reports."""
-    return len(session.scalars(select(RadiologyReport.id)).all())
+    return session.scalar(select(func.count(RadiologyReport.id))) or 0
 
 
 def iter_reports(session: Session) -> Iterator[StoredReport]:
@@ -223,14 +221,14 @@ def load_report_labels(
     labeled = select(ReportLabel.image_pk).distinct()
     pk_to_id, images = release_images(session, states=states, root=root, where=Image.id.in_(labeled))
     labels = pd.DataFrame(
-        [(pk_to_id[pk], schema, label, value) for pk, schema, label, value in session.execute(
-            select(ReportLabel.image_pk, ReportLabel.schema, ReportLabel.label, ReportLabel.value)
-            .where(ReportLabel.image_pk.in_(select(Image.id).where(Image.id.in_(labeled),
-                                                                   Image.state.in_(states),
-                                                                   Image.image_id.is_not(None))))
-            .order_by(ReportLabel.image_pk, ReportLabel.id))],
+        session.execute(
+            select(Image.image_id, ReportLabel.schema, ReportLabel.label, ReportLabel.value)
+            .join(Image, Image.id == ReportLabel.image_pk)
+            .where(Image.state.in_(states), Image.image_id.is_not(None))
+            .order_by(ReportLabel.image_pk, ReportLabel.id)
+        ).all(),
         columns=["image_id", "schema", "label", "value"],
     )
-    total = len(session.scalars(labeled).all())
+    total = session.scalar(select(func.count()).select_from(labeled.subquery())) or 0
     images = images.sort_values("image_id").reset_index(drop=True)
-    return ReportLabelRows(images, labels, total - len(images))
+    return ReportLabelRows(images, labels, total - len(pk_to_id))
