@@ -412,14 +412,14 @@ class Task(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    #: A gold-standard read (migration 0009): a reader's read of an image already decided, scored against its
+    #: A gold-standard read (migration 0010): a reader's read of an image already decided, scored against its
     #: :class:`GoldStandard` and kept out of the readings, the review, the consensus and every release. Never
     #: part of any answer a reader gets.
     gold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class GoldStandard(Base):
-    """The decided marks of a gold image of a project (migration 0009): what readers' gold reads are scored
+    """The decided marks of a gold image of a project (migration 0010): what readers' gold reads are scored
     against (reader QA; CVAT's "ground truth jobs", Label Studio's ground-truth agreement).
 
     ``marks`` holds ``labels`` and ``boxes`` as :class:`cxrlab.annotate.marks.Marks` JSON (no comment);

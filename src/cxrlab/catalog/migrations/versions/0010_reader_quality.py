@@ -4,8 +4,8 @@
 image's decided marks and kept out of readings, reviews, consensus and releases); ``gold_standards`` keeps those
 decided marks per project and image, where they came from and who marked the image as gold.
 
-Revision ID: 0009
-Revises: 0008
+Revision ID: 0010
+Revises: 0009
 Create Date: 2026-12-04 10:00:00
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0009"
-down_revision = "0008"
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
