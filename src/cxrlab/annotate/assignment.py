@@ -43,10 +43,19 @@ from cxrlab.catalog.models import (
 from cxrlab.errors import CxrlabError
 from cxrlab.runtime.report import StageReport
 
-__all__ = ["assign_images", "order_key"]
+__all__ = ["assign_images", "assignable_count", "order_key"]
 
 #: Splits named as in the seeds' releases.
 TRAIN, TEST = "train", "test"
+
+
+def assignable_count(session: Session) -> int:
+    """How many accepted, de-identified images no project has assigned yet (what :func:`assign_images` takes)."""
+    taken = exists().where(Task.image_pk == Image.id)
+    return session.scalar(
+        select(func.count(Image.id)).where(Image.state == ImageState.ACCEPTED, Image.image_id.is_not(None),
+                                           Image.deid_path.is_not(None), ~taken)
+    ) or 0
 
 
 def order_key(seed: int, user_id: int, image_id: str) -> int:
