@@ -7,6 +7,9 @@
 // keeps the work and retries. A refused submit (422) saves the marks on screen as the draft, and the status
 // line says so: "submit refused: <rule> · draft all changes saved".
 //
+// Undo/redo (Ctrl+Z / Ctrl+Shift+Z, the toolbar's buttons) of every box and label edit of the shown task, across
+// autosaves: an undo puts earlier marks on screen and saves them as a new draft version (cause "undo").
+//
 // Measurements for the e2e tests and the README live on `window.cxrViewer.metrics`: `submitToPaint` (ms from
 // the submit click to the first animation frame after the next image was drawn) and `submitRequest` (ms the
 // server took to accept the submission).
@@ -14,6 +17,7 @@
 import { api, ApiError } from "./api.js";
 import { Autosaver } from "./autosave.js";
 import { DEFAULT_MAX_SIZE, ImageCache, firstPaint } from "./images.js";
+import { UndoStack, snapshotOf, undoKey } from "./undo.js";
 import {
   ClassPicker, LabelChecklist, boxesForApi, createView, renderBoxList, showMessage, typing, viewKeys, windowText,
 } from "./panels.js";
@@ -32,7 +36,8 @@ const submitButton = $("submit");
 
 const view = createView($("stage"), root.querySelector(".view-toolbar"), { canvasLabel: "Chest X-ray" });
 const cache = new ImageCache(maxSize);
-const metrics = { submitToPaint: [], submitRequest: [], firstPaint: [] };
+const metrics = { submitToPaint: [], submitRequest: [], firstPaint: [], undoToPaint: [] };
+const undo = new UndoStack();
 
 const state = {
   schema: null,
@@ -46,9 +51,10 @@ const state = {
   busy: false,        // a submit / set-aside is running
   moves: 0,           // bumped whenever the viewer moves to another task (stale queue answers are dropped)
   refusal: "",        // why the last submit of the shown task did not go through (until the next change)
+  cause: "edit",      // why the marks on screen changed last: edit | undo | redo (sent with the next save)
 };
 
-window.cxrViewer = { view, state, metrics, cache };
+window.cxrViewer = { view, state, metrics, cache, undo };
 
 // --- panels --------------------------------------------------------------------------------------------------
 
@@ -101,6 +107,7 @@ function payload() {
     labels: [...m.labels],
     boxes: boxesForApi(view.editableLayer.boxes),
     comment: m.comment || null,
+    cause: state.cause,
   };
 }
 
@@ -127,8 +134,45 @@ const drafts = new Autosaver({
 function changed() {
   showQC("");
   state.refusal = "";
+  if (state.task) undo.record(snapshot()); // a comment alone changes no snapshot: nothing to undo
+  state.cause = "edit";
+  renderUndo();
   drafts.changed();
 }
+
+// --- undo / redo -----------------------------------------------------------------------------------------------
+
+const snapshot = () => snapshotOf(state.marks.labels, view.editableLayer?.boxes ?? []);
+
+function renderUndo() {
+  view.toolButtons.undo.disabled = !state.task || !undo.canUndo;
+  view.toolButtons.redo.disabled = !state.task || !undo.canRedo;
+}
+
+/** Show the marks of *which* ("undo" or "redo") and save them as a new draft version. */
+function undoRedo(which) {
+  if (!state.task || state.busy) return;
+  const t0 = performance.now();
+  const snap = which === "undo" ? undo.undo() : undo.redo();
+  if (snap === null) return;
+  const { labels, boxes } = JSON.parse(snap);
+  state.marks.labels = new Set(labels);
+  checklist.set(labels);
+  const layer = view.editableLayer;
+  layer.boxes = boxes;
+  if (view.selected && !layer.boxes.some((b) => b.id === view.selected.id)) view.select(null, null);
+  view.redraw();
+  renderBoxList($("box-list"), view);
+  state.cause = which;
+  showQC("");
+  state.refusal = "";
+  renderUndo();
+  drafts.changed();
+  requestAnimationFrame(() => metrics.undoToPaint.push(performance.now() - t0));
+}
+
+view.toolButtons.undo.addEventListener("click", () => { undoRedo("undo"); view.canvas.focus(); });
+view.toolButtons.redo.addEventListener("click", () => { undoRedo("redo"); view.canvas.focus(); });
 
 /** Save the draft now. */
 const save = () => (state.task ? drafts.flush() : Promise.resolve(true));
@@ -154,6 +198,9 @@ function setMarks(task) {
   checklist.set(task.marks.labels);
   comment.value = state.marks.comment;
   renderBoxList($("box-list"), view);
+  undo.reset(snapshot());
+  state.cause = "edit";
+  renderUndo();
 }
 
 // --- showing tasks -------------------------------------------------------------------------------------------
@@ -237,6 +284,7 @@ async function advance(t0) {
 function finished() {
   state.task = null;
   view.setLayers([]);
+  renderUndo();
   root.classList.add("done");
   statusLine.textContent = "No tasks left in this project. Thank you!";
   showQC("");
@@ -352,6 +400,8 @@ document.addEventListener("keydown", (e) => {
   if (document.querySelector("dialog[open]")) return; // dialogs handle their own keys (Esc closes)
   if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "s") { e.preventDefault(); save(); return; }
   if ((e.ctrlKey || e.metaKey) && e.key === "Enter") { e.preventDefault(); submit(); return; }
+  const which = typing(e) ? null : undoKey(e); // in a text field Ctrl+Z undoes the typing, as usual
+  if (which) { e.preventDefault(); undoRedo(which); return; }
   if (typing(e)) {
     if (e.key === "Escape") e.target.blur();
     return;
@@ -361,7 +411,7 @@ document.addEventListener("keydown", (e) => {
   let handled = true;
   if (e.key === "Enter") submit();
   else if (e.key === "Delete" || e.key === "Backspace") view.deleteSelected();
-  else if (e.key === "Escape") view.select(null, null);
+  else if (e.key === "Escape") { view.select(null, null); view.clearMeasures(); }
   else if (e.key === "c" || e.key === "C" || e.key === "/") picker.search.focus();
   else if (e.key === "m" || e.key === "M") comment.focus();
   else if (e.key === "u" || e.key === "U") askUnusable();
