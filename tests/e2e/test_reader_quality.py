@@ -294,6 +294,33 @@ class TestHistory:
         page.context.close()
 
 
+    def test_reopen_in_the_viewer_by_keyboard(self, playwright_browser, quality: Quality) -> None:
+        """H lists the reader's recent reads in the viewer; Enter reopens the newest and shows it in place."""
+        image = quality.pending["spare"]
+        page = open_task(playwright_browser, quality, "q3", image)
+        page.get_by_role("img", name="Chest X-ray").focus()
+        page.keyboard.press("n")
+        page.keyboard.press("Enter")
+        moved_on(page, image)
+        page.get_by_role("img", name="Chest X-ray").focus()
+        page.keyboard.press("h")
+        dialog = page.get_by_role("dialog", name="My recent reads")
+        reads = dialog.get_by_role("list", name="My recent reads")
+        reads.get_by_role("button").first.wait_for()
+        frozen = reads.locator(".frozen")
+        assert frozen.count() == 1 and "review has opened" in frozen.get_attribute("title")  # the test image
+        assert reads.get_by_role("button").first.get_attribute("aria-label").startswith(f"Reopen {image[:12]}")
+        page.keyboard.press("Enter")  # the newest read's button has the focus
+        page.wait_for_function(f"window.cxrViewer.state.task.image.image_id === '{image}'"
+                               " && window.cxrViewer.metrics.reopenToPaint.length === 1")
+        wait_image(page)
+        assert page.evaluate("window.cxrViewer.state.task.state") == "draft"
+        assert page.get_by_role("checkbox", name="No finding").is_checked() and not dialog.is_visible()
+        METRICS["reopen_in_viewer_to_paint_ms"] = round(page.evaluate("window.cxrViewer.metrics.reopenToPaint[0]"), 1)
+        assert page.js_errors == []
+        page.context.close()
+
+
 class TestAdminPages:
     def test_users_page_add_disable_enable_reset_by_keyboard(self, playwright_browser, quality: Quality) -> None:
         page = login(playwright_browser, quality.site, "admin")

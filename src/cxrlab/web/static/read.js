@@ -7,6 +7,9 @@
 // keeps the work and retries. A refused submit (422) saves the marks on screen as the draft, and the status
 // line says so: "submit refused: <rule> · draft all changes saved".
 //
+// My recent reads (H, "My reads…"): the reader's newest submitted reads of the project; one that is not frozen is
+// reopened (POST /reopen) and shown here at once, its image usually still in the cache.
+//
 // Undo/redo (Ctrl+Z / Ctrl+Shift+Z, the toolbar's buttons) of every box and label edit of the shown task, across
 // autosaves: an undo puts earlier marks on screen and saves them as a new draft version (cause "undo").
 //
@@ -19,7 +22,7 @@ import { Autosaver } from "./autosave.js";
 import { DEFAULT_MAX_SIZE, ImageCache, firstPaint } from "./images.js";
 import { UndoStack, snapshotOf, undoKey } from "./undo.js";
 import {
-  ClassPicker, LabelChecklist, boxesForApi, createView, renderBoxList, showMessage, typing, viewKeys, windowText,
+  ClassPicker, LabelChecklist, boxesForApi, createView, el, renderBoxList, showMessage, typing, viewKeys, windowText,
 } from "./panels.js";
 
 const root = document.getElementById("reader");
@@ -36,7 +39,7 @@ const submitButton = $("submit");
 
 const view = createView($("stage"), root.querySelector(".view-toolbar"), { canvasLabel: "Chest X-ray" });
 const cache = new ImageCache(maxSize);
-const metrics = { submitToPaint: [], submitRequest: [], firstPaint: [], undoToPaint: [] };
+const metrics = { submitToPaint: [], submitRequest: [], firstPaint: [], undoToPaint: [], reopenToPaint: [] };
 const undo = new UndoStack();
 
 const state = {
@@ -394,6 +397,52 @@ unusableDialog.addEventListener("close", async () => {
 submitButton.addEventListener("click", () => submit());
 $("unusable").addEventListener("click", () => askUnusable());
 
+// --- my recent reads: reopen one in place ------------------------------------------------------------------------
+
+const historyDialog = $("history-dialog");
+const historyList = $("history-list");
+const HISTORY_SHOWN = 10;
+
+/** List the reader's newest submitted reads of this project (H); each reopenable one is a button. */
+async function openHistory() {
+  if (state.busy) return;
+  $("history-message").textContent = "";
+  historyList.replaceChildren();
+  historyDialog.showModal();
+  const reads = await api.get(`/api/tasks?state=submitted&mine=1&kind=read&project_id=${projectId}&limit=${HISTORY_SHOWN}`);
+  cache.prefetch(reads.filter((t) => !t.frozen).slice(0, 3).map((t) => t.image.image_id));
+  historyList.replaceChildren(...reads.map((t) => {
+    const when = t.submitted_at ? new Date(t.submitted_at).toLocaleTimeString() : "";
+    const text = `${t.image.image_id.slice(0, 12)}… · ${when} · ${t.marks.labels.join(", ") || "no label"}`
+      + ` · ${t.marks.boxes.length} box${t.marks.boxes.length === 1 ? "" : "es"}`;
+    return el("li", {}, t.frozen
+      ? el("span", { class: "frozen", title: t.frozen, text: `${text} — frozen` })
+      : el("button", { type: "button", class: "link", "aria-label": `Reopen ${text}`, onclick: () => reopenHere(t) }, text));
+  }));
+  if (!reads.length) $("history-message").textContent = "No submitted read yet.";
+  historyList.querySelector("button")?.focus();
+}
+
+/** Reopen the submitted read *t* and show it here, before the task that was on screen. */
+async function reopenHere(t) {
+  const t0 = performance.now();
+  try {
+    if (drafts.dirty) await save();
+    const task = await api.post(`/api/tasks/${t.id}/reopen`, { version: t.version });
+    historyDialog.close();
+    state.moves += 1;
+    state.queue = [task, ...state.queue.filter((q) => q.id !== task.id)];
+    await show(task);
+    requestAnimationFrame(() => metrics.reopenToPaint.push(performance.now() - t0));
+    view.canvas.focus();
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    $("history-message").textContent = err.detail;
+  }
+}
+
+$("my-reads").addEventListener("click", () => openHistory().catch((err) => showQC(err.detail ?? String(err))));
+
 // --- keyboard ----------------------------------------------------------------------------------------------------
 
 document.addEventListener("keydown", (e) => {
@@ -415,6 +464,7 @@ document.addEventListener("keydown", (e) => {
   else if (e.key === "c" || e.key === "C" || e.key === "/") picker.search.focus();
   else if (e.key === "m" || e.key === "M") comment.focus();
   else if (e.key === "u" || e.key === "U") askUnusable();
+  else if (e.key === "h" || e.key === "H") openHistory().catch((err) => showQC(err.detail ?? String(err)));
   else if (e.ctrlKey || e.altKey || e.metaKey) handled = false;
   else if (picker.key(e) || checklist.key(e) || viewKeys(view, e)) handled = true;
   else handled = false;
@@ -428,14 +478,15 @@ window.addEventListener("beforeunload", (e) => {
 // --- start ---------------------------------------------------------------------------------------------------------
 
 async function start() {
-  state.schema = await api.get(`/api/projects/${projectId}/schema`);
-  buildPanels(state.schema);
-  state.queue = await refreshQueue();
+  // the schema, the queue and a task named in the URL (e.g. reopened from the history) in parallel; the named
+  // task's image starts loading as soon as its id is known
   const wanted = Number(root.dataset.taskId);
-  if (wanted) {
-    const task = await api.get(`/api/tasks/${wanted}`);
-    state.queue = [task, ...state.queue.filter((t) => t.id !== task.id)];
-  }
+  const named = wanted ? api.get(`/api/tasks/${wanted}`).then((t) => { cache.prefetch([t.image.image_id]); return t; })
+    : null;
+  const [schema, queue, task] = await Promise.all([api.get(`/api/projects/${projectId}/schema`), refreshQueue(), named]);
+  state.schema = schema;
+  buildPanels(state.schema);
+  state.queue = task ? [task, ...queue.filter((t) => t.id !== task.id)] : queue;
   if (!state.queue.length) { finished(); return; }
   await show(state.queue[0]);
   view.canvas.focus();
