@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from cxrlab.annotate.assignment import assign_images
 from cxrlab.annotate.projects import get_project
@@ -194,6 +194,23 @@ class TestBlinding:
         n_re = site.post(f"/api/tasks/{normal_id}/reopen", "ann4", {"version": 2})
         assert g_re.status_code == n_re.status_code == 200, (g_re.text, n_re.text)
         _same_but_ids(g_re.json(), n_re.json())
+
+    def test_a_release_freezes_a_gold_read_as_it_freezes_the_readers_earlier_reads(self, site: Site) -> None:
+        """A gold image's own review or release says nothing about the reader's read: a gold read freezes when a
+        release holds the reader's reads submitted before it, as a training read would. Both 409s alike."""
+        g = _decided_project(site)
+        gold_id, normal_id = g.tasks[g.gold[0]], g.tasks[g.normal[0]]
+        read = {"version": 0, "labels": ["No finding"]}
+        assert site.post(f"/api/tasks/{normal_id}/submit", "ann4", read).status_code == 200
+        assert site.post(f"/api/tasks/{gold_id}/submit", "ann4", read).status_code == 200
+        # not frozen yet: the gold image is decided (its review or release is not the reader's business)
+        assert site.get(f"/api/tasks/{gold_id}", "ann4").json()["frozen"] is None
+        with site.workspace.transaction() as session:
+            session.execute(update(Image).where(Image.image_id == g.normal[0]).values(state=ImageState.RELEASED))
+        answers = [site.post(f"/api/tasks/{tid}/reopen", "ann4", {"version": 1}) for tid in (gold_id, normal_id)]
+        assert [a.status_code for a in answers] == [409, 409]
+        assert answers[0].json() == answers[1].json()
+        assert answers[0].json()["rule"] == "read_frozen" and "a release holds its image" in answers[0].json()["detail"]
 
     def test_unusable_on_a_gold_task_answers_alike_and_closes_only_it(self, site: Site) -> None:
         g = _decided_project(site)
