@@ -6,7 +6,7 @@ the rest) -> ``GET /api/tasks/{id}`` -> ``GET /api/images/{id}/render`` (JPEG, f
 A completed loop is one labeled image; loops/s is compared with Label Studio CE's 1.5 loops/s (the anchor of
 issue 10, measured with the same loop on the same 2-core machine). The script prints p50/p99/max latency per call
 type, the error count (any status other than 200), the throughput, and a summary table of every run, for SQLite
-and/or a throwaway PostgreSQL cluster (``tests/pg.py``; needs the Debian ``postgresql`` package).
+and/or a throwaway PostgreSQL cluster (``tests/support/pg.py``; needs the Debian ``postgresql`` package).
 
 The workspace holds ``--images`` catalog images, 3 readers each, whose files cycle over ``--files`` phantoms of
 ``--size``² pixels (12-bit, uncompressed). Every reader has its own seeded queue, so 50 readers share each
@@ -52,7 +52,7 @@ import httpx
 from pydicom.uid import generate_uid
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # tests/pg.py: the throwaway PostgreSQL cluster
+sys.path.insert(0, str(ROOT))  # tests/support/pg.py: the throwaway PostgreSQL cluster
 
 from cxrlab.annotate.assignment import assign_images  # noqa: E402
 from cxrlab.annotate.projects import create_project  # noqa: E402
@@ -324,7 +324,7 @@ def run(backend: str, think: float, args: argparse.Namespace, phantoms: Path) ->
     with tempfile.TemporaryDirectory(prefix="cxrlab-load-") as tmp, contextlib.ExitStack() as stack:
         database_url = ""
         if backend == "postgresql":
-            from tests.pg import throwaway_cluster
+            from tests.support.pg import throwaway_cluster
 
             database_url = stack.enter_context(throwaway_cluster())
         root = build_workspace(Path(tmp) / "ws", database_url=database_url, annotators=args.annotators,

@@ -14,7 +14,7 @@ from cxrlab.annotate.users import create_user
 from cxrlab.benchmark.errors import InvalidUploadError
 from cxrlab.cli.main import app
 from cxrlab.evaluate import score_submission
-from tests.leaderboard_data import csv_bytes, make_gt, make_submission
+from tests.support.leaderboard_data import csv_bytes, make_gt, make_submission
 
 runner = CliRunner()
 

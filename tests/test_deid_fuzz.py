@@ -1,6 +1,6 @@
 """PHI fuzz test of the de-identification engine (issue acceptance: >= 500 generated data sets in the suite).
 
-Every data set from :func:`tests.phi_strategies.phi_datasets` carries PHI tokens in standard, private, nested
+Every data set from :func:`tests.support.phi_strategies.phi_datasets` carries PHI tokens in standard, private, nested
 (depth <= 3), overlay and file-meta elements under several character sets; after de-identification no planted
 value may occur in any output byte (as written or upper-cased, in UTF-8 or the data set's encoding) and no output
 element may be one the profile removes (``vindr``: only its 25 attributes plus the two PS3.15 markers, no
@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from cxrlab.deid.engine import deidentify_dataset, deidentify_file
 from cxrlab.deid.profiles import Action, get_profile
-from tests.phi_strategies import elements_outside_profile, find_leaks, phi_datasets, read_back
+from tests.support.phi_strategies import elements_outside_profile, find_leaks, phi_datasets, read_back
 
 KEY = b"phi-fuzz-test-key-0123456789abcd"
 HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example,

@@ -19,7 +19,7 @@ from cxrlab.evaluate import (
     read_submission,
     score_submission,
 )
-from tests.coco_reference import community_kaggle, reference_voc, standard_coco
+from tests.support.coco_reference import community_kaggle, reference_voc, standard_coco
 
 pytest.importorskip("pycocotools", reason="pycocotools is a dev dependency (pip install -e '.[dev]')")
 

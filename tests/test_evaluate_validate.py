@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from cxrlab.evaluate import EvaluationError, Severity, get_class_list, score_submission, validate_submission
 from cxrlab.evaluate.formats import parse_prediction_strings
-from tests.validate_reference import reference_validate
+from tests.support.validate_reference import reference_validate
 
 IDS = ["a", "b", "c", "d"]
 

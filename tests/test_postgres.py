@@ -1,6 +1,6 @@
 """The catalog on a real PostgreSQL server: Alembic migrations, ingest, and the whole pipeline to a release.
 
-Uses the throwaway cluster of :mod:`tests.pg` (one per session, a fresh database per test); skipped when the
+Uses the throwaway cluster of :mod:`tests.support.pg` (one per session, a fresh database per test); skipped when the
 server binaries or psycopg are missing. The pipeline test also runs on SQLite with the same secret key and
 checks that both backends export byte-identical CSVs.
 """
@@ -25,7 +25,7 @@ from cxrlab.filter import run_filter
 from cxrlab.ingest import run_ingest
 from cxrlab.runtime import Executor
 from tests.conftest import make_dicom
-from tests.pg import pg_database_url, pg_server_url  # noqa: F401 - pytest fixtures
+from tests.support.pg import pg_database_url, pg_server_url  # noqa: F401 - pytest fixtures
 
 RELEASE_FILES = ("annotations_train.csv", "image_labels_train.csv", "table2.md", "table2.json", "manifest.json")
 

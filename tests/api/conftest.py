@@ -29,7 +29,7 @@ from cxrlab.catalog.models import Image, ImageState, Project, Task, TaskKind, Us
 from cxrlab.catalog.workspace import Workspace
 from cxrlab.web.app import create_app
 from tests.conftest import make_dicom
-from tests.pg import pg_server_url  # noqa: F401 - pytest fixture
+from tests.support.pg import pg_server_url  # noqa: F401 - pytest fixture
 
 PASSWORD = "correct horse battery"
 ROLES = {"admin": "admin", "ann1": "annotator", "ann2": "annotator", "ann3": "annotator", "ann4": "annotator",

@@ -33,7 +33,7 @@ from cxrlab.errors import ConflictError
 from cxrlab.web.app import create_app
 from tests.api.conftest import PASSWORD, Site
 from tests.api.test_server import start_server
-from tests.pg import pg_database_url  # noqa: F401 - pytest fixture
+from tests.support.pg import pg_database_url  # noqa: F401 - pytest fixture
 
 HUGE = [INT_MAX + 1, 2**63, 2**64]
 READ = {"labels": ["No finding"], "boxes": []}

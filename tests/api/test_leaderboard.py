@@ -40,8 +40,8 @@ from cxrlab.evaluate import score_submission
 from cxrlab.web.app import create_app
 from tests.api.conftest import Site
 from tests.api.test_server import start_server
-from tests.leaderboard_data import csv_bytes, make_gt, make_submission
-from tests.pg import pg_database_url  # noqa: F401 - pytest fixture
+from tests.support.leaderboard_data import csv_bytes, make_gt, make_submission
+from tests.support.pg import pg_database_url  # noqa: F401 - pytest fixture
 
 FINAL = {"scored", "failed", "invalid"}
 WAIT_SECONDS = 120.0
