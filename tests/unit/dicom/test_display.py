@@ -27,7 +27,7 @@ from cxrlab.dicom.display import (
 )
 from cxrlab.dicom.io import DicomReadError
 
-SHARED_DICOM = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dicom"
+SHARED_DICOM = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "dicom"
 CR_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.1"
 
 
