@@ -1,12 +1,8 @@
-"""Folder ingest: real files, bad inputs, duplicates, idempotence and recovery after SIGKILL."""
+"""Folder ingest: real files, bad inputs, duplicates, idempotence (recovery after SIGKILL is in
+tests/integration/test_kill.py)."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pydicom
@@ -106,34 +102,3 @@ class TestIngestFolder:
     def test_missing_path_raises(self, workspace, tmp_path: Path) -> None:
         with pytest.raises(CxrlabError, match="no such file or folder"):
             run_ingest(workspace, tmp_path / "nope")
-
-
-class TestIngestKill:
-    def test_sigkill_then_rerun_holds_every_file_once(self, workspace, tmp_path: Path) -> None:
-        src = tmp_path / "in"
-        n = 600
-        for i in range(n):
-            make_dicom(src / f"{i // 50}" / f"{i}.dcm", seed=i, rows=96, columns=96)
-        env = {**os.environ, "CXRLAB_WORKSPACE": str(workspace.root)}
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cxrlab.cli.main", "ingest", "folder", str(src), "--workers", "2"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )
-        # Kill once some (not all) rows are committed.
-        deadline = time.monotonic() + 120
-        count = 0
-        while time.monotonic() < deadline and proc.poll() is None:
-            with workspace.sessions() as s:
-                count = s.scalar(select(func.count(Image.id)))
-            if count >= 64:
-                break
-            time.sleep(0.05)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        assert 0 < count < n, "the ingest must be killed halfway for this test to mean anything"
-        report = run_ingest(workspace, src, executor=Executor(2))
-        assert report.counts["quarantined"] == 0
-        imgs = _images(workspace)
-        assert len(imgs) == n
-        assert len({i.sop_instance_uid for i in imgs}) == n
-        assert not list((workspace.root / "raw").rglob("*.tmp"))
