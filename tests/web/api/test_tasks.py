@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from cxrlab.annotate.reasons import UNUSABLE_CODES
 from cxrlab.catalog.models import Event, Image, ImageState, Reading
-from tests.api.conftest import Site
+from tests.web.conftest import Site
 
 BOX = {"class_name": "Nodule/Mass", "x_min": 10, "y_min": 10, "x_max": 30, "y_max": 30}
 GOOD = {"labels": ["Lung tumor", "Nodule/Mass"], "boxes": [BOX]}
@@ -148,7 +148,7 @@ class TestQC:
         assert r.status_code == 422 and r.json()["rule"] == "box_outside"
 
     def test_custom_schema_class_names(self, site: Site) -> None:
-        from tests.api.test_projects import CUSTOM
+        from tests.web.api.test_projects import CUSTOM
 
         p = site.project(train=1, schema_yaml=CUSTOM)
         tid = p.tasks[("ann1", p.images[0])]

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from cxrlab.catalog import Workspace
 from cxrlab.catalog.models import Event, Image, ImageState, Reading, Task, TaskState
-from tests.api.conftest import Site
+from tests.web.conftest import Site
 
 
 def _free_port() -> int:

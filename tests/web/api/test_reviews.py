@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from cxrlab.catalog.models import ConsensusBox, ConsensusLabel, Image, ImageState
-from tests.api.conftest import Proj, Site
+from tests.web.conftest import Proj, Site
 
 NODULE = {"class_name": "Nodule/Mass", "x_min": 10, "y_min": 10, "x_max": 30, "y_max": 30}
 

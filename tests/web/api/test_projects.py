@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import Site
+from tests.web.conftest import Site
 
 CUSTOM = """
 name: site-mini

@@ -30,8 +30,8 @@ from schemathesis.engine import Status, events, from_schema
 
 from cxrlab.annotate import users
 from cxrlab.web.app import create_app
-from tests.api.conftest import PASSWORD, Site, _make_site, new_pg_database
 from tests.support.leaderboard_data import csv_bytes, make_gt, make_submission
+from tests.web.conftest import PASSWORD, Site, _make_site, new_pg_database
 
 #: Generated examples per operation (the coverage cases come on top: about 1,800 requests per run on SQLite, 500
 #: on PostgreSQL).

@@ -7,7 +7,7 @@ import io
 import pandas as pd
 import pytest
 
-from tests.api.conftest import Site
+from tests.web.conftest import Site
 
 BOX = {"class_name": "Cardiomegaly", "x_min": 5, "y_min": 5, "x_max": 50, "y_max": 40}
 

@@ -11,7 +11,7 @@ from sqlalchemy import update
 
 from cxrlab.catalog.models import AuthSession
 from cxrlab.web.app import create_app
-from tests.api.conftest import PASSWORD, Site
+from tests.web.conftest import PASSWORD, Site
 
 
 class TestLogin:

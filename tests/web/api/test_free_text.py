@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from cxrlab.catalog.models import Event, Image, Task
 from cxrlab.export.project import CSV_NAMES, FREE_TEXT_WARNING
-from tests.api.conftest import Proj, Site
+from tests.web.conftest import Proj, Site
 
 PHI = "DOE^JOHN 1234567"
 READ = {"labels": ["No finding"], "boxes": []}

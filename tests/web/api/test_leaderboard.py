@@ -38,10 +38,10 @@ from cxrlab.catalog.models import Benchmark, BenchmarkImage, Submission, Submiss
 from cxrlab.catalog.workspace import Workspace
 from cxrlab.evaluate import score_submission
 from cxrlab.web.app import create_app
-from tests.api.conftest import Site
-from tests.api.test_server import start_server
 from tests.support.leaderboard_data import csv_bytes, make_gt, make_submission
 from tests.support.pg import pg_database_url  # noqa: F401 - pytest fixture
+from tests.web.api.test_server import start_server
+from tests.web.conftest import Site
 
 FINAL = {"scored", "failed", "invalid"}
 WAIT_SECONDS = 120.0

@@ -7,8 +7,8 @@ import pydicom
 import pytest
 
 from cxrlab.dicom.display import apply_modality_lut
-from tests.api.conftest import Site
 from tests.conftest import make_dicom, make_hostile_dicoms
+from tests.web.conftest import Site
 
 
 class TestAccess:

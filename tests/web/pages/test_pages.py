@@ -4,8 +4,8 @@ and a request without a session is sent to the login page."""
 
 from __future__ import annotations
 
-from tests.api.conftest import Site
-from tests.api.test_reviews import _read_all
+from tests.web.api.test_reviews import _read_all
+from tests.web.conftest import Site
 
 
 class TestReadPage:

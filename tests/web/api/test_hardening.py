@@ -31,9 +31,9 @@ from cxrlab.catalog import Settings, init_workspace
 from cxrlab.catalog.models import INT_MAX, Event
 from cxrlab.errors import ConflictError
 from cxrlab.web.app import create_app
-from tests.api.conftest import PASSWORD, Site
-from tests.api.test_server import start_server
 from tests.support.pg import pg_database_url  # noqa: F401 - pytest fixture
+from tests.web.api.test_server import start_server
+from tests.web.conftest import PASSWORD, Site
 
 HUGE = [INT_MAX + 1, 2**63, 2**64]
 READ = {"labels": ["No finding"], "boxes": []}

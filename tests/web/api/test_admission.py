@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from cxrlab.web.admission import Admission, Slots
-from tests.api.conftest import Site
+from tests.web.conftest import Site
 
 
 def _app(started: list[str], gates: dict[str, asyncio.Event], *, stream: bool = False):  # noqa: ANN202

@@ -16,7 +16,7 @@ from cxrlab.annotate.users import get_user
 from cxrlab.catalog.models import Event, Reading
 from cxrlab.consensus import suggest_review
 from cxrlab.schemas import get_schema
-from tests.api.conftest import Site
+from tests.web.conftest import Site
 
 
 class Statements:

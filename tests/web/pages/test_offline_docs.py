@@ -11,7 +11,7 @@ from html.parser import HTMLParser
 import httpx
 import pytest
 
-from tests.api.test_server import start_server
+from tests.web.api.test_server import start_server
 
 
 class _Assets(HTMLParser):
