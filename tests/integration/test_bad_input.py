@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cxrlab.cli.main import app
-from tests.conftest import make_dicom, make_hostile_dicoms
+from tests.support.dicom import make_dicom, make_hostile_dicoms
 
 runner = CliRunner()
 

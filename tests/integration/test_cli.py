@@ -13,7 +13,7 @@ from PIL import Image as PILImage
 from typer.testing import CliRunner
 
 from cxrlab.cli.main import app
-from tests.conftest import make_dicom
+from tests.support.dicom import make_dicom
 
 runner = CliRunner()
 

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cxrlab.cli.main import app
-from tests.conftest import SHARED_DATA
+from tests.support.data import real_data
 
 runner = CliRunner()
 
@@ -135,9 +135,7 @@ class TestClassification:
 
 class TestLocalization:
     def test_real_nih_boxes(self, tmp_path: Path) -> None:
-        src = SHARED_DATA / "nih" / "BBox_List_2017.csv.gz"
-        if not src.is_file():
-            pytest.skip(f"real NIH box list not found at {src} (../shared/data is absent)")
+        src = real_data("nih", "BBox_List_2017.csv.gz")
         gt = tmp_path / "BBox_List_2017.csv"
         gt.write_bytes(gzip.decompress(src.read_bytes()))
         result = invoke("evaluate", "localization", "--gt", gt, "--pred", gt)

@@ -26,7 +26,7 @@ from cxrlab.deid import deid_folder, deidentify_file, get_profile, image_id_for,
 from cxrlab.deid.batch import mapping_engine
 from cxrlab.errors import FileError
 from cxrlab.runtime import Executor
-from tests.conftest import make_dicom
+from tests.support.dicom import make_dicom
 
 KEY = bytes(range(32))
 CLI = [sys.executable, "-m", "cxrlab.cli.main"]

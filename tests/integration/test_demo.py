@@ -2,54 +2,28 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import socket
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import pandas as pd
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.support.server import start_server
 
 
 class TestDemo:
     def test_demo_builds_release_and_serves(self, tmp_path: Path) -> None:
-        port = _free_port()
         ws = tmp_path / "demo"
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "cxrlab.cli.main", "demo", "-w", str(ws), "-n", "12", "--port", str(port)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, text=True,
-        )
-        lines: list[str] = []
-        reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
-        reader.start()
-        try:
-            health = None
-            deadline = time.monotonic() + 300
-            while time.monotonic() < deadline and proc.poll() is None:
-                try:
-                    health = httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).json()
-                    break
-                except httpx.HTTPError:
-                    time.sleep(0.3)
-            assert health is not None, "".join(lines) if proc.poll() is not None else "server did not start"
+        with start_server(ws, "-n", "12", command="demo", timeout=300) as server:
+            health = httpx.get(f"{server.url}/health", timeout=2).json()
             # Images held back for burned-in text review are not served; every other one is.
             assert health["status"] == "ok" and 6 <= health["images"] <= 12
+            lines = server.output().splitlines(keepends=True)
             # The demo users and their passwords are printed at start.
             text = "".join(lines)
             passwords = dict(re.findall(r"demo user (\S+) \(\w+\): password (\S+)", text))
             assert set(passwords) == {"admin", "reader1", "reader2", "reader3", "reviewer1", "reviewer2"}, text
-            client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10)
+            client = httpx.Client(base_url=server.url, timeout=10)
             r = client.post("/api/auth/login", json={"username": "admin", "password": passwords["admin"]})
             assert r.status_code == 200
             page = client.get("/").text
@@ -65,9 +39,6 @@ class TestDemo:
             token = client.post("/api/auth/token", json={"username": "reader1", "password": passwords["reader1"]})
             queue = client.get("/api/tasks/next", headers={"Authorization": f"Bearer {token.json()['access_token']}"})
             assert queue.json()["remaining"] > 0
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
         release = ws / "exports" / "demo"
         ann = pd.read_csv(release / "annotations_train.csv")
         labels = pd.read_csv(release / "image_labels_train.csv")

@@ -16,7 +16,7 @@ from cxrlab.catalog.models import Image
 from cxrlab.deid import deid_folder, get_profile
 from cxrlab.ingest import run_ingest
 from cxrlab.runtime import Executor
-from tests.conftest import make_dicom
+from tests.support.dicom import make_dicom
 
 KEY = bytes(range(32))
 

@@ -24,8 +24,7 @@ from cxrlab.export import ANNOTATION_COLUMNS, run_export
 from cxrlab.filter import run_filter
 from cxrlab.ingest import run_ingest
 from cxrlab.runtime import Executor
-from tests.conftest import make_dicom
-from tests.support.pg import pg_database_url, pg_server_url  # noqa: F401 - pytest fixtures
+from tests.support.dicom import make_dicom
 
 RELEASE_FILES = ("annotations_train.csv", "image_labels_train.csv", "table2.md", "table2.json", "manifest.json")
 

@@ -19,7 +19,7 @@ from cxrlab.filter import FilterRules, check_header, run_filter
 from cxrlab.ingest import run_ingest
 from cxrlab.runtime import Executor
 from cxrlab.schemas import SCHEMAS, get_schema
-from tests.conftest import make_dicom
+from tests.support.dicom import make_dicom
 
 
 @pytest.fixture

@@ -2,7 +2,9 @@
 
 The server binaries come from the Debian ``postgresql`` package (``/usr/lib/postgresql/<major>/bin``). ``initdb``
 refuses to run as root, so under root the cluster is created and run as the ``postgres`` system user through
-``runuser``. Anything missing (binaries, that user, ``runuser``, the psycopg driver) skips the tests that need it.
+``runuser``. Anything missing (binaries, that user, ``runuser``, the psycopg driver) skips the tests that need it. The
+fixtures are a plugin of the whole suite (``pytest_plugins`` in ``tests/conftest.py``); the tests using them get
+the ``pg`` marker.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -23,9 +24,14 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["cluster_problem", "pg_database_url", "pg_server_url", "postgres_bin_dir", "throwaway_cluster"]
+from tests.support.server import free_port
+
+__all__ = ["BACKENDS", "cluster_problem", "pg_database_url", "pg_server_url", "postgres_bin_dir", "throwaway_cluster"]
 
 READY_TIMEOUT = 30.0
+#: The params of a fixture that runs each test on both catalogs; the PostgreSQL case carries the ``pg`` marker
+#: (the fixture reaches the cluster through ``request.getfixturevalue``, which the conftest cannot see).
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.pg)]
 
 
 def postgres_bin_dir() -> Path | None:
@@ -36,12 +42,6 @@ def postgres_bin_dir() -> Path | None:
         if major.isdigit() and all((Path(d) / exe).is_file() for exe in ("initdb", "pg_ctl", "postgres")):
             found.append((int(major), Path(d)))
     return max(found)[1] if found else None
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _run(cmd: list[str], *, as_user: str | None, cwd: Path) -> subprocess.CompletedProcess:
@@ -117,7 +117,7 @@ def throwaway_cluster() -> Iterator[str]:
         if res.returncode != 0:
             raise RuntimeError(f"initdb failed ({res.returncode}):\n{res.stdout}\n{res.stderr}")
         for _attempt in range(3):  # the free port may be taken between probing and binding
-            port = _free_port()
+            port = free_port()
             opts = f"-k {tmp} -p {port} -h 127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200"
             res = _run(
                 [pg_ctl, "-D", str(data), "-l", str(log), "-o", opts, "-w", "-t", "30", "start"],

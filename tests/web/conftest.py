@@ -1,10 +1,11 @@
-"""Fixtures of the API tests: one site per backend (SQLite and PostgreSQL), users of every role, and a factory
-of fresh assigned projects so each test builds its own state.
+"""Fixtures of the web tests: one site per backend (SQLite and PostgreSQL), users of every role, and a factory
+of fresh assigned projects so each test builds its own state; and ``web``, a real ``cxrlab serve`` over a small
+workspace of images in every state (the image list, the renderer and the pages over HTTP).
 
 The site (workspace, app, users, tokens) is shared per backend for the session because creating users costs
 Argon2 hashes and PostgreSQL databases take a moment; each test then calls ``site.project(...)`` to get its own
 images, project and tasks. Clients are Starlette ``TestClient``s over the real app and catalog; the tests that
-need a real server process start ``cxrlab serve`` themselves.
+need a real server process start ``cxrlab serve`` with :func:`tests.support.server.start_server`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from pydicom.uid import generate_uid
@@ -23,18 +26,15 @@ from sqlalchemy import select
 
 from cxrlab.annotate.assignment import assign_images
 from cxrlab.annotate.projects import create_project
-from cxrlab.annotate.users import create_user
 from cxrlab.catalog import Settings, init_workspace
 from cxrlab.catalog.models import Image, ImageState, Project, Task, TaskKind, User
 from cxrlab.catalog.workspace import Workspace
 from cxrlab.web.app import create_app
-from tests.conftest import make_dicom
-from tests.support.pg import pg_server_url  # noqa: F401 - pytest fixture
+from tests.support.dicom import DX_FOR_PRESENTATION, make_dicom
+from tests.support.pg import BACKENDS
+from tests.support.server import start_server
+from tests.support.users import PASSWORD, READERS, REVIEWERS, USERS, create_users
 
-PASSWORD = "correct horse battery"
-ROLES = {"admin": "admin", "ann1": "annotator", "ann2": "annotator", "ann3": "annotator", "ann4": "annotator",
-         "rev1": "reviewer", "rev2": "reviewer"}
-READERS = ["ann1", "ann2", "ann3"]
 SIZE = 64
 _counter = itertools.count()
 
@@ -87,12 +87,12 @@ class Site:
 
     def project(self, *, train: int = 1, test: int = 0, schema: str = "vindr-cxr",
                 schema_yaml: str | None = None, dicom: Path | None = None) -> Proj:
-        """A new project over *train* + *test* new images, assigned to ann1-3 (and rev1-2 for test images)."""
+        """A new project over *train* + *test* new images, assigned to reader1-3 (and reviewer1-2 for test images)."""
         ids = self.add_images(train, split="train", dicom=dicom) + self.add_images(test, split="test", dicom=dicom)
         name = f"p{next(_counter)}-{uuid.uuid4().hex[:6]}"
         with self.workspace.sessions() as session:
             project = create_project(session, name=name, schema=schema, schema_yaml=schema_yaml)
-            report = assign_images(session, project=project, readers=READERS, reviewers=["rev1", "rev2"],
+            report = assign_images(session, project=project, readers=READERS, reviewers=REVIEWERS,
                                    image_ids=ids)
             assert report.counts["read_tasks"] == 3 * len(ids)
             proj = Proj(project.id, name, ids, ids[:train], ids[train:])
@@ -110,11 +110,10 @@ def _make_site(root: Path, backend: str, database_url: str = "") -> Site:
     ws = init_workspace(root / "ws", settings=Settings(project="api tests", database_url=database_url))
     dicom = make_dicom(ws.path("images", "shared.dicom"), rows=SIZE, columns=SIZE)
     with ws.sessions() as session:
-        for name, role in ROLES.items():
-            create_user(session, username=name, password=PASSWORD, role=role)
+        create_users(session)
     client = TestClient(create_app(ws))
     tokens = {}
-    for name in ROLES:
+    for name in USERS:
         r = client.post("/api/auth/token", json={"username": name, "password": PASSWORD})
         assert r.status_code == 200, r.text
         tokens[name] = r.json()["access_token"]
@@ -142,14 +141,14 @@ def new_pg_database(server_url: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_site(tmp_path_factory: pytest.TempPathFactory, pg_server_url: str) -> Iterator[Site]:  # noqa: F811
+def pg_site(tmp_path_factory: pytest.TempPathFactory, pg_server_url: str) -> Iterator[Site]:
     site = _make_site(tmp_path_factory.mktemp("api-pg"), "postgresql", new_pg_database(pg_server_url))
     yield site
     site.client.close()
     site.workspace.engine.dispose()
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def site(request: pytest.FixtureRequest) -> Site:
     """The API over SQLite, then over PostgreSQL (skipped when no PostgreSQL server is available)."""
     return request.getfixturevalue("sqlite_site" if request.param == "sqlite" else "pg_site")
@@ -158,3 +157,73 @@ def site(request: pytest.FixtureRequest) -> Site:
 def project_of(site: Site, project_id: int) -> Project:
     with site.workspace.sessions() as session:
         return session.get(Project, project_id)
+
+
+# --- web: a real ``cxrlab serve`` over images in every state ------------------------------------------------------
+
+#: Catalog fields that are never in a response of the image list or an image page.
+FORBIDDEN = ("raw_path", "sop_instance_uid", "patient_key", "raw_sha256")
+
+
+def image_id_of(name: str) -> str:
+    """The image id the ``web`` workspace gives image *name* ("a" to "d")."""
+    return hashlib.sha256(name.encode()).hexdigest()[:32]
+
+
+@dataclass
+class Web:
+    """A running server over the ``web`` workspace, and an admin's client."""
+
+    client: httpx.Client
+    workspace: Workspace
+    served: list[str]
+    undeidentified: str
+    in_raw: str
+
+
+def _gradient_dicom(path: Path, *, window: tuple[float, float] | None = None) -> None:
+    """A 64x64 DX image: a 12-bit horizontal gradient in a 16-bit container, no patient in the header."""
+    row = np.linspace(0, 4095, SIZE).astype(np.uint16)
+    make_dicom(path, pixels=np.tile(row, (SIZE, 1)), sop_class=DX_FOR_PRESENTATION, modality="DX", window=window,
+               header=False)
+
+
+def _add(ws: Workspace, name: str, *, deid_path: str | None, state: ImageState, raw_path: str) -> str:
+    image_id = image_id_of(name)
+    with ws.sessions() as session, session.begin():
+        session.add(Image(sop_instance_uid=generate_uid(), image_id=image_id,
+                          patient_key=image_id_of("patient-" + name),
+                          raw_sha256=hashlib.sha256(name.encode()).hexdigest(), raw_path=raw_path,
+                          deid_path=deid_path, state=state, rows=SIZE, columns=SIZE, modality="DX",
+                          view_position="PA", sex="F", age_years=42.0))
+    return image_id
+
+
+def _build_web_workspace(root: Path) -> tuple[Workspace, list[str], str, str]:
+    ws = init_workspace(root)
+    a, b = image_id_of("a"), image_id_of("b")
+    # One absolute deid_path with a window in the header, one relative to the workspace root.
+    _gradient_dicom(ws.path("images", f"{a}.dicom"), window=(2048, 4096))
+    _gradient_dicom(ws.path("images", f"{b}.dicom"))
+    _add(ws, "a", deid_path=str(ws.path("images", f"{a}.dicom")), state=ImageState.DEIDENTIFIED,
+         raw_path=str(ws.path("raw", "a.dcm")))
+    _add(ws, "b", deid_path=f"images/{b}.dicom", state=ImageState.ACCEPTED, raw_path="raw/b.dcm")
+    undeid = _add(ws, "c", deid_path=None, state=ImageState.INGESTED, raw_path="raw/c.dcm")
+    # A catalog row whose "de-identified" path points into raw/ must never be served.
+    _gradient_dicom(ws.path("raw", "d.dcm"))
+    in_raw = _add(ws, "d", deid_path="raw/d.dcm", state=ImageState.DEIDENTIFIED, raw_path="raw/d.dcm")
+    with ws.sessions() as session:
+        create_users(session, {"admin": "admin"})
+    return ws, sorted([a, b]), undeid, in_raw
+
+
+@pytest.fixture(scope="session")
+def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Web]:
+    """A fresh workspace (two served images, one not de-identified, one whose file is in raw/) behind a real
+    ``cxrlab serve``; the tests only read, so they share one."""
+    ws, served, undeid, in_raw = _build_web_workspace(tmp_path_factory.mktemp("web") / "ws")
+    with start_server(ws) as server, httpx.Client(base_url=server.url, timeout=10) as client:
+        r = client.post("/api/auth/login", json={"username": "admin", "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        yield Web(client, ws, served, undeid, in_raw)
+    ws.engine.dispose()

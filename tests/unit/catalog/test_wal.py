@@ -11,7 +11,6 @@ from sqlalchemy import text
 from cxrlab.catalog import Settings, init_workspace
 from cxrlab.catalog.db import WalCheckpointer
 from cxrlab.web.app import create_app
-from tests.support.pg import pg_database_url, pg_server_url  # noqa: F401 - pytest fixtures
 
 
 def _autocheckpoint(ws) -> int:  # noqa: ANN001 - Workspace

@@ -209,7 +209,7 @@ class TestRunConsensus:
         from cxrlab.filter import run_filter
         from cxrlab.ingest import run_ingest
         from cxrlab.runtime import Executor
-        from tests.conftest import make_dicom
+        from tests.support.dicom import make_dicom
 
         for i in range(6):
             make_dicom(tmp_path / "in" / f"c{i}.dcm", seed=i, rows=400, columns=400)

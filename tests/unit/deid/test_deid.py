@@ -27,7 +27,7 @@ from cxrlab.deid import (
 from cxrlab.deid.verify import MARKERS
 from cxrlab.errors import CxrlabError
 from cxrlab.runtime import Executor
-from tests.conftest import make_dicom
+from tests.support.dicom import make_dicom
 
 KEY = bytes(range(32))
 
@@ -324,16 +324,15 @@ class TestDeidFolderResume:
         assert {p.name: p.read_bytes() for p in out.glob("*.dicom")} == good
 
 
+@pytest.mark.ocr
 class TestBurnedInTextInBatch:
     def test_text_is_redacted_or_held_for_review_and_verify_accounts_for_it(self, tmp_path: Path) -> None:
         import json
 
         from cxrlab.deid.batch import mapping_engine
-        from cxrlab.deid.engine import TextOptions, ocr_available
+        from cxrlab.deid.engine import TextOptions
         from cxrlab.dicom.phantom import generate_phantoms
 
-        if not ocr_available():
-            pytest.skip("burned-in text detection needs the [ocr] extra (rapidocr-onnxruntime)")
         src = tmp_path / "src"
         truths = generate_phantoms(src, 8, seed=11, size_range=(1024, 1280), text_prob=0.7, outlier_prob=0.0)
         out, review = tmp_path / "out", tmp_path / "review"

@@ -30,10 +30,9 @@ from cxrlab.deid.text import (
     stroke_proposals,
 )
 from cxrlab.dicom.phantom import generate_phantom
+from tests.support.data import real_data
 
 HAVE_OCR = all(importlib.util.find_spec(m) is not None for m in ("onnxruntime", "rapidocr_onnxruntime", "cv2"))
-needs_ocr = pytest.mark.skipif(not HAVE_OCR, reason="OCR extra not installed (pip install 'cxrlab[ocr]')")
-NIH = Path("/work/shared/data/nih")
 TEXT_SEEDS = (0, 1, 2, 3, 4, 5)
 
 
@@ -208,7 +207,7 @@ def test_preview_png() -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-@needs_ocr
+@pytest.mark.ocr
 def test_phantom_text_recall(detector: TextDetector) -> None:
     planted_total = covered_total = 0
     for seed in TEXT_SEEDS:
@@ -226,7 +225,7 @@ def test_phantom_text_recall(detector: TextDetector) -> None:
     assert covered_total / planted_total >= 0.99
 
 
-@needs_ocr
+@pytest.mark.ocr
 def test_small_text_a_downsampled_pass_misses_is_found(detector: TextDetector) -> None:
     """8-px text in a 1024-px rendering is 3 px tall at the global pass's 512 px; the stroke proposals find it."""
     img, box = _gradient_with_text("ID: 20160303", 8)
@@ -238,7 +237,7 @@ def test_small_text_a_downsampled_pass_misses_is_found(detector: TextDetector) -
     assert alone.scan(img)[0] == "clean"  # the global pass alone misses it: the test means something
 
 
-@needs_ocr
+@pytest.mark.ocr
 def test_vertical_text_is_read_turned(detector: TextDetector) -> None:
     img, box = _gradient_with_text("PORTABLE", 24, vertical=True)
     decision, cands, _ = detector.scan(img)
@@ -247,7 +246,7 @@ def test_vertical_text_is_read_turned(detector: TextDetector) -> None:
     assert hits and boxes_mask(img.shape, [c.box for c in hits])[box[1] : box[3], box[0] : box[2]].mean() > 0.95
 
 
-@needs_ocr
+@pytest.mark.ocr
 @pytest.mark.parametrize("seed", [1006, 1042])
 def test_hard_phantoms_at_full_size(detector: TextDetector, seed: int) -> None:
     """Small text over the spine (1006) and stacked small lines the global pass sees as one block (1042)."""
@@ -261,7 +260,7 @@ def test_hard_phantoms_at_full_size(detector: TextDetector, seed: int) -> None:
     assert (planted & mask).sum() / planted.sum() >= 0.98
 
 
-@needs_ocr
+@pytest.mark.ocr
 def test_phantom_text_free_not_redacted(detector: TextDetector) -> None:
     fracs = []
     for seed in TEXT_SEEDS:
@@ -274,13 +273,10 @@ def test_phantom_text_free_not_redacted(detector: TextDetector) -> None:
 
 
 def _nih(name: str) -> np.ndarray:
-    path = NIH / name
-    if not path.is_file():
-        pytest.skip(f"{path} not available (../shared/data is absent)")
-    return np.asarray(Image.open(path).convert("L"))
+    return np.asarray(Image.open(real_data("nih", name)).convert("L"))
 
 
-@needs_ocr
+@pytest.mark.ocr
 def test_nih_lung_fields_not_redacted(detector: TextDetector) -> None:
     """DESIGN.md "Known hazards": on this text-free NIH image the detector boxes both lung fields as text."""
     img = _nih("00000001_000.png")
@@ -290,7 +286,7 @@ def test_nih_lung_fields_not_redacted(detector: TextDetector) -> None:
     assert boxes_mask(img.shape, confirmed).mean() <= 0.01
 
 
-@needs_ocr
+@pytest.mark.ocr
 def test_nih_burned_in_label_is_the_only_thing_redacted(detector: TextDetector) -> None:
     """00000004_000.png carries a burned-in "PORTABLE" label at the left edge (x < 200, y ~ 690) and nothing else
     but anatomy; only that label may be confirmed."""

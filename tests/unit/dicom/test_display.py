@@ -9,8 +9,7 @@ import numpy as np
 import pydicom
 import pytest
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.dataset import Dataset
 
 from cxrlab.dicom.display import (
     FALLBACK_PERCENTILES,
@@ -26,49 +25,18 @@ from cxrlab.dicom.display import (
     window_presets,
 )
 from cxrlab.dicom.io import DicomReadError
-
-SHARED_DICOM = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "dicom"
-CR_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.1"
-
+from tests.support.data import real_data
+from tests.support.dicom import dicom_dataset
 
 # --------------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------------
 
 
-def shared(name: str) -> Path:
-    """Return a real fixture file, or skip the test when the shared data folder is absent."""
-    path = SHARED_DICOM / name
-    if not path.is_file():
-        pytest.skip(f"shared test file {name} not available at {SHARED_DICOM}")
-    return path
-
-
 def make_ds(pixels: np.ndarray, *, photometric: str = "MONOCHROME2", **elements: object) -> Dataset:
-    """Build a minimal single-frame greyscale CR dataset (Explicit VR LE) holding *pixels*."""
-    pixels = np.ascontiguousarray(pixels)
-    signed = pixels.dtype.kind == "i"
-    pixels = pixels.astype(np.int16 if signed else np.uint16)
-    meta = FileMetaDataset()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.MediaStorageSOPClassUID = CR_SOP_CLASS
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = CR_SOP_CLASS
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = "CR"
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = photometric
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 1 if signed else 0
-    ds.PixelData = pixels.tobytes()
-    for key, value in elements.items():
-        setattr(ds, key, value)
-    return ds
+    """A minimal single-frame greyscale CR data set holding *pixels* (16 bits stored, no window, no patient)."""
+    return dicom_dataset(pixels=pixels, photometric=photometric, bits_stored=16, window=None, header=False,
+                         **elements)
 
 
 def write_ds(ds: Dataset, path: Path) -> Path:
@@ -312,8 +280,8 @@ class TestToUint8:
             to_uint8(ds)
 
     def test_j2k_lossy_matches_uncompressed(self) -> None:
-        a = to_uint8(shared("RG1_UNCI.dcm")).astype(int)
-        b = to_uint8(shared("RG1_J2KI.dcm")).astype(int)
+        a = to_uint8(real_data("dicom", "RG1_UNCI.dcm")).astype(int)
+        b = to_uint8(real_data("dicom", "RG1_J2KI.dcm")).astype(int)
         assert a.shape == b.shape == (1955, 1841)
         diff = np.abs(a - b)
         # "Within 2 grey levels": mean and 99th percentile of |a - b| at most 2. Measured: 0 everywhere
@@ -322,14 +290,14 @@ class TestToUint8:
         assert np.percentile(diff, 99) <= 2.0
 
     def test_relabelled_monochrome1_renders_inverse(self) -> None:
-        a = to_uint8(shared("siim_cr_jpeg_baseline.dcm")).astype(int)
-        b = to_uint8(shared("Fake_MONOHR1.dcm")).astype(int)
+        a = to_uint8(real_data("dicom", "siim_cr_jpeg_baseline.dcm")).astype(int)
+        b = to_uint8(real_data("dicom", "Fake_MONOHR1.dcm")).astype(int)
         assert a.shape == b.shape == (1024, 1024)
         # Inversion happens on the quantised output, so the complement is exact everywhere.
         np.testing.assert_array_equal(a + b, 255)
 
     def test_monochrome1_chest_shows_dark_lungs(self) -> None:
-        img = to_uint8(shared("RG1_UNCI.dcm")).astype(float)
+        img = to_uint8(real_data("dicom", "RG1_UNCI.dcm")).astype(float)
         h, w = img.shape
 
         def region(r0: float, r1: float, c0: float, c1: float) -> float:
@@ -344,7 +312,7 @@ class TestToUint8:
         assert left_lung < mediastinum - 40
 
     def test_extremity_renders_with_contrast(self) -> None:
-        img = to_uint8(shared("RG3_UNCI.dcm"), max_size=512)
+        img = to_uint8(real_data("dicom", "RG3_UNCI.dcm"), max_size=512)
         assert img.shape == (512, 512)
         assert np.percentile(img, 95) - np.percentile(img, 5) > 100
 
@@ -390,7 +358,7 @@ class TestToUint16:
         assert meta["window"]["source"] == "fallback"
 
     def test_real_file(self) -> None:
-        packed, meta = to_uint16(shared("RG1_UNCI.dcm"))
+        packed, meta = to_uint16(real_data("dicom", "RG1_UNCI.dcm"))
         assert packed.shape == (1024, 964)
         assert meta["window"]["center"] == 15000.0 and meta["window"]["width"] == 30000.0
         assert meta["photometric"] == "MONOCHROME1" and (meta["rows"], meta["columns"]) == (1955, 1841)
@@ -471,6 +439,6 @@ class TestRenderFile:
         assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
     def test_real_file_jpeg(self, tmp_path: Path) -> None:
-        out = render_file(shared("RG1_J2KI.dcm"), tmp_path / "rg1.jpg", max_size=512, quality=85)
+        out = render_file(real_data("dicom", "RG1_J2KI.dcm"), tmp_path / "rg1.jpg", max_size=512, quality=85)
         with Image.open(out) as img:
             assert img.format == "JPEG" and img.size == (482, 512)  # 1841 * 512 / 1955 = 482.1

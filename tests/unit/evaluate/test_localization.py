@@ -12,17 +12,15 @@ import pytest
 
 from cxrlab.evaluate import EvaluationError
 from cxrlab.evaluate.localization import IOBB_THRESHOLDS, IOU_THRESHOLDS, score_localization
-from tests.conftest import SHARED_DATA
+from tests.support.data import real_data
 
 HEADER = "Image Index,Finding Label,Bbox [x,y,w,h],,,\n"
 
 
 @pytest.fixture
 def nih_boxes(tmp_path: Path) -> Path:
-    """The real NIH box list (984 boxes on 880 images), unpacked; skip when ../shared/data is absent."""
-    src = SHARED_DATA / "nih" / "BBox_List_2017.csv.gz"
-    if not src.is_file():
-        pytest.skip(f"real NIH box list not found at {src} (../shared/data is absent)")
+    """The real NIH box list (984 boxes on 880 images), unpacked; skip when it is absent."""
+    src = real_data("nih", "BBox_List_2017.csv.gz")
     out = tmp_path / "BBox_List_2017.csv"
     out.write_bytes(gzip.decompress(src.read_bytes()))
     return out

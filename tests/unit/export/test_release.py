@@ -17,7 +17,7 @@ from cxrlab.export import write_release, write_vindr_csvs
 from cxrlab.ingest import read_nih, read_vindr
 from cxrlab.schemas import BOX_COLUMNS
 from cxrlab.schemas.synthetic import synthetic_release
-from tests.conftest import SHARED_DATA
+from tests.support.data import real_data
 
 
 def sorted_lines(path: Path) -> tuple[str, list[str]]:
@@ -133,9 +133,7 @@ class TestFormats:
         assert (out / "manifest.json").exists()
 
     def test_nih_bbox_round_trip_of_the_real_file(self, tmp_path: Path) -> None:
-        real = SHARED_DATA / "nih" / "BBox_List_2017.csv.gz"
-        if not real.exists():
-            pytest.skip(f"real test file not found at {real}")
+        real = real_data("nih", "BBox_List_2017.csv.gz")
         boxes = pd.read_csv(real)
         ids = sorted(boxes["Image Index"].unique())
         entry = tmp_path / "Data_Entry_2017.csv"
@@ -178,7 +176,7 @@ class TestWorkspaceRelease:
         from cxrlab.ingest import run_ingest
         from cxrlab.runtime import Executor
         from cxrlab.split import run_split
-        from tests.conftest import make_dicom
+        from tests.support.dicom import make_dicom
 
         for i in range(10):
             make_dicom(tmp_path / "in" / f"c{i}.dcm", seed=i, rows=300, columns=260, patient_id=f"P{i // 2}")
@@ -215,7 +213,7 @@ class TestImportIntoWorkspace:
         from cxrlab.consensus import run_consensus
         from cxrlab.export import run_export
         from cxrlab.ingest.release import import_release, load_release_files
-        from tests.conftest import make_dicom
+        from tests.support.dicom import make_dicom
 
         t = synthetic_release(12, seed=11)
         test_ids = list(t.images["image_id"].iloc[:4])

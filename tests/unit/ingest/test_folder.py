@@ -14,7 +14,7 @@ from cxrlab.catalog.models import Image, QuarantineItem
 from cxrlab.errors import CxrlabError
 from cxrlab.ingest import run_ingest
 from cxrlab.runtime import Executor
-from tests.conftest import make_dicom
+from tests.support.dicom import make_dicom
 
 
 def _images(ws) -> list[Image]:  # noqa: ANN001

@@ -20,7 +20,7 @@ from cxrlab.ingest import (
     read_vindr_release,
 )
 from cxrlab.ingest.tables import Column, read_table
-from tests.conftest import SHARED_DATA
+from tests.support.data import real_data
 
 SPEC = [Column("image_id", nullable=False), Column("x", kind="float"), Column("n", required=False, kind="int")]
 
@@ -243,9 +243,7 @@ class TestReadNih:
         assert [n for n, _ in info.value.lines] == [5, 6]
 
     def test_real_bbox_list(self) -> None:
-        path = SHARED_DATA / "nih" / "BBox_List_2017.csv.gz"
-        if not path.exists():
-            pytest.skip(f"real test file not found at {path}")
+        path = real_data("nih", "BBox_List_2017.csv.gz")
         boxes, problems = read_bbox_list(path)
         assert problems == [] and len(boxes) == 984 and boxes["image_id"].nunique() == 880
         assert set(boxes["class_name"]) <= {"Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,10 +28,10 @@ from cxrlab.reports import (
 )
 from cxrlab.reports.sections import split_sections
 from cxrlab.schemas import get_schema
-from tests.conftest import ROOT, SHARED_DATA
+from tests.support.data import HOW_TO_SET, ROOT, TEST_DATA
 
 runner = CliRunner()
-OPENI = Path(os.environ.get("CXRLAB_TEST_DATA", SHARED_DATA)) / "openi-dev"
+OPENI = TEST_DATA / "openi-dev"
 NAME = "DOE^JOHN"  # planted patient name: must never leave the labeler
 
 
@@ -372,7 +371,7 @@ class TestPHI:
         assert "DOE" not in joined.upper()  # ...without a word of the reports
 
 
-@pytest.mark.skipif(not OPENI.is_dir(), reason=f"OpenI dev reports not found at {OPENI} (set CXRLAB_TEST_DATA)")
+@pytest.mark.skipif(not OPENI.is_dir(), reason=f"OpenI dev reports not found at {OPENI} ({HOW_TO_SET})")
 class TestOpenIEndToEnd:
     """`cxrlab reports label/reference/evaluate` on the 983 real OpenI dev reports."""
 

@@ -96,4 +96,4 @@ class TestAdmission:
 
     def test_the_app_admits_requests(self, site: Site) -> None:
         assert any(m.cls is Admission for m in site.client.app.user_middleware)
-        assert site.get("/api/auth/me", "ann1").status_code == 200
+        assert site.get("/api/auth/me", "reader1").status_code == 200

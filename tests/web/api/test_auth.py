@@ -11,20 +11,21 @@ from sqlalchemy import update
 
 from cxrlab.catalog.models import AuthSession
 from cxrlab.web.app import create_app
-from tests.web.conftest import PASSWORD, Site
+from tests.support.users import PASSWORD
+from tests.web.conftest import Site
 
 
 class TestLogin:
     def test_token_login_and_me(self, site: Site) -> None:
-        r = site.client.post("/api/auth/token", json={"username": "ann1", "password": PASSWORD})
+        r = site.client.post("/api/auth/token", json={"username": "reader1", "password": PASSWORD})
         assert r.status_code == 200
         token = r.json()["access_token"]
         me = site.client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"}).json()
-        assert me["username"] == "ann1" and me["role"] == "annotator" and me["rad_id"].startswith("R")
+        assert me["username"] == "reader1" and me["role"] == "annotator" and me["rad_id"].startswith("R")
         assert "password" not in str(me) and "hash" not in str(me)
 
     def test_wrong_password_is_401(self, site: Site) -> None:
-        for user in ("ann1", "nobody"):
+        for user in ("reader1", "nobody"):
             r = site.client.post("/api/auth/token", json={"username": user, "password": "wrong password"})
             assert r.status_code == 401
             assert r.json()["detail"] == "wrong user name or password"
@@ -35,11 +36,11 @@ class TestLogin:
 
     def test_repeated_failures_are_rate_limited(self, tmp_path, sqlite_site: Site) -> None:
         client = TestClient(create_app(sqlite_site.workspace))  # own limiter
-        codes = [client.post("/api/auth/token", json={"username": "rev2", "password": "nope nope"}).status_code
+        codes = [client.post("/api/auth/token", json={"username": "reviewer2", "password": "nope nope"}).status_code
                  for _ in range(11)]
         assert codes[:10] == [401] * 10 and codes[10] == 429
         # the limit applies even with the right password until the window passes
-        assert client.post("/api/auth/token", json={"username": "rev2", "password": PASSWORD}).status_code == 429
+        assert client.post("/api/auth/token", json={"username": "reviewer2", "password": PASSWORD}).status_code == 429
 
 
 class TestCookieSession:
@@ -58,20 +59,20 @@ class TestCookieSession:
 
     def test_logout_ends_the_session(self, site: Site) -> None:
         client = TestClient(create_app(site.workspace))
-        client.post("/api/auth/login", json={"username": "ann2", "password": PASSWORD})
+        client.post("/api/auth/login", json={"username": "reader2", "password": PASSWORD})
         assert client.get("/api/auth/me").status_code == 200
         assert client.post("/api/auth/logout", headers={"X-CXRLab-CSRF": "1"}).status_code == 204
         client.cookies.clear()
         assert client.get("/api/auth/me").status_code == 401
 
     def test_logout_revokes_a_bearer_token(self, site: Site) -> None:
-        token = site.client.post("/api/auth/token", json={"username": "ann3", "password": PASSWORD}).json()
+        token = site.client.post("/api/auth/token", json={"username": "reader3", "password": PASSWORD}).json()
         headers = {"Authorization": f"Bearer {token['access_token']}"}
         assert site.client.post("/api/auth/logout", headers=headers).status_code == 204
         assert site.client.get("/api/auth/me", headers=headers).status_code == 401
 
     def test_expired_session_is_401(self, site: Site) -> None:
-        token = site.client.post("/api/auth/token", json={"username": "rev1", "password": PASSWORD}).json()
+        token = site.client.post("/api/auth/token", json={"username": "reviewer1", "password": PASSWORD}).json()
         headers = {"Authorization": f"Bearer {token['access_token']}"}
         assert site.client.get("/api/auth/me", headers=headers).status_code == 200
         digest = hashlib.sha256(token["access_token"].encode()).hexdigest()  # the catalog keeps only this
@@ -83,7 +84,7 @@ class TestCookieSession:
 
 
 class TestUsers:
-    @pytest.mark.parametrize("who", [None, "ann1", "rev1"])
+    @pytest.mark.parametrize("who", [None, "reader1", "reviewer1"])
     def test_only_admins_manage_users(self, site: Site, who: str | None) -> None:
         expected = 401 if who is None else 403
         assert site.get("/api/users", who).status_code == expected
@@ -103,7 +104,7 @@ class TestUsers:
                                 ).status_code == 401
 
     def test_duplicate_or_bad_users_are_refused(self, site: Site) -> None:
-        r = site.post("/api/users", "admin", {"username": "ann1", "password": PASSWORD, "role": "annotator"})
+        r = site.post("/api/users", "admin", {"username": "reader1", "password": PASSWORD, "role": "annotator"})
         assert r.status_code == 400 and "exists" in r.json()["detail"]
         r = site.post("/api/users", "admin", {"username": "bad name!", "password": PASSWORD, "role": "annotator"})
         assert r.status_code == 400

@@ -19,7 +19,7 @@ def _submit(site: Site, p, who: str, image: str, marks: dict) -> None:
 
 class TestDashboard:
     @pytest.mark.parametrize("path", ["progress", "agreement", "export.json", "export/annotations_train.csv"])
-    @pytest.mark.parametrize(("who", "code"), [(None, 401), ("ann1", 403), ("rev1", 403)])
+    @pytest.mark.parametrize(("who", "code"), [(None, 401), ("reader1", 403), ("reviewer1", 403)])
     def test_admin_only(self, site: Site, path: str, who: str | None, code: int) -> None:
         p = site.project(train=1)
         assert site.get(f"/api/projects/{p.id}/{path}", who).status_code == code
@@ -32,15 +32,15 @@ class TestDashboard:
     def test_progress_agreement_and_exports(self, site: Site) -> None:
         p = site.project(train=2)
         a, b = p.images
-        for who in ("ann1", "ann2", "ann3"):
+        for who in ("reader1", "reader2", "reader3"):
             _submit(site, p, who, a, {"labels": ["Other diseases"], "boxes": [BOX]})
-        _submit(site, p, "ann1", b, {"labels": ["No finding"]})
-        _submit(site, p, "ann2", b, {"labels": ["No finding"]})
-        _submit(site, p, "ann3", b, {"labels": ["COPD"]})
+        _submit(site, p, "reader1", b, {"labels": ["No finding"]})
+        _submit(site, p, "reader2", b, {"labels": ["No finding"]})
+        _submit(site, p, "reader3", b, {"labels": ["COPD"]})
         prog = site.get(f"/api/projects/{p.id}/progress", "admin").json()
         assert prog["splits"]["train"]["images"] == 2 and prog["splits"]["train"]["tasks"] == {"submitted": 6}
         assert prog["throughput"]["submitted"] == 6 and prog["throughput"]["last_hour"] == 6
-        assert {r["username"] for r in prog["readers"]} == {"ann1", "ann2", "ann3"}
+        assert {r["username"] for r in prog["readers"]} == {"reader1", "reader2", "reader3"}
         agr = site.get(f"/api/projects/{p.id}/agreement", "admin").json()
         assert agr["images"] == 2
         assert agr["fleiss_kappa"]["Cardiomegaly"] == 1.0
@@ -69,12 +69,12 @@ class TestDashboard:
         """Pages answer pages: a reader opening a dashboard gets the 403 page "admins only" (the project exists),
         and anyone gets the 404 page for a project that does not exist; never the API's JSON."""
         p = site.project(train=1)
-        for user in ("ann1", "rev1"):
+        for user in ("reader1", "reviewer1"):
             r = site.get(f"/projects/{p.id}/dashboard", user)
             assert r.status_code == 403 and r.headers["content-type"].startswith("text/html")
             assert "admins only" in r.text and "<h1>Not allowed</h1>" in r.text
             assert "Fleiss" not in r.text
-        for user in ("ann1", "admin"):
+        for user in ("reader1", "admin"):
             r = site.get("/projects/999999/dashboard", user)
             assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
             assert "<h1>Not found</h1>" in r.text

@@ -20,17 +20,17 @@ def _planted(site: Site) -> Proj:
     """A project with *PHI* in an unusable note, in a submitted read's comment and in a review comment."""
     p = site.project(train=2, test=1)
     gone, read = p.train
-    r = site.post(f"/api/tasks/{p.tasks[('ann1', gone)]}/unusable", "ann1",
+    r = site.post(f"/api/tasks/{p.tasks[('reader1', gone)]}/unusable", "reader1",
                   {"version": 0, "reason": "burned_in_text", "note": f"name on the film: {PHI}"})
     assert r.status_code == 200, r.text
-    r = site.post(f"/api/tasks/{p.tasks[('ann2', read)]}/submit", "ann2",
+    r = site.post(f"/api/tasks/{p.tasks[('reader2', read)]}/submit", "reader2",
                   {"version": 0, **READ, "comment": f"old film of {PHI}"})
     assert r.status_code == 200, r.text
     test = p.test[0]
-    for who in ("ann1", "ann2", "ann3"):
+    for who in ("reader1", "reader2", "reader3"):
         r = site.post(f"/api/tasks/{p.tasks[(who, test)]}/submit", who, {"version": 0, **READ})
         assert r.status_code == 200, r.text
-    r = site.post(f"/api/reviews/{p.reviews[('rev1', test)]}/comments", "rev1", {"text": f"patient {PHI}?"})
+    r = site.post(f"/api/reviews/{p.reviews[('reviewer1', test)]}/comments", "reviewer1", {"text": f"patient {PHI}?"})
     assert r.status_code == 200, r.text
     return p
 
@@ -54,7 +54,7 @@ class TestFreeTextStaysInside:
         reasons = [t["reason"] for img in body["images"] for t in img["tasks"] if t["state"] == "unusable"]
         assert reasons == ["burned_in_text"]
         review = next(img["review"] for img in body["images"] if img["image_id"] == p.test[0])
-        assert [c["username"] for c in review["comments"]] == ["rev1"] and "text" not in review["comments"][0]
+        assert [c["username"] for c in review["comments"]] == ["reviewer1"] and "text" not in review["comments"][0]
         for name in CSV_NAMES:
             r = site.get(f"/api/projects/{p.id}/export/{name}", "admin")
             assert r.status_code == 200 and PHI.encode() not in r.content
@@ -74,24 +74,24 @@ class TestFreeTextStaysInside:
         assert body["free_text"] is True and body["warning"] == FREE_TEXT_WARNING
         assert "not de-identified" in body["warning"]
         tasks = {t["task_id"]: t for img in body["images"] for t in img["tasks"]}
-        gone = tasks[p.tasks[("ann1", p.train[0])]]
+        gone = tasks[p.tasks[("reader1", p.train[0])]]
         assert gone["reason"] == "burned_in_text" and gone["note"] == f"name on the film: {PHI}"
-        assert tasks[p.tasks[("ann2", p.train[1])]]["marks"]["comment"] == f"old film of {PHI}"
+        assert tasks[p.tasks[("reader2", p.train[1])]]["marks"]["comment"] == f"old film of {PHI}"
         review = next(img["review"] for img in body["images"] if img["image_id"] == p.test[0])
         assert review["comments"][0]["text"] == f"patient {PHI}?"
 
     def test_the_note_stays_readable_by_its_reader_only(self, site: Site) -> None:
         p = _planted(site)
-        mine = site.get(f"/api/tasks/{p.tasks[('ann1', p.train[0])]}", "ann1").json()
+        mine = site.get(f"/api/tasks/{p.tasks[('reader1', p.train[0])]}", "reader1").json()
         assert mine["note"] == f"name on the film: {PHI}" and mine["reason"] == "burned_in_text"
-        other = site.get(f"/api/tasks/{p.tasks[('ann2', p.train[0])]}", "ann2")
+        other = site.get(f"/api/tasks/{p.tasks[('reader2', p.train[0])]}", "reader2")
         assert other.status_code == 200 and other.json()["state"] == "cancelled" and PHI not in other.text
 
     def test_a_legacy_free_text_reason_reads_as_other(self, site: Site) -> None:
         """A task set aside before reasons became codes keeps the reader's text in ``tasks.reason``."""
         p = site.project(train=1)
-        tid = p.tasks[("ann1", p.images[0])]
-        assert site.post(f"/api/tasks/{tid}/unusable", "ann1", {"version": 0, "reason": "other"}).status_code == 200
+        tid = p.tasks[("reader1", p.images[0])]
+        assert site.post(f"/api/tasks/{tid}/unusable", "reader1", {"version": 0, "reason": "other"}).status_code == 200
         with site.workspace.sessions() as session, session.begin():
             session.get(Task, tid).reason = f"film of {PHI}"
         assert PHI.encode() not in _dashboard_bytes(site, p)

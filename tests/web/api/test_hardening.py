@@ -13,8 +13,6 @@ The schemathesis run over the whole API is in ``test_schemathesis.py``.
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 import uuid
 from collections.abc import Iterator
@@ -31,9 +29,10 @@ from cxrlab.catalog import Settings, init_workspace
 from cxrlab.catalog.models import INT_MAX, Event
 from cxrlab.errors import ConflictError
 from cxrlab.web.app import create_app
-from tests.support.pg import pg_database_url  # noqa: F401 - pytest fixture
-from tests.web.api.test_server import start_server
-from tests.web.conftest import PASSWORD, Site
+from tests.support.pg import BACKENDS
+from tests.support.server import start_server
+from tests.support.users import PASSWORD
+from tests.web.conftest import Site
 
 HUGE = [INT_MAX + 1, 2**63, 2**64]
 READ = {"labels": ["No finding"], "boxes": []}
@@ -117,7 +116,7 @@ class TestIntegerBounds:
     def test_body_integers_out_of_range_are_422(self, site: Site, value: int) -> None:
         p = site.project(train=1, test=1)
         image = p.test[0]
-        for who in ("ann1", "ann2", "ann3"):
+        for who in ("reader1", "reader2", "reader3"):
             assert site.post(f"/api/tasks/{p.tasks[(who, image)]}/submit", who, {"version": 0, **READ}
                              ).status_code == 200
         client = raw(site)
@@ -125,9 +124,10 @@ class TestIntegerBounds:
         calls = [("POST", "/api/projects", "admin", {"name": name, "seed": value}),
                  ("POST", "/api/benchmarks", "admin", {"name": name, "seed": value}),
                  ("POST", f"/api/projects/{p.id}/assign", "admin", {"limit": value}),
-                 ("PUT", f"/api/tasks/{p.tasks[('ann1', p.train[0])]}/draft", "ann1", {"version": value, **READ}),
-                 ("PUT", f"/api/reviews/{p.reviews[('rev1', image)]}/proposal", "rev1", {"version": value, **READ}),
-                 ("POST", f"/api/reviews/{p.reviews[('rev1', image)]}/approve", "rev1", {"version": value})]
+                 ("PUT", f"/api/tasks/{p.tasks[('reader1', p.train[0])]}/draft", "reader1", {"version": value, **READ}),
+                 ("PUT", f"/api/reviews/{p.reviews[('reviewer1', image)]}/proposal", "reviewer1",
+                  {"version": value, **READ}),
+                 ("POST", f"/api/reviews/{p.reviews[('reviewer1', image)]}/approve", "reviewer1", {"version": value})]
         for method, url, who, body in calls:
             r = client.request(method, url, headers=site.h(who), json=body)
             assert r.status_code == 422, (url, body, r.status_code, r.text)
@@ -149,36 +149,30 @@ def _fail_logins(url: str, forwarded: list[str]) -> list[int]:
 
 
 def _login(url: str, forwarded: str) -> int:
-    return httpx.post(f"{url}/api/auth/token", json={"username": "ann4", "password": PASSWORD},
+    return httpx.post(f"{url}/api/auth/token", json={"username": "reader4", "password": PASSWORD},
                       headers={"X-Forwarded-For": forwarded}, timeout=30).status_code
 
 
 class TestForwardedFor:
     def test_rotating_the_header_does_not_escape_the_per_address_limit(self, sqlite_site: Site) -> None:
-        proc, url = start_server(sqlite_site)
-        try:
+        with start_server(sqlite_site.workspace) as server:
+            url = server.url
             assert _fail_logins(url, [f"203.0.113.{k}" for k in range(10)]) == [401] * 10
             assert _login(url, "203.0.113.99") == 429  # the limit counts the TCP peer, 127.0.0.1
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
 
     def test_a_trusted_proxy_names_the_client(self, sqlite_site: Site) -> None:
-        proc, url = start_server(sqlite_site, "--forwarded-allow-ips", "127.0.0.1")
-        try:
+        with start_server(sqlite_site.workspace, "--forwarded-allow-ips", "127.0.0.1") as server:
+            url = server.url
             assert _fail_logins(url, [f"198.51.100.{k}" for k in range(10)]) == [401] * 10
             assert _login(url, "198.51.100.99") == 200  # each forwarded client has its own count
             assert _fail_logins(url, ["198.51.100.7"] * 10) == [401] * 9 + [429]
             assert _login(url, "198.51.100.7") == 429
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
 
 
 # --- item 8: the last admin, strict booleans ----------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def own_site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """A site of its own (its admins may be disabled without disturbing the other tests)."""
     url = "" if request.param == "sqlite" else request.getfixturevalue("pg_database_url")
@@ -242,12 +236,12 @@ class TestLastAdmin:
 
     @pytest.mark.parametrize("body", [{"active": 0}, {"active": 1}, {"active": "false"}, {"active": None, "x": 1}])
     def test_booleans_are_strict(self, site: Site, body: dict) -> None:
-        r = _patch(site, "ann4", "admin", body)
+        r = _patch(site, "reader4", "admin", body)
         if body.get("active") is None:
             assert r.status_code == 200 and r.json()["active"] is True  # nothing to change
         else:
             assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "active"]
-        assert site.get("/api/auth/me", "ann4").status_code == 200
+        assert site.get("/api/auth/me", "reader4").status_code == 200
 
     @pytest.mark.parametrize("field", ["seed", "readers_per_image"])
     def test_integers_are_strict(self, site: Site, field: str) -> None:
@@ -268,13 +262,13 @@ class TestTimestamps:
     def test_every_timestamp_read_back_is_utc_with_an_offset(self, site: Site) -> None:
         p = site.project(train=0, test=1)
         image = p.test[0]
-        for who in ("ann1", "ann2", "ann3"):
+        for who in ("reader1", "reader2", "reader3"):
             assert site.post(f"/api/tasks/{p.tasks[(who, image)]}/submit", who, {"version": 0, **READ}
                              ).status_code == 200
-        rid = p.reviews[("rev1", image)]
-        assert site.post(f"/api/reviews/{rid}/comments", "rev1", {"text": "agree"}).status_code == 200
-        stamps = [site.get(f"/api/tasks/{p.tasks[('ann1', image)]}", "ann1").json()["submitted_at"],
-                  site.get(f"/api/reviews/{rid}", "rev1").json()["comments"][0]["at"]]
+        rid = p.reviews[("reviewer1", image)]
+        assert site.post(f"/api/reviews/{rid}/comments", "reviewer1", {"text": "agree"}).status_code == 200
+        stamps = [site.get(f"/api/tasks/{p.tasks[('reader1', image)]}", "reader1").json()["submitted_at"],
+                  site.get(f"/api/reviews/{rid}", "reviewer1").json()["comments"][0]["at"]]
         bid = site.post("/api/benchmarks", "admin", {"name": f"t-{uuid.uuid4().hex[:8]}"}).json()["id"]
         stamps.append(site.get(f"/api/benchmarks/{bid}", "admin").json()["created_at"])
         for stamp in stamps:
@@ -318,7 +312,7 @@ class TestAuthenticationFirst:
 
     def test_a_malformed_body_for_an_admin_route_is_403_for_others(self, site: Site) -> None:
         r = raw(site).post("/api/projects", content=b"{", headers={"Content-Type": "application/json",
-                                                                   **site.h("ann1")})
+                                                                   **site.h("reader1")})
         assert r.status_code == 403
 
     def test_a_login_that_is_not_utf8_is_422(self, site: Site) -> None:
@@ -355,8 +349,8 @@ class TestOpenAPI:
         assert schemas["UnusableIn"]["properties"]["reason"]["enum"] == list(UNUSABLE_CODES)
         p = site.project(train=0, test=1)
         image = p.test[0]
-        for who in ("ann1", "ann2", "ann3"):
+        for who in ("reader1", "reader2", "reader3"):
             site.post(f"/api/tasks/{p.tasks[(who, image)]}/submit", who, {"version": 0, **READ})
         for text in ("", "   "):
-            r = site.post(f"/api/reviews/{p.reviews[('rev1', image)]}/comments", "rev1", {"text": text})
+            r = site.post(f"/api/reviews/{p.reviews[('reviewer1', image)]}/comments", "reviewer1", {"text": text})
             assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "text"]

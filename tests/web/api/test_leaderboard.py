@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import gzip
 import io
-import os
-import signal
 import subprocess
 import sys
 import threading
@@ -39,8 +37,9 @@ from cxrlab.catalog.workspace import Workspace
 from cxrlab.evaluate import score_submission
 from cxrlab.web.app import create_app
 from tests.support.leaderboard_data import csv_bytes, make_gt, make_submission
-from tests.support.pg import pg_database_url  # noqa: F401 - pytest fixture
-from tests.web.api.test_server import start_server
+from tests.support.pg import BACKENDS
+from tests.support.server import start_server
+from tests.support.users import PASSWORD
 from tests.web.conftest import Site
 
 FINAL = {"scored", "failed", "invalid"}
@@ -127,9 +126,9 @@ def lbs(site: Site, _lifespans: tuple[ExitStack, dict]) -> Lb:
 
 # --- roles and 404s ------------------------------------------------------------------------------------------------
 
-WHO = [None, "ann1", "rev1", "admin"]
+WHO = [None, "reader1", "reviewer1", "admin"]
 ROUTES = {
-    # name: (method, path, upload, expected code for None, ann1, rev1, admin)
+    # name: (method, path, upload, expected code for None, reader1, reviewer1, admin)
     "list": ("GET", "", None, (401, 200, 200, 200)),
     "create": ("POST", "", "json", (401, 403, 403, 201)),
     "get": ("GET", "/{id}", None, (401, 200, 200, 200)),
@@ -167,9 +166,9 @@ class TestRoles:
 
     def test_someone_elses_submission_is_404(self, lbs: Lb) -> None:
         bid = lbs.benchmark()
-        sid = lbs.submit(bid, "ann1", GOOD).json()["id"]
-        assert lbs.req("GET", f"/api/benchmarks/{bid}/submissions/{sid}", "ann1").status_code == 200
-        for who in ("ann2", "rev1", "admin"):
+        sid = lbs.submit(bid, "reader1", GOOD).json()["id"]
+        assert lbs.req("GET", f"/api/benchmarks/{bid}/submissions/{sid}", "reader1").status_code == 200
+        for who in ("reader2", "reviewer1", "admin"):
             assert lbs.req("GET", f"/api/benchmarks/{bid}/submissions/{sid}", who).status_code == 404
             assert lbs.req("GET", f"/api/benchmarks/{bid}/submissions", who).json() == []
         assert lbs.req("GET", f"/api/benchmarks/{bid}/submissions/{sid}", None).status_code == 401
@@ -177,7 +176,7 @@ class TestRoles:
     def test_seed_shown_to_admins_only(self, lbs: Lb) -> None:
         bid = lbs.benchmark(seed=1234)
         assert lbs.req("GET", f"/api/benchmarks/{bid}", "admin").json()["seed"] == 1234
-        assert lbs.req("GET", f"/api/benchmarks/{bid}", "ann1").json()["seed"] is None
+        assert lbs.req("GET", f"/api/benchmarks/{bid}", "reader1").json()["seed"] is None
 
     def test_bad_benchmark_fields_are_refused(self, lbs: Lb) -> None:
         name = lbs.create()["name"]
@@ -194,9 +193,9 @@ class TestRoles:
 class TestScoring:
     def test_public_score_equals_score_submission_on_public_images(self, lbs: Lb) -> None:
         bid = lbs.benchmark(metric="kaggle", public_fraction=0.5, seed=11)
-        r = lbs.submit(bid, "ann1", GOOD)
+        r = lbs.submit(bid, "reader1", GOOD)
         assert r.status_code == 202 and r.json()["state"] == "queued"  # scored later, never in the request
-        sub = lbs.wait(bid, r.json()["id"], "ann1")
+        sub = lbs.wait(bid, r.json()["id"], "reader1")
         assert sub["state"] == "scored" and sub["scored_at"] is not None
         parts = lbs.parts(bid)
         ids = sorted(GT["image_id"].unique())
@@ -218,72 +217,72 @@ class TestScoring:
         split = lb.split_parts(GT["image_id"].unique().tolist(), seed=5, fraction=0.25)
         assert {i: p for p, ids in parts.items() for i in ids} == split
         assert len(parts["public"]) == round(0.25 * GT["image_id"].nunique())
-        info = lbs.req("GET", f"/api/benchmarks/{bid}", "ann1").json()
+        info = lbs.req("GET", f"/api/benchmarks/{bid}", "reader1").json()
         assert (info["public_images"], info["private_images"]) == (len(parts["public"]), len(parts["private"]))
 
     def test_private_scores_hidden_until_closed_then_visible(self, lbs: Lb) -> None:
         bid = lbs.benchmark()
-        good = lbs.scored(bid, "ann1", GOOD)
-        bad = lbs.scored(bid, "ann2", BAD)
+        good = lbs.scored(bid, "reader1", GOOD)
+        bad = lbs.scored(bid, "reader2", BAD)
         private = {s["id"]: lbs.stored(s["id"]).private_score for s in (good, bad)}
         assert all(v is not None for v in private.values())
         urls = [f"/api/benchmarks/{bid}/leaderboard", f"/api/benchmarks/{bid}/submissions",
                 f"/api/benchmarks/{bid}/submissions/{good['id']}", f"/benchmarks/{bid}"]
-        for who in ("ann1", "ann2", "rev1", "admin"):
+        for who in ("reader1", "reader2", "reviewer1", "admin"):
             for url in urls:
                 text = lbs.req("GET", url, who).text
                 assert all(repr(v) not in text and f"{v:.4f}" not in text for v in private.values()), (who, url)
         board = lbs.req("GET", f"/api/benchmarks/{bid}/leaderboard", "admin").json()
         assert board["private"] is None and all(e["private_score"] is None for e in board["public"])
-        assert [e["username"] for e in board["public"]] == ["ann1", "ann2"]
+        assert [e["username"] for e in board["public"]] == ["reader1", "reader2"]
 
         assert lbs.req("POST", f"/api/benchmarks/{bid}/close", "admin").json()["state"] == "closed"
-        board = lbs.req("GET", f"/api/benchmarks/{bid}/leaderboard", "rev1").json()
+        board = lbs.req("GET", f"/api/benchmarks/{bid}/leaderboard", "reviewer1").json()
         assert {e["username"]: e["private_score"] for e in board["private"]} == {
-            "ann1": pytest.approx(private[good["id"]]), "ann2": pytest.approx(private[bad["id"]])}
+            "reader1": pytest.approx(private[good["id"]]), "reader2": pytest.approx(private[bad["id"]])}
         assert [e["rank"] for e in board["private"]] == [1, 2]
-        mine = lbs.req("GET", f"/api/benchmarks/{bid}/submissions/{good['id']}", "ann1").json()
+        mine = lbs.req("GET", f"/api/benchmarks/{bid}/submissions/{good['id']}", "reader1").json()
         assert mine["private_score"] == pytest.approx(private[good["id"]]) and set(mine["per_class"]) == {
             "public", "private"}
-        assert f"{private[good['id']]:.4f}" in lbs.req("GET", f"/benchmarks/{bid}", "ann2").text
-        r = lbs.submit(bid, "ann1", GOOD)
+        assert f"{private[good['id']]:.4f}" in lbs.req("GET", f"/benchmarks/{bid}", "reader2").text
+        r = lbs.submit(bid, "reader1", GOOD)
         assert r.status_code == 409 and "closed" in r.json()["detail"]
 
         lbs.req("POST", f"/api/benchmarks/{bid}/reopen", "admin")
-        board = lbs.req("GET", f"/api/benchmarks/{bid}/leaderboard", "ann1").json()
+        board = lbs.req("GET", f"/api/benchmarks/{bid}/leaderboard", "reader1").json()
         assert board["private"] is None and all(e["private_score"] is None for e in board["public"])
 
     def test_best_public_score_per_user_ties_to_the_earlier_submission(self, lbs: Lb) -> None:
         bid = lbs.benchmark()
-        lbs.scored(bid, "ann1", BAD)
-        best = lbs.scored(bid, "ann1", GOOD)
-        lbs.scored(bid, "ann2", GOOD)  # the same score, later
-        lbs.scored(bid, "rev1", BAD)
-        board = lbs.req("GET", f"/api/benchmarks/{bid}/leaderboard", "ann3").json()["public"]
+        lbs.scored(bid, "reader1", BAD)
+        best = lbs.scored(bid, "reader1", GOOD)
+        lbs.scored(bid, "reader2", GOOD)  # the same score, later
+        lbs.scored(bid, "reviewer1", BAD)
+        board = lbs.req("GET", f"/api/benchmarks/{bid}/leaderboard", "reader3").json()["public"]
         assert [(e["rank"], e["username"], e["entries"]) for e in board] == [
-            (1, "ann1", 2), (2, "ann2", 1), (3, "rev1", 1)]
+            (1, "reader1", 2), (2, "reader2", 1), (3, "reviewer1", 1)]
         assert board[0]["public_score"] == board[1]["public_score"] == best["public_score"]
         assert board[2]["public_score"] < board[0]["public_score"]
 
     def test_gzip_submission_scores_like_the_csv(self, lbs: Lb) -> None:
         bid = lbs.benchmark()
-        plain = lbs.scored(bid, "ann1", GOOD)
-        r = lbs.submit(bid, "ann2", gzip.compress(GOOD), filename="submission.csv.gz")
-        zipped = lbs.wait(bid, r.json()["id"], "ann2")
+        plain = lbs.scored(bid, "reader1", GOOD)
+        r = lbs.submit(bid, "reader2", gzip.compress(GOOD), filename="submission.csv.gz")
+        zipped = lbs.wait(bid, r.json()["id"], "reader2")
         assert zipped["state"] == "scored" and zipped["public_score"] == plain["public_score"]
         assert zipped["filename"] == "submission.csv.gz"
 
     def test_new_labels_keep_the_split_and_rescore(self, lbs: Lb) -> None:
         bid = lbs.benchmark()
         before = lbs.parts(bid)
-        sub = lbs.scored(bid, "ann1", GOOD)
+        sub = lbs.scored(bid, "reader1", GOOD)
         extra = make_gt(3, seed=9)
         r = lbs.req("PUT", f"/api/benchmarks/{bid}/labels", "admin", content=csv_bytes(pd.concat([GT, extra])))
         assert r.status_code == 200 and r.json()["rescored"] == 1 and r.json()["images"] == 27
         after = lbs.parts(bid)
         assert set(before["public"]) <= set(after["public"]) and set(before["private"]) <= set(after["private"])
         assert len(after["public"]) == round(0.5 * 27)
-        again = lbs.wait(bid, sub["id"], "ann1")
+        again = lbs.wait(bid, sub["id"], "reader1")
         expected = score_submission(pd.concat([GT, extra]), pd.read_csv(io.BytesIO(GOOD)), image_ids=after["public"])
         assert again["state"] == "scored" and again["public_score"] == pytest.approx(expected.mAP, abs=1e-12)
         assert len(list(lbs.site.workspace.path("benchmarks", str(bid)).glob("gt-*.csv"))) == 1
@@ -294,8 +293,8 @@ class TestScoring:
             gt_path = lbs.site.workspace.path(session.get(Benchmark, bid).gt_path)
         gt_path.unlink()
         lb.scoring._ground_truth.cache_clear()
-        r = lbs.submit(bid, "ann1", GOOD)
-        sub = lbs.wait(bid, r.json()["id"], "ann1")
+        r = lbs.submit(bid, "reader1", GOOD)
+        sub = lbs.wait(bid, r.json()["id"], "reader1")
         assert sub["state"] == "failed" and sub["public_score"] is None
         assert "scoring failed on the server (EvaluationError)" in sub["messages"][-1]
         assert str(lbs.site.workspace.root) not in str(sub["messages"])
@@ -311,17 +310,17 @@ class TestUploads:
         frame.loc[1, "PredictionString"] = "3 0.9 10 20 abc 40"  # line 3
         frame.loc[2, "PredictionString"] = "77 0.9 10 20 30 40"  # line 4
         for data, name in ((csv_bytes(frame), "mine.csv"), (gzip.compress(csv_bytes(frame)), "mine.csv.gz")):
-            r = lbs.submit(bid, "ann1", data, filename=name)
+            r = lbs.submit(bid, "reader1", data, filename=name)
             assert r.status_code == 422, r.text
             body = r.json()
             assert any(p.startswith(f"{name}:3: error:") and "not a number" in p for p in body["problems"])
             assert any(p.startswith(f"{name}:4: error:") and "class" in p for p in body["problems"])
             assert body["submission_id"] is not None and "not accepted" in body["detail"]
-        mine = lbs.req("GET", f"/api/benchmarks/{bid}/submissions", "ann1").json()
+        mine = lbs.req("GET", f"/api/benchmarks/{bid}/submissions", "reader1").json()
         assert [s["state"] for s in mine] == ["invalid", "invalid"]
         assert any(":3: error:" in m for m in mine[0]["messages"])
         assert lbs.stored(mine[0]["id"]).path is None  # the file of an invalid submission is not kept
-        assert lbs.req("GET", f"/api/benchmarks/{bid}", "ann1").json()["submissions_today"] == 0
+        assert lbs.req("GET", f"/api/benchmarks/{bid}", "reader1").json()["submissions_today"] == 0
 
     @pytest.mark.parametrize(("data", "needle"), [
         (b"", "empty"),
@@ -330,53 +329,53 @@ class TestUploads:
     ])
     def test_unreadable_upload_is_422(self, lbs: Lb, data: bytes, needle: str) -> None:
         bid = lbs.benchmark()
-        r = lbs.submit(bid, "ann1", data)
+        r = lbs.submit(bid, "reader1", data)
         assert r.status_code == 422 and any(needle in p for p in r.json()["problems"]), r.text
 
     def test_missing_test_images_are_reported(self, lbs: Lb) -> None:
         bid = lbs.benchmark()
         frame = pd.read_csv(io.BytesIO(GOOD)).iloc[:-2]
-        r = lbs.submit(bid, "ann1", csv_bytes(frame))
+        r = lbs.submit(bid, "reader1", csv_bytes(frame))
         assert r.status_code == 422 and any("2 test image(s) have no row" in p for p in r.json()["problems"])
 
     def test_daily_limit_per_user_and_utc_day(self, lbs: Lb) -> None:
         bid = lbs.benchmark(daily_limit=2)
-        assert lbs.submit(bid, "ann1", GOOD).status_code == 202
-        assert lbs.submit(bid, "ann1", b"image_id,PredictionString\nnope,1 2\n").status_code == 422  # not counted
-        assert lbs.submit(bid, "ann1", BAD).status_code == 202
-        r = lbs.submit(bid, "ann1", GOOD)
+        assert lbs.submit(bid, "reader1", GOOD).status_code == 202
+        assert lbs.submit(bid, "reader1", b"image_id,PredictionString\nnope,1 2\n").status_code == 422  # not counted
+        assert lbs.submit(bid, "reader1", BAD).status_code == 202
+        r = lbs.submit(bid, "reader1", GOOD)
         assert r.status_code == 429 and "daily limit reached: 2 of 2" in r.json()["detail"]
         assert 0 < int(r.headers["Retry-After"]) <= 86400
-        assert lbs.submit(bid, "ann2", GOOD).status_code == 202  # per user
+        assert lbs.submit(bid, "reader2", GOOD).status_code == 202  # per user
         other = lbs.benchmark(daily_limit=2)
-        assert lbs.submit(other, "ann1", GOOD).status_code == 202  # per benchmark
+        assert lbs.submit(other, "reader1", GOOD).status_code == 202  # per benchmark
         with lbs.site.workspace.sessions() as session, session.begin():  # yesterday's submissions do not count
-            uid = session.scalar(select(User.id).where(User.username == "ann1"))
+            uid = session.scalar(select(User.id).where(User.username == "reader1"))
             session.execute(update(Submission).where(Submission.benchmark_id == bid, Submission.user_id == uid)
                             .values(created_at=datetime.now(UTC) - timedelta(days=1, minutes=1)))
-        assert lbs.submit(bid, "ann1", GOOD).status_code == 202
+        assert lbs.submit(bid, "reader1", GOOD).status_code == 202
 
     def test_too_large_upload_is_413_and_not_recorded(self, lbs: Lb, monkeypatch: pytest.MonkeyPatch) -> None:
         bid = lbs.benchmark()
         monkeypatch.setattr(lb.benchmarks, "MAX_UPLOAD_BYTES", len(GOOD) - 1)
-        assert lbs.submit(bid, "ann1", GOOD).status_code == 413
+        assert lbs.submit(bid, "reader1", GOOD).status_code == 413
         assert lbs.req("PUT", f"/api/benchmarks/{bid}/labels", "admin", content=csv_bytes(GT)).status_code == 413
-        assert lbs.req("GET", f"/api/benchmarks/{bid}/submissions", "ann1").json() == []
+        assert lbs.req("GET", f"/api/benchmarks/{bid}/submissions", "reader1").json() == []
 
     def test_gzip_bomb_is_413_naming_the_file(self, lbs: Lb, monkeypatch: pytest.MonkeyPatch) -> None:
         bid = lbs.benchmark()
         monkeypatch.setattr(lb.benchmarks, "MAX_CSV_BYTES", 2**20)
         bomb = gzip.compress(b"image_id,PredictionString\n" + b"0" * 50 * 2**20, compresslevel=9)
         assert len(bomb) < 100_000
-        r = lbs.submit(bid, "ann1", bomb, filename="bomb.csv.gz")
+        r = lbs.submit(bid, "reader1", bomb, filename="bomb.csv.gz")
         assert r.status_code == 413 and r.json()["detail"] == "bomb.csv.gz: the submission unpacks to more than 1 MiB"
         r = lbs.req("PUT", f"/api/benchmarks/{bid}/labels", "admin", content=bomb, params={"filename": "gt.csv.gz"})
         assert r.status_code == 413 and r.json()["detail"] == "gt.csv.gz: the label file unpacks to more than 1 MiB"
-        assert lbs.req("GET", f"/api/benchmarks/{bid}/submissions", "ann1").json() == []
+        assert lbs.req("GET", f"/api/benchmarks/{bid}/submissions", "reader1").json() == []
 
     def test_no_labels_yet_is_409(self, lbs: Lb) -> None:
         bid = lbs.create()["id"]
-        r = lbs.submit(bid, "ann1", GOOD)
+        r = lbs.submit(bid, "reader1", GOOD)
         assert r.status_code == 409 and "no test labels" in r.json()["detail"]
 
     def test_malformed_labels_are_422_and_not_stored(self, lbs: Lb) -> None:
@@ -398,13 +397,13 @@ class TestUploads:
 
     def test_pages(self, lbs: Lb) -> None:
         bid = lbs.benchmark()
-        lbs.scored(bid, "ann1", GOOD)
-        page = lbs.req("GET", f"/benchmarks/{bid}", "ann2")
-        assert page.status_code == 200 and "Public leaderboard" in page.text and "ann1" in page.text
+        lbs.scored(bid, "reader1", GOOD)
+        page = lbs.req("GET", f"/benchmarks/{bid}", "reader2")
+        assert page.status_code == 200 and "Public leaderboard" in page.text and "reader1" in page.text
         assert 'id="submit-form"' in page.text and 'id="labels-form"' not in page.text
         assert 'id="labels-form"' in lbs.req("GET", f"/benchmarks/{bid}", "admin").text
         assert "New benchmark" in lbs.req("GET", "/benchmarks", "admin").text
-        assert "New benchmark" not in lbs.req("GET", "/benchmarks", "rev1").text
+        assert "New benchmark" not in lbs.req("GET", "/benchmarks", "reviewer1").text
         r = lbs.req("GET", f"/benchmarks/{bid}", None, follow_redirects=False)
         assert r.status_code == 303 and r.headers["location"].startswith("/login")
 
@@ -423,19 +422,19 @@ class TestSizes:
     def test_boxes_beyond_the_image_are_errors_once_sizes_are_given(self, lbs: Lb) -> None:
         bid = lbs.benchmark()
         beyond, edge = _with_box("10 10 1201.5 50"), _with_box("-1 -1 1201 1101")  # 1 px tolerance
-        assert lbs.submit(bid, "ann1", beyond).status_code == 202  # no sizes: only negatives are checked
+        assert lbs.submit(bid, "reader1", beyond).status_code == 202  # no sizes: only negatives are checked
         r = lbs.req("PUT", f"/api/benchmarks/{bid}/sizes", "admin", content=gzip.compress(SIZES),
                     params={"filename": "sizes.csv.gz"})
         assert r.status_code == 200, r.text
         assert r.json() == {"images": 24, "test_images_without_size": 0, "not_test_images": 0, "notes": []}
-        r = lbs.submit(bid, "ann1", beyond, filename="mine.csv")
+        r = lbs.submit(bid, "reader1", beyond, filename="mine.csv")
         assert r.status_code == 422, r.text
         assert r.json()["problems"] == [
             "mine.csv:3: error: 1 group outside the image (0 <= x <= width, 0 <= y <= height, 1 px tolerance) "
             f"(first: group {len(pd.read_csv(io.BytesIO(GOOD)).loc[1, 'PredictionString'].split()) // 6 + 1})"]
-        assert lbs.submit(bid, "ann1", edge).status_code == 202
+        assert lbs.submit(bid, "reader1", edge).status_code == 202
         assert lbs.req("DELETE", f"/api/benchmarks/{bid}/sizes", "admin").status_code == 204
-        assert lbs.submit(bid, "ann1", beyond).status_code == 202
+        assert lbs.submit(bid, "reader1", beyond).status_code == 202
 
     def test_labels_with_a_box_beyond_the_given_sizes_are_422(self, lbs: Lb) -> None:
         bid = lbs.benchmark()
@@ -462,7 +461,7 @@ class TestSizes:
         assert r.status_code == 200 and r.json()["test_images_without_size"] == 1 and r.json()["not_test_images"] == 1
         assert len(r.json()["notes"]) == 2
         first = pd.read_csv(io.BytesIO(GOOD))["image_id"].tolist().index(ids[0]) + 2
-        r = lbs.submit(bid, "ann1", _with_box("10 10 5000 50", line=first))
+        r = lbs.submit(bid, "reader1", _with_box("10 10 5000 50", line=first))
         assert r.status_code == 202  # no size for that image: a warning for each of its groups, no error
         assert any(f":{first}: warning:" in m and "without a size" in m for m in r.json()["messages"])
 
@@ -476,20 +475,20 @@ class TestSizes:
         bid = lbs.benchmark()
         r = lbs.req("PUT", f"/api/benchmarks/{bid}/sizes", "admin", content=data, params={"filename": "sizes.csv"})
         assert r.status_code == 422 and any(needle in p for p in r.json()["problems"]), r.text
-        assert lbs.submit(bid, "ann1", _with_box("10 10 5000 50")).status_code == 202  # still no sizes
+        assert lbs.submit(bid, "reader1", _with_box("10 10 5000 50")).status_code == 202  # still no sizes
 
 
 # --- the worker: atomic claims, restart after a kill -------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def fresh(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Workspace, int, int]]:
     """A workspace no server runs on (so no worker claims behind the test's back): one user and a benchmark
     with labels; yields (workspace, benchmark id, user id)."""
     url = "" if request.param == "sqlite" else request.getfixturevalue("pg_database_url")
     ws = init_workspace(tmp_path / "ws", settings=Settings(project="worker", database_url=url))
     with ws.sessions() as session:
-        user = create_user(session, username="researcher", password="correct horse battery", role="annotator")
+        user = create_user(session, username="researcher", password=PASSWORD, role="annotator")
         bench = lb.create_benchmark(session, name="w", seed=3, daily_limit=100)
         lb.upload_labels(session, ws, benchmark=bench, data=csv_bytes(GT))
         ids = bench.id, user.id
@@ -577,11 +576,10 @@ class TestWorker:
         whose scoring thread never runs (no lifespan), as with another process of ``--workers N``. The serving
         process sees the queued submission by its own 1 s look at the queue, long before its 30 s pass."""
         ws, bid, _ = fresh
-        proc, _url = start_server(ws)
-        try:
+        with start_server(ws):
             client = TestClient(create_app(ws))  # not entered: no lifespan, so no scoring thread here
             token = client.post("/api/auth/token", json={"username": "researcher",
-                                                         "password": "correct horse battery"}).json()["access_token"]
+                                                         "password": PASSWORD}).json()["access_token"]
             time.sleep(1.0)  # let the server's first pass (at start) go by: what follows is found by the 1 s look
             r = client.post(f"/api/benchmarks/{bid}/submissions", content=GOOD,
                             headers={"Authorization": f"Bearer {token}"})
@@ -593,9 +591,6 @@ class TestWorker:
                 time.sleep(0.1)
             with ws.sessions() as session:
                 assert session.get(Submission, sid).public_score is not None
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
 
     def test_parallel_uploads_cannot_pass_the_daily_limit(self, fresh) -> None:
         ws, _, uid = fresh
@@ -658,7 +653,7 @@ class TestSplitParts:
 def test_image_parts_are_never_in_a_response(lbs: Lb) -> None:
     """The split itself (which images are private) stays on the server."""
     bid = lbs.benchmark()
-    lbs.scored(bid, "ann1", GOOD)
+    lbs.scored(bid, "reader1", GOOD)
     private = lbs.parts(bid)["private"]
     with lbs.site.workspace.sessions() as session:
         assert session.scalar(select(BenchmarkImage.part).where(BenchmarkImage.image_id == private[0])) == "private"

@@ -40,7 +40,7 @@ class TestCreate:
         r = site.post("/api/projects", "admin", body)
         assert r.status_code == 400 and message in r.json()["detail"]
 
-    @pytest.mark.parametrize(("who", "code"), [(None, 401), ("ann1", 403), ("rev1", 403)])
+    @pytest.mark.parametrize(("who", "code"), [(None, 401), ("reader1", 403), ("reviewer1", 403)])
     def test_only_admins_create_or_assign(self, site: Site, who: str | None, code: int) -> None:
         assert site.post("/api/projects", who, {"name": "nope"}).status_code == code
         p = site.project(train=1)
@@ -50,10 +50,10 @@ class TestCreate:
 class TestVisibility:
     def test_users_see_only_their_projects(self, site: Site) -> None:
         p = site.project(train=1)
-        assert p.id in [x["id"] for x in site.get("/api/projects", "ann1").json()]
-        assert p.id not in [x["id"] for x in site.get("/api/projects", "ann4").json()]
-        assert site.get(f"/api/projects/{p.id}", "ann4").status_code == 404
-        assert site.get(f"/api/projects/{p.id}/schema", "ann4").status_code == 404
+        assert p.id in [x["id"] for x in site.get("/api/projects", "reader1").json()]
+        assert p.id not in [x["id"] for x in site.get("/api/projects", "reader4").json()]
+        assert site.get(f"/api/projects/{p.id}", "reader4").status_code == 404
+        assert site.get(f"/api/projects/{p.id}/schema", "reader4").status_code == 404
         assert site.get(f"/api/projects/{p.id}", "admin").status_code == 200
 
     def test_unknown_project_is_404(self, site: Site) -> None:
@@ -68,10 +68,11 @@ class TestAssign:
         r = site.post("/api/projects", "admin", {"name": f"assign-{site.backend}", "readers_per_image": 2, "seed": 5})
         pid = r.json()["id"]
         ids = site.add_images(6, split="train")
-        r = site.post(f"/api/projects/{pid}/assign", "admin", {"readers": ["ann1", "ann2", "ann3"], "image_ids": ids})
+        r = site.post(f"/api/projects/{pid}/assign", "admin",
+                      {"readers": ["reader1", "reader2", "reader3"], "image_ids": ids})
         assert r.status_code == 200 and r.json()["counts"]["read_tasks"] == 12
         per_image: dict[str, list[str]] = {}
-        for who in ("ann1", "ann2", "ann3"):
+        for who in ("reader1", "reader2", "reader3"):
             uid = site.get("/api/auth/me", who).json()["id"]
             got = [t["image"]["image_id"] for t in site.get("/api/tasks", who, params={"project_id": pid}).json()]
             assert len(got) == 4  # balanced: 12 tasks over 3 readers, least load first
@@ -89,5 +90,5 @@ class TestAssign:
     def test_too_few_readers_is_400(self, site: Site) -> None:
         r = site.post("/api/projects", "admin", {"name": f"five-{site.backend}", "readers_per_image": 5})
         ids = site.add_images(1, split="train")
-        r = site.post(f"/api/projects/{r.json()['id']}/assign", "admin", {"readers": ["ann1"], "image_ids": ids})
+        r = site.post(f"/api/projects/{r.json()['id']}/assign", "admin", {"readers": ["reader1"], "image_ids": ids})
         assert r.status_code == 400 and "needs 5 readers" in r.json()["detail"]

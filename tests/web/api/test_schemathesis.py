@@ -31,7 +31,9 @@ from schemathesis.engine import Status, events, from_schema
 from cxrlab.annotate import users
 from cxrlab.web.app import create_app
 from tests.support.leaderboard_data import csv_bytes, make_gt, make_submission
-from tests.web.conftest import PASSWORD, Site, _make_site, new_pg_database
+from tests.support.pg import BACKENDS
+from tests.support.users import PASSWORD
+from tests.web.conftest import Site, _make_site, new_pg_database
 
 #: Generated examples per operation (the coverage cases come on top: about 1,800 requests per run on SQLite, 500
 #: on PostgreSQL).
@@ -52,19 +54,19 @@ def _populate(site: Site) -> None:
                      ).status_code == 201
     p = site.project(train=2, test=1)
     image = p.test[0]
-    for who in ("ann1", "ann2", "ann3"):
+    for who in ("reader1", "reader2", "reader3"):
         assert site.post(f"/api/tasks/{p.tasks[(who, image)]}/submit", who, {"version": 0, **READ}).status_code == 200
-    assert site.post(f"/api/reviews/{p.reviews[('rev1', image)]}/comments", "rev1", {"text": "agree"}
+    assert site.post(f"/api/reviews/{p.reviews[('reviewer1', image)]}/comments", "reviewer1", {"text": "agree"}
                      ).status_code == 200
     gt = make_gt(4)
     bid = site.post("/api/benchmarks", "admin", {"name": "fuzz", "seed": 1}).json()["id"]
     assert site.put(f"/api/benchmarks/{bid}/labels", "admin", content=csv_bytes(gt)).status_code == 200
-    r = site.post(f"/api/benchmarks/{bid}/submissions", "ann1",
+    r = site.post(f"/api/benchmarks/{bid}/submissions", "reader1",
                   content=csv_bytes(make_submission(gt, seed=1, noise=2.0)))
     assert r.status_code == 202, r.text
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+@pytest.fixture(scope="module", params=BACKENDS)
 def fuzz_site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     """The site, with Argon2 at its lowest cost: the run creates users and tries logins by the hundred, and the
     hash cost is not what it tests (``test_auth.py`` uses the real one)."""
@@ -90,7 +92,7 @@ def _failures(event: events.ScenarioFinished) -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("who", ["admin", "ann1"])
+@pytest.mark.parametrize("who", ["admin", "reader1"])
 def test_api_conforms_to_its_openapi(fuzz_site: Site, who: str) -> None:
     config = schemathesis.Config.from_dict({
         "seed": SEED,

@@ -3,69 +3,30 @@ submission acknowledged before a SIGKILL of the server is in the catalog afterwa
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 from sqlalchemy import select
 
-from cxrlab.catalog import Workspace
 from cxrlab.catalog.models import Event, Image, ImageState, Reading, Task, TaskState
+from tests.support.server import start_server
 from tests.web.conftest import Site
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(site: Site | Workspace, *options: str) -> tuple[subprocess.Popen, str]:
-    """``cxrlab serve`` (with *options*) on the site's workspace (same catalog: SQLite file or PostgreSQL
-    database)."""
-    root = site.root if isinstance(site, Workspace) else site.workspace.root
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cxrlab.cli.main", "serve", "-w", str(root), "--port", str(port), *options],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(proc.stderr.read().decode(errors="replace"))
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("server did not start within 60 s")
 
 
 @pytest.fixture
 def server(site: Site) -> Iterator[str]:
-    proc, url = start_server(site)
-    try:
-        yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
+    with start_server(site.workspace) as running:
+        yield running.url
 
 
 class TestConcurrentSaves:
     def test_no_update_is_lost(self, site: Site, server: str) -> None:
         p = site.project(train=1)
-        tid = p.tasks[("ann1", p.images[0])]
-        headers = site.h("ann1")
+        tid = p.tasks[("reader1", p.images[0])]
+        headers = site.h("reader1")
         n_threads, per_thread = 8, 4
         conflicts = []
         errors = []
@@ -109,18 +70,18 @@ class TestConcurrentSaves:
                                 json={"version": 0, "labels": ["Pneumonia"]})
                 results[who] = r.status_code
 
-        threads = [threading.Thread(target=submit, args=(who,)) for who in ("ann1", "ann2", "ann3")]
+        threads = [threading.Thread(target=submit, args=(who,)) for who in ("reader1", "reader2", "reader3")]
         for t in threads:
             t.start()
         for t in threads:
             t.join(timeout=60)
-        assert results == {"ann1": 200, "ann2": 200, "ann3": 200}
+        assert results == {"reader1": 200, "reader2": 200, "reader3": 200}
         with site.workspace.sessions() as session:
             pk = session.scalar(select(Image.id).where(Image.image_id == image))
             opened = session.scalars(select(Event).where(Event.image_pk == pk, Event.action == "review.open")).all()
             assert len(opened) == 1
             assert session.scalar(select(Image.state).where(Image.id == pk)) is ImageState.LABELED
-        view = httpx.get(f"{server}/api/reviews/{p.reviews[('rev1', image)]}", headers=site.h("rev1")).json()
+        view = httpx.get(f"{server}/api/reviews/{p.reviews[('reviewer1', image)]}", headers=site.h("reviewer1")).json()
         assert view["review_state"] == "open" and len(view["readers"]) == 3
         assert view["proposal"]["labels"] == ["Pneumonia"]
 
@@ -129,23 +90,16 @@ class TestKill:
     def test_acknowledged_submit_survives_sigkill(self, site: Site) -> None:
         p = site.project(train=1)
         image = p.images[0]
-        tid = p.tasks[("ann2", image)]
-        proc, url = start_server(site)
-        try:
-            r = httpx.post(f"{url}/api/tasks/{tid}/submit", headers=site.h("ann2"),
+        tid = p.tasks[("reader2", image)]
+        with start_server(site.workspace) as server:
+            r = httpx.post(f"{server.url}/api/tasks/{tid}/submit", headers=site.h("reader2"),
                            json={"version": 0, "labels": ["Pneumonia"]}, timeout=30)
             assert r.status_code == 200
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=30)
+            server.stop(signal.SIGKILL)
         with site.workspace.sessions() as session:
             assert session.scalar(select(Task.state).where(Task.id == tid)) is TaskState.SUBMITTED
             pk = session.scalar(select(Image.id).where(Image.image_id == image))
             assert session.scalar(select(Reading.id).where(Reading.image_pk == pk)) is not None
-        proc, url = start_server(site)  # and a restarted server serves it
-        try:
-            got = httpx.get(f"{url}/api/tasks/{tid}", headers=site.h("ann2"), timeout=30).json()
+        with start_server(site.workspace) as server:  # and a restarted server serves it
+            got = httpx.get(f"{server.url}/api/tasks/{tid}", headers=site.h("reader2"), timeout=30).json()
             assert got["state"] == "submitted" and got["marks"]["labels"] == ["Pneumonia"]
-        finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)

@@ -62,9 +62,9 @@ class TestWritePath:
         self, site: Site, statements: Statements
     ) -> None:
         proj = site.project(train=1)
-        task_id = proj.tasks[("ann1", proj.images[0])]
+        task_id = proj.tasks[("reader1", proj.images[0])]
         with site.workspace.sessions() as session:
-            user = get_user(session, "ann1")
+            user = get_user(session, "reader1")
             statements.all.clear()
             view = tasks.save_draft(session, user=user, task_id=task_id, version=0, marks=_marks("Cardiomegaly"))
             assert (view.task.version, view.task.state.value, view.marks.labels) == (1, "draft", ["Cardiomegaly"])
@@ -77,9 +77,9 @@ class TestWritePath:
 
     def test_submit_runs_one_statement_per_table_in_its_transaction(self, site: Site, statements: Statements) -> None:
         proj = site.project(train=1)
-        task_id = proj.tasks[("ann1", proj.images[0])]
+        task_id = proj.tasks[("reader1", proj.images[0])]
         with site.workspace.sessions() as session:
-            user = get_user(session, "ann1")
+            user = get_user(session, "reader1")
             statements.all.clear()
             view = tasks.submit_task(session, user=user, task_id=task_id, version=0, suggest=suggest_review,
                                      marks=_marks("Other diseases", "Cardiomegaly"))

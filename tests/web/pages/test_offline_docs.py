@@ -3,15 +3,13 @@ and icon the pages name is served by the app itself, and no page names an outsid
 
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Iterator
 from html.parser import HTMLParser
 
 import httpx
 import pytest
 
-from tests.web.api.test_server import start_server
+from tests.support.server import start_server
 
 
 class _Assets(HTMLParser):
@@ -35,13 +33,8 @@ def _asset_urls(html: str) -> list[str]:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from cxrlab.catalog import init_workspace
 
-    proc, url = start_server(init_workspace(tmp_path_factory.mktemp("offline-docs") / "ws"))
-    try:
-        yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
+    with start_server(init_workspace(tmp_path_factory.mktemp("offline-docs") / "ws")) as running:
+        yield running.url
 
 
 class TestOfflineDocs:
