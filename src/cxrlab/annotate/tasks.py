@@ -29,19 +29,8 @@ from cxrlab.annotate.writes import bump_version, insert_events, lock_row, transa
 from cxrlab.catalog.models import Event, Image, ImageState, Project, Review, Task, TaskKind, TaskState, User
 from cxrlab.errors import ConflictError, NotFoundError
 
-__all__ = [
-    "ACTIVE",
-    "TaskView",
-    "check_marks",
-    "counts_by_state",
-    "get_task",
-    "list_tasks",
-    "next_tasks",
-    "save_draft",
-    "set_unusable",
-    "submit_task",
-    "unusable_reason",
-]
+__all__ = ["ACTIVE", "TaskView", "check_marks", "counts_by_state", "get_task", "list_tasks", "next_tasks",
+           "save_draft", "set_unusable", "submit_task", "unusable_reason"]
 
 #: Task states that are still in the user's queue.
 ACTIVE = (TaskState.PENDING, TaskState.DRAFT)

@@ -3,7 +3,7 @@ scoring and the rankings.
 
 The seeds keep the test labels for "benchmarking machine learning algorithms" (VinDr-CXR data descriptor,
 "Background & Summary"; its test set of 3,000 images was scored in the VinBigData challenge with the
-``image_id,PredictionString`` submissions of DESIGN.md, "Formats"). The rules, all enforced here:
+``image_id,PredictionString`` submissions (see the docs, "File formats")). The rules, all enforced here:
 
 - An admin creates a benchmark (metric ``kaggle|voc|coco``, IoU, class list, seed, public fraction, daily
   limit) and uploads its hidden labels in the ``annotations_test.csv`` layout. The file is kept under the

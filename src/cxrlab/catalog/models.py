@@ -1,6 +1,6 @@
 """SQLAlchemy 2 models of the catalog: one row per image, its state, and every human or stage decision.
 
-The catalog keeps only non-identifying metadata (DESIGN.md, "Workspace"): the original SOP Instance UID is
+The catalog keeps only non-identifying metadata (docs, "The workspace"): the original SOP Instance UID is
 kept to recognise duplicates and to build the private mapping to ``image_id``; it is never exported.
 """
 
@@ -34,6 +34,9 @@ __all__ = [
     "Benchmark",
     "BenchmarkImage",
     "BenchmarkState",
+    "CollectInstance",
+    "CollectState",
+    "CollectStudy",
     "ConsensusBox",
     "ConsensusLabel",
     "Event",
@@ -146,6 +149,9 @@ class Image(Base):
     transfer_syntax: Mapped[str | None] = mapped_column(String(64))
     file_size: Mapped[int | None] = mapped_column(Integer)
     deid_file_size: Mapped[int | None] = mapped_column(Integer)
+    #: Where the instance came from, without PHI (migration 0008): ``folder <root given>``,
+    #: ``pacs <AE>@<host>:<port>``, ``dicomweb <URL without credentials>`` or ``listen <calling AE>``.
+    origin: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -521,3 +527,56 @@ class Submission(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     scored_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# --- collecting from a PACS or DICOMweb (migration 0008) -------------------------------------------------------
+
+
+class CollectState(enum.StrEnum):
+    """Progress of a study or instance found by a query: ``pending`` until retrieved, then ``done`` (every
+    instance in the catalog or quarantined), ``vanished`` (the peer no longer has it) or ``failed`` (the peer
+    answered a failure status; a rerun tries again)."""
+
+    PENDING = "pending"
+    DONE = "done"
+    VANISHED = "vanished"
+    FAILED = "failed"
+
+
+class CollectStudy(Base):
+    """A study that a query of ``source`` found (C-FIND or QIDO-RS), and how far its retrieval got.
+
+    ``source`` names the peer without credentials (``pacs ORTHANC@10.0.0.5:104``, ``dicomweb https://...``);
+    ``status`` is the last failure status the peer answered (``0xA702``, ``HTTP 404``) and ``reason`` the PHI-free
+    text of it. The original Study Instance UID stays in the catalog like the SOP Instance UID: never exported.
+    """
+
+    __tablename__ = "collect_studies"
+    __table_args__ = (UniqueConstraint("source", "study_uid", name="uq_collect_study_source_uid"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(255), index=True)
+    study_uid: Mapped[str] = mapped_column(String(64))
+    state: Mapped[CollectState] = mapped_column(_str_enum(CollectState, 16), default=CollectState.PENDING)
+    instances: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str | None] = mapped_column(String(32))
+    reason: Mapped[str | None] = mapped_column(Text)
+    found_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class CollectInstance(Base):
+    """One instance of a :class:`CollectStudy` (an IMAGE-level C-FIND or QIDO-RS answer) and its state:
+    ``pending`` until it is in the catalog (``done``) or quarantined (``failed``)."""
+
+    __tablename__ = "collect_instances"
+    __table_args__ = (
+        UniqueConstraint("study_id", "sop_instance_uid", name="uq_collect_instance_study_sop"),
+        Index("ix_collect_instances_sop", "sop_instance_uid"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("collect_studies.id", ondelete="CASCADE"), index=True)
+    series_uid: Mapped[str] = mapped_column(String(64))
+    sop_instance_uid: Mapped[str] = mapped_column(String(64))
+    state: Mapped[CollectState] = mapped_column(_str_enum(CollectState, 16), default=CollectState.PENDING)

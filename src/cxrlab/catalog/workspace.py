@@ -1,6 +1,6 @@
 """The workspace folder: settings (``cxrlab.toml``), the catalog, the secret key and the stage folders.
 
-Layout (DESIGN.md, "Workspace")::
+Layout (docs, "The workspace")::
 
     cxrlab.toml  catalog.db  secret.key  raw/  images/  quarantine/  review/  exports/
 """

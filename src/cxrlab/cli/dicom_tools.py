@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cxrlab.cli.common import cli_errors, out, progress
+from cxrlab.cli.common import SEED_MAX, cli_errors, out, progress
 
 
 def register(app: typer.Typer) -> None:
@@ -22,7 +22,7 @@ def _parse_window(text: str | None) -> tuple[float, float] | None:
     try:
         return parse_window(text)
     except ValueError as exc:
-        raise typer.BadParameter(f"{exc}, e.g. 2048,4096", param_hint="--window") from None
+        raise typer.BadParameter(f"expected CENTER,WIDTH, e.g. 2048,4096 ({exc})", param_hint="--window") from None
 
 
 def render(
@@ -54,7 +54,7 @@ def render(
 def phantom(
     out_dir: Annotated[Path, typer.Argument(help="Folder to write the phantoms and truth.json into.")],
     n: Annotated[int, typer.Option("-n", min=1, help="Number of images.")] = 10,
-    seed: Annotated[int, typer.Option(help="Random seed (same seed, same bytes).")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Random seed (same seed, same bytes).")] = 0,
     min_size: Annotated[int, typer.Option(min=64, help="Smallest side.")] = 1024,
     max_size: Annotated[int, typer.Option(min=64, help="Largest side.")] = 3000,
     text_prob: Annotated[float, typer.Option(min=0, max=1, help="Share with burned-in text.")] = 0.3,

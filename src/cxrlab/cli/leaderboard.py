@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cxrlab.cli.common import WorkspaceOpt, cli_errors, out
+from cxrlab.cli.common import SEED_MAX, WorkspaceOpt, cli_errors, out
 
 app = typer.Typer(help="Benchmarks on hidden test labels (the leaderboard of `cxrlab serve`).", no_args_is_help=True)
 
@@ -24,7 +24,9 @@ def create(
         "vindr-cxr-challenge"),
     public_fraction: Annotated[float, typer.Option(help="Share of test images on the public board.")] = 0.5,
     daily_limit: Annotated[int, typer.Option(help="Submissions per user per UTC day.")] = 5,
-    seed: Annotated[int | None, typer.Option(help="Seed of the public/private split (default: random).")] = None,
+    seed: Annotated[
+        int | None, typer.Option(min=0, max=SEED_MAX, help="Seed of the public/private split (default: random).")
+    ] = None,
     description: Annotated[str | None, typer.Option(help="Shown on the page.")] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
@@ -55,6 +57,19 @@ def list_(workspace: WorkspaceOpt = None) -> None:
     out.print(table)
 
 
+def _upload(name: str, path: Path, workspace: Path | None, what: str):  # noqa: ANN202 - the library's report
+    """Send *path* to ``cxrlab.benchmark.upload_<what>`` for the benchmark called *name*; return its report."""
+    from cxrlab import benchmark as lb
+    from cxrlab.catalog import open_workspace
+
+    with cli_errors():
+        ws = open_workspace(workspace)
+        with ws.sessions() as session:
+            upload = getattr(lb, f"upload_{what}")
+            return upload(session, ws, benchmark=lb.get_benchmark_by_name(session, name), data=path.read_bytes(),
+                          filename=path.name)
+
+
 @app.command("upload-labels")
 def upload_labels(
     name: NameArg,
@@ -63,15 +78,7 @@ def upload_labels(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Store (or replace) the hidden test labels; splits the images into public and private once."""
-    from cxrlab import benchmark as lb
-    from cxrlab.catalog import open_workspace
-
-    with cli_errors():
-        ws = open_workspace(workspace)
-        with ws.sessions() as session:
-            benchmark = lb.get_benchmark_by_name(session, name)
-            report = lb.upload_labels(session, ws, benchmark=benchmark, data=labels.read_bytes(),
-                                      filename=labels.name)
+    report = _upload(name, labels, workspace, "labels")
     out.print(f"{report.images} test images ({report.public} public, {report.private} private), {report.boxes} "
               f"boxes; {report.rescored} submission(s) queued for scoring again")
     for note in report.notes:
@@ -86,14 +93,7 @@ def upload_sizes(
     workspace: WorkspaceOpt = None,
 ) -> None:
     """Store (or replace) the test images' sizes: submitted boxes beyond their image (1 px tolerance) are errors."""
-    from cxrlab import benchmark as lb
-    from cxrlab.catalog import open_workspace
-
-    with cli_errors():
-        ws = open_workspace(workspace)
-        with ws.sessions() as session:
-            report = lb.upload_sizes(session, ws, benchmark=lb.get_benchmark_by_name(session, name),
-                                     data=sizes.read_bytes(), filename=sizes.name)
+    report = _upload(name, sizes, workspace, "sizes")
     out.print(f"{report.images} image sizes stored; submissions are now checked against them")
     for note in report.notes:
         out.print(note)

@@ -13,7 +13,17 @@ from typing import Annotated
 
 import typer
 
-from cxrlab.cli.common import MaxUnpackedOpt, WorkersOpt, WorkspaceOpt, cli_errors, err, out, print_report, progress
+from cxrlab.cli.common import (
+    SEED_MAX,
+    MaxUnpackedOpt,
+    WorkersOpt,
+    WorkspaceOpt,
+    cli_errors,
+    err,
+    out,
+    print_report,
+    progress,
+)
 
 stats_app = typer.Typer(help="Release statistics: Table 2, Figures 3-4, NIH co-occurrence.", no_args_is_help=True)
 import_app = typer.Typer(help="Import a public release (VinDr, NIH) into the workspace.", no_args_is_help=True)
@@ -196,7 +206,7 @@ def split(
                                              "(0.2).")] = 0.2,
     method: Annotated[SplitMethod, typer.Option(help="random, stratified (multilabel) or group (by patient).")]
     = SplitMethod.stratified,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Random seed.")] = 0,
     resplit: Annotated[bool, typer.Option(help="Split again images that already have a split.")] = False,
     annotations: AnnotationsOpt = None,
     image_labels: LabelsOpt = None,
@@ -303,24 +313,35 @@ def export(
         out.print(f"release written to {written}: {release_contents(written)}", markup=False, highlight=False)
 
 
-@import_app.command("vindr")
-def import_vindr(
-    folder: Annotated[Path, typer.Argument(help="Release folder: annotations_*.csv, image_labels_*.csv, "
-                                           "train/, test/.")],
-    workspace: WorkspaceOpt = None,
-    copy: Annotated[bool, typer.Option("--copy", help="Copy image files instead of hard-linking them.")] = False,
-    bad_rows: BadRowsOpt = BadRowsChoice.raise_,
-    max_unpacked: MaxUnpackedOpt = None,
+ImportCopyOpt = Annotated[bool, typer.Option("--copy", help="Copy image files instead of hard-linking them.")]
+
+
+def _import(
+    workspace: Path | None, copy: bool, bad_rows: BadRowsChoice, max_unpacked: str | None, **where: Path
 ) -> None:
-    """Import a VinDr-CXR / VinDr-PCXR release (train: readings; test: consensus kept as review decisions)."""
+    """Read a public release (``vindr_dir=`` or ``nih_dir=``) and import it into the workspace."""
     from cxrlab.catalog import open_workspace
     from cxrlab.ingest.release import import_release, load_release_files
 
     with cli_errors(max_unpacked=max_unpacked):
         ws = open_workspace(workspace)
-        tables = load_release_files(vindr_dir=folder, schema=ws.settings.schema, on_bad_rows=bad_rows.value)
+        schema = {"schema": ws.settings.schema} if "vindr_dir" in where else {}
+        tables = load_release_files(**where, **schema, on_bad_rows=bad_rows.value)
         report = import_release(ws, tables, link=not copy)
     print_report(report)
+
+
+@import_app.command("vindr")
+def import_vindr(
+    folder: Annotated[Path, typer.Argument(help="Release folder: annotations_*.csv, image_labels_*.csv, "
+                                           "train/, test/.")],
+    workspace: WorkspaceOpt = None,
+    copy: ImportCopyOpt = False,
+    bad_rows: BadRowsOpt = BadRowsChoice.raise_,
+    max_unpacked: MaxUnpackedOpt = None,
+) -> None:
+    """Import a VinDr-CXR / VinDr-PCXR release (train: readings; test: consensus kept as review decisions)."""
+    _import(workspace, copy, bad_rows, max_unpacked, vindr_dir=folder)
 
 
 @import_app.command("nih")
@@ -328,19 +349,12 @@ def import_nih(
     folder: Annotated[Path, typer.Argument(help="Folder with Data_Entry_2017*.csv, BBox_List_2017.csv, lists, "
                                            "images*/.")],
     workspace: WorkspaceOpt = None,
-    copy: Annotated[bool, typer.Option("--copy", help="Copy image files instead of hard-linking them.")] = False,
+    copy: ImportCopyOpt = False,
     bad_rows: BadRowsOpt = BadRowsChoice.raise_,
     max_unpacked: MaxUnpackedOpt = None,
 ) -> None:
     """Import NIH ChestX-ray14 (labels and boxes kept as consensus; the workspace schema must be nih14)."""
-    from cxrlab.catalog import open_workspace
-    from cxrlab.ingest.release import import_release, load_release_files
-
-    with cli_errors(max_unpacked=max_unpacked):
-        ws = open_workspace(workspace)
-        tables = load_release_files(nih_dir=folder, on_bad_rows=bad_rows.value)
-        report = import_release(ws, tables, link=not copy)
-    print_report(report)
+    _import(workspace, copy, bad_rows, max_unpacked, nih_dir=folder)
 
 
 def _table2_sets(tables, threshold: float, split: str | None):  # noqa: ANN001, ANN202

@@ -2,7 +2,7 @@
 
 Writing streams: the header is parsed without Pixel Data, rebuilt by pydicom, and the original (7FE0,0010)
 element — native or encapsulated — is appended byte for byte with ``os.copy_file_range`` (the kernel copies it;
-DESIGN.md "Known hazards": 109 files/s against 46 files/s for a full pydicom rewrite). Elements after Pixel Data
+the design notes, "Known hazards": 109 files/s against 46 files/s for a full pydicom rewrite). Elements after Pixel Data
 (trailing padding, digital signatures) are never copied. Deflated files are rewritten whole by pydicom.
 """
 

@@ -22,7 +22,7 @@ from cxrlab.schemas import CHALLENGE_CLASSES, get_schema
 
 __all__ = ["CHALLENGE", "ClassList", "get_class_list"]
 
-#: The box given to "No finding" in submissions and ground truth: ``14 1 0 0 1 1`` (DESIGN.md, "Formats").
+#: The box given to "No finding" in submissions and ground truth: ``14 1 0 0 1 1`` (docs, "File formats").
 NO_FINDING_BOX = (0.0, 0.0, 1.0, 1.0)
 
 

@@ -33,7 +33,7 @@ The ``kaggle`` metric is the notebook the challenge's participants scored themse
    computes IoU on the box from ``(x_min, y_min)`` to ``(x_min + x_max, y_min + y_max)``: every box is
    stretched by its own offset from the image origin, boxes far from the origin become large and overlap more
    readily, and a prediction that is a little off can still pass IoU 0.4. On synthetic data this moved mAP from
-   0.135 (correct boxes) to 0.220 (DESIGN.md, "Known hazards"). The "No finding" box ``0 0 1 1`` is the same
+   0.135 (correct boxes) to 0.220 (the design notes, "Known hazards"). The "No finding" box ``0 0 1 1`` is the same
    either way.
 2. **Areas.** The ``area`` it stores (used only for the "all" range ``[0, 1e10]``) is the correct one,
    ``(x_max - x_min) * (y_max - y_min)``: a box with ``x_max < x_min`` has a negative area and is ignored.

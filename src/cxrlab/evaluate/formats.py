@@ -1,6 +1,6 @@
 """Read the files a benchmark is scored from: ground-truth boxes, Kaggle-style submissions and image sizes.
 
-Layouts (DESIGN.md, "Formats we must write exactly"):
+Layouts (docs, "File formats"):
 
 - ground truth: ``annotations_test.csv`` of the seeds, ``image_id,rad_id,class_name,x_min,y_min,x_max,y_max,
   class_id``, one row per box; a "No finding" row has empty coordinates and becomes the box ``0 0 1 1``

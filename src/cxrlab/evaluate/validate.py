@@ -1,6 +1,6 @@
 """Validate a Kaggle-style submission: every problem, with its line number, before anything is scored.
 
-Layout (DESIGN.md, "Formats we must write exactly"): ``image_id,PredictionString``, one row per test image,
+Layout (docs, "File formats"): ``image_id,PredictionString``, one row per test image,
 groups of ``class conf x_min y_min x_max y_max``; "No finding" is ``14 1 0 0 1 1``. Errors make a submission
 unscorable or its score meaningless; warnings point at what the metric will silently ignore.
 """

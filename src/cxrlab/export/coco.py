@@ -4,7 +4,7 @@ Format: "COCO - Common Objects in Context", data format, object detection: ``ima
 ``width``, ``height``), ``annotations`` (``id``, ``image_id``, ``category_id``, ``bbox`` = ``[x, y, width,
 height]`` in pixels, ``area``, ``iscrowd``) and ``categories``. Boxes are written as ``[x_min, y_min, x_max -
 x_min, y_max - y_min]``: passing ``[x_min, y_min, x_max, y_max]`` in COCO's field is the known mistake that
-inflated the community's mAP@0.4 (DESIGN.md, "Known hazards").
+inflated the community's mAP@0.4 (the design notes, "Known hazards").
 
 Categories are the schema's local labels, ``id = class_id + 1`` (COCO ids start at 1).
 """

@@ -1,6 +1,6 @@
 """Export a project from the labeling tool: full-fidelity JSON and the seeds' CSVs.
 
-CSV layouts are the VinDr-CXR data descriptor's ("Data Records"; DESIGN.md "Formats we must write exactly"):
+CSV layouts are the VinDr-CXR data descriptor's ("Data Records"; docs, "File formats"):
 ``annotations_{train,test}.csv`` ``image_id,rad_id,class_name,x_min,y_min,x_max,y_max,class_id`` — train rows
 keep one row per reader box with the reader's ``rad_id`` (a reader's "No finding" is one row with empty
 coordinates); test rows are the reviewed consensus with an empty ``rad_id``. ``image_labels_{train,test}.csv``

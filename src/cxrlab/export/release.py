@@ -1,6 +1,6 @@
 """Write a versioned release folder from :class:`~cxrlab.schemas.ReleaseTables` (a workspace or public files).
 
-``exports/<tag>/`` mirrors the seeds' public releases (DESIGN.md, "Workspace" and "Formats we must write
+``exports/<tag>/`` mirrors the seeds' public releases (docs, "The workspace" and "File formats
 exactly"): ``train/<image_id>.dicom`` and ``test/<image_id>.dicom`` (the de-identified files), the four VinDr
 CSVs, ``table2.md``/``table2.json`` (training and test columns), optional formats, and ``manifest.json``:
 counts, sha256 and size of every file, the CSV schemas, the label schema, the cxrlab version and the

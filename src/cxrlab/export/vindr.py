@@ -5,7 +5,7 @@ a "No finding" is one row with empty coordinates. ``image_labels_{split}.csv``: 
 0/1 column per label in the seed's order. The training set has one row per reader (``rad_id`` set), the test
 set the consensus (empty ``rad_id``) — VinDr-CXR data descriptor, "Data Records": "Each image in the training
 set was independently labeled by 3 radiologists, while ... the test set ... by the consensus of 5
-radiologists"; DESIGN.md "Formats we must write exactly".
+radiologists"; docs, "File formats".
 
 Coordinates are written with at most two decimals and no trailing zeros (``691``, ``1375.5``); ``class_id``
 is :meth:`~cxrlab.schemas.LabelSchema.class_id`.

@@ -1,7 +1,7 @@
 """Label schemas as data: the seeds' label lists with their exact spellings and definitions.
 
 Names are kept exactly as the seeds spell them (including "Brocho-pneumonia" and "Diffuse aveolar opacity"),
-because released CSV headers use them (DESIGN.md, "Formats we must write exactly").
+because released CSV headers use them (docs, "File formats").
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ class TestInitWorkspace:
         for sub in ("raw", "images", "quarantine", "review", "exports"):
             assert (ws.root / sub).is_dir()
         assert (ws.root / "catalog.db").is_file()
-        assert current_revision(ws.engine) == head_revision() == "0007"
+        assert current_revision(ws.engine) == head_revision() == "0008"
         tables = set(inspect(ws.engine).get_table_names())
         assert {"images", "events", "quarantine", "readings", "reading_labels", "reading_boxes"} <= tables
         key = ws.root / "secret.key"
@@ -155,7 +155,7 @@ class TestMigrations:
             conn.execute(text("INSERT INTO users (username, password_hash, role, rad_id, active, created_at) "
                               "VALUES ('boss', 'x', 'admin', 'R1', 1, '2026-01-01 00:00:00'), "
                               "('ann', 'x', 'annotator', 'R2', 1, '2026-01-01 00:00:00')"))
-        upgrade(engine)
+        upgrade(engine, "0007")
         assert current_revision(engine) == "0007"
         with engine.begin() as conn:
             assert dict(conn.execute(text("SELECT username, rad_id FROM users")).all()) == {"boss": "R1", "ann": "R2"}

@@ -6,7 +6,7 @@ and sometimes wrong, so it is never trusted alone: every image is scanned.
 
 Detection uses the PP-OCR text *detection* model (DB, differentiable binarisation) shipped inside the
 ``rapidocr-onnxruntime`` wheel, run directly with onnxruntime on a downsampled 8-bit display rendering; the
-OCR engine is a plugin (:mod:`cxrlab.deid.text.ocr`). No model is downloaded at run time. DESIGN.md ("Known
+OCR engine is a plugin (:mod:`cxrlab.deid.text.ocr`). No model is downloaded at run time. The design notes ("Known
 hazards", burned-in text) records that on a real NIH chest image this detector boxed both lung fields as
 "text lines", so detection alone never decides a redaction: each candidate is confirmed with the PP-OCR
 *recognition* model (confidence and a plausible string), line geometry (aspect ratio, text height) and an

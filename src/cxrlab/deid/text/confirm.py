@@ -1,6 +1,6 @@
 """Confirmation rules: which candidates are text, which are doubtful, and the decision for the image.
 
-DESIGN.md ("Known hazards", burned-in text) records that on a real NIH chest image the detector boxed both lung
+The design notes ("Known hazards", burned-in text) record that on a real NIH chest image the detector boxed both lung
 fields as "text lines", so detection alone never decides a redaction: each candidate is confirmed by its
 recognised string (confidence and plausible characters), its line geometry (aspect ratio, text height) and an
 area cap, and the image is classified as
@@ -58,7 +58,7 @@ TEXT_HEIGHT_RANGE = (0.005, 0.08)
 #: A single candidate larger than this fraction of the image is never confirmed (lung fields, body outline).
 CANDIDATE_AREA_MAX_FRAC = 0.05
 #: A candidate taller than this multiple of the largest text height *and* with width/height below
-#: :data:`ASPECT_MIN` is a "blob" (the lung-field false positive of DESIGN.md): ignored without recognition.
+#: :data:`ASPECT_MIN` is a "blob" (the lung-field false positive of the design notes): ignored without recognition.
 BLOB_HEIGHT_FACTOR = 2.0
 #: Total confirmed area that may be redacted automatically; more sends the image to review. Padded line boxes
 #: cover about 2.5x the ink of their text, so 15% is a header of several large lines; beyond that the image
@@ -120,7 +120,7 @@ def confirm(candidates: Sequence[Candidate], shape: tuple[int, int]) -> list[Can
     :data:`REC_MIN_ALNUM` letters/digits and >= :data:`REC_MIN_PLAUSIBLE` plausible characters
     (:func:`plausible_text`), width/height >= :data:`ASPECT_MIN`, height within :data:`TEXT_HEIGHT_RANGE`
     of the image height, and area <= :data:`CANDIDATE_AREA_MAX_FRAC` of the image. This is the safeguard
-    from DESIGN.md "Known hazards": the detector alone boxes lung fields as text lines. Blobs
+    from the design notes "Known hazards": the detector alone boxes lung fields as text lines. Blobs
     (:func:`is_blob`) and lone single characters are ``ignored``. Any other unconfirmed candidate is
     ``doubtful`` when it partly reads as text (confidence >= :data:`REC_DOUBT_CONF`, a letter or digit, half the
     characters plausible) or when only the recognition failed, it covers >= :data:`REVIEW_MIN_AREA_FRAC` of the
@@ -235,7 +235,7 @@ def promote_neighbours(candidates: Sequence[Candidate], shape: tuple[int, int]) 
 def is_blob(box: Sequence[int], shape: tuple[int, int]) -> bool:
     """Return True for a candidate that cannot be a text line: far too tall and not wide.
 
-    Such regions (both lung fields on the NIH image of DESIGN.md "Known hazards", the lung fields and
+    Such regions (both lung fields on the NIH image of the design notes "Known hazards", the lung fields and
     body outline of the phantoms) are ignored without recognition. Height above
     ``BLOB_HEIGHT_FACTOR * TEXT_HEIGHT_RANGE[1]`` of the image height and width/height below
     :data:`ASPECT_MIN`.

@@ -47,7 +47,7 @@ def scan_dataset(ds: Any, detector: TextDetector, *, render_max_side: int | None
     """Render a DICOM dataset (:func:`cxrlab.dicom.display.to_uint8`) and scan it for burned-in text.
 
     The result does not look at (0028,0301) *Burned In Annotation* (PS3.3 C.7.6.1.1.6): a NO there is not
-    evidence of absence (DESIGN.md, "Known hazards").
+    evidence of absence (the design notes, "Known hazards").
 
     Parameters
     ----------

@@ -11,72 +11,62 @@ from cxrlab.annotate.assignment import assign_images
 from cxrlab.consensus import project_agreement
 from cxrlab.errors import NotFoundError
 from cxrlab.export import project as exports
+from cxrlab.web import models
 from cxrlab.web.deps import AdminUser, AuthFirstRoute, CurrentUser, IdPath, SessionDep
-from cxrlab.web.models import (
-    AgreementOut,
-    AssignIn,
-    AssignOut,
-    LabelOut,
-    ProgressOut,
-    ProjectIn,
-    ProjectOut,
-    SchemaOut,
-    errors,
-)
 
-router = APIRouter(prefix="/api/projects", tags=["projects"], responses=errors(401, 403, 404),
+router = APIRouter(prefix="/api/projects", tags=["projects"], responses=models.errors(401, 403, 404),
                    route_class=AuthFirstRoute)
 
 
-@router.get("", response_model=list[ProjectOut])
-def api_list_projects(user: CurrentUser, session: SessionDep) -> list[ProjectOut]:
+@router.get("", response_model=list[models.ProjectOut])
+def api_list_projects(user: CurrentUser, session: SessionDep) -> list[models.ProjectOut]:
     """Projects the caller works in (admins: all)."""
-    return [ProjectOut.model_validate(p) for p in projects.list_projects(session, user=user)]
+    return [models.ProjectOut.model_validate(p) for p in projects.list_projects(session, user=user)]
 
 
-@router.post("", response_model=ProjectOut, status_code=201, responses=errors(400))
-def api_create_project(body: ProjectIn, admin: AdminUser, session: SessionDep) -> ProjectOut:
+@router.post("", response_model=models.ProjectOut, status_code=201, responses=models.errors(400))
+def api_create_project(body: models.ProjectIn, admin: AdminUser, session: SessionDep) -> models.ProjectOut:
     """Create a project with a preset or custom (YAML) label schema."""
     project = projects.create_project(session, name=body.name, schema=body.schema_name, schema_yaml=body.schema_yaml,
                                       readers_per_image=body.readers_per_image,
                                       reviewers_per_test=body.reviewers_per_test, seed=body.seed)
-    return ProjectOut.model_validate(project)
+    return models.ProjectOut.model_validate(project)
 
 
-@router.get("/{project_id}", response_model=ProjectOut)
-def api_get_project(project_id: IdPath, user: CurrentUser, session: SessionDep) -> ProjectOut:
+@router.get("/{project_id}", response_model=models.ProjectOut)
+def api_get_project(project_id: IdPath, user: CurrentUser, session: SessionDep) -> models.ProjectOut:
     """One project."""
-    return ProjectOut.model_validate(projects.get_project(session, project_id, user=user))
+    return models.ProjectOut.model_validate(projects.get_project(session, project_id, user=user))
 
 
-@router.get("/{project_id}/schema", response_model=SchemaOut, response_model_by_alias=True)
-def api_project_schema(project_id: IdPath, user: CurrentUser, session: SessionDep) -> SchemaOut:
+@router.get("/{project_id}/schema", response_model=models.SchemaOut, response_model_by_alias=True)
+def api_project_schema(project_id: IdPath, user: CurrentUser, session: SessionDep) -> models.SchemaOut:
     """The project's labels: local (boxed findings) and global (image-level), with definitions."""
     schema = projects.project_schema(projects.get_project(session, project_id, user=user))
 
-    def out(kind: str) -> list[LabelOut]:
-        return [LabelOut(number=lb.number, name=lb.name, kind=lb.kind, definition=lb.definition)
+    def out(kind: str) -> list[models.LabelOut]:
+        return [models.LabelOut(number=lb.number, name=lb.name, kind=lb.kind, definition=lb.definition)
                 for lb in schema.labels if lb.kind == kind]
 
-    return SchemaOut(name=schema.name, no_finding=schema.no_finding, local=out("local"), global_=out("global"))
+    return models.SchemaOut(name=schema.name, no_finding=schema.no_finding, local=out("local"), global_=out("global"))
 
 
-@router.post("/{project_id}/assign", response_model=AssignOut, responses=errors(400))
-def api_assign(project_id: IdPath, body: AssignIn, admin: AdminUser, session: SessionDep) -> AssignOut:
+@router.post("/{project_id}/assign", response_model=models.AssignOut, responses=models.errors(400))
+def api_assign(project_id: IdPath, body: models.AssignIn, admin: AdminUser, session: SessionDep) -> models.AssignOut:
     """Assign the accepted, unassigned images to readers (and test images to reviewers)."""
     project = projects.get_project(session, project_id)
     report = assign_images(session, project=project, test_fraction=body.test_fraction, readers=body.readers,
                            reviewers=body.reviewers, limit=body.limit, image_ids=body.image_ids)
-    return AssignOut(counts=dict(report.counts), notes=report.notes)
+    return models.AssignOut(counts=dict(report.counts), notes=report.notes)
 
 
-@router.get("/{project_id}/progress", response_model=ProgressOut)
+@router.get("/{project_id}/progress", response_model=models.ProgressOut)
 def api_progress(project_id: IdPath, admin: AdminUser, session: SessionDep) -> dict:
     """Progress per split and per reader, throughput, unusable images."""
     return progress.progress(session, project=projects.get_project(session, project_id))
 
 
-@router.get("/{project_id}/agreement", response_model=AgreementOut)
+@router.get("/{project_id}/agreement", response_model=models.AgreementOut)
 def api_agreement(project_id: IdPath, admin: AdminUser, session: SessionDep) -> dict:
     """Inter-reader agreement: Fleiss' kappa per label; pairwise box agreement at IoU 0.4."""
     return project_agreement(session, project=projects.get_project(session, project_id))
