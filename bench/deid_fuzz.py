@@ -4,7 +4,7 @@ The data sets come from :func:`tests.support.phi_strategies.phi_datasets` (PHI t
 overlay and file-meta elements under several character sets), split evenly between the ``vindr`` and ``basic``
 profiles. Each one is de-identified with ``deidentify_dataset`` and written with pydicom; every ``--file-every``-th
 one also goes through ``deidentify_file`` (streaming writer, Pixel Data copied from the source file). The checks
-are those of ``tests/test_deid_fuzz.py``: no planted value in any output byte, no element the profile removes.
+are those of ``tests/unit/deid/test_fuzz.py``: no planted value in any output byte, no element the profile removes.
 
 Prints data sets/s, the number of leaks and of elements outside the profile (both must be 0) and the first
 failures; exits 1 on any failure.

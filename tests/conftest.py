@@ -1,13 +1,14 @@
 """Fixtures and markers of the whole suite: the real files of ``$CXRLAB_TEST_DATA``, fresh workspaces, the
 throwaway PostgreSQL cluster (:mod:`tests.support.pg`), and the markers put on by place and by fixture.
 
-Markers (registered in pyproject.toml; ``make check`` leaves out ``slow``, ``e2e`` and ``pg``):
+Markers (registered in pyproject.toml; ``make check`` leaves all four out):
 
 - ``e2e``: every test under ``tests/e2e/`` (a browser);
 - ``pg``: every test that uses the PostgreSQL cluster, through ``pg_server_url``/``pg_database_url`` or the
   ``postgresql`` case of :data:`tests.support.pg.BACKENDS`;
 - ``ocr``: put on by hand; such a test is skipped, naming what is missing, where the OCR backend cannot run;
-- ``slow``: put on by hand (server processes, kill -9 runs, fuzzing, reference comparisons, the docs build).
+- ``slow``: put on by hand, with a comment saying why (server processes, kill -9 runs, fuzzing, reference
+  comparisons, large real files, the docs build).
 """
 
 from __future__ import annotations

@@ -58,6 +58,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 class TestHostileDicoms:
+    @pytest.mark.slow  # a cxrlab process per file
     @pytest.mark.parametrize("name", sorted(REASONS))
     def test_render_refuses_in_one_line_and_writes_nothing(self, hostile: dict[str, Path], name: str,
                                                          tmp_path: Path) -> None:

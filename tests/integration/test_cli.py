@@ -44,6 +44,7 @@ UNWRITABLE = Path("/proc/cxrlab-test-out")  # procfs: no file can be created the
 
 
 class TestInitAndIngest:
+    @pytest.mark.slow  # every stage of the CLI in turn
     def test_init_then_ingest_with_bad_files(self, tmp_path: Path) -> None:
         ws = tmp_path / "ws"
         result = invoke("init", ws, "--schema", "vindr-pcxr", "--population", "pediatric")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
+import pytest
 from pydicom.uid import generate_uid
 from sqlalchemy import func, select
 from typer.testing import CliRunner
@@ -57,6 +58,7 @@ class TestUsersCli:
 
 
 class TestAssignCli:
+    @pytest.mark.slow  # five users (Argon2 hashes) and a project of 8 images
     def test_assign_and_status(self, workspace) -> None:  # noqa: ANN001
         w = ["-w", str(workspace.root)]
         for name, role in [("a1", "annotator"), ("a2", "annotator"), ("a3", "annotator"), ("r1", "reviewer"),

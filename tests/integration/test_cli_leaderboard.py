@@ -20,6 +20,7 @@ runner = CliRunner()
 
 
 class TestLeaderboardCli:
+    @pytest.mark.slow  # scores submissions end to end
     def test_create_labels_score_close(self, workspace, tmp_path: Path) -> None:  # noqa: ANN001
         w = ["-w", str(workspace.root)]
         gt = make_gt(12)
@@ -59,6 +60,7 @@ class TestLeaderboardCli:
         r = runner.invoke(app, ["leaderboard", "create", "c", "--metric", "f1", *w])
         assert r.exit_code == 1 and "unknown metric" in r.output
 
+    @pytest.mark.slow  # scores a submission with image sizes
     def test_sizes(self, workspace, tmp_path: Path) -> None:  # noqa: ANN001
         w = ["-w", str(workspace.root)]
         gt = make_gt(6)

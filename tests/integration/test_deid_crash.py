@@ -28,6 +28,8 @@ from cxrlab.errors import FileError
 from cxrlab.runtime import Executor
 from tests.support.dicom import make_dicom
 
+pytestmark = pytest.mark.slow  # cxrlab processes killed and rerun
+
 KEY = bytes(range(32))
 CLI = [sys.executable, "-m", "cxrlab.cli.main"]
 runner = CliRunner()

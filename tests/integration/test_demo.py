@@ -7,8 +7,11 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
+import pytest
 
 from tests.support.server import start_server
+
+pytestmark = pytest.mark.slow  # cxrlab demo builds a workspace and serves it
 
 
 class TestDemo:

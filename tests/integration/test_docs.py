@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # builds the documentation site and runs its examples
+
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 BIN = Path(sys.executable).parent
@@ -173,7 +175,6 @@ def _walk_commands() -> list[str]:
     raise AssertionError("README.md has no ```bash block with `cxrlab init`")
 
 
-@pytest.mark.slow
 def test_readme_walk_and_library_example_run(tmp_path: Path) -> None:
     """Every command of the README's walk succeeds in a fresh folder, then its library example runs there."""
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select
 
 from cxrlab.catalog.models import Image
@@ -17,6 +18,8 @@ from cxrlab.deid import deid_folder, get_profile
 from cxrlab.ingest import run_ingest
 from cxrlab.runtime import Executor
 from tests.support.dicom import make_dicom
+
+pytestmark = pytest.mark.slow  # processes killed with SIGKILL and rerun
 
 KEY = bytes(range(32))
 

@@ -22,10 +22,8 @@ from cxrlab.schemas import SCHEMAS, get_schema
 from tests.support.dicom import make_dicom
 
 
-@pytest.fixture
-def accepted(workspace, tmp_path: Path):
-    """A workspace with 4 chest images accepted and 2 outliers filtered out."""
-    src = tmp_path / "in"
+def _accept(workspace, src: Path):  # noqa: ANN001, ANN202 - Workspace in, Workspace out
+    """Ingest, de-identify and filter 4 chest images (accepted) and 2 outliers (filtered out) written to *src*."""
     for i in range(4):
         make_dicom(src / f"chest{i}.dcm", seed=i, sop_uid=f"1.2.826.0.1.{i}", rows=100, columns=80)
     make_dicom(src / "hand.dcm", body_part="HAND", seed=9)
@@ -34,6 +32,23 @@ def accepted(workspace, tmp_path: Path):
     run_deid(workspace, executor=Executor(2))
     run_filter(workspace)
     return workspace
+
+
+@pytest.fixture
+def accepted(workspace, tmp_path: Path):
+    """A workspace with 4 chest images accepted and 2 outliers filtered out."""
+    return _accept(workspace, tmp_path / "in")
+
+
+@pytest.fixture(scope="class")
+def accepted_shared(tmp_path_factory: pytest.TempPathFactory):
+    """:func:`accepted` built once for tests that write nothing (a refused reading is rolled back)."""
+    from cxrlab.catalog import init_workspace
+
+    root = tmp_path_factory.mktemp("accepted")
+    ws = _accept(init_workspace(root / "ws"), root / "in")
+    yield ws
+    ws.engine.dispose()
 
 
 class TestDeid:
@@ -104,10 +119,10 @@ class TestRecordReading:
             (["Pneumonia"], [BoxInput("Cardiomegaly", 10, 10, 90, 40)], "outside the image"),
         ],
     )
-    def test_qc_rules_raise(self, accepted, labels, boxes, msg) -> None:  # noqa: ANN001
+    def test_qc_rules_raise(self, accepted_shared, labels, boxes, msg) -> None:  # noqa: ANN001
         schema = get_schema("vindr-cxr")
-        with accepted.sessions() as s, pytest.raises(QCError, match=msg):
-            record_reading(s, schema, ReadingInput(self._image_id(accepted), "R1", labels, boxes))
+        with accepted_shared.sessions() as s, pytest.raises(QCError, match=msg):
+            record_reading(s, schema, ReadingInput(self._image_id(accepted_shared), "R1", labels, boxes))
 
     def test_valid_reading_is_stored_and_replaced(self, accepted) -> None:
         schema = get_schema("vindr-cxr")
@@ -128,6 +143,7 @@ class TestConsensusAndExport:
         assert out.loc["a"].tolist() == [1, 0]
         assert out.loc["b"].tolist() == [0, 1]  # a 2-of-4 tie is negative
 
+    @pytest.mark.slow  # a workspace through every stage
     def test_release_files_in_seed_layout(self, accepted) -> None:
         simulate_readers(accepted, readers=3, seed=1)
         run_consensus(accepted)

@@ -1,5 +1,5 @@
 """The row-by-row submission validator (cxrlab before the vectorised ``validate_submission``), kept as the
-reference the vectorised one must agree with problem for problem (tests/test_evaluate_validate.py).
+reference the vectorised one must agree with problem for problem (tests/unit/evaluate/test_validate.py).
 
 Unchanged but for the image-border rule given later to both: a :data:`TOLERANCE` px margin, and negative
 coordinates checked on images without a size too.

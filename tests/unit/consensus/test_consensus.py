@@ -93,6 +93,7 @@ class TestFuseReaderBoxes:
         [(0, False, True, 0.4, 0.0), (1, True, True, 0.55, 0.0), (2, True, False, 0.4, 0.6),
          (3, False, False, 0.3, 0.0)],
     )
+    @pytest.mark.slow  # hypothesis against ensemble-boxes
     def test_identical_to_ensemble_boxes(self, seed: int, scores: bool, sizes: bool, iou: float, skip: float) -> None:
         pytest.importorskip("ensemble_boxes")
         frame = random_reader_boxes(400, seed, scores=scores, sizes=sizes)
@@ -201,6 +202,7 @@ class TestConsensusTables:
 
 
 class TestRunConsensus:
+    @pytest.mark.slow  # a workspace through every stage
     def test_keeps_review_rows_and_fuses_boxes(self, workspace, tmp_path) -> None:  # noqa: ANN001
         from cxrlab.annotate.readings import simulate_readers
         from cxrlab.catalog.models import ConsensusBox, ConsensusLabel, Image

@@ -40,6 +40,7 @@ def _copy_real(shared_dicom: Path, tmp_path: Path, names: list[str]) -> Path:
     return src
 
 
+@pytest.mark.slow  # every real DICOM file, both profiles
 class TestRealFiles:
     @pytest.mark.parametrize("profile", ["vindr", "basic"])
     def test_real_files_deidentify_and_verify_clean(self, shared_dicom: Path, tmp_path: Path, profile: str) -> None:

@@ -23,6 +23,8 @@ from cxrlab.deid.engine import deidentify_dataset, deidentify_file
 from cxrlab.deid.profiles import Action, get_profile
 from tests.support.phi_strategies import elements_outside_profile, find_leaks, phi_datasets, read_back
 
+pytestmark = pytest.mark.slow  # hypothesis fuzzing of the de-identification
+
 KEY = b"phi-fuzz-test-key-0123456789abcd"
 HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example,
           HealthCheck.filter_too_much]

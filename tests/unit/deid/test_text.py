@@ -304,6 +304,7 @@ def test_nih_burned_in_label_is_the_only_thing_redacted(detector: TextDetector) 
 
 
 class TestOcrRegistry:
+    @pytest.mark.slow  # a fresh interpreter
     def test_import_needs_no_optional_library(self) -> None:
         # Backends are registered by import path: importing the package and asking whether OCR can run must not
         # import onnxruntime or OpenCV (a missing one then reads "unavailable", not an ImportError at import).

@@ -68,6 +68,7 @@ def _display(ds: Dataset) -> np.ndarray:
     return arr
 
 
+@pytest.mark.slow  # three phantom sets
 def test_determinism_same_seed_identical_bytes(tmp_path: Path) -> None:
     a = generate_phantoms(tmp_path / "a", 5, seed=11, size_range=SMALL, text_prob=0.5)
     b = generate_phantoms(tmp_path / "b", 5, seed=11, size_range=SMALL, text_prob=0.5)
@@ -251,6 +252,7 @@ def test_unknown_outlier_rejected() -> None:
         generate_phantom(np.random.default_rng(0), 0, size_range=SMALL, outlier="cat")
 
 
+@pytest.mark.slow  # a hundred phantoms
 def test_random_outliers_follow_probability() -> None:
     rng = np.random.default_rng(0)
     outs = [generate_phantom(rng, i, size_range=(32, 48), outlier_prob=0.5)[1].outlier for i in range(80)]

@@ -112,6 +112,7 @@ class TestScoreClassification:
 
 
 class TestBootstrapAuc:
+    @pytest.mark.slow  # every resample against scikit-learn
     @settings(max_examples=25, deadline=None)
     @given(st.integers(2, 60), st.integers(0, 2**16), st.booleans())
     def test_each_resample_equals_sklearn(self, n: int, seed: int, ties: bool) -> None:

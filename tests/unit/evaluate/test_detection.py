@@ -122,6 +122,7 @@ def assert_same(result, ref: dict) -> None:  # noqa: ANN001
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+@pytest.mark.slow  # against pycocotools and the reference loops
 class TestAgainstReferences:
     @SETTINGS
     @given(scenarios())

@@ -166,6 +166,7 @@ def submissions(draw: st.DrawFn) -> tuple[pd.DataFrame, list[str] | None, pd.Dat
     return frame, gt, meta
 
 
+@pytest.mark.slow  # hypothesis against the row-by-row reference
 @pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")  # the reference
 class TestVectorisedEqualsReference:
     @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -164,6 +164,7 @@ class TestFormats:
 
 
 class TestWorkspaceRelease:
+    @pytest.mark.slow  # a workspace through every stage
     def test_split_then_export_train_and_test(self, workspace, tmp_path: Path) -> None:  # noqa: ANN001
         from sqlalchemy import select
 
@@ -208,6 +209,7 @@ class TestWorkspaceRelease:
             run_export(workspace, "v1")
 
 
+@pytest.mark.slow  # a workspace through every stage
 class TestImportIntoWorkspace:
     def test_vindr_folder_import_then_export_round_trip(self, workspace, tmp_path: Path) -> None:  # noqa: ANN001
         from cxrlab.consensus import run_consensus

@@ -262,6 +262,7 @@ class TestReadNih:
         with pytest.raises(CsvFormatError, match="line 1: expected one image name"):
             read_split_list(write(tmp_path / "bad.txt", "a.png b.png\n"))
 
+    @pytest.mark.slow  # 112,120 rows
     def test_112120_rows_read_quickly(self, tmp_path: Path) -> None:
         rng = np.random.default_rng(0)
         n = 112_120

@@ -334,6 +334,7 @@ class TestScores:
 class TestPHI:
     """Report text never reaches an output, a log or an error: plant a name and grep everything."""
 
+    @pytest.mark.slow  # every command of the labeler
     def test_name_absent_from_outputs_and_logs(self, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
         src = tmp_path / "openi"
         src.mkdir()
@@ -371,6 +372,7 @@ class TestPHI:
         assert "DOE" not in joined.upper()  # ...without a word of the reports
 
 
+@pytest.mark.slow  # the 983 real OpenI reports
 @pytest.mark.skipif(not OPENI.is_dir(), reason=f"OpenI dev reports not found at {OPENI} ({HOW_TO_SET})")
 class TestOpenIEndToEnd:
     """`cxrlab reports label/reference/evaluate` on the 983 real OpenI dev reports."""

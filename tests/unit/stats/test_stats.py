@@ -134,6 +134,7 @@ class TestTable2:
         assert result.exit_code == 0
         assert "skipped" in result.output and "annotations_train.csv:3" in result.output
 
+    @pytest.mark.slow  # 112,120 rows
     def test_nih_table2_112120_rows(self, tmp_path: Path) -> None:
         path, y = nih_file(tmp_path, 112_120)
         result = invoke("stats", "table2", "--nih", path, "--format", "json")
@@ -175,6 +176,7 @@ class TestCooccurrence:
         assert m.loc["Hernia", "Mass"] == 1
         assert m.loc["Total"].tolist()[:3] == [3, 0, 2]
 
+    @pytest.mark.slow  # draws the figure
     def test_cli_csv_json_png(self, tmp_path: Path) -> None:
         path, y = nih_file(tmp_path, 3000)
         result = invoke("stats", "cooccurrence", "--nih", path, "--format", "csv")
@@ -191,6 +193,7 @@ class TestCooccurrence:
 
 
 class TestFigures:
+    @pytest.mark.slow  # draws four figures
     def test_rare_labels_left_out(self, tmp_path: Path) -> None:
         known_release(tmp_path)
         t = read_vindr([tmp_path / "annotations_train.csv"], [tmp_path / "image_labels_train.csv"])

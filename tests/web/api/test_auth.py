@@ -34,6 +34,7 @@ class TestLogin:
         for url in ("/api/auth/me", "/api/projects", "/api/tasks/next", "/api/images", "/api/users"):
             assert site.client.get(url).status_code == 401, url
 
+    @pytest.mark.slow  # a dozen Argon2 hashes
     def test_repeated_failures_are_rate_limited(self, tmp_path, sqlite_site: Site) -> None:
         client = TestClient(create_app(sqlite_site.workspace))  # own limiter
         codes = [client.post("/api/auth/token", json={"username": "reviewer2", "password": "nope nope"}).status_code

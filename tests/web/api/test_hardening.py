@@ -153,6 +153,7 @@ def _login(url: str, forwarded: str) -> int:
                       headers={"X-Forwarded-For": forwarded}, timeout=30).status_code
 
 
+@pytest.mark.slow  # real cxrlab serve processes
 class TestForwardedFor:
     def test_rotating_the_header_does_not_escape_the_per_address_limit(self, sqlite_site: Site) -> None:
         with start_server(sqlite_site.workspace) as server:
@@ -191,6 +192,7 @@ def _patch(site: Site, username: str, who: str, body: dict) -> httpx.Response:
     return site.client.patch(f"/api/users/{username}", json=body, headers=site.h(who))
 
 
+@pytest.mark.slow  # a site of its own per test (Argon2 hashes)
 class TestLastAdmin:
     def test_the_last_active_admin_cannot_be_disabled(self, own_site: Site) -> None:
         r = _patch(own_site, "admin", "admin", {"active": False})

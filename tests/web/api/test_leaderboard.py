@@ -554,6 +554,7 @@ class TestWorker:
         assert mine == sorted(ids)  # each claimed and scored exactly once
         assert set(_states(ws, ids).values()) == {"scored"}
 
+    @pytest.mark.slow  # a process killed with SIGKILL
     def test_restart_requeues_what_a_killed_server_was_scoring(self, fresh) -> None:
         ws, bid, uid = fresh
         killed, live = _queue(ws, bid, uid, 2)
@@ -571,6 +572,7 @@ class TestWorker:
             sub = session.get(Submission, killed)
             assert sub.public_score is not None and sub.claimed_by is None
 
+    @pytest.mark.slow  # a real cxrlab serve process
     def test_upload_answered_by_one_process_is_scored_by_another(self, fresh) -> None:
         """The scorer lives in a real ``cxrlab serve`` process; the upload is answered by an app in this process
         whose scoring thread never runs (no lifespan), as with another process of ``--workers N``. The serving

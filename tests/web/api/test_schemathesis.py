@@ -35,6 +35,8 @@ from tests.support.pg import BACKENDS
 from tests.support.users import PASSWORD
 from tests.web.conftest import Site, _make_site, new_pg_database
 
+pytestmark = pytest.mark.slow  # schemathesis over every operation: thousands of requests
+
 #: Generated examples per operation (the coverage cases come on top: about 1,800 requests per run on SQLite, 500
 #: on PostgreSQL).
 EXAMPLES = 3

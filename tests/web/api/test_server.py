@@ -15,6 +15,8 @@ from cxrlab.catalog.models import Event, Image, ImageState, Reading, Task, TaskS
 from tests.support.server import start_server
 from tests.web.conftest import Site
 
+pytestmark = pytest.mark.slow  # real cxrlab serve processes, one killed
+
 
 @pytest.fixture
 def server(site: Site) -> Iterator[str]:

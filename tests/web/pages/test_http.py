@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.web.conftest import FORBIDDEN, Web
+
+pytestmark = pytest.mark.slow  # a real cxrlab serve process
 
 
 def test_index_page_lists_images(web: Web) -> None:
@@ -29,6 +32,12 @@ def test_image_page_and_static_assets(web: Web) -> None:
     js = web.client.get("/static/viewer.js")
     assert js.status_code == 200 and "javascript" in js.headers["content-type"]
     assert web.client.get("/static/style.css").status_code == 200
+
+
+def test_unknown_image_page_is_a_404_page(web: Web) -> None:
+    page = web.client.get("/images/deadbeef")  # a page answers with a page
+    assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+    assert "not found" in page.text
 
 
 def test_pages_redirect_to_login_and_api_needs_auth(web: Web) -> None:

@@ -37,6 +37,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield running.url
 
 
+@pytest.mark.slow  # a real cxrlab serve process
 class TestOfflineDocs:
     @pytest.mark.parametrize("page", ["/docs", "/redoc"])
     def test_page_names_no_outside_address(self, server: str, page: str) -> None:
