@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from cxrlab.catalog.models import Image, ImageState, Task, TaskKind
 from cxrlab.cli.main import app
+from tests.support.users import PASSWORD
 
 runner = CliRunner()
 
@@ -28,7 +29,7 @@ class TestUsersCli:
     def test_add_list_disable(self, workspace) -> None:  # noqa: ANN001
         w = ["-w", str(workspace.root)]
         r = runner.invoke(app, ["users", "add", "alice", "--role", "annotator", "--password-stdin", *w],
-                          input="long enough password\n")
+                          input=f"{PASSWORD}\n")
         assert r.exit_code == 0, r.output
         assert "reader id R1" in r.output
         r = runner.invoke(app, ["users", "list", *w])
@@ -41,7 +42,7 @@ class TestUsersCli:
         w = ["-w", str(workspace.root)]
         for name, role in (("boss", "admin"), ("rev", "reviewer"), ("ann", "annotator")):
             r = runner.invoke(app, ["users", "add", name, "--role", role, "--password-stdin", *w],
-                              input="long enough password\n")
+                              input=f"{PASSWORD}\n")
             assert r.exit_code == 0, r.output
         assert "added ann (annotator, reader id R1)" in r.output
         listing = runner.invoke(app, ["users", "list", *w]).output
@@ -52,7 +53,7 @@ class TestUsersCli:
         r = runner.invoke(app, ["users", "add", "bob", "--password-stdin", *w], input="short\n")
         assert r.exit_code == 1 and "at least 8" in r.output
         r = runner.invoke(app, ["users", "add", "bob", "--role", "boss", "--password-stdin", *w],
-                          input="long enough password\n")
+                          input=f"{PASSWORD}\n")
         assert r.exit_code == 1 and "unknown role" in r.output
         assert runner.invoke(app, ["users", "disable", "ghost", *w]).exit_code == 1
 
@@ -64,7 +65,7 @@ class TestAssignCli:
         for name, role in [("a1", "annotator"), ("a2", "annotator"), ("a3", "annotator"), ("r1", "reviewer"),
                            ("r2", "reviewer")]:
             runner.invoke(app, ["users", "add", name, "--role", role, "--password-stdin", *w],
-                          input="long enough password\n")
+                          input=f"{PASSWORD}\n")
         _add(workspace, 8)
         r = runner.invoke(app, ["annotate", "assign", "-p", "study", "--test-fraction", "0.25", *w])
         assert r.exit_code == 0, r.output

@@ -15,6 +15,7 @@ from cxrlab.benchmark.errors import InvalidUploadError
 from cxrlab.cli.main import app
 from cxrlab.evaluate import score_submission
 from tests.support.leaderboard_data import csv_bytes, make_gt, make_submission
+from tests.support.users import PASSWORD
 
 runner = CliRunner()
 
@@ -33,7 +34,7 @@ class TestLeaderboardCli:
 
         sub = csv_bytes(make_submission(gt, seed=1, noise=2.0))
         with workspace.sessions() as session:
-            user = create_user(session, username="researcher", password="long enough password", role="annotator")
+            user = create_user(session, username="researcher", password=PASSWORD, role="annotator")
             bench = lb.get_benchmark_by_name(session, "vindr")
             lb.submit(session, workspace, benchmark=bench, user=user, data=sub)
             public = lb.image_parts(session, bench)["public"]
@@ -75,7 +76,7 @@ class TestLeaderboardCli:
         row = frame["image_id"].tolist().index(ids[0])
         frame.loc[row, "PredictionString"] += " 2 0.5 10 10 2050 50"
         with workspace.sessions() as session:
-            user = create_user(session, username="researcher", password="long enough password", role="annotator")
+            user = create_user(session, username="researcher", password=PASSWORD, role="annotator")
             bench = lb.get_benchmark_by_name(session, "s")
             with pytest.raises(InvalidUploadError) as err:
                 lb.submit(session, workspace, benchmark=bench, user=user, data=csv_bytes(frame))
