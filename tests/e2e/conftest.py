@@ -97,9 +97,12 @@ def _build(root: Path):  # noqa: ANN202 - returns (Workspace, project id, review
         return ws, project.id, test_images[0].image_id
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright_browser():  # noqa: ANN201 - a playwright Browser
-    """Headless Debian Chromium through Playwright; skipped with a reason when either is missing."""
+    """Headless Debian Chromium through Playwright; skipped with a reason when either is missing.
+
+    Package scope, not session: Playwright's sync API keeps an asyncio loop running in the main thread while it
+    is open, and the tiers collected after ``tests/e2e/`` (``tests/web/``) call ``asyncio.run``."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
     if not CHROMIUM.is_file():
         pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium, or set $CXRLAB_CHROMIUM)")
@@ -109,7 +112,7 @@ def playwright_browser():  # noqa: ANN201 - a playwright Browser
         browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def e2e_site(tmp_path_factory: pytest.TempPathFactory, playwright_browser) -> Iterator[E2ESite]:  # noqa: ANN001
     """The built workspace served by a real ``cxrlab serve`` process."""
     ws, project_id, review_image = _build(tmp_path_factory.mktemp("e2e"))
