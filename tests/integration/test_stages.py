@@ -40,9 +40,10 @@ def accepted(workspace, tmp_path: Path):
     return _accept(workspace, tmp_path / "in")
 
 
-@pytest.fixture(scope="class")
+@pytest.fixture(scope="module")
 def accepted_shared(tmp_path_factory: pytest.TempPathFactory):
-    """:func:`accepted` built once for tests that write nothing (a refused reading is rolled back)."""
+    """:func:`accepted` built once for the tests that only read it (a refused reading is rolled back, a rerun of
+    deid finds nothing to do)."""
     from cxrlab.catalog import init_workspace
 
     root = tmp_path_factory.mktemp("accepted")
@@ -52,10 +53,10 @@ def accepted_shared(tmp_path_factory: pytest.TempPathFactory):
 
 
 class TestDeid:
-    def test_only_keep_list_survives_and_ids_are_keyed(self, accepted) -> None:
+    def test_only_keep_list_survives_and_ids_are_keyed(self, accepted_shared) -> None:
         allowed = {int(tag) for tag, _ in VINDR_KEEP} | {0x00120062, 0x00120063}
-        key = accepted.secret_key()
-        files = sorted((accepted.root / "images").glob("*.dicom"))
+        key = accepted_shared.secret_key()
+        files = sorted((accepted_shared.root / "images").glob("*.dicom"))
         assert len(files) == 6
         for f in files:
             raw = f.read_bytes()
@@ -65,16 +66,16 @@ class TestDeid:
             assert {int(e.tag) for e in ds} <= allowed
             assert ds.PatientIdentityRemoved == "YES"
             assert ds.file_meta.MediaStorageSOPInstanceUID.startswith("2.25.")
-        with accepted.sessions() as s:
+        with accepted_shared.sessions() as s:
             img = s.scalar(select(Image).where(Image.sop_instance_uid == "1.2.826.0.1.0"))
         assert img.image_id == image_id_for("1.2.826.0.1.0", key)
         assert len(img.image_id) == 32
-        out = pydicom.dcmread(accepted.root / img.deid_path)
-        src = pydicom.dcmread(accepted.root / img.raw_path)
+        out = pydicom.dcmread(accepted_shared.root / img.deid_path)
+        src = pydicom.dcmread(accepted_shared.root / img.raw_path)
         assert out.PixelData == src.PixelData
 
-    def test_rerun_does_nothing(self, accepted) -> None:
-        report = run_deid(accepted, executor=Executor(1))
+    def test_rerun_does_nothing(self, accepted_shared) -> None:
+        report = run_deid(accepted_shared, executor=Executor(1))
         assert report.total == 0
 
 
@@ -94,8 +95,8 @@ class TestFilter:
         with pytest.raises(ValueError, match="population must be"):
             FilterRules(population="elderly")
 
-    def test_stage_sets_states(self, accepted) -> None:
-        with accepted.sessions() as s:
+    def test_stage_sets_states(self, accepted_shared) -> None:
+        with accepted_shared.sessions() as s:
             states = [(i.body_part, i.state, i.state_reason) for i in s.scalars(select(Image))]
         assert [st for _, st, _ in states].count(ImageState.ACCEPTED) == 4
         out = sorted(reason for _, st, reason in states if st == ImageState.FILTERED_OUT)
