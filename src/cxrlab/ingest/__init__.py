@@ -1,7 +1,7 @@
 """Ingest: bring DICOM files into the workspace (folders), and read public releases (VinDr, NIH)."""
 
 from cxrlab.deprecation import renamed
-from cxrlab.ingest.folder import IngestResult, probe_file, run_ingest
+from cxrlab.ingest.folder import IngestResult, probe_file, record_result, run_ingest
 from cxrlab.ingest.nih import read_bbox_list, read_data_entry, read_nih, read_nih_release, read_split_list
 from cxrlab.ingest.tables import Column, CsvFormatError, CsvTable, read_table
 from cxrlab.ingest.vindr import read_meta, read_vindr, read_vindr_challenge, read_vindr_release
@@ -22,6 +22,7 @@ __all__ = [
     "read_vindr",
     "read_vindr_challenge",
     "read_vindr_release",
+    "record_result",
     "run_ingest",
 ]
 
