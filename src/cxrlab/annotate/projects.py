@@ -11,8 +11,9 @@ from sqlalchemy import exists, select, true
 from sqlalchemy.orm import Session
 
 from cxrlab.annotate.writes import transaction
+from cxrlab.catalog.db import one_or_not_found
 from cxrlab.catalog.models import Project, Task, User, UserRole
-from cxrlab.errors import CxrlabError, NotFoundError
+from cxrlab.errors import CxrlabError
 from cxrlab.schemas import LabelSchema, get_schema, parse_schema_yaml
 
 __all__ = ["create_project", "get_project", "get_project_by_name", "list_projects", "project_schema"]
@@ -101,15 +102,9 @@ def get_project(session: Session, project_id: int, *, user: User | None = None) 
     stmt = select(Project).where(Project.id == project_id)
     if user is not None:
         stmt = stmt.where(_visible(user))
-    project = session.scalar(stmt)
-    if project is None:
-        raise NotFoundError(f"project {project_id} not found")
-    return project
+    return one_or_not_found(session, stmt, f"project {project_id}")
 
 
 def get_project_by_name(session: Session, name: str) -> Project:
     """Project called *name* (for the CLI), else ``NotFoundError``."""
-    project = session.scalar(select(Project).where(Project.name == name))
-    if project is None:
-        raise NotFoundError(f"project {name!r} not found")
-    return project
+    return one_or_not_found(session, select(Project).where(Project.name == name), f"project {name!r}")

@@ -24,8 +24,9 @@ from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from cxrlab.annotate.writes import lock_row, transaction
+from cxrlab.catalog.db import one_or_not_found
 from cxrlab.catalog.models import AuthSession, User, UserRole
-from cxrlab.errors import AuthenticationError, ConflictError, CxrlabError, NotFoundError, RateLimitedError
+from cxrlab.errors import AuthenticationError, ConflictError, CxrlabError, RateLimitedError
 
 __all__ = [
     "LAST_ADMIN_RULE",
@@ -119,10 +120,7 @@ def create_user(session: Session, *, username: str, password: str, role: UserRol
 
 def get_user(session: Session, username: str) -> User:
     """The user called *username* (``NotFoundError`` if none)."""
-    user = session.scalar(select(User).where(User.username == username))
-    if user is None:
-        raise NotFoundError(f"user {username!r} not found")
-    return user
+    return one_or_not_found(session, select(User).where(User.username == username), f"user {username!r}")
 
 
 def list_users(session: Session) -> list[User]:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from cxrlab.annotate.writes import lock_row
 from cxrlab.benchmark.errors import InvalidUploadError, UploadTooLargeError
-from cxrlab.catalog.db import transaction
+from cxrlab.catalog.db import one_or_not_found, transaction
 from cxrlab.catalog.models import (
     Benchmark,
     BenchmarkImage,
@@ -28,7 +28,7 @@ from cxrlab.catalog.models import (
     User,
 )
 from cxrlab.catalog.workspace import Workspace
-from cxrlab.errors import ConflictError, CxrlabError, NotFoundError
+from cxrlab.errors import ConflictError, CxrlabError
 from cxrlab.evaluate import (
     CHALLENGE,
     EvaluationError,
@@ -133,18 +133,12 @@ def create_benchmark(
 
 def get_benchmark(session: Session, benchmark_id: int) -> Benchmark:
     """Benchmark *benchmark_id*, else ``NotFoundError``."""
-    benchmark = session.get(Benchmark, benchmark_id)
-    if benchmark is None:
-        raise NotFoundError(f"benchmark {benchmark_id} not found")
-    return benchmark
+    return one_or_not_found(session, select(Benchmark).where(Benchmark.id == benchmark_id), f"benchmark {benchmark_id}")
 
 
 def get_benchmark_by_name(session: Session, name: str) -> Benchmark:
     """Benchmark called *name* (for the CLI), else ``NotFoundError``."""
-    benchmark = session.scalar(select(Benchmark).where(Benchmark.name == name))
-    if benchmark is None:
-        raise NotFoundError(f"benchmark {name!r} not found")
-    return benchmark
+    return one_or_not_found(session, select(Benchmark).where(Benchmark.name == name), f"benchmark {name!r}")
 
 
 def list_benchmarks(session: Session) -> list[Benchmark]:

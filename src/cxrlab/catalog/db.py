@@ -19,12 +19,12 @@ from typing import Protocol
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, Select, create_engine, event, inspect
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
-from cxrlab.errors import WorkspaceError
+from cxrlab.errors import NotFoundError, WorkspaceError
 
 __all__ = [
     "WalCheckpointer",
@@ -33,6 +33,7 @@ __all__ = [
     "describe_url",
     "head_revision",
     "make_engine",
+    "one_or_not_found",
     "transaction",
     "upgrade",
     "writer_lock",
@@ -269,3 +270,12 @@ def transaction(target: Session | Engine | sessionmaker[Session] | HasSessions) 
     finally:
         if owned:
             session.close()
+
+
+def one_or_not_found(session: Session, stmt: Select, what: str) -> object:
+    """The one row *stmt* selects, or :class:`~cxrlab.errors.NotFoundError` ``"<what> not found"`` (the web shell
+    answers 404, the CLI one line)."""
+    found = session.scalar(stmt)
+    if found is None:
+        raise NotFoundError(f"{what} not found")
+    return found

@@ -300,7 +300,7 @@ def export(
             written = output / tag
     print_report(report)
     with cli_errors():
-        out.print(f"release written to {written}: {release_contents(written)}", markup=False, highlight=False)
+        out.print(f"release written to {written}: {release_contents(written)}", markup=False, highlight=False, soft_wrap=True)
 
 
 ImportCopyOpt = Annotated[bool, typer.Option("--copy", help="Copy image files instead of hard-linking them.")]

@@ -65,7 +65,7 @@ def demo(
     for report in reports:
         print_report(report)
     release = ws.path("exports", "demo")
-    out.print(f"\nrelease written to {release}: {release_contents(release)}", markup=False, highlight=False)
+    out.print(f"\nrelease written to {release}: {release_contents(release)}", markup=False, highlight=False, soft_wrap=True)
     out.print(release.joinpath("table2.md").read_text(), markup=False, highlight=False)
     with cli_errors():
         passwords = demo_users(ws)
