@@ -10,6 +10,7 @@ ingest's path.
 from __future__ import annotations
 
 import io
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from dicomweb_client import DICOMwebClient
 
 from cxrlab.catalog.workspace import Workspace
 from cxrlab.collect.peer import PeerError
-from cxrlab.collect.query import FoundSeries, FoundStudy, QueryFilters
+from cxrlab.collect.query import NO_BODY_PART, FoundSeries, FoundStudy, QueryFilters
 from cxrlab.collect.scp import Receiver
 from cxrlab.collect.stage import RetrieveStudy, StudyPlan, collect_into
 from cxrlab.runtime.report import ProgressCallback, StageReport
@@ -101,7 +102,7 @@ def _value(item: dict, tag: str) -> str:
 
 
 def find_studies_web(peer: DicomwebPeer, client: DICOMwebClient, filters: QueryFilters,
-                     known: list[str]) -> tuple[list[FoundStudy], list[str]]:
+                     known: list[str], counts: Counter | None = None) -> tuple[list[FoundStudy], list[str]]:
     """QIDO-RS: the studies matching *filters*, their series and instances (as :func:`~cxrlab.collect.query.
     find_studies` does over C-FIND)."""
     base = {"StudyDate": filters.study_date} if filters.study_date else {}
@@ -126,7 +127,12 @@ def find_studies_web(peer: DicomwebPeer, client: DICOMwebClient, filters: QueryF
                                  fields=["BodyPartExamined"], get_remaining=True)
         for item in sorted(series_items, key=lambda i: _value(i, "0020000E")):
             series_uid = _value(item, "0020000E")
-            if not series_uid or not filters.keeps_series(_value(item, "00080060"), _value(item, "00180015")):
+            modality, body_part = _value(item, "00080060"), _value(item, "00180015")
+            if not series_uid:
+                continue
+            if not filters.keeps_series(modality, body_part):
+                if counts is not None and filters.left_out_for_body_part(modality, body_part):
+                    counts[NO_BODY_PART] += 1
                 continue
             instances = peer.call("QIDO-RS instance search", client.search_for_instances, uid, series_uid,
                                   get_remaining=True)
@@ -167,6 +173,7 @@ def run_collect_dicomweb(
     """
     filters = filters or QueryFilters()
     client = peer.client()
+    report = StageReport("collect")
 
     @contextmanager
     def retrieving(receiver: Receiver) -> Iterator[RetrieveStudy]:
@@ -180,7 +187,8 @@ def run_collect_dicomweb(
                         parts = (client.retrieve_instance(plan.uid, series_uid, sop, media_types=ORIGINAL_SYNTAX)
                                  for sop in missing)
                     for ds in parts:
-                        receiver.store(_writer(ds), origin=peer.source, sop_uid=str(ds.get("SOPInstanceUID", "")))
+                        receiver.store(_writer(ds), origin=f"{peer.source} study {plan.uid}",
+                                       sop_uid=str(ds.get("SOPInstanceUID", "")), peer=str(peer))
                 except requests.HTTPError as exc:
                     failures.append(f"HTTP {exc.response.status_code if exc.response is not None else 0}")
                 except requests.RequestException as exc:
@@ -193,6 +201,6 @@ def run_collect_dicomweb(
         return not peer.call("QIDO-RS study search", client.search_for_studies,
                              search_filters={"StudyInstanceUID": uid})
 
-    return collect_into(ws, StageReport("collect"), source=peer.source,
-                        find=lambda known: find_studies_web(peer, client, filters, known),
+    return collect_into(ws, report, source=peer.source,
+                        find=lambda known: find_studies_web(peer, client, filters, known, report.counts),
                         retrieving=retrieving, gone=gone, on_progress=on_progress, on_study=on_study)

@@ -120,7 +120,7 @@ class Peer:
                 hint = f" (add {self.calling_aet!r} to the peer's known AE titles)"
             elif rsp is not None and rsp.diagnostic == 7:
                 hint = " (check --called-aet)"
-            return f"association rejected: {reason.lower()}{hint}"
+            return f"association rejected: {reason[:1].lower() + reason[1:]}{hint}"
         try:
             with socket.create_connection((self.host, self.port), timeout=self.timeout):
                 pass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
@@ -20,7 +21,7 @@ from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 from cxrlab.collect.peer import Peer, PeerError, status_text
 from cxrlab.errors import CxrlabError
 
-__all__ = ["FoundSeries", "FoundStudy", "QueryFilters", "find_studies", "parse_date_range"]
+__all__ = ["NO_BODY_PART", "FoundSeries", "FoundStudy", "QueryFilters", "find_studies", "parse_date_range"]
 
 #: C-FIND pending statuses (PS3.4 Table C.4-1): a match follows.
 _PENDING = (0xFF00, 0xFF01)
@@ -84,6 +85,10 @@ class QueryFilters:
             return False
         return not self.body_part or body_part.strip().upper() == self.body_part.strip().upper()
 
+    def left_out_for_body_part(self, modality: str, body_part: str) -> bool:
+        """Whether a series is left out only because it has no Body Part Examined."""
+        return bool(self.body_part) and not body_part.strip() and self.keeps_series(modality, self.body_part)
+
 
 @dataclass
 class FoundSeries:
@@ -127,8 +132,13 @@ def _text(ds: Dataset, keyword: str) -> str:
     return "" if value is None else str(value).strip()
 
 
+#: The count a series left out for want of Body Part Examined goes to (a PACS that does not return the key).
+NO_BODY_PART = "series left out: no Body Part Examined"
+
+
 def find_studies(
-    assoc: Association, peer: Peer, filters: QueryFilters, *, known: Sequence[str] = ()
+    assoc: Association, peer: Peer, filters: QueryFilters, *, known: Sequence[str] = (),
+    counts: Counter | None = None,
 ) -> tuple[list[FoundStudy], list[str]]:
     """C-FIND the studies matching *filters*, then their series and instances.
 
@@ -137,6 +147,9 @@ def find_studies(
     known : sequence of str
         Study Instance UIDs already in the catalog for this peer: they are matched at study level, but their series
         and instances are not asked again (a rerun's query is one C-FIND).
+    counts : Counter, optional
+        Gets :data:`NO_BODY_PART` for each series left out because the PACS gave no Body Part Examined
+        (0018,0015) while *filters* ask for one (an optional key, PS3.4 C.6.2.1.2: not every PACS returns it).
 
     Returns
     -------
@@ -162,7 +175,7 @@ def find_studies(
             again.append(uid)
             continue
         study = FoundStudy(uid, date)
-        for series in _series(assoc, peer, uid, filters):
+        for series in _series(assoc, peer, uid, filters, counts):
             series.instances = _instances(assoc, peer, uid, series.uid)
             if series.instances:
                 study.series.append(series)
@@ -171,7 +184,9 @@ def find_studies(
     return new, again
 
 
-def _series(assoc: Association, peer: Peer, study_uid: str, filters: QueryFilters) -> list[FoundSeries]:
+def _series(
+    assoc: Association, peer: Peer, study_uid: str, filters: QueryFilters, counts: Counter | None
+) -> list[FoundSeries]:
     query = Dataset()
     query.QueryRetrieveLevel = "SERIES"
     query.StudyInstanceUID = study_uid
@@ -181,8 +196,12 @@ def _series(assoc: Association, peer: Peer, study_uid: str, filters: QueryFilter
     found = []
     for m in _find(assoc, peer, query):
         uid = _text(m, "SeriesInstanceUID")
-        if uid and filters.keeps_series(_text(m, "Modality"), _text(m, "BodyPartExamined")):
+        if not uid:
+            continue
+        if filters.keeps_series(_text(m, "Modality"), _text(m, "BodyPartExamined")):
             found.append(FoundSeries(uid, _text(m, "Modality")))
+        elif counts is not None and filters.left_out_for_body_part(_text(m, "Modality"), _text(m, "BodyPartExamined")):
+            counts[NO_BODY_PART] += 1
     return sorted(found, key=lambda s: s.uid)
 
 

@@ -16,27 +16,68 @@ from pynetdicom import build_role, evt
 from pynetdicom.association import Association
 from pynetdicom.sop_class import (
     ComputedRadiographyImageStorage,
+    CTImageStorage,
+    DigitalMammographyXRayImageStorageForPresentation,
+    DigitalMammographyXRayImageStorageForProcessing,
     DigitalXRayImageStorageForPresentation,
     DigitalXRayImageStorageForProcessing,
+    EnhancedCTImageStorage,
+    EnhancedMRImageStorage,
+    MRImageStorage,
+    NuclearMedicineImageStorage,
+    PositronEmissionTomographyImageStorage,
     SecondaryCaptureImageStorage,
     StudyRootQueryRetrieveInformationModelGet,
     StudyRootQueryRetrieveInformationModelMove,
+    UltrasoundImageStorage,
+    UltrasoundMultiFrameImageStorage,
+    XRayAngiographicImageStorage,
+    XRayRadiofluoroscopicImageStorage,
 )
 
 from cxrlab.collect.peer import Peer, status_text
 from cxrlab.collect.scp import Receiver, accepted_transfer_syntaxes, start_store_scp, store_handler
 
-__all__ = ["GET_STORAGE_CLASSES", "RetrieveOutcome", "Retriever"]
+__all__ = ["GET_STORAGE_CLASSES", "MODALITY_STORAGE_CLASSES", "RetrieveOutcome", "Retriever", "get_contexts"]
 
-#: Storage SOP classes offered for C-GET sub-operations (a C-GET SCU must propose each one it accepts, with the
-#: SCP role, PS3.4 C.4.3.1; at most 128 presentation contexts in all, PS3.8 9.3.2.2): projection radiography
-#: and Secondary Capture (digitised films).
+#: Storage SOP classes always offered for C-GET sub-operations (a C-GET SCU must propose each one it accepts,
+#: with the SCP role, PS3.4 C.4.3.1): projection radiography and Secondary Capture (digitised films), each in a
+#: presentation context per transfer syntax, so the PACS sends every instance as it is stored.
 GET_STORAGE_CLASSES = (
     ComputedRadiographyImageStorage,
     DigitalXRayImageStorageForPresentation,
     DigitalXRayImageStorageForProcessing,
     SecondaryCaptureImageStorage,
 )
+#: Further storage classes offered for C-GET when the filters ask for these modalities (or for every modality),
+#: one presentation context each with every transfer syntax (the PACS picks one, and converts if it must). C-MOVE
+#: accepts every storage class (PS3.4 Annex B.5); other modalities need ``--method move``.
+MODALITY_STORAGE_CLASSES = {
+    "MG": (DigitalMammographyXRayImageStorageForPresentation, DigitalMammographyXRayImageStorageForProcessing),
+    "CT": (CTImageStorage, EnhancedCTImageStorage),
+    "MR": (MRImageStorage, EnhancedMRImageStorage),
+    "US": (UltrasoundImageStorage, UltrasoundMultiFrameImageStorage),
+    "PT": (PositronEmissionTomographyImageStorage,),
+    "NM": (NuclearMedicineImageStorage,),
+    "XA": (XRayAngiographicImageStorage,),
+    "RF": (XRayRadiofluoroscopicImageStorage,),
+}
+#: At most 128 presentation contexts per association (PS3.8 9.3.2.2: odd context IDs 1-255).
+MAX_CONTEXTS = 128
+
+
+def get_contexts(modalities: tuple[str, ...]) -> list[tuple[str, list[str]]]:
+    """The ``(SOP class, transfer syntaxes)`` presentation contexts a C-GET proposes for *modalities* (empty: every
+    modality of :data:`MODALITY_STORAGE_CLASSES`), besides the query/retrieve model's own."""
+    syntaxes = accepted_transfer_syntaxes()
+    contexts = [(cls, [ts]) for cls in GET_STORAGE_CLASSES for ts in syntaxes]
+    wanted = modalities or tuple(MODALITY_STORAGE_CLASSES)
+    extra = dict.fromkeys(cls for m in wanted for cls in MODALITY_STORAGE_CLASSES.get(m.upper(), ()))
+    contexts += [(cls, syntaxes) for cls in extra]
+    assert len(contexts) < MAX_CONTEXTS
+    return contexts
+
+
 #: Statuses after which the sub-operations may go on (pending) or ended well (PS3.4 Table C.4-2, C.4-3).
 _PENDING = (0xFF00,)
 _SUCCESS = 0x0000
@@ -80,18 +121,27 @@ class Retriever:
     method : {"get", "move"}
         C-GET, or C-MOVE to a C-STORE SCP that this object starts on *move_port* with the AE title *move_aet*
         (default: the calling AE title).
+    modalities : tuple of str
+        The modalities collected: a C-GET proposes their storage classes (:func:`get_contexts`).
     """
 
     def __init__(
         self, peer: Peer, receiver: Receiver, *, method: str = "get", move_aet: str | None = None,
-        move_port: int = 11113, bind: str = "0.0.0.0",
+        move_port: int = 11113, bind: str = "0.0.0.0", modalities: tuple[str, ...] = ("CR", "DX"),
     ) -> None:
         if method not in ("get", "move"):
             raise ValueError(f"method must be 'get' or 'move', got {method!r}")
         self.peer, self.receiver, self.method = peer, receiver, method
         self.move_aet = move_aet or peer.calling_aet
-        self.move_port, self.bind = move_port, bind
+        self.move_port, self.bind, self.modalities = move_port, bind, modalities
+        self.study = ""  # the study being retrieved: the catalog's origin names it
         self._assoc: Association | None = None
+
+    def _origin(self, _event: object = None) -> str:
+        return f"{self.peer.source} study {self.study}"
+
+    def _peer(self, _event: object = None) -> str:
+        return str(self.peer)
 
     @contextmanager
     def open(self) -> Iterator[Retriever]:
@@ -101,18 +151,16 @@ class Retriever:
         server = None
         if self.method == "get":
             ae.add_requested_context(StudyRootQueryRetrieveInformationModelGet)
-            # One context per (class, transfer syntax): the PACS then sends each instance as it is stored,
-            # instead of converting it to the one syntax a shared context would settle on (PS3.8 9.3.2.2).
-            for sop_class in GET_STORAGE_CLASSES:
-                for syntax in accepted_transfer_syntaxes():
-                    ae.add_requested_context(sop_class, syntax)
-            roles = [build_role(sop_class, scp_role=True) for sop_class in GET_STORAGE_CLASSES]
-            handlers = [(evt.EVT_C_STORE, store_handler(self.receiver, lambda _e: self.peer.source))]
+            contexts = get_contexts(self.modalities)
+            for sop_class, syntaxes in contexts:
+                ae.add_requested_context(sop_class, syntaxes)
+            roles = [build_role(sop_class, scp_role=True) for sop_class in dict.fromkeys(c for c, _ in contexts)]
+            handlers = [(evt.EVT_C_STORE, store_handler(self.receiver, self._origin, self._peer))]
             kwargs = {"ext_neg": roles, "evt_handlers": handlers}
         else:
             ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)
             server = start_store_scp(self.receiver, aet=self.move_aet, port=self.move_port, bind=self.bind,
-                                     origin_of=lambda _e: self.peer.source, timeout=self.peer.timeout)
+                                     origin_of=self._origin, peer_of=self._peer, timeout=self.peer.timeout)
             kwargs = {}
         try:
             with self.peer.associate(ae, **kwargs) as assoc:
@@ -127,6 +175,7 @@ class Retriever:
         """Retrieve one study, series or instance; return the peer's final answer (never raises for a failure
         status: the caller records it per study). Raises :class:`PeerError` when the association is lost."""
         assert self._assoc is not None, "call inside open()"
+        self.study = study_uid
         ident = _identifier(level, study_uid, series_uid, sop_uid)
         if self.method == "get":
             responses = self._assoc.send_c_get(ident, StudyRootQueryRetrieveInformationModelGet)

@@ -172,13 +172,16 @@ class Receiver:
                 fh.close()
                 continue
             for origin_dir in sorted(p for p in run.iterdir() if p.is_dir()):
-                origin = (origin_dir / "ORIGIN").read_text().strip() if (origin_dir / "ORIGIN").is_file() else ""
+                lines = (origin_dir / "ORIGIN").read_text().splitlines() if (origin_dir / "ORIGIN").is_file() else []
+                origin = lines[0].strip() if lines and lines[0].strip() else "unknown"
+                peer = lines[1].strip() if len(lines) > 1 and lines[1].strip() else origin
                 for path in iter_files(origin_dir):
                     if path.suffix != ".dcm":
                         continue
-                    target = self._origin_dir(origin or "unknown") / path.name
+                    n = next(self._seq)
+                    target = self._origin_dir(origin, peer) / f"{n:08d}.dcm"
                     os.replace(path, target)
-                    self._probe_and_queue(target, origin or "unknown", _sop_of(target))
+                    self._probe_and_queue(target, origin, _sop_of(target), f"{peer} #{n} (recovered)")
                     found += 1
             shutil.rmtree(run, ignore_errors=True)
             fh.close()
@@ -188,7 +191,7 @@ class Receiver:
 
     # --- receiving -------------------------------------------------------------------------------------------
 
-    def store(self, data: bytes | Callable[[Path], None], *, origin: str, sop_uid: str) -> int:
+    def store(self, data: bytes | Callable[[Path], None], *, origin: str, sop_uid: str, peer: str | None = None) -> int:
         """Spool one instance, check it, and return the C-STORE status to answer (PS3.4 B.2.3).
 
         Parameters
@@ -197,9 +200,12 @@ class Receiver:
             The instance in the DICOM File Format (preamble, file meta, data set), or a function that writes it
             to the path it is given.
         origin : str
-            Where it comes from, without PHI (``pacs AE@host:port``, ``listen AE@address``, ``dicomweb URL``).
+            Where it comes from, for the catalog (:attr:`~cxrlab.catalog.models.Image.origin`): ``pacs
+            AE@host:port study <UID>``, ``listen AE@address``, ``dicomweb URL study <UID>``.
         sop_uid : str
             Its SOP Instance UID (from the C-STORE request), to mark the query row done.
+        peer : str, optional
+            How logs, the report and the quarantine name the sender (default: *origin*); never a UID.
 
         Returns
         -------
@@ -208,7 +214,8 @@ class Receiver:
             (it is quarantined with the reason); :data:`STATUS_OUT_OF_RESOURCES` when it cannot be written.
         """
         n = next(self._seq)
-        path = self._origin_dir(origin) / f"{n:08d}.dcm"
+        peer = peer or origin
+        path = self._origin_dir(origin, peer) / f"{n:08d}.dcm"
         try:
             with atomic_path(path) as tmp:
                 if callable(data):
@@ -217,28 +224,29 @@ class Receiver:
                     with open(tmp, "wb") as fh:
                         fh.write(data)
         except OSError as exc:
-            log.error("%s: instance %d not written (%s)", origin, n, exc.strerror or type(exc).__name__)
+            log.error("%s #%d: not written (%s)", peer, n, exc.strerror or type(exc).__name__)
             return STATUS_OUT_OF_RESOURCES
-        result = self._probe_and_queue(path, origin, sop_uid, n)
+        result = self._probe_and_queue(path, origin, sop_uid, f"{peer} #{n}")
         return 0x0000 if result.outcome == "ok" else STATUS_CANNOT_UNDERSTAND
 
-    def _probe_and_queue(self, path: Path, origin: str, sop_uid: str, n: int | None = None) -> IngestResult:
+    def _probe_and_queue(self, path: Path, origin: str, sop_uid: str, label: str) -> IngestResult:
         result = probe_file(path, self._raw, self._key, True)
         if result.outcome == "not_dicom":
             result = IngestResult(result.path, "error", reason="not a DICOM data set")
-        label = f"{origin} #{n or next(self._seq)}"
         if result.outcome != "ok":
             log.warning("%s: refused (%s)", label, result.reason)
         self._queue.put(_Item(path, result, origin, sop_uid, label))
         return result
 
-    def _origin_dir(self, origin: str) -> Path:
+    def _origin_dir(self, origin: str, peer: str) -> Path:
+        """This run's spool folder for *origin*; its ``ORIGIN`` file keeps the origin and the peer's name for
+        :meth:`recover`."""
         with self._guard:
             folder = self._origins.get(origin)
             if folder is None:
                 folder = self._run / hashlib.sha256(origin.encode()).hexdigest()[:16]
                 folder.mkdir(parents=True, exist_ok=True)
-                atomic_write_text(folder / "ORIGIN", origin + "\n")
+                atomic_write_text(folder / "ORIGIN", f"{origin}\n{peer}\n")
                 self._origins[origin] = folder
             return folder
 
@@ -301,12 +309,18 @@ def add_storage_contexts(ae: AE) -> None:
         ae.add_supported_context(cx.abstract_syntax, syntaxes)
 
 
-def store_handler(receiver: Receiver, origin_of: Callable[[Event], str]) -> Callable[[Event], int]:
-    """An ``EVT_C_STORE`` handler that hands each instance to *receiver* (raw bytes: nothing is decoded)."""
+def store_handler(
+    receiver: Receiver, origin_of: Callable[[Event], str], peer_of: Callable[[Event], str] | None = None
+) -> Callable[[Event], int]:
+    """An ``EVT_C_STORE`` handler that hands each instance to *receiver* (raw bytes: nothing is decoded).
+
+    *origin_of(event)* gives the catalog's origin, *peer_of(event)* the sender's name in logs (default: the
+    origin)."""
 
     def handle(event: Event) -> int:
         return receiver.store(event.encoded_dataset(), origin=origin_of(event),
-                              sop_uid=str(event.request.AffectedSOPInstanceUID or ""))
+                              sop_uid=str(event.request.AffectedSOPInstanceUID or ""),
+                              peer=peer_of(event) if peer_of else None)
 
     return handle
 
@@ -319,6 +333,7 @@ def start_store_scp(
     bind: str = "0.0.0.0",
     allow_aets: Iterable[str] = (),
     origin_of: Callable[[Event], str] | None = None,
+    peer_of: Callable[[Event], str] | None = None,
     timeout: float = 30.0,
     max_associations: int = 10,
 ) -> ThreadedAssociationServer:
@@ -331,8 +346,9 @@ def start_store_scp(
     allow_aets : iterable of str
         When given, only these calling AE titles may associate (others: "calling AE title not recognised",
         PS3.8 9.3.4).
-    origin_of : callable, optional
-        ``origin_of(event)`` for the catalog; default ``listen <calling AE>@<address>``.
+    origin_of, peer_of : callable, optional
+        ``origin_of(event)`` for the catalog, ``peer_of(event)`` for logs; default ``listen <calling
+        AE>@<address>`` for both.
 
     Raises
     ------
@@ -353,7 +369,7 @@ def start_store_scp(
     add_storage_contexts(ae)
     ae.add_supported_context(Verification)
     origin_of = origin_of or (lambda e: f"listen {e.assoc.requestor.ae_title}@{e.assoc.requestor.address}")
-    handlers = [(evt.EVT_C_STORE, store_handler(receiver, origin_of))]
+    handlers = [(evt.EVT_C_STORE, store_handler(receiver, origin_of, peer_of))]
     try:
         return ae.start_server((bind, port), block=False, evt_handlers=handlers)
     except OSError as exc:

@@ -246,14 +246,16 @@ def run_collect_pacs(
     """
     del executor
     filters = filters or QueryFilters()
+    report = StageReport("collect")
 
     def find(known: list[str]) -> tuple[list[FoundStudy], list[str]]:
         with peer.associate(_find_ae(peer)) as assoc:
-            return find_studies(assoc, peer, filters, known=known)
+            return find_studies(assoc, peer, filters, known=known, counts=report.counts)
 
     @contextmanager
     def retrieving(receiver: Receiver) -> Iterator[RetrieveStudy]:
-        retriever = Retriever(peer, receiver, method=method, move_aet=move_aet, move_port=move_port, bind=bind)
+        retriever = Retriever(peer, receiver, method=method, move_aet=move_aet, move_port=move_port, bind=bind,
+                              modalities=filters.modalities)
         with retriever.open() as r:
             yield lambda plan: [o.status_text for o in _retrieve_study(r, plan) if not o.ok]
 
@@ -261,8 +263,8 @@ def run_collect_pacs(
         with peer.associate(_find_ae(peer)) as assoc:
             return not _study_exists(assoc, peer, uid)
 
-    return collect_into(ws, StageReport("collect"), source=peer.source, find=find, retrieving=retrieving,
-                        gone=gone, on_progress=on_progress, on_study=on_study)
+    return collect_into(ws, report, source=peer.source, find=find, retrieving=retrieving, gone=gone,
+                        on_progress=on_progress, on_study=on_study)
 
 
 def _find_ae(peer: Peer) -> AE:
