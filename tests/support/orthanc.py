@@ -177,7 +177,7 @@ class Orthanc:
 
 
 def start_orthanc(root: Path, *, modalities: dict[str, tuple[str, int]] | None = None, aet: str = "ORTHANC",
-                  storage: Path | None = None) -> Orthanc:
+                  storage: Path | None = None, users: dict[str, str] | None = None) -> Orthanc:
     """Start Orthanc with a generated configuration on free ports.
 
     Parameters
@@ -187,6 +187,8 @@ def start_orthanc(root: Path, *, modalities: dict[str, tuple[str, int]] | None =
         (:data:`CXRLAB_AET`) without a C-MOVE port. Unknown callers are refused at association time.
     storage : path, optional
         Where it stores instances and its index (default: ``root/storage``).
+    users : dict, optional
+        HTTP basic users and passwords: when given, the REST API and DICOMweb need one of them.
     """
     problem = orthanc_problem()
     if problem:
@@ -198,7 +200,7 @@ def start_orthanc(root: Path, *, modalities: dict[str, tuple[str, int]] | None =
     config = {
         "Name": "cxrlab-test", "StorageDirectory": str(storage), "IndexDirectory": str(storage),
         "HttpPort": http_port, "DicomPort": dicom_port, "DicomAet": aet,
-        "RemoteAccessAllowed": False, "AuthenticationEnabled": False,
+        "RemoteAccessAllowed": False, "AuthenticationEnabled": bool(users), "RegisteredUsers": users or {},
         "DicomCheckCalledAet": True, "DicomCheckModalityHost": False,
         # Only the declared modalities may associate: an unknown calling AE title is rejected (PS3.8 9.3.4).
         "DicomAlwaysAllowEcho": False, "DicomAlwaysAllowStore": False, "DicomAlwaysAllowFind": False,
@@ -218,7 +220,7 @@ def start_orthanc(root: Path, *, modalities: dict[str, tuple[str, int]] | None =
     deadline = time.monotonic() + READY_TIMEOUT
     while True:
         try:
-            if requests.get(f"{server.url}/system", timeout=2).ok and _listening(dicom_port):
+            if requests.get(f"{server.url}/system", timeout=2).status_code in (200, 401) and _listening(dicom_port):
                 return server
         except requests.RequestException:
             pass

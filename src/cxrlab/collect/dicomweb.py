@@ -73,7 +73,11 @@ class DicomwebPeer:
         if self.user:
             session.auth = (self.user, self.password or "")
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
-        return DICOMwebClient(str(self), session=session, headers=headers, timeout=self.timeout)
+        client = DICOMwebClient(str(self), session=session, headers=headers, timeout=self.timeout)
+        # dicomweb-client retries a request 5 times with a back-off of 2, 4, 8, 16 s, on 429/408/503/504 and on
+        # every network error: a refused connection would take 30 s to report. Three tries, 0.5 and 1 s apart.
+        client.set_http_retry_params(retry=True, max_attempts=3, wait_exponential_multiplier=250)
+        return client
 
     def call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Run one dicomweb-client call; turn HTTP and network errors into a one-line :class:`PeerError`."""
@@ -101,6 +105,28 @@ def _value(item: dict, tag: str) -> str:
     return str(values[0]).strip()
 
 
+#: QIDO-RS page size (``limit``, ``offset``: PS3.18 8.3.4.4).
+PAGE = 1000
+
+
+def _search(peer: DicomwebPeer, what: str, fn: Callable[..., list[dict]], *args: Any, key: str,
+            **kwargs: Any) -> list[dict]:
+    """Every match of a QIDO-RS search, page by page, without repeats (by the UID in *key*).
+
+    Paging ends on a short or empty page, or on a page with nothing new: some servers (Orthanc's DICOMweb plugin)
+    ignore ``offset`` and answer the same page again, where dicomweb-client's ``get_remaining`` would loop for ever.
+    """
+    found: dict[str, dict] = {}
+    offset = 0
+    while True:
+        items = peer.call(what, fn, *args, limit=PAGE, offset=offset, **kwargs) or []
+        fresh = {_value(i, key): i for i in items if _value(i, key) and _value(i, key) not in found}
+        found.update(fresh)
+        if len(items) < PAGE or not fresh:
+            return list(found.values())
+        offset += len(items)
+
+
 def find_studies_web(peer: DicomwebPeer, client: DICOMwebClient, filters: QueryFilters,
                      known: list[str], counts: Counter | None = None) -> tuple[list[FoundStudy], list[str]]:
     """QIDO-RS: the studies matching *filters*, their series and instances (as :func:`~cxrlab.collect.query.
@@ -109,8 +135,8 @@ def find_studies_web(peer: DicomwebPeer, client: DICOMwebClient, filters: QueryF
     candidates: set[tuple[str, str]] = set()
     for modality in filters.modalities or (None,):
         search = dict(base, ModalitiesInStudy=modality) if modality else base
-        for item in peer.call("QIDO-RS study search", client.search_for_studies, search_filters=search,
-                              get_remaining=True):
+        for item in _search(peer, "QIDO-RS study search", client.search_for_studies, search_filters=search,
+                            key="0020000D"):
             if _value(item, "0020000D"):
                 candidates.add((_value(item, "00080020"), _value(item, "0020000D")))
     known_set = set(known)
@@ -123,8 +149,8 @@ def find_studies_web(peer: DicomwebPeer, client: DICOMwebClient, filters: QueryF
             again.append(uid)
             continue
         study = FoundStudy(uid, date)
-        series_items = peer.call("QIDO-RS series search", client.search_for_series, uid,
-                                 fields=["BodyPartExamined"], get_remaining=True)
+        series_items = _search(peer, "QIDO-RS series search", client.search_for_series, uid,
+                               fields=["BodyPartExamined"], key="0020000E")
         for item in sorted(series_items, key=lambda i: _value(i, "0020000E")):
             series_uid = _value(item, "0020000E")
             modality, body_part = _value(item, "00080060"), _value(item, "00180015")
@@ -134,8 +160,8 @@ def find_studies_web(peer: DicomwebPeer, client: DICOMwebClient, filters: QueryF
                 if counts is not None and filters.left_out_for_body_part(modality, body_part):
                     counts[NO_BODY_PART] += 1
                 continue
-            instances = peer.call("QIDO-RS instance search", client.search_for_instances, uid, series_uid,
-                                  get_remaining=True)
+            instances = _search(peer, "QIDO-RS instance search", client.search_for_instances, uid, series_uid,
+                                key="00080018")
             sops = sorted({_value(i, "00080018") for i in instances} - {""})
             if sops:
                 study.series.append(FoundSeries(series_uid, _value(item, "00080060"), sops))

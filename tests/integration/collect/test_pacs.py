@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 
 from cxrlab.catalog.models import CollectInstance, CollectState, CollectStudy, Image, QuarantineItem
 from cxrlab.cli.main import app
-from cxrlab.collect import Peer, PeerError, QueryFilters, run_collect_pacs
+from cxrlab.collect import DicomwebPeer, Peer, PeerError, QueryFilters, run_collect_dicomweb, run_collect_pacs
 from tests.integration.collect.conftest import Archive, phantom_set
 from tests.support.orthanc import (
     CXRLAB_AET,
@@ -337,12 +337,13 @@ class TestDcmqrscp:
 
 def test_no_peer_error_or_log_line_shows_phi(workspace, pacs: Orthanc, caplog: pytest.LogCaptureFixture,
                                             move_port: int) -> None:
-    """Plant PHI (every phantom carries :data:`PHI`), collect at DEBUG log level by both methods and from a
-    refusing peer, grep every log record and message."""
+    """Plant PHI (every phantom carries :data:`PHI`), collect at DEBUG log level by C-GET, C-MOVE and DICOMweb,
+    and from a refusing peer; grep every log record and message."""
     caplog.set_level("DEBUG")
     run_collect_pacs(workspace, peer_of(pacs))
     run_collect_pacs(workspace, peer_of(pacs), QueryFilters(modalities=("CT",)), method="move",
                      move_port=move_port, bind="127.0.0.1")
+    run_collect_dicomweb(workspace, DicomwebPeer(pacs.dicomweb), QueryFilters(modalities=("DX",)))
     with pytest.raises(PeerError) as info:
         run_collect_pacs(workspace, peer_of(pacs, calling="STRANGER"))
     text = caplog.text + str(info.value)
