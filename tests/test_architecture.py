@@ -70,7 +70,6 @@ def test_routers_import_no_router() -> None:
 
 
 @pytest.mark.skipif(shutil.which("duplicates") is None, reason="the `duplicates` tool is not installed here")
-@pytest.mark.xfail(strict=True, reason="read.html and review.html open alike; the viewer templates are being reworked")
 def test_no_block_of_more_than_ten_lines_stands_twice() -> None:
     found = subprocess.run(["duplicates", "--repo", str(ROOT / "src"), "--min-lines", "11", "--most", "200"],
                            capture_output=True, text=True, check=True).stdout

@@ -193,3 +193,14 @@ class TestPhantom:
         if not UNWRITABLE.parent.is_dir():
             pytest.skip("needs Linux /proc")
         assert_one_line_error(invoke("phantom", UNWRITABLE, "-n", "1"), str(UNWRITABLE))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["phantom", "{tmp}/p", "-n", "1"], ["annotate", "assign", "-p", "1"], ["split", "-w", "{tmp}"]],
+)
+def test_seed_options_are_bounded(tmp_path: Path, args: list[str]) -> None:
+    """A seed past the 32-bit catalog columns is a usage error (exit 2) naming the bound, never a traceback."""
+    result = runner.invoke(app, [a.format(tmp=tmp_path) for a in args] + ["--seed", str(2**63)])
+    assert result.exit_code == 2, result.output
+    assert "2147483647" in result.output and "Traceback" not in result.output

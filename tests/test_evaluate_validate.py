@@ -59,6 +59,9 @@ class TestValidateSubmission:
         ]
         assert problems[1].message == "number 6 ('abc', group 1) is not a number"
         assert problems[2].message == "image 'a' already has a row on line 2"
+        # the message names the class id and the benchmark's numbering (a schema's own ids differ)
+        assert problems[3].message == ("1 group with class_id 15 not in the vindr-cxr-challenge class list "
+                                       "(0-14, 14 = No finding) (first: group 1)")
         assert problems[7].severity is Severity.WARNING and "14 1 0 0 1 1" in problems[7].message
         assert problems[0].format("submission.csv").startswith("submission.csv:2: error: 5 numbers")
 

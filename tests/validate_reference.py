@@ -17,7 +17,7 @@ import pandas as pd
 from cxrlab.evaluate.classes import CHALLENGE, NO_FINDING_BOX, ClassList
 from cxrlab.evaluate.detection import MAX_DETS
 from cxrlab.evaluate.formats import SUBMISSION_COLUMNS, line_of, read_csv, read_meta
-from cxrlab.evaluate.validate import TOLERANCE, Problem, Severity
+from cxrlab.evaluate.validate import TOLERANCE, Problem, Severity, unknown_class_text
 
 __all__ = ["reference_validate"]
 
@@ -177,12 +177,9 @@ def _check_groups(
 
     not_int = ~np.isfinite(cls) | (cls != np.floor(cls))
     report(not_int, E, "bad_class", "with a class that is not an integer")
-    report(
-        ~not_int & ((cls < 0) | (cls >= n_classes)),
-        E,
-        "unknown_class",
-        f"with a class outside 0-{n_classes - 1} ({classes.name})",
-    )
+    unknown = ~not_int & ((cls < 0) | (cls >= n_classes))
+    for r in np.unique(rows[unknown]):  # the message names the row's class ids (unknown_class_text)
+        report(unknown & (rows == r), E, "unknown_class", unknown_class_text(cls[unknown & (rows == r)], classes))
     report(np.isnan(conf), E, "nan_confidence", "with a NaN confidence")
     report(np.isinf(conf), E, "infinite_confidence", "with an infinite confidence")
     report(conf < 0, E, "negative_confidence", "with a negative confidence")

@@ -39,6 +39,10 @@ class TestHostileFiles:
                 r = sqlite_site.get(f"/api/images/{image}{suffix}", "ann1")
                 assert r.status_code == 500, (name, suffix, r.status_code)
                 assert r.json() == {"detail": "the image file could not be read or decoded"}
+        # ... and the OpenAPI document says so for every route that reads the file.
+        paths = sqlite_site.get("/openapi.json", None).json()["paths"]
+        for suffix in ("/render", "/meta", "/pixels"):
+            assert "500" in paths[f"/api/images/{{image_id}}{suffix}"]["get"]["responses"], suffix
 
 
 class TestPixels:

@@ -23,7 +23,7 @@ import pytest
 from PIL import Image as PILImage
 from sqlalchemy import select
 
-from cxrlab.catalog.models import ConsensusBox, Image, Task, TaskKind, TaskState, User
+from cxrlab.catalog.models import ConsensusBox, Image, Review, Task, TaskKind, TaskState, User
 from tests.e2e.conftest import ARTIFACTS, METRICS, PASSWORD, E2ESite
 
 pytestmark = pytest.mark.slow
@@ -43,9 +43,9 @@ def screenshot(page, name: str) -> None:  # noqa: ANN001
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
 
 
-def login(browser, site: E2ESite, username: str):  # noqa: ANN001, ANN201 - a playwright Page
-    """A fresh browser context logged in through the login form."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, accept_downloads=True)
+def login(browser, site: E2ESite, username: str, viewport: tuple[int, int] = (1400, 900)):  # noqa: ANN001, ANN201
+    """A fresh browser context (a playwright Page) logged in through the login form."""
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, accept_downloads=True)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -407,12 +407,15 @@ class TestReview:
         page.get_by_label("New comment").fill("kept the extra box of " + layer["label"])
         page.get_by_role("button", name="Add comment").click()
         page.get_by_role("list", name="Comments").filter(has_text="kept the extra box").wait_for()
+        screenshot(page, "review-merged")
+        image_id = page.evaluate("window.cxrReview.state.review.task.image.image_id")
+        here = page.url
         page.get_by_role("button", name="Approve").click()
-        page.locator("#review-state").filter(has_text="by reviewer1").wait_for()
-        screenshot(page, "review-approved-by-one")
-        proposal = page.evaluate("window.cxrReview.state.review")
-        assert proposal["review_state"] == "open"  # one approval is not enough
-        image_id = proposal["task"]["image"]["image_id"]
+        page.wait_for_url(lambda url: url != here)  # an approval opens the reviewer's next open review
+        with e2e_site.workspace.sessions() as session:
+            state, approvals = session.execute(select(Review.state, Review.approvals).join(
+                Image, Image.id == Review.image_pk).where(Image.image_id == image_id)).one()
+        assert state == "open" and len(approvals) == 1  # one approval is not enough
 
         assert image_id == e2e_site.review_image
         second = login(playwright_browser, e2e_site, "reviewer2")
@@ -420,9 +423,10 @@ class TestReview:
         second.wait_for_function("window.cxrReview && window.cxrReview.state.review && window.cxrReview.view.image")
         assert second.get_by_role("checkbox", name="Other diseases").is_checked()
         assert "kept the extra box" in second.get_by_role("list", name="Comments").text_content()
+        here = second.url
         second.get_by_role("button", name="Approve").click()
-        second.locator("#review-state").filter(has_text="Final").wait_for()
-        screenshot(second, "review-final")
+        second.wait_for_url(lambda url: url != here)
+        screenshot(second, "review-after-final")
         with e2e_site.workspace.sessions() as session:
             pk = session.scalar(select(Image.id).where(Image.image_id == image_id))
             final = session.scalars(select(ConsensusBox).where(ConsensusBox.image_pk == pk)).all()

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cxrlab.cli.common import WorkspaceOpt, cli_errors, out, print_report
+from cxrlab.cli.common import SEED_MAX, WorkspaceOpt, cli_errors, out, print_report
 
 app = typer.Typer(
     help="Record readers' labels (the web labeling tool comes with `cxrlab serve`).", no_args_is_help=True
@@ -42,7 +42,7 @@ def record(
 def simulate(
     workspace: WorkspaceOpt = None,
     readers: Annotated[int, typer.Option(min=1, help="Readers per image.")] = 3,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Random seed.")] = 0,
 ) -> None:
     """Simulate blinded readers on every accepted image (demo and tests only)."""
     from cxrlab.annotate.readings import simulate_readers
@@ -65,7 +65,7 @@ def assign(
     readers: Annotated[int, typer.Option(min=1, help="Readers per image (new project).")] = 3,
     reviewers: Annotated[int, typer.Option(min=1, help="Reviewers per test image (new project).")] = 2,
     test_fraction: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of unsplit images put in test.")] = 0.0,
-    seed: Annotated[int, typer.Option(help="Seed of the per-reader shuffle (new project).")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Seed of the per-reader shuffle (new project).")] = 0,
     reader: Annotated[list[str] | None, typer.Option(help="Only these annotators (repeat).")] = None,
     reviewer: Annotated[list[str] | None, typer.Option(help="Only these reviewers (repeat).")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Assign at most this many images.")] = None,

@@ -26,8 +26,11 @@ from rich.table import Table
 
 from cxrlab.errors import CxrlabError
 
-out = Console()
+out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
+
+#: Largest seed an option takes: seeds are stored in 32-bit catalog columns (``catalog.models.INT_MAX``).
+SEED_MAX = 2**31 - 1
 
 WorkspaceOpt = Annotated[
     Path | None,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cxrlab.cli.common import cli_errors, out, progress
+from cxrlab.cli.common import SEED_MAX, cli_errors, out, progress
 
 
 def register(app: typer.Typer) -> None:
@@ -54,7 +54,7 @@ def render(
 def phantom(
     out_dir: Annotated[Path, typer.Argument(help="Folder to write the phantoms and truth.json into.")],
     n: Annotated[int, typer.Option("-n", min=1, help="Number of images.")] = 10,
-    seed: Annotated[int, typer.Option(help="Random seed (same seed, same bytes).")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Random seed (same seed, same bytes).")] = 0,
     min_size: Annotated[int, typer.Option(min=64, help="Smallest side.")] = 1024,
     max_size: Annotated[int, typer.Option(min=64, help="Largest side.")] = 3000,
     text_prob: Annotated[float, typer.Option(min=0, max=1, help="Share with burned-in text.")] = 0.3,

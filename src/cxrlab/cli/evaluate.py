@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from cxrlab.cli.common import MaxUnpackedOpt, cli_errors, err, out, progress
+from cxrlab.cli.common import SEED_MAX, MaxUnpackedOpt, cli_errors, err, out, progress
 
 app = typer.Typer(help="Benchmark scores as the public challenge and the papers computed them.", no_args_is_help=True)
 
@@ -128,7 +128,7 @@ def classification(
         str, typer.Option(help="'youden' (per class) or a number: positive when probability >= threshold.")
     ] = "youden",
     n_boot: Annotated[int, typer.Option("--n-boot", min=0, help="Bootstrap resamples for the CI.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Bootstrap seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Bootstrap seed.")] = 0,
     ci: Annotated[float, typer.Option(min=0.5, max=0.999, help="Interval level.")] = 0.95,
     fmt: FormatOpt = Format.TABLE,
     max_unpacked: MaxUnpackedOpt = None,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cxrlab.cli.common import WorkspaceOpt, cli_errors, out
+from cxrlab.cli.common import SEED_MAX, WorkspaceOpt, cli_errors, out
 
 app = typer.Typer(help="Benchmarks on hidden test labels (the leaderboard of `cxrlab serve`).", no_args_is_help=True)
 
@@ -24,7 +24,9 @@ def create(
         "vindr-cxr-challenge"),
     public_fraction: Annotated[float, typer.Option(help="Share of test images on the public board.")] = 0.5,
     daily_limit: Annotated[int, typer.Option(help="Submissions per user per UTC day.")] = 5,
-    seed: Annotated[int | None, typer.Option(help="Seed of the public/private split (default: random).")] = None,
+    seed: Annotated[
+        int | None, typer.Option(min=0, max=SEED_MAX, help="Seed of the public/private split (default: random).")
+    ] = None,
     description: Annotated[str | None, typer.Option(help="Shown on the page.")] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:

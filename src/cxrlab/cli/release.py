@@ -13,7 +13,17 @@ from typing import Annotated
 
 import typer
 
-from cxrlab.cli.common import MaxUnpackedOpt, WorkersOpt, WorkspaceOpt, cli_errors, err, out, print_report, progress
+from cxrlab.cli.common import (
+    SEED_MAX,
+    MaxUnpackedOpt,
+    WorkersOpt,
+    WorkspaceOpt,
+    cli_errors,
+    err,
+    out,
+    print_report,
+    progress,
+)
 
 stats_app = typer.Typer(help="Release statistics: Table 2, Figures 3-4, NIH co-occurrence.", no_args_is_help=True)
 import_app = typer.Typer(help="Import a public release (VinDr, NIH) into the workspace.", no_args_is_help=True)
@@ -196,7 +206,7 @@ def split(
                                              "(0.2).")] = 0.2,
     method: Annotated[SplitMethod, typer.Option(help="random, stratified (multilabel) or group (by patient).")]
     = SplitMethod.stratified,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Random seed.")] = 0,
     resplit: Annotated[bool, typer.Option(help="Split again images that already have a split.")] = False,
     annotations: AnnotationsOpt = None,
     image_labels: LabelsOpt = None,
@@ -300,7 +310,7 @@ def export(
             written = output / tag
     print_report(report)
     with cli_errors():
-        out.print(f"release written to {written}: {release_contents(written)}", markup=False, highlight=False, soft_wrap=True)
+        out.print(f"release written to {written}: {release_contents(written)}", markup=False, highlight=False)
 
 
 ImportCopyOpt = Annotated[bool, typer.Option("--copy", help="Copy image files instead of hard-linking them.")]

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cxrlab.cli.common import WorkersOpt, WorkspaceOpt, cli_errors, multi_progress, out, print_report
+from cxrlab.cli.common import SEED_MAX, WorkersOpt, WorkspaceOpt, cli_errors, multi_progress, out, print_report
 
 HostOpt = Annotated[str, typer.Option(help="Address to bind (serve other hosts behind an HTTPS proxy).")]
 PortOpt = Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")]
@@ -49,7 +49,7 @@ def demo(
         "demo-workspace"
     ),
     n: Annotated[int, typer.Option("-n", min=1, help="Phantom images.")] = 60,
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Random seed.")] = 0,
     workers: WorkersOpt = None,
     host: HostOpt = "127.0.0.1",
     port: PortOpt = 8000,
@@ -65,7 +65,7 @@ def demo(
     for report in reports:
         print_report(report)
     release = ws.path("exports", "demo")
-    out.print(f"\nrelease written to {release}: {release_contents(release)}", markup=False, highlight=False, soft_wrap=True)
+    out.print(f"\nrelease written to {release}: {release_contents(release)}", markup=False, highlight=False)
     out.print(release.joinpath("table2.md").read_text(), markup=False, highlight=False)
     with cli_errors():
         passwords = demo_users(ws)

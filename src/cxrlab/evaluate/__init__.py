@@ -4,7 +4,7 @@ Detection mAP (``kaggle``, ``voc``, ``coco``), classification AUC with bootstrap
 accuracy, and submission validation. Pure functions on tables: no catalog, no web.
 """
 
-from cxrlab.evaluate.classes import CHALLENGE, ClassList, get_class_list
+from cxrlab.evaluate.classes import CHALLENGE, CLASS_LISTS, ClassList, get_class_list
 from cxrlab.evaluate.classification import ClassificationResult, ClassScore, score_classification
 from cxrlab.evaluate.detection import DetectionResult, Metric, score_detections, score_submission
 from cxrlab.evaluate.exceptions import EvaluationError, SubmissionError
@@ -21,6 +21,7 @@ from cxrlab.evaluate.validate import Problem, Severity, validate_submission
 
 __all__ = [
     "CHALLENGE",
+    "CLASS_LISTS",
     "ClassList",
     "ClassScore",
     "ClassificationResult",

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from cxrlab.evaluate.exceptions import EvaluationError
 from cxrlab.schemas import CHALLENGE_CLASSES, get_schema
 
-__all__ = ["CHALLENGE", "ClassList", "get_class_list"]
+__all__ = ["CHALLENGE", "CLASS_LISTS", "ClassList", "get_class_list"]
 
 #: The box given to "No finding" in submissions and ground truth: ``14 1 0 0 1 1`` (docs, "File formats").
 NO_FINDING_BOX = (0.0, 0.0, 1.0, 1.0)
@@ -59,6 +59,12 @@ class ClassList:
     def __len__(self) -> int:
         return len(self.names)
 
+    @property
+    def ids_text(self) -> str:
+        """The ids the list gives, as pages and messages name them: ``0-14, 14 = No finding``."""
+        text = f"0-{len(self) - 1}"
+        return text if self.no_finding is None else f"{text}, {self.no_finding} = No finding"
+
 
 CHALLENGE = ClassList(
     "vindr-cxr-challenge",
@@ -66,6 +72,10 @@ CHALLENGE = ClassList(
     no_finding=14,
     aliases={"Interstitial lung disease (ILD)": 5},
 )
+
+
+#: The names :func:`get_class_list` knows (a benchmark's ``classes``).
+CLASS_LISTS = ("vindr-cxr-challenge", "vindr-cxr", "vindr-pcxr")
 
 
 def get_class_list(name: str) -> ClassList:
@@ -81,9 +91,7 @@ def get_class_list(name: str) -> ClassList:
     try:
         schema = get_schema(name)
     except KeyError as exc:
-        raise EvaluationError(f"unknown class list {name!r} (known: {CHALLENGE.name}, vindr-cxr, vindr-pcxr)") from (
-            exc
-        )
+        raise EvaluationError(f"unknown class list {name!r} (known: {', '.join(CLASS_LISTS)})") from exc
     local = tuple(lb.name for lb in schema.local)
     if not local:
         raise EvaluationError(f"label schema {name!r} has no boxed (local) labels to score")

@@ -7,7 +7,7 @@ unscorable or its score meaningless; warnings point at what the metric will sile
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -20,7 +20,7 @@ from cxrlab.evaluate.classes import CHALLENGE, NO_FINDING_BOX, ClassList
 from cxrlab.evaluate.detection import MAX_DETS
 from cxrlab.evaluate.formats import SUBMISSION_COLUMNS, line_of, parse_prediction_strings, read_csv, read_meta
 
-__all__ = ["TOLERANCE", "Problem", "Severity", "problems_summary", "validate_submission"]
+__all__ = ["TOLERANCE", "Problem", "Severity", "problems_summary", "unknown_class_text", "validate_submission"]
 
 #: Pixels a box may pass the image border by before it is "outside the image".
 TOLERANCE = 1.0
@@ -190,22 +190,21 @@ def _check_groups(
     group_no = np.arange(len(groups)) - np.searchsorted(rows, rows, side="left") + 1
     out: list[Problem] = []  # rule by rule; the caller's stable sort by line keeps the rules' order in a line
 
-    def report(mask: np.ndarray, severity: Severity, code: str, what: str) -> None:
+    def report(mask: np.ndarray, severity: Severity, code: str, what: str | Callable[[np.ndarray], str]) -> None:
+        """One problem per row with a group in *mask*; *what* may depend on the row's groups (their indices)."""
         hits = np.flatnonzero(mask)
         if not len(hits):
             return
         hit_rows, first, n = np.unique(rows[hits], return_index=True, return_counts=True)
-        for r, f, c in zip(hit_rows.tolist(), group_no[hits[first]].tolist(), n.tolist(), strict=True):
-            message = f"{c} group{'s' if c > 1 else ''} {what} (first: group {f})"
+        for r, i, f, c in zip(hit_rows.tolist(), first.tolist(), group_no[hits[first]].tolist(), n.tolist(),
+                              strict=True):
+            text = what(hits[i : i + c]) if callable(what) else what  # rows ascend: a row's groups are adjacent
+            message = f"{c} group{'s' if c > 1 else ''} {text} (first: group {f})"
             out.append(Problem(severity, code, message, line_of(r), image_ids[r]))
     not_int = ~np.isfinite(cls) | (cls != np.floor(cls))
     report(not_int, E, "bad_class", "with a class that is not an integer")
-    report(
-        ~not_int & ((cls < 0) | (cls >= n_classes)),
-        E,
-        "unknown_class",
-        f"with a class outside 0-{n_classes - 1} ({classes.name})",
-    )
+    report(~not_int & ((cls < 0) | (cls >= n_classes)), E, "unknown_class",
+           lambda groups: unknown_class_text(cls[groups], classes))
     report(np.isnan(conf), E, "nan_confidence", "with a NaN confidence")
     report(np.isinf(conf), E, "infinite_confidence", "with an infinite confidence")
     report(conf < 0, E, "negative_confidence", "with a negative confidence")
@@ -251,6 +250,15 @@ def _check_groups(
         f"beyond {MAX_DETS} of one class (kaggle and coco score the {MAX_DETS} most confident of each class per image)",
     )
     return out
+
+
+def unknown_class_text(ids: np.ndarray, classes: ClassList) -> str:
+    """``with class_id 22 not in the vindr-cxr-challenge class list (0-14, 14 = No finding)``: the ids a row
+    uses that the benchmark's numbering does not have, and that numbering (a schema's own ids and the
+    challenge's differ, see :mod:`cxrlab.evaluate.classes`)."""
+    distinct = [f"{v:g}" for v in sorted(set(ids.tolist()))]
+    shown = ", ".join(distinct[:5]) + (f" and {len(distinct) - 5} more" if len(distinct) > 5 else "")
+    return f"with class_id {shown} not in the {classes.name} class list ({classes.ids_text})"
 
 
 def problems_summary(problems: list[Problem]) -> dict[str, int]:

@@ -110,6 +110,7 @@ ERROR_RESPONSES: dict[int, tuple[Any, str]] = {
     413: (ErrorOut, "The upload is too large"),
     422: (ValidationErrorOut, "The request is malformed"),
     429: (ErrorOut, "Too many requests; Retry-After says when to try again"),
+    500: (ErrorOut, "The stored image file could not be read or decoded (the server log names it)"),
 }
 
 

@@ -11,11 +11,18 @@
 // Events (CustomEvent on the view): "change" (the editable boxes changed: detail {reason}), "select"
 // (detail {layer, box}), "window" (window or invert changed), "view" (zoom/pan changed), "paint" (a frame
 // was drawn; detail {time}).
+//
+// Name tags: every box is named by a tag (editable boxes above their top edge, read-only ones — other readers
+// — below their bottom edge). Boxes of several readers often lie a few pixels apart, so tags are laid out
+// before painting: a tag that would overlap one already placed moves past it, away from its box, until it
+// overlaps none. `view.tags` holds the rectangles of the last frame (CSS px of the canvas).
 
 import { applyLevels, displayLevels, minWidth, modalityRange } from "./windowing.js";
 
 const HANDLE = 7;      // CSS px: half size of a resize handle's hit area
 const MIN_DRAW = 3;    // CSS px: a smaller drag is a click
+const TAG_H = 16;      // CSS px: height of a box's name tag
+const TAG_FONT = "12px system-ui, sans-serif";
 const HANDLES = ["nw", "n", "ne", "e", "se", "s", "sw", "w"];
 const CURSORS = { nw: "nwse-resize", se: "nwse-resize", ne: "nesw-resize", sw: "nesw-resize", n: "ns-resize",
                   s: "ns-resize", e: "ew-resize", w: "ew-resize" };
@@ -51,6 +58,7 @@ export class ImageView extends EventTarget {
     this.zoom = 1; this.panX = 0; this.panY = 0;
     this.tool = "box";
     this.layers = [];         // [{key, label, color, boxes, editable, visible}]
+    this.tags = [];           // name tags of the last frame: [{layer, id, text, color, x, y, w, h}] (CSS px)
     this.selected = null;     // {layer, id}
     this.currentClass = null; // class of new boxes
     this.drag = null;
@@ -511,39 +519,76 @@ export class ImageView extends EventTarget {
       ctx.drawImage(this.base, 0, 0, this.size.columns, this.size.rows);
       ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
       for (const layer of this.layers) if (layer.visible) this._paintLayer(ctx, layer);
+      this.tags = this._layoutTags(ctx);
+      this._paintTags(ctx, this.tags); // over every box: no box edge crosses a name
+      this._paintHandles(ctx);
+    } else {
+      this.tags = [];
     }
     this.stats.frames += 1;
     this.dispatchEvent(new CustomEvent("paint", { detail: { time } }));
   }
 
-  _paintLayer(ctx, layer) {
-    ctx.font = "12px system-ui, sans-serif";
+  /**
+   * Place the name tag of every visible box so that no two overlap: editable layers first (their tags sit
+   * above the box), then the others in layer order (below the box). A tag that meets one already placed moves
+   * just past it, away from its box, and is tested again. Returns [{layer, id, text, color, x, y, w, h}].
+   */
+  _layoutTags(ctx) {
+    ctx.font = TAG_FONT;
+    const tags = [];
+    const order = this.layers.filter((l) => l.visible).sort((a, b) => Number(b.editable) - Number(a.editable));
+    for (const layer of order) {
+      for (const b of layer.boxes) {
+        const r = this._screenRect(b);
+        const text = `${layer.editable ? "" : `${layer.label}: `}${b.class_name || "choose a class"}`;
+        const tag = { layer: layer.key, id: b.id, text, color: b.class_name ? layer.color : "#ff4d4d",
+                      x: r.x0, y: layer.editable ? r.y0 - TAG_H : r.y1, w: ctx.measureText(text).width + 6, h: TAG_H };
+        // each move passes one placed tag for good (the moves go one way), so at most tags.length moves
+        for (let moves = 0; moves <= tags.length; moves++) {
+          const hit = tags.find((o) => tag.x < o.x + o.w && o.x < tag.x + tag.w && tag.y < o.y + o.h && o.y < tag.y + tag.h);
+          if (!hit) break;
+          tag.y = layer.editable ? hit.y - TAG_H : hit.y + hit.h;
+        }
+        tags.push(tag);
+      }
+    }
+    return tags;
+  }
+
+  _paintTags(ctx, tags) {
+    ctx.font = TAG_FONT;
     ctx.textBaseline = "bottom";
+    for (const tag of tags) {
+      ctx.fillStyle = "rgba(0,0,0,0.65)";
+      ctx.fillRect(tag.x, tag.y, tag.w, tag.h);
+      ctx.fillStyle = tag.color;
+      ctx.fillText(tag.text, tag.x + 3, tag.y + 14);
+    }
+  }
+
+  _paintLayer(ctx, layer) {
     for (const b of layer.boxes) {
       const r = this._screenRect(b);
       const selected = this.selected && this.selected.layer === layer.key && this.selected.id === b.id;
-      const missing = !b.class_name;
       ctx.lineWidth = selected ? 2.5 : 1.5;
-      ctx.strokeStyle = missing ? "#ff4d4d" : layer.color;
+      ctx.strokeStyle = b.class_name ? layer.color : "#ff4d4d";
       ctx.setLineDash(layer.editable ? [] : [6, 3]);
       ctx.strokeRect(r.x0, r.y0, r.x1 - r.x0, r.y1 - r.y0);
       ctx.setLineDash([]);
-      const text = `${layer.editable ? "" : `${layer.label}: `}${b.class_name || "choose a class"}`;
-      const tw = ctx.measureText(text).width + 6;
-      // editable boxes are named above their top edge, read-only ones (other readers) below the bottom edge
-      const ty = layer.editable ? r.y0 - 16 : r.y1;
-      ctx.fillStyle = "rgba(0,0,0,0.65)";
-      ctx.fillRect(r.x0, ty, tw, 16);
-      ctx.fillStyle = missing ? "#ff4d4d" : layer.color;
-      ctx.fillText(text, r.x0 + 3, ty + 14);
-      if (selected && layer.editable) {
-        ctx.fillStyle = layer.color;
-        const xm = (r.x0 + r.x1) / 2, ym = (r.y0 + r.y1) / 2;
-        for (const [hx, hy] of [[r.x0, r.y0], [xm, r.y0], [r.x1, r.y0], [r.x1, ym], [r.x1, r.y1], [xm, r.y1],
-                                [r.x0, r.y1], [r.x0, ym]]) {
-          ctx.fillRect(hx - 3.5, hy - 3.5, 7, 7);
-        }
-      }
+    }
+  }
+
+  /** The resize handles of the selected editable box (painted last: nothing covers them). */
+  _paintHandles(ctx) {
+    const layer = this.editableLayer, b = this.selectedBox();
+    if (!layer?.visible || !b || this.selected.layer !== layer.key) return;
+    const r = this._screenRect(b);
+    ctx.fillStyle = layer.color;
+    const xm = (r.x0 + r.x1) / 2, ym = (r.y0 + r.y1) / 2;
+    for (const [hx, hy] of [[r.x0, r.y0], [xm, r.y0], [r.x1, r.y0], [r.x1, ym], [r.x1, r.y1], [xm, r.y1],
+                            [r.x0, r.y1], [r.x0, ym]]) {
+      ctx.fillRect(hx - 3.5, hy - 3.5, 7, 7);
     }
   }
 }

@@ -155,6 +155,16 @@ export function classKey(i) {
 }
 
 /**
+ * Scroll *list* (a scrolling element, positioned) so that *item* is inside it. Unlike `scrollIntoView`, no
+ * other element scrolls: the side panel stays where it is.
+ */
+function scrollIntoList(list, item) {
+  const top = item.offsetTop, bottom = top + item.offsetHeight;
+  if (top < list.scrollTop) list.scrollTop = top;
+  else if (bottom > list.scrollTop + list.clientHeight) list.scrollTop = bottom - list.clientHeight;
+}
+
+/**
  * The searchable list of the schema's local labels. `onPick(name)` is called when a class is chosen
  * (click, Enter in the search field, or its number key).
  */
@@ -163,7 +173,8 @@ export class ClassPicker {
     this.labels = labels;
     this.onPick = onPick;
     this.current = labels[0]?.name ?? null;
-    this.search = el("input", { type: "search", "aria-label": "Search classes", placeholder: "Search classes (C)",
+    this.search = el("input", { type: "search", "aria-label": "Search classes",
+                                placeholder: `Search the ${labels.length} classes (C)`,
                                 autocomplete: "off" });
     this.list = el("ul", { role: "listbox", "aria-label": "Box classes", class: "class-list" });
     this.items = labels.map((lb, i) => {
@@ -180,9 +191,9 @@ export class ClassPicker {
       if (e.key === "Enter") {
         e.preventDefault();
         const first = this.items.find((it) => !it.hidden);
-        if (first) this.pick(first.dataset.name);
         this.search.value = "";
         this.filter();
+        if (first) this.pick(first.dataset.name); // after the filter: the whole list is back, scrolled to it
         this.search.blur();
       } else if (e.key === "Escape") {
         this.search.value = "";
@@ -198,10 +209,12 @@ export class ClassPicker {
     for (const it of this.items) it.hidden = q !== "" && !it.dataset.name.toLowerCase().includes(q);
   }
 
-  /** Mark *name* as the current class (no callback). */
+  /** Mark *name* as the current class (no callback) and scroll the list to it. */
   show(name) {
     if (name) this.current = name;
     for (const it of this.items) it.setAttribute("aria-selected", String(it.dataset.name === this.current));
+    const item = this.items.find((it) => it.dataset.name === this.current);
+    if (item && !item.hidden) scrollIntoList(this.list, item);
   }
 
   pick(name) {

@@ -4,7 +4,8 @@
 //
 // Autosave: a change schedules PUT /draft one second later; saves run one at a time and send the version they
 // start from. 409 (saved elsewhere meanwhile) reloads the task; 422 shows the QC message; a network error
-// keeps the work and retries.
+// keeps the work and retries. A refused submit (422) saves the marks on screen as the draft, and the status
+// line says so: "submit refused: <rule> · draft all changes saved".
 //
 // Measurements for the e2e tests and the README live on `window.cxrViewer.metrics`: `submitToPaint` (ms from
 // the submit click to the first animation frame after the next image was drawn) and `submitRequest` (ms the
@@ -44,6 +45,7 @@ const state = {
   doneLocally: 0,     // submitted here since the last counts arrived
   busy: false,        // a submit / set-aside is running
   moves: 0,           // bumped whenever the viewer moves to another task (stale queue answers are dropped)
+  refusal: "",        // why the last submit of the shown task did not go through (until the next change)
 };
 
 window.cxrViewer = { view, state, metrics, cache };
@@ -70,6 +72,7 @@ view.addEventListener("select", (e) => {
   if (e.detail.box?.class_name) picker.show(e.detail.box.class_name);
 });
 view.addEventListener("window", () => renderStatus());
+view.addEventListener("view", () => renderStatus());
 comment.addEventListener("input", () => { state.marks.comment = comment.value; changed(); });
 
 // --- status ------------------------------------------------------------------------------------------------------
@@ -81,8 +84,9 @@ function renderStatus() {
   const done = (c.submitted || 0) + (c.unusable || 0) + state.doneLocally;
   const save = { saved: "all changes saved", pending: "unsaved changes", saving: "saving…",
                  error: `not saved: ${state.saveError}`, offline: "offline: will save when the server is back" }[drafts.state];
+  const refusal = state.refusal ? `${state.refusal} · ` : "";
   statusLine.textContent = `Task ${Math.min(done + 1, total)} of ${total} · ${Math.max(total - done - 1, 0)} left after this · `
-    + `draft ${save} · ${windowText(view)} · zoom ${Math.round(view.zoom * 100)}%`;
+    + `${refusal}draft ${save} · ${windowText(view)} · zoom ${Math.round(view.zoom * 100)}%`;
   statusLine.dataset.save = drafts.state;
 }
 
@@ -122,6 +126,7 @@ const drafts = new Autosaver({
 
 function changed() {
   showQC("");
+  state.refusal = "";
   drafts.changed();
 }
 
@@ -141,6 +146,7 @@ async function reloadTask() {
 function setMarks(task) {
   state.task = task;
   state.version = task.version;
+  state.refusal = "";
   state.marks = { labels: new Set(task.marks.labels), comment: task.marks.comment || "" };
   drafts.reset();
   view.setLayers([{ key: "mine", label: "my boxes", color: "#4fc3f7", editable: true,
@@ -303,6 +309,9 @@ async function refused(task, body, err, early) {
     await reloadTask();
   } else {
     showQC(err.detail);
+    state.refusal = err.status === 0 ? "not submitted: the server cannot be reached"
+      : `submit refused: ${err.rule ?? `HTTP ${err.status}`}`;
+    await save(); // keep the marks on screen as the draft (the submit's autosave timer was cancelled)
   }
 }
 

@@ -3,7 +3,8 @@
 // a review is final, QC of the proposal) are the server's; this page shows its answers.
 //
 // Proposal edits are saved one second after a change (PUT /proposal with the review's version); a save
-// clears both approvals on the server. 409 (the other reviewer saved meanwhile) reloads the review.
+// clears both approvals on the server. 409 (the other reviewer saved meanwhile) reloads the review. After an
+// approval the page moves on to the reviewer's next open review.
 
 import { api, ApiError } from "./api.js";
 import { Autosaver } from "./autosave.js";
@@ -153,12 +154,18 @@ function changed() {
 /** Save the proposal now; true when everything on screen is saved. */
 const save = () => (editable() ? proposals.flush() : Promise.resolve(true));
 
+/**
+ * Save and approve the proposal, then open the reviewer's next open review (`/projects/{id}/review` redirects
+ * to it, or says that none is left): an approved review leaves the reviewer's queue, and returns to it only
+ * when the other reviewer edits the proposal.
+ */
 async function approve() {
   if (!editable()) return;
   if (!(await save())) return;
   try {
     setReview(await api.post(`/api/reviews/${taskId}/approve`, { version: state.review.version }));
     showQC("");
+    location.assign(`/projects/${projectId}/review`);
   } catch (err) {
     if (!(err instanceof ApiError)) throw err;
     showQC(err.detail);
@@ -213,6 +220,7 @@ view.addEventListener("select", (e) => {
   if (e.detail.box?.class_name) picker.show(e.detail.box.class_name);
 });
 view.addEventListener("window", () => renderStatus());
+view.addEventListener("view", () => renderStatus());
 $("save").addEventListener("click", () => save());
 $("approve").addEventListener("click", () => approve());
 $("add-comment").addEventListener("click", () => addComment());

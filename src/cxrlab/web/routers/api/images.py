@@ -27,7 +27,8 @@ __all__ = ["RenderFormat", "render_image", "router"]
 #: Rendered bytes never change for a given URL while the de-identified file stays; browsers may keep them.
 CACHE_CONTROL = "private, max-age=86400"
 
-router = APIRouter(prefix="/api/images", tags=["images"], responses=errors(401, 404), route_class=AuthFirstRoute)
+router = APIRouter(prefix="/api/images", tags=["images"], responses=errors(401, 404, 500),
+                   route_class=AuthFirstRoute)
 
 
 class RenderFormat(enum.StrEnum):

@@ -147,13 +147,23 @@ def page_read(
 
 @router.get("/projects/{project_id}/review", response_class=HTMLResponse)
 def page_next_review(
-    request: Request, project_id: IdPath, user: PageUser, session: SessionDep, workspace: WorkspaceDep
+    request: Request,
+    project_id: IdPath,
+    user: PageUser,
+    session: SessionDep,
+    workspace: WorkspaceDep,
+    skip: IdQuery = None,
 ) -> Response:
-    """Open the user's next open review task of a project, or say that none is open."""
+    """Open the user's next open review task of a project, or say that none is open.
+
+    ``?skip=`` (the review page's "Next review" link names its own task) prefers another open review; the
+    skipped one is opened only when it is the last one open.
+    """
     project = projects.get_project(session, project_id, user=user)
-    views, counts = tasks.next_tasks(session, user=user, project_id=project.id, kind=TaskKind.REVIEW, limit=1)
+    views, counts = tasks.next_tasks(session, user=user, project_id=project.id, kind=TaskKind.REVIEW, limit=2)
+    others = [v for v in views if v.task.id != skip]
     if views:
-        return RedirectResponse(f"/reviews/{views[0].task.id}", status_code=303)
+        return RedirectResponse(f"/reviews/{(others or views)[0].task.id}", status_code=303)
     context = {"p": project, "counts": counts}
     return render(request, "review_none.html", workspace=workspace, user=user, **context)
 
