@@ -7,17 +7,19 @@ standard's reason, no answer within the timeout), and keeps identifiers out of p
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from pynetdicom import AE, _config
+from pynetdicom import AE, _config, evt
 from pynetdicom.association import Association
+from pynetdicom.events import Event
 
 from cxrlab.errors import CxrlabError
 
-__all__ = ["DEFAULT_AET", "Peer", "PeerError", "check_aet", "status_text"]
+__all__ = ["DEFAULT_AET", "NO_DELAY", "Peer", "PeerError", "check_aet", "status_text"]
 
 #: The AE title cxrlab calls with (and, for C-MOVE, receives as) unless told otherwise.
 DEFAULT_AET = "CXRLAB"
@@ -26,6 +28,19 @@ DEFAULT_AET = "CXRLAB"
 # Patient's Name. cxrlab never logs identifiers, whatever the log level.
 _config.LOG_REQUEST_IDENTIFIERS = False
 _config.LOG_RESPONSE_IDENTIFIERS = False
+
+
+def _no_delay(event: Event) -> None:
+    """Turn Nagle's algorithm off on an association's socket: a DIMSE request is several small PDUs (command,
+    then identifier), and with Nagle each exchange waits for the peer's delayed acknowledgement (about 40 ms)."""
+    sock = getattr(getattr(event.assoc.dul, "socket", None), "socket", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+#: The ``EVT_CONN_OPEN`` handler that every cxrlab association (requested or accepted) binds.
+NO_DELAY = (evt.EVT_CONN_OPEN, _no_delay)
 
 
 class PeerError(CxrlabError):
@@ -98,7 +113,9 @@ class Peer:
             The peer cannot be reached, rejects the association (with the standard's reason, PS3.8 9.3.4), or
             does not answer within the timeout.
         """
-        assoc = ae.associate(self.host, self.port, ae_title=self.called_aet, ext_neg=ext_neg, **kwargs)
+        handlers = [*kwargs.pop("evt_handlers", []), NO_DELAY]
+        assoc = ae.associate(self.host, self.port, ae_title=self.called_aet, ext_neg=ext_neg,
+                             evt_handlers=handlers, **kwargs)
         if not assoc.is_established:
             raise PeerError(f"{self}: {self._why_not(assoc)}")
         try:

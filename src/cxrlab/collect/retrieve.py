@@ -36,7 +36,7 @@ from pynetdicom.sop_class import (
 )
 
 from cxrlab.collect.peer import Peer, status_text
-from cxrlab.collect.scp import Receiver, accepted_transfer_syntaxes, start_store_scp, store_handler
+from cxrlab.collect.scp import Receiver, accepted_transfer_syntaxes, receive_to_files, start_store_scp, store_handler
 
 __all__ = ["GET_STORAGE_CLASSES", "MODALITY_STORAGE_CLASSES", "RetrieveOutcome", "Retriever", "get_contexts"]
 
@@ -156,6 +156,7 @@ class Retriever:
                 ae.add_requested_context(sop_class, syntaxes)
             roles = [build_role(sop_class, scp_role=True) for sop_class in dict.fromkeys(c for c, _ in contexts)]
             handlers = [(evt.EVT_C_STORE, store_handler(self.receiver, self._origin, self._peer))]
+            receive_to_files()
             kwargs = {"ext_neg": roles, "evt_handlers": handlers}
         else:
             ae.add_requested_context(StudyRootQueryRetrieveInformationModelMove)

@@ -4,12 +4,13 @@ Every instance that reaches cxrlab over the network (C-STORE from a modality, C-
 WADO-RS part) takes one path, :meth:`Receiver.store`:
 
 1. its bytes are written to a spool file ``incoming/<run>/<origin>/<n>.dcm`` (temporary name, then rename);
-2. the spool file goes through ingest's own check, :func:`cxrlab.ingest.probe_file` (header, pixel data, transfer
-   syntax, SHA-256), which hard-links it into the content-addressed ``raw/`` store;
+2. the spool file goes through ingest's own check, :func:`cxrlab.ingest.check_file` (header, pixel data,
+   transfer syntax: the first half of ``ingest folder``'s :func:`~cxrlab.ingest.probe_file`);
 3. the sender gets its answer (success, or a failure status for a bad instance);
-4. a single writer thread records the results in batches through :func:`cxrlab.ingest.record_result` (dedupe by
-   SOP Instance UID, quarantine with a reason), marks the matching query rows done, commits, and only then
-   deletes the spool files.
+4. a single writer thread hashes each checked file into the content-addressed ``raw/`` store (a hard link:
+   :func:`cxrlab.ingest.store_raw`, the second half of ``probe_file``), records the results in batches through
+   :func:`cxrlab.ingest.record_result` (dedupe by SOP Instance UID, quarantine with a reason), marks the matching
+   query rows done, commits, and only then deletes the spool files.
 
 So the spool is the journal: after ``kill -9`` the next receiver in the workspace records what the dead one had
 acknowledged but not committed (:meth:`Receiver.recover`). A run's spool folder is locked while its receiver
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pydicom.filereader import read_file_meta_info
-from pynetdicom import AE, evt
+from pynetdicom import AE, _config, evt
 from pynetdicom.events import Event
 from pynetdicom.presentation import AllStoragePresentationContexts
 from pynetdicom.transport import ThreadedAssociationServer
@@ -40,10 +41,10 @@ from sqlalchemy import update
 
 from cxrlab.catalog.models import CollectInstance, CollectState
 from cxrlab.catalog.workspace import Workspace
-from cxrlab.collect.peer import check_aet
+from cxrlab.collect.peer import NO_DELAY, check_aet
 from cxrlab.dicom.io import SUPPORTED_TRANSFER_SYNTAXES
 from cxrlab.errors import CxrlabError
-from cxrlab.ingest import IngestResult, probe_file, record_result
+from cxrlab.ingest import IngestResult, check_file, record_result, store_raw
 from cxrlab.runtime.files import atomic_path, atomic_write_text, iter_files
 from cxrlab.runtime.report import StageReport
 
@@ -52,6 +53,7 @@ __all__ = [
     "STATUS_OUT_OF_RESOURCES",
     "Receiver",
     "accepted_transfer_syntaxes",
+    "receive_to_files",
     "start_store_scp",
 ]
 
@@ -191,14 +193,17 @@ class Receiver:
 
     # --- receiving -------------------------------------------------------------------------------------------
 
-    def store(self, data: bytes | Callable[[Path], None], *, origin: str, sop_uid: str, peer: str | None = None) -> int:
+    def store(
+        self, data: bytes | Path | Callable[[Path], None], *, origin: str, sop_uid: str, peer: str | None = None
+    ) -> int:
         """Spool one instance, check it, and return the C-STORE status to answer (PS3.4 B.2.3).
 
         Parameters
         ----------
-        data : bytes or callable
-            The instance in the DICOM File Format (preamble, file meta, data set), or a function that writes it
-            to the path it is given.
+        data : bytes, Path or callable
+            The instance in the DICOM File Format (preamble, file meta, data set): its bytes, a complete file that
+            is moved into the spool (renamed when on the same filesystem, else copied; pynetdicom's received
+            file, :func:`store_handler`), or a function that writes it to the path it is given.
         origin : str
             Where it comes from, for the catalog (:attr:`~cxrlab.catalog.models.Image.origin`): ``pacs
             AE@host:port study <UID>``, ``listen AE@address``, ``dicomweb URL study <UID>``.
@@ -218,7 +223,9 @@ class Receiver:
         path = self._origin_dir(origin, peer) / f"{n:08d}.dcm"
         try:
             with atomic_path(path) as tmp:
-                if callable(data):
+                if isinstance(data, Path):
+                    _move(data, tmp)
+                elif callable(data):
                     data(tmp)
                 else:
                     with open(tmp, "wb") as fh:
@@ -230,7 +237,8 @@ class Receiver:
         return 0x0000 if result.outcome == "ok" else STATUS_CANNOT_UNDERSTAND
 
     def _probe_and_queue(self, path: Path, origin: str, sop_uid: str, label: str) -> IngestResult:
-        result = probe_file(path, self._raw, self._key, True)
+        """Check the instance (before the sender gets its answer); the writer thread stores it in ``raw/``."""
+        result = check_file(path, self._key)
         if result.outcome == "not_dicom":
             result = IngestResult(result.path, "error", reason="not a DICOM data set")
         if result.outcome != "ok":
@@ -273,6 +281,10 @@ class Receiver:
 
     def _record(self, batch: Iterable[_Item]) -> None:
         batch = list(batch)
+        for it in batch:  # hash and link off the network's path (the sender already has its answer)
+            it.result = store_raw(it.result, self._raw, link=True)
+            if it.result.outcome != "ok":
+                log.warning("%s: not stored (%s)", it.label, it.result.reason)
         try:
             with self.ws.transaction() as session:
                 for it in batch:
@@ -294,6 +306,15 @@ class Receiver:
             self.on_recorded(len(batch))
 
 
+def _move(src: Path, dst: Path) -> None:
+    """Rename *src* to *dst* (one filesystem), else copy it; *dst* gets the mode of cxrlab's files (0644)."""
+    try:
+        os.replace(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+    os.chmod(dst, 0o644)
+
+
 def _sop_of(path: Path) -> str:
     """The SOP Instance UID of a spool file's meta (PS3.10 7.1), or "" when it cannot be read."""
     try:
@@ -309,17 +330,27 @@ def add_storage_contexts(ae: AE) -> None:
         ae.add_supported_context(cx.abstract_syntax, syntaxes)
 
 
+def receive_to_files() -> None:
+    """Have pynetdicom write each received C-STORE data set straight to a file as its fragments arrive
+    (``_config.STORE_RECV_CHUNKED_DATASET``), which :func:`store_handler` then moves into the spool: no copy of the
+    instance is assembled in memory, which about doubles the rate of a receiver on loopback (``bench/collect.py``).
+    A process-wide pynetdicom setting; the handler reads either form."""
+    _config.STORE_RECV_CHUNKED_DATASET = True
+
+
 def store_handler(
     receiver: Receiver, origin_of: Callable[[Event], str], peer_of: Callable[[Event], str] | None = None
 ) -> Callable[[Event], int]:
-    """An ``EVT_C_STORE`` handler that hands each instance to *receiver* (raw bytes: nothing is decoded).
+    """An ``EVT_C_STORE`` handler that hands each instance to *receiver*, undecoded: the file pynetdicom wrote
+    (:func:`receive_to_files`), or the encoded bytes.
 
     *origin_of(event)* gives the catalog's origin, *peer_of(event)* the sender's name in logs (default: the
     origin)."""
 
     def handle(event: Event) -> int:
-        return receiver.store(event.encoded_dataset(), origin=origin_of(event),
-                              sop_uid=str(event.request.AffectedSOPInstanceUID or ""),
+        received = getattr(event.request, "_dataset_path", None)  # Event.dataset_path, without its exception
+        data = received if isinstance(received, Path) else event.encoded_dataset()
+        return receiver.store(data, origin=origin_of(event), sop_uid=str(event.request.AffectedSOPInstanceUID or ""),
                               peer=peer_of(event) if peer_of else None)
 
     return handle
@@ -368,8 +399,9 @@ def start_store_scp(
     ae.maximum_pdu_size = 0
     add_storage_contexts(ae)
     ae.add_supported_context(Verification)
+    receive_to_files()
     origin_of = origin_of or (lambda e: f"listen {e.assoc.requestor.ae_title}@{e.assoc.requestor.address}")
-    handlers = [(evt.EVT_C_STORE, store_handler(receiver, origin_of, peer_of))]
+    handlers = [(evt.EVT_C_STORE, store_handler(receiver, origin_of, peer_of)), NO_DELAY]
     try:
         return ae.start_server((bind, port), block=False, evt_handlers=handlers)
     except OSError as exc:

@@ -35,7 +35,7 @@ from cxrlab.runtime.files import (
 )
 from cxrlab.runtime.report import ProgressCallback, StageReport
 
-__all__ = ["IngestResult", "probe_file", "record_result", "run_ingest"]
+__all__ = ["IngestResult", "check_file", "probe_file", "record_result", "run_ingest", "store_raw"]
 
 BATCH = 64
 
@@ -68,11 +68,11 @@ def _check_usable(ds, path: Path) -> None:  # noqa: ANN001 - pydicom FileDataset
     check_pixel_data(ds, path=path)
 
 
-def probe_file(path: Path, raw_dir: Path, key: bytes, link: bool = False) -> IngestResult:
-    """Validate one file and copy it into ``raw/`` (runs in a worker; never raises).
+def check_file(path: Path, key: bytes) -> IngestResult:
+    """Validate one file and read its catalog metadata, without storing it (never raises).
 
-    With *link*, the file is hard-linked into ``raw/`` instead (same filesystem; a copy otherwise): the C-STORE
-    receiver's spool files (:mod:`cxrlab.collect.scp`) take no second write.
+    The first half of :func:`probe_file`; the C-STORE receiver (:mod:`cxrlab.collect.scp`) runs it before it
+    answers, and :func:`store_raw` later, off the network's path.
     """
     try:
         if not is_dicom(path):
@@ -82,19 +82,41 @@ def probe_file(path: Path, raw_dir: Path, key: bytes, link: bool = False) -> Ing
         _check_usable(ds, path)
         meta = extract_metadata(ds, key=key).as_dict()
         del ds
-        sha = sha256_file(path)
-        dest = raw_dir / sha[:2] / f"{sha}.dcm"
-        if link:
-            atomic_link_or_copy(path, dest)
-        elif not dest.exists():
-            atomic_copy(path, dest)
-        return IngestResult(str(path), "ok", sha256=sha, meta=meta, size=size)
+        return IngestResult(str(path), "ok", meta=meta, size=size)
     except DicomReadError as exc:
         return IngestResult(str(path), "error", reason=exc.reason)
     except OSError as exc:
         return IngestResult(str(path), "error", reason=f"cannot read file ({exc.strerror or type(exc).__name__})")
     except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
         return IngestResult(str(path), "error", reason=f"unexpected error ({type(exc).__name__})")
+
+
+def store_raw(result: IngestResult, raw_dir: Path, *, link: bool = False) -> IngestResult:
+    """Put a file that :func:`check_file` found usable into the content-addressed ``raw/<sha[:2]>/<sha>.dcm``
+    (never raises: a file that cannot be read or stored becomes an ``error`` result).
+
+    With *link*, the file is hard-linked instead of copied (same filesystem; a copy otherwise): the C-STORE
+    receiver's spool files take no second write.
+    """
+    if result.outcome != "ok":
+        return result
+    path = Path(result.path)
+    try:
+        sha = sha256_file(path)
+        dest = raw_dir / sha[:2] / f"{sha}.dcm"
+        if link:
+            atomic_link_or_copy(path, dest)
+        elif not dest.exists():
+            atomic_copy(path, dest)
+    except OSError as exc:
+        return IngestResult(str(path), "error", reason=f"cannot store file ({exc.strerror or type(exc).__name__})")
+    return IngestResult(result.path, "ok", sha256=sha, meta=result.meta, size=result.size)
+
+
+def probe_file(path: Path, raw_dir: Path, key: bytes, link: bool = False) -> IngestResult:
+    """Validate one file and copy it into ``raw/`` (runs in a worker; never raises): :func:`check_file`, then
+    :func:`store_raw`."""
+    return store_raw(check_file(path, key), raw_dir, link=link)
 
 
 def _quarantine(ws: Workspace, session: Session, result: IngestResult, source: str) -> None:
