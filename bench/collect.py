@@ -13,6 +13,8 @@ pass over the inputs: warm page cache) to each receiver in turn, each started fr
 - ``orthanc``: Debian's Orthanc with its default storage settings (``SyncStorageArea``: each file fsynced before
   the answer; 16 KiB PDUs) on a fresh storage folder; timed until ``storescu`` returns (Orthanc answers each
   C-STORE once the instance is stored and indexed);
+- ``orthanc-nosync``: the same with ``SyncStorageArea`` off (no fsync per file, like the other receivers), shown
+  for reference;
 - ``bare pynetdicom``: an SCP that writes each received data set to a file and answers success, nothing else, the
   way pynetdicom's documentation writes one (``event.encoded_dataset()``): the same library and presentation
   contexts cxrlab uses, no checks, no catalog; timed until ``storescu`` returns (the target's reference);
@@ -28,7 +30,7 @@ told; cxrlab turns it off on its own sockets), which every receiver benefits fro
 
 Usage: ``python bench/collect.py [--n N] [--min-size PX] [--max-size PX] [--repeat R] [--receivers a,b,c]
 [--workdir DIR] [--keep]``; exit status 1 when a target is missed (cxrlab >= 2x Orthanc, >= 0.8x bare).
-Receivers: ``cxrlab``, ``orthanc``, ``bare``, ``bare-chunked``.
+Receivers: ``cxrlab``, ``orthanc``, ``orthanc-nosync``, ``bare``, ``bare-chunked``.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ sys.path.insert(0, str(ROOT / "src"))
 CR = "1.2.840.10008.5.1.4.1.1.1"
 PY = sys.executable
 CLI = [PY, "-c", "from cxrlab.cli.main import main; main()"]
-RECEIVERS = ("cxrlab", "orthanc", "bare", "bare-chunked")
+RECEIVERS = ("cxrlab", "orthanc", "orthanc-nosync", "bare", "bare-chunked")
 TARGETS = (("orthanc", 2.0), ("bare", 0.8))
 
 BARE_SCP = '''
@@ -228,20 +230,21 @@ def run_bare(inputs: Path, work: Path, n: int, *, chunked: bool = False) -> floa
     return seconds
 
 
-def start_orthanc_for_bench(work: Path):  # noqa: ANN201 - tests.support.orthanc.Orthanc
+def start_orthanc_for_bench(work: Path, *, sync_storage: bool = True):  # noqa: ANN201 - support.orthanc.Orthanc
     import pytest
     from tests.support.orthanc import start_orthanc
 
     try:
-        return start_orthanc(work / "orthanc")
+        return start_orthanc(work / "orthanc", settings={"SyncStorageArea": sync_storage})
     except pytest.skip.Exception as exc:
         raise RuntimeError(f"Orthanc unavailable: {exc}") from None
 
 
-def run_orthanc(inputs: Path, work: Path, n: int, *, then_get: bool, mb: float) -> tuple[float, Row | None]:
+def run_orthanc(inputs: Path, work: Path, n: int, *, then_get: bool, mb: float,
+                sync_storage: bool = True) -> tuple[float, Row | None]:
     import requests
 
-    server = start_orthanc_for_bench(work)
+    server = start_orthanc_for_bench(work, sync_storage=sync_storage)
     try:
         wait_echo(server.dicom_port, server.aet)
         sync()
@@ -301,27 +304,29 @@ def main(argv: list[str] | None = None) -> int:
         rows: dict[str, Row] = {}
         get_row: Row | None = None
         names = {"cxrlab": "cxrlab collect listen (+ catalog)", "orthanc": "Orthanc C-STORE SCP",
+                 "orthanc-nosync": "Orthanc, SyncStorageArea off",
                  "bare": "bare pynetdicom SCP (files only)", "bare-chunked": "bare pynetdicom SCP, chunked receive"}
-        for name in chosen:
-            times = []
-            for r in range(args.repeat):
+        times: dict[str, list[float]] = {name: [] for name in chosen}
+        for r in range(args.repeat):  # round robin: a busy spell of the shared machine hits every receiver
+            for name in chosen:
                 warm(inputs)
                 work = base / f"run-{name}-{r}"
                 work.mkdir()
                 try:
                     if name == "cxrlab":
-                        times.append(run_cxrlab(inputs, work, args.n))
+                        times[name].append(run_cxrlab(inputs, work, args.n))
                     elif name in ("bare", "bare-chunked"):
-                        times.append(run_bare(inputs, work, args.n, chunked=name == "bare-chunked"))
+                        times[name].append(run_bare(inputs, work, args.n, chunked=name == "bare-chunked"))
                     else:
-                        seconds, got = run_orthanc(inputs, work, args.n, then_get=not args.no_get and r == 0,
-                                                   mb=mb)
-                        times.append(seconds)
+                        seconds, got = run_orthanc(inputs, work, args.n, mb=mb, sync_storage=name == "orthanc",
+                                                   then_get=name == "orthanc" and not args.no_get and r == 0)
+                        times[name].append(seconds)
                         get_row = get_row or got
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
-                print(f"  {names[name]}: run {r + 1}: {times[-1]:.1f} s", flush=True)
-            rows[name] = Row(names[name], args.n, mb, statistics.median(times))
+                print(f"  {names[name]}: run {r + 1}: {times[name][-1]:.1f} s", flush=True)
+        for name in chosen:
+            rows[name] = Row(names[name], args.n, mb, statistics.median(times[name]))
         print()
         print(f"{'receiver':<42} {'s':>8} {'MB/s':>8} {'inst/s':>8}  vs Orthanc  vs bare")
         for row in rows.values():

@@ -180,7 +180,8 @@ class Orthanc:
 
 
 def start_orthanc(root: Path, *, modalities: dict[str, tuple[str, int]] | None = None, aet: str = "ORTHANC",
-                  storage: Path | None = None, users: dict[str, str] | None = None) -> Orthanc:
+                  storage: Path | None = None, users: dict[str, str] | None = None,
+                  settings: dict | None = None) -> Orthanc:
     """Start Orthanc with a generated configuration on free ports.
 
     Parameters
@@ -192,6 +193,8 @@ def start_orthanc(root: Path, *, modalities: dict[str, tuple[str, int]] | None =
         Where it stores instances and its index (default: ``root/storage``).
     users : dict, optional
         HTTP basic users and passwords: when given, the REST API and DICOMweb need one of them.
+    settings : dict, optional
+        More configuration options (they win over the ones above).
     """
     problem = orthanc_problem()
     if problem:
@@ -213,6 +216,7 @@ def start_orthanc(root: Path, *, modalities: dict[str, tuple[str, int]] | None =
         "Plugins": [str(_dicomweb_plugin())], "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
         "StorageCompression": False, "ConcurrentJobs": 1, "HttpThreadsCount": 4, "DicomScpTimeout": 30,
         "StableAge": 1, "SaveJobs": False,
+        **(settings or {}),
     }
     cfg = root / "orthanc.json"
     cfg.write_text(json.dumps(config, indent=1))

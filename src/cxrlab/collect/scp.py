@@ -26,6 +26,7 @@ import logging
 import os
 import queue
 import shutil
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable, Iterable
@@ -112,6 +113,7 @@ class Receiver:
         self._guard = threading.Lock()
         self._thread: threading.Thread | None = None
         self._lock_fh = None
+        self._old_tempdir: str | None = None
         self.error: str | None = None
 
     # --- life cycle ------------------------------------------------------------------------------------------
@@ -124,10 +126,19 @@ class Receiver:
         self.close()
 
     def start(self) -> None:
-        """Lock this run's spool folder, record what dead runs left in theirs, start the writer thread."""
+        """Lock this run's spool folder, record what dead runs left in theirs, start the writer thread.
+
+        While the receiver lives, the process's temporary folder (:data:`tempfile.tempdir`) is the run's
+        ``.tmp/``: pynetdicom writes each incoming data set there (:func:`receive_to_files`), so a killed
+        receiver leaves no partial instance, and no PHI, outside the workspace, the next receiver removes it with
+        the dead run's folder, and the finished file is renamed into the spool, never copied.
+        """
         self._run.mkdir(parents=True, exist_ok=True)
         self._lock_fh = open(self._run / ".lock", "a+b")  # noqa: SIM115 - held for the receiver's life
         fcntl.lockf(self._lock_fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        tmp = self._run / ".tmp"
+        tmp.mkdir(exist_ok=True)
+        self._old_tempdir, tempfile.tempdir = tempfile.tempdir, str(tmp)
         self._thread = threading.Thread(target=self._write_loop, name="cxrlab-receiver", daemon=True)
         self._thread.start()
         self.recover()
@@ -139,7 +150,10 @@ class Receiver:
         self._queue.put(None)
         self._thread.join()
         self._thread = None
-        if not any(p.suffix == ".dcm" for p in self._run.rglob("*.dcm")):
+        if tempfile.tempdir == str(self._run / ".tmp"):
+            tempfile.tempdir = self._old_tempdir
+        shutil.rmtree(self._run / ".tmp", ignore_errors=True)
+        if not any(self._run.rglob("*.dcm")):
             shutil.rmtree(self._run, ignore_errors=True)
         if self._lock_fh is not None:
             self._lock_fh.close()
@@ -173,7 +187,7 @@ class Receiver:
             except OSError:  # its receiver is alive
                 fh.close()
                 continue
-            for origin_dir in sorted(p for p in run.iterdir() if p.is_dir()):
+            for origin_dir in sorted(p for p in run.iterdir() if p.is_dir() and not p.name.startswith(".")):
                 lines = (origin_dir / "ORIGIN").read_text().splitlines() if (origin_dir / "ORIGIN").is_file() else []
                 origin = lines[0].strip() if lines and lines[0].strip() else "unknown"
                 peer = lines[1].strip() if len(lines) > 1 and lines[1].strip() else origin

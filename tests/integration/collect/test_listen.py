@@ -140,6 +140,11 @@ receiver._record = lambda batch: None  # the commit never comes: the process die
 receiver.start()
 for path in sys.argv[2:]:
     assert receiver.store(Path(path).read_bytes(), origin="listen TEST@127.0.0.1", sop_uid="") == 0
+import tempfile
+partial = tempfile.NamedTemporaryFile(delete=False, suffix=".dcm")  # as pynetdicom opens one per data set
+partial.write(b"half an instance, PLANTED^SECRET^NAME")
+partial.flush()
+print(partial.name)
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
@@ -159,11 +164,13 @@ class TestSpoolRecovery:
                               capture_output=True, text=True, timeout=120)
         assert proc.returncode == -signal.SIGKILL, proc.stderr
         assert images(workspace) == {}
-        assert len(list(workspace.path("incoming").rglob("*.dcm"))) == 3
+        partial = Path(proc.stdout.strip())
+        assert partial.is_file() and partial.is_relative_to(workspace.path("incoming")), partial  # not in /tmp
+        assert len(list(workspace.path("incoming").rglob("*.dcm"))) == 4
 
         report = StageReport("listen")
         with Receiver(workspace, report):
             pass
         assert len(images(workspace)) == 3 and report.counts["ingested"] == 3
         assert "recorded 3 instance(s) received by an interrupted run" in report.notes
-        assert not list(workspace.path("incoming").rglob("*.dcm"))
+        assert not list(workspace.path("incoming").rglob("*.dcm")) and not partial.exists()
