@@ -27,6 +27,7 @@ EXAMPLES: dict[str, list[str]] = {
               "cxrlab split --nih Data_Entry_2017.csv --method group --test-size 0.2 -o lists/"],
     "export": ["cxrlab export v1 -w ws --format coco --format yolo --format png --png-size 1024",
                "cxrlab export v1 -w ws --format sr",
+               "cxrlab export weak-v1 -w ws --format nih --source report",
                "cxrlab export r1 --from-vindr vindr-cxr/ -o releases/"],
     "serve": ["cxrlab serve -w ws --host 127.0.0.1 --port 8000"],
     "demo": ["cxrlab demo -w demo-workspace -n 60 --no-serve"],
@@ -51,6 +52,9 @@ EXAMPLES: dict[str, list[str]] = {
     "reports": ["cxrlab reports label openi-dev --schema nih14 -o labels.csv",
                 "cxrlab reports label reports.csv --id-column accession --text-column text --schema vindr-cxr-global "
                 "--uncertain positive -o labels.csv",
+                "cxrlab reports import ris-export.csv --match accession --key-column AccessionNumber -w ws",
+                "cxrlab reports import reports.jsonl --match study-uid --id-column id -w ws --report unmatched.csv",
+                "cxrlab reports label -w ws --schema nih14 --uncertain positive",
                 "cxrlab reports reference openi openi-dev -o ref.csv",
                 "cxrlab reports evaluate --reference ref.csv --pred labels.csv --format json"],
     "import": ["cxrlab import vindr /data/vindr-cxr -w ws", "cxrlab import nih /data/nih -w ws"],

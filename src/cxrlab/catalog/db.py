@@ -50,12 +50,18 @@ log = logging.getLogger(__name__)
 
 
 def make_engine(url: str) -> Engine:
-    """Create an engine; for SQLite turn on WAL, foreign keys and a busy timeout."""
+    """Create an engine; for SQLite turn on WAL, foreign keys and a busy timeout.
+
+    Bound parameters are hidden from SQLAlchemy's log and from the text of its errors (``hide_parameters``): the
+    catalog holds PHI (report text, original UIDs), and a debug log or a constraint error would otherwise print
+    the values of the statement.
+    """
     if url.startswith("sqlite"):
         # Pool as for PostgreSQL below: a web server runs up to 40 request threads, and overflow connections that
         # are closed and reopened would repeat the PRAGMAs on every request.
         engine = create_engine(
-            url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=10, max_overflow=30
+            url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=10, max_overflow=30,
+            hide_parameters=True,
         )
 
         @event.listens_for(engine, "connect")
@@ -71,7 +77,8 @@ def make_engine(url: str) -> Engine:
     connect_args = {}
     if make_url(url).get_backend_name() == "postgresql" and "connect_timeout" not in make_url(url).query:
         connect_args["connect_timeout"] = CONNECT_TIMEOUT  # a server that does not answer is an error, not a hang
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30, connect_args=connect_args)
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30, connect_args=connect_args,
+                         hide_parameters=True)
 
 
 def check_database_url(url: str) -> None:

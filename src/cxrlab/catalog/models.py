@@ -1,7 +1,9 @@
 """SQLAlchemy 2 models of the catalog: one row per image, its state, and every human or stage decision.
 
 The catalog keeps only non-identifying metadata (docs, "The workspace"): the original SOP Instance UID is
-kept to recognise duplicates and to build the private mapping to ``image_id``; it is never exported.
+kept to recognise duplicates and to build the private mapping to ``image_id``; it is never exported. The
+identifiers that link an image to its radiology report (Accession Number, Study Instance UID) are kept only as
+keyed hashes; the reports' text (PHI) is kept in ``reports`` and never leaves the catalog.
 """
 
 from __future__ import annotations
@@ -44,10 +46,12 @@ __all__ = [
     "ImageState",
     "Project",
     "QuarantineItem",
+    "RadiologyReport",
     "Reading",
     "ReadingBox",
     "ReadingLabel",
     "Redaction",
+    "ReportLabel",
     "Review",
     "ReviewComment",
     "Submission",
@@ -152,6 +156,11 @@ class Image(Base):
     #: Where the instance came from, without PHI (migration 0008): ``folder <root given>``,
     #: ``pacs <AE>@<host>:<port>``, ``dicomweb <URL without credentials>`` or ``listen <calling AE>``.
     origin: Mapped[str | None] = mapped_column(Text)
+    #: Keyed hashes (:func:`cxrlab.dicom.metadata.identifier_key`) of the original (0008,0050) *Accession Number*
+    #: and (0020,000D) *Study Instance UID*, taken before de-identification (migration 0009): how ``cxrlab
+    #: reports import`` finds the images of a report. The identifiers themselves are not kept; never exported.
+    accession_key: Mapped[str | None] = mapped_column(String(32), index=True)
+    study_key: Mapped[str | None] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -580,3 +589,50 @@ class CollectInstance(Base):
     series_uid: Mapped[str] = mapped_column(String(64))
     sop_instance_uid: Mapped[str] = mapped_column(String(64))
     state: Mapped[CollectState] = mapped_column(_str_enum(CollectState, 16), default=CollectState.PENDING)
+
+
+# --- radiology reports (migration 0009) -------------------------------------------------------------------
+
+
+class RadiologyReport(Base):
+    """One radiology report imported by ``cxrlab reports import``: its text by section (PHI) and the keyed hash
+    of the identifier that links it to its images.
+
+    The text never leaves the catalog: only the labels mined from it do (:class:`ReportLabel`). The report's own
+    id is kept as a keyed hash too (``report_key``, what makes a re-import update instead of duplicate), and
+    ``source`` says where it was read (``file:line``) for messages. ``match`` is ``accession`` or ``study-uid``:
+    ``match_key`` is then compared with ``images.accession_key`` or ``images.study_key``.
+    """
+
+    __tablename__ = "reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    report_key: Mapped[str] = mapped_column(String(32), unique=True)
+    match: Mapped[str] = mapped_column(String(16))
+    match_key: Mapped[str] = mapped_column(String(32), index=True)
+    sections: Mapped[dict] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(Text)
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ReportLabel(Base):
+    """An image-level label whose source is the report (``source = report``): 1, 0 or -1 (uncertain) per label
+    of the vocabulary ``schema``, for every image linked to a labeled report.
+
+    A label source of its own, beside the readers (``reading_labels``) and their consensus
+    (``consensus_labels``): nothing that reads those tables sees these rows. ``reports`` is the number of
+    reports the value was combined from (an image can belong to a study with an addendum). ``cxrlab reports
+    label`` replaces every row on each run.
+    """
+
+    __tablename__ = "report_labels"
+    __table_args__ = (UniqueConstraint("image_pk", "label", name="uq_report_label_image_label"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_pk: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    schema: Mapped[str] = mapped_column(String(64))
+    label: Mapped[str] = mapped_column(String(128))
+    value: Mapped[int] = mapped_column(Integer)
+    reports: Mapped[int] = mapped_column(Integer, default=1)
+    labeled_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from cxrlab.catalog.models import (
@@ -42,6 +42,7 @@ __all__ = [
     "add_images",
     "image_pks",
     "load_release",
+    "release_images",
     "replace_consensus",
     "set_release_fields",
     "store_consensus",
@@ -73,6 +74,40 @@ def image_pks(session: Session, image_ids: Iterable[str]) -> dict[str, int]:
     }
 
 
+def release_images(
+    session: Session,
+    *,
+    states: Sequence[ImageState] = RELEASE_STATES,
+    root: Path | None = None,
+    where: ColumnElement[bool] | None = None,
+) -> tuple[dict[int, str], pd.DataFrame]:
+    """The images of a release: those in *states* with an ``image_id`` (and matching *where*), in catalog order.
+
+    Returns
+    -------
+    pk_to_id : dict
+        ``images.id -> image_id``.
+    images : DataFrame
+        ``image_id, split, path`` (the de-identified file below *root*, None without it), ``rows, columns, sex,
+        age_years, study_year, file_size, patient_id`` (the keyed patient hash), ``view_position, spacing_x,
+        spacing_y``.
+    """
+    rows = session.execute(
+        select(Image.id, Image.image_id, Image.split, Image.deid_path, Image.rows, Image.columns, Image.sex,
+               Image.age_years, Image.study_year, Image.deid_file_size, Image.file_size, Image.patient_key,
+               Image.view_position, Image.pixel_spacing_col, Image.pixel_spacing_row)
+        .where(Image.state.in_(states), Image.image_id.is_not(None), *(() if where is None else (where,)))
+        .order_by(Image.id)
+    ).all()
+    images = pd.DataFrame(
+        [(r[1], r[2], str(root / r[3]) if root is not None and r[3] else None, r[4], r[5], r[6], r[7], r[8],
+          r[9] or r[10], r[11], r[12], r[13], r[14]) for r in rows],
+        columns=["image_id", "split", "path", "rows", "columns", "sex", "age_years", "study_year", "file_size",
+                 "patient_id", "view_position", "spacing_x", "spacing_y"],
+    )
+    return {r[0]: r[1] for r in rows}, images
+
+
 def load_release(
     session: Session,
     schema: LabelSchema,
@@ -100,20 +135,7 @@ def load_release(
         ``consensus_boxes`` with their ``score``, ``votes`` and ``method`` (``review`` for a reviewer's box).
     """
     names = schema.names
-    rows = session.execute(
-        select(Image.id, Image.image_id, Image.split, Image.deid_path, Image.rows, Image.columns, Image.sex,
-               Image.age_years, Image.study_year, Image.deid_file_size, Image.file_size, Image.patient_key,
-               Image.view_position, Image.pixel_spacing_col, Image.pixel_spacing_row)
-        .where(Image.state.in_(states), Image.image_id.is_not(None))
-        .order_by(Image.id)
-    ).all()
-    images = pd.DataFrame(
-        [(r[1], r[2], str(root / r[3]) if root is not None and r[3] else None, r[4], r[5], r[6], r[7], r[8],
-          r[9] or r[10], r[11], r[12], r[13], r[14]) for r in rows],
-        columns=["image_id", "split", "path", "rows", "columns", "sex", "age_years", "study_year", "file_size",
-                 "patient_id", "view_position", "spacing_x", "spacing_y"],
-    )
-    pk_to_id = {r[0]: r[1] for r in rows}
+    pk_to_id, images = release_images(session, states=states, root=root)
     in_release = select(Image.id).where(Image.state.in_(states), Image.image_id.is_not(None))
     reads = pd.DataFrame(
         session.execute(

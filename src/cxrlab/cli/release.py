@@ -43,6 +43,13 @@ class BoxMethod(StrEnum):
     majority = "majority"
 
 
+class LabelSource(StrEnum):
+    """Where the labels of a workspace release come from (``cxrlab.export.LABEL_SOURCES``)."""
+
+    readers = "readers"
+    report = "report"
+
+
 class SplitMethod(StrEnum):
     """How to split."""
 
@@ -275,6 +282,9 @@ def export(
                                                  "workspace.")] = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Parent folder of the release (file "
                                                 "mode).")] = None,
+    source: Annotated[LabelSource, typer.Option(help="Labels of a workspace release: readers (their readings and "
+                                                "consensus) or report (mined from the radiology reports: cxrlab "
+                                                "reports label).")] = LabelSource.readers,
     workers: WorkersOpt = None,
     max_unpacked: MaxUnpackedOpt = None,
 ) -> None:
@@ -292,13 +302,16 @@ def export(
             ws = open_workspace(workspace)
             with progress("export") as cb:
                 report = run_export(ws, tag, formats=formats, link=not copy, png_size=png_size, box_source=boxes,
-                                    threshold=threshold, overwrite=overwrite, executor=Executor(workers),
-                                    on_progress=cb)
+                                    threshold=threshold, overwrite=overwrite, source=source.value,
+                                    executor=Executor(workers), on_progress=cb)
             written = ws.path("exports", tag)
         else:
             from cxrlab.export.release import check_tag, write_release
             from cxrlab.ingest.release import load_release_files
 
+            if source is not LabelSource.readers:
+                raise CxrlabError("--source report exports a workspace's report labels (not with --from-vindr or "
+                                  "--from-nih)")
             if output is None:
                 raise CxrlabError("file mode needs -o PARENT_DIR (the release is written to PARENT_DIR/<tag>)")
             check_tag(tag)

@@ -4,7 +4,8 @@ Only values that the release statistics need (VinDr-CXR data descriptor, Table 2
 years, data size) and the filter rules use (modality, body part, view position). Ages come from
 (0010,1010) *Patient's Age* (an AS value, PS3.5 Table 6.2-1: ``nnnD|W|M|Y``), or are computed from
 (0010,0030) *Patient's Birth Date* and the study date when the AS value is missing; the birth date itself is
-never stored.
+never stored. The Accession Number and the Study Instance UID, which link an image to its radiology report, are
+kept only as keyed hashes (:func:`identifier_key`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import date
 
 from pydicom.dataset import Dataset
 
-__all__ = ["ImageMeta", "extract_metadata", "keyed_hex", "parse_age_string"]
+__all__ = ["IDENTIFIER_KINDS", "ImageMeta", "extract_metadata", "identifier_key", "keyed_hex", "parse_age_string"]
 
 _AGE_UNITS = {"D": 1 / 365.25, "W": 7 / 365.25, "M": 1 / 12, "Y": 1.0}
 
@@ -40,6 +41,8 @@ class ImageMeta:
     manufacturer: str | None
     photometric: str | None
     transfer_syntax: str | None
+    accession_key: str | None = None
+    study_key: str | None = None
 
     def as_dict(self) -> dict:
         """The fields as a plain dict."""
@@ -92,6 +95,30 @@ def keyed_hex(key: bytes, purpose: str, value: str) -> str:
     return hmac.new(key, f"{purpose}:{value}".encode("utf-8", "surrogateescape"), hashlib.sha256).hexdigest()
 
 
+#: What :func:`identifier_key` hashes: (0008,0050) *Accession Number*, (0020,000D) *Study Instance UID*, and a
+#: report's own id.
+IDENTIFIER_KINDS = ("accession", "study", "report")
+
+
+def identifier_key(key: bytes, kind: str, value: object) -> str | None:
+    """The keyed hash that stands for an identifier in the catalog: 32 hex characters of :func:`keyed_hex`
+    under the purpose *kind*, or None for an empty value.
+
+    The value is compared as written, without the padding DICOM adds (spaces, and the NUL that pads a UID to an
+    even length, PS3.5 6.2): the Accession Number ``"ACC123 "`` of a header and ``ACC123`` in a report table
+    give the same key. Case is kept (an SH value is case-sensitive).
+
+    Raises
+    ------
+    ValueError
+        *kind* is not one of :data:`IDENTIFIER_KINDS`.
+    """
+    if kind not in IDENTIFIER_KINDS:
+        raise ValueError(f"unknown identifier kind {kind!r} (one of {', '.join(IDENTIFIER_KINDS)})")
+    text = str(value if value is not None else "").strip(" \t\r\n\x00")
+    return keyed_hex(key, kind, text)[:32] if text else None
+
+
 def extract_metadata(ds: Dataset, *, key: bytes) -> ImageMeta:
     """Extract :class:`ImageMeta` from a header.
 
@@ -101,7 +128,8 @@ def extract_metadata(ds: Dataset, *, key: bytes) -> ImageMeta:
         A header read with pydicom.
     key : bytes
         Workspace secret; (0010,0020) *Patient ID* is stored only as an HMAC under it (for patient-level
-        splits), never in clear.
+        splits), never in clear, and so are the Accession Number and the Study Instance UID (to find the
+        images of a report).
     """
     study = (
         _parse_da(ds.get("StudyDate"))
@@ -145,4 +173,6 @@ def extract_metadata(ds: Dataset, *, key: bytes) -> ImageMeta:
         transfer_syntax=str(meta.TransferSyntaxUID)
         if meta is not None and "TransferSyntaxUID" in meta
         else None,
+        accession_key=identifier_key(key, "accession", ds.get("AccessionNumber")),
+        study_key=identifier_key(key, "study", ds.get("StudyInstanceUID")),
     )

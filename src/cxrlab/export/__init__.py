@@ -5,8 +5,11 @@ from cxrlab.export.coco import coco_dict, write_coco
 from cxrlab.export.nih import write_nih
 from cxrlab.export.release import (
     FORMATS,
+    LABEL_SOURCES,
+    REPORT_RAD_ID,
     majority_boxes,
     release_json,
+    report_tables_from_workspace,
     run_export,
     tables_from_workspace,
     write_release,
@@ -24,12 +27,15 @@ from cxrlab.export.yolo import write_yolo
 __all__ = [
     "ANNOTATION_COLUMNS",
     "FORMATS",
+    "LABEL_SOURCES",
+    "REPORT_RAD_ID",
     "annotation_rows",
     "frame_csv_text",
     "coco_dict",
     "label_rows",
     "majority_boxes",
     "release_json",
+    "report_tables_from_workspace",
     "run_export",
     "tables_from_workspace",
     "write_coco",

@@ -26,22 +26,39 @@ import pandas as pd
 from cxrlab import __version__
 from cxrlab.catalog.models import REVIEW_METHOD, ImageState
 from cxrlab.catalog.release import add_events, load_release, set_release_fields
+from cxrlab.catalog.reports import load_report_labels
 from cxrlab.catalog.workspace import Workspace
 from cxrlab.errors import CxrlabError
 from cxrlab.export.coco import write_coco
 from cxrlab.export.nih import write_nih
 from cxrlab.export.vindr import ANNOTATION_COLUMNS, write_vindr_csvs
 from cxrlab.export.yolo import write_yolo
+from cxrlab.reports.vocabulary import release_schema_name
 from cxrlab.runtime.executor import Executor
 from cxrlab.runtime.files import atomic_link_or_copy, atomic_path, atomic_write_text, sha256_file
 from cxrlab.runtime.report import ProgressCallback, StageReport
 from cxrlab.schemas import BOX_COLUMNS, ReleaseTables, get_schema
 from cxrlab.stats.table2 import render_table2, table2_from_tables
 
-__all__ = ["FORMATS", "majority_boxes", "release_json", "run_export", "tables_from_workspace", "write_release"]
+__all__ = [
+    "FORMATS",
+    "LABEL_SOURCES",
+    "REPORT_RAD_ID",
+    "majority_boxes",
+    "release_json",
+    "report_tables_from_workspace",
+    "run_export",
+    "tables_from_workspace",
+    "write_release",
+]
 
 #: Optional formats besides the VinDr CSVs (always written).
 FORMATS = ("coco", "yolo", "nih", "json", "png", "sr")
+#: Where the labels of a workspace release come from: the ``readers`` (their readings, the consensus) or the
+#: ``report`` (labels mined from the radiology reports, ``cxrlab reports label``).
+LABEL_SOURCES = ("readers", "report")
+#: The ``rad_id`` of report labels in a release's per-reader rows: the report is the image's one "reader".
+REPORT_RAD_ID = "report"
 _TAG_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 _SPLIT_TITLES = {"train": "Training set", "test": "Test set"}
 
@@ -140,6 +157,7 @@ def write_release(
     threshold: float = 0.5,
     profile: str | None = None,
     overwrite: bool = False,
+    label_source: str = "readers",
     executor: Executor | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> StageReport:
@@ -169,6 +187,8 @@ def write_release(
         De-identification profile recorded in the manifest.
     overwrite : bool
         Replace an existing release folder.
+    label_source : {"readers", "report"}
+        Where the labels of *tables* came from, for the manifest (:data:`LABEL_SOURCES`).
 
     Raises
     ------
@@ -191,7 +211,7 @@ def write_release(
                         box_source=box_source, threshold=threshold, report=report, executor=executor,
                         on_progress=on_progress, tag=out.name)
         _write_manifest(tables, work, out.name, counts, formats=formats, profile=profile, threshold=threshold,
-                        box_source=box_source)
+                        box_source=box_source, label_source=label_source)
         if out.exists():
             old = out.parent / f".{out.name}.old"
             shutil.rmtree(old, ignore_errors=True)
@@ -308,7 +328,7 @@ def _write_srs(tables: ReleaseTables, out: Path, paths: pd.DataFrame, *, tag: st
 
 def _write_manifest(
     tables: ReleaseTables, out: Path, tag: str, counts: dict[str, int], *, formats: Sequence[str],
-    profile: str | None, threshold: float, box_source: str,
+    profile: str | None, threshold: float, box_source: str, label_source: str = "readers",
 ) -> None:
     files = {}
     for p in sorted(out.rglob("*")):
@@ -330,7 +350,11 @@ def _write_manifest(
             ],
             "no_finding": schema.no_finding,
         },
-        "consensus": {"label_vote": f"positive when > {threshold:g} of readers", "boxes": box_source},
+        "label_source": label_source,
+        "consensus": {"label_vote": f"positive when > {threshold:g} of readers", "boxes": box_source}
+        if label_source == "readers" else
+        {"labels": "mined from the radiology reports (cxrlab reports label); uncertain counted as negative",
+         "rad_id": REPORT_RAD_ID, "known_labels": tables.known_labels},
         "formats": ["vindr", *formats],
         "csv_schemas": {
             "annotations_<split>.csv": ANNOTATION_COLUMNS,
@@ -362,6 +386,58 @@ def tables_from_workspace(ws: Workspace, *, threshold: float = 0.5) -> ReleaseTa
     tables.images = images
     tables.consensus_boxes = majority_boxes(tables.consensus_boxes, tables.reader_labels, threshold=threshold)
     return tables
+
+
+def report_tables_from_workspace(ws: Workspace) -> tuple[ReleaseTables, list[str]]:
+    """The report labels of a workspace (``cxrlab reports label``) as :class:`ReleaseTables`, by ``image_id``.
+
+    The images are those with report labels that a release may show (past the filter:
+    :data:`cxrlab.catalog.reports.REPORT_RELEASE_STATES`); images without a split are in ``train``. The label
+    schema is the one the vocabulary fills (:func:`cxrlab.reports.release_schema_name`); a label is 1 when the
+    report says so, else 0 (an uncertain -1 counts as 0, ChestX-ray8's rule). Each image has one per-reader row
+    (``rad_id`` :data:`REPORT_RAD_ID`) and the same values as its final labels (``consensus_labels``); there are
+    no boxes. The readers' labels and the consensus are not read.
+
+    Returns
+    -------
+    tables : ReleaseTables
+        ``source`` is ``workspace reports``; ``known_labels`` the schema's labels the vocabulary gave.
+    notes : list of str
+        What the release leaves out (images not past the filter, labels outside the schema).
+
+    Raises
+    ------
+    CxrlabError
+        No image past the filter has report labels.
+    """
+    with ws.sessions() as session:
+        rows = load_report_labels(session, root=ws.root)
+    notes = []
+    if rows.withheld:
+        notes.append(f"{rows.withheld} image(s) with report labels left out: not de-identified and accepted by the "
+                     "filter yet")
+    if rows.images.empty:
+        raise CxrlabError("nothing to export: no accepted image has report labels (run `cxrlab reports import` "
+                          "and `cxrlab reports label -w` after `cxrlab filter run`)")
+    vocabularies = sorted(set(rows.labels["schema"]))
+    if len(vocabularies) != 1:
+        raise CxrlabError(f"report labels of several vocabularies ({', '.join(vocabularies)}): run "
+                          "`cxrlab reports label -w` again")
+    schema = get_schema(release_schema_name(vocabularies[0]))
+    names = schema.names
+    positive = (rows.labels.pivot(index="image_id", columns="label", values="value") == 1).astype(int)
+    outside = [n for n in positive.columns if n not in names]
+    if outside:
+        notes.append(f"labels not in schema {schema.name} left out: {', '.join(outside)}")
+    known = [n for n in names if n in positive.columns]
+    final = positive.reindex(index=rows.images["image_id"], columns=names, fill_value=0).reset_index()
+    final.columns.name = None
+    images = rows.images.assign(split=[s or "train" for s in rows.images["split"]])
+    readers = final.copy()
+    readers.insert(1, "rad_id", REPORT_RAD_ID)
+    tables = ReleaseTables(schema=schema, images=images, reader_labels=readers, consensus_labels=final,
+                           known_labels=known, source="workspace reports")
+    return tables, notes
 
 
 def majority_boxes(boxes: pd.DataFrame, reader_labels: pd.DataFrame, *, threshold: float = 0.5) -> pd.DataFrame:
@@ -398,6 +474,7 @@ def run_export(
     box_source: str = "consensus",
     threshold: float = 0.5,
     overwrite: bool = False,
+    source: str = "readers",
     executor: Executor | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> StageReport:
@@ -406,12 +483,23 @@ def run_export(
     Train images (``Image.split`` empty or ``train``) get one CSV row per reader; test images the consensus
     (run ``cxrlab consensus`` first). See :func:`write_release` for the options.
 
+    With *source* ``report`` the labels are those mined from the radiology reports instead
+    (:func:`report_tables_from_workspace`): every accepted image with report labels, one row per image with
+    ``rad_id`` ``report``, no boxes, ``Finding Labels`` of the NIH layout from them. Such a release of weak
+    labels changes no image's state or split (the images stay available for reading); an ``exported`` event
+    records it.
+
     Raises
     ------
     CxrlabError
-        Invalid tag, nothing labeled, no consensus yet, or the tag exists (without *overwrite*).
+        Invalid tag or source, nothing labeled, no consensus yet, or the tag exists (without *overwrite*).
     """
     check_tag(tag)
+    if source not in LABEL_SOURCES:
+        raise CxrlabError(f"unknown label source {source!r} (one of {', '.join(LABEL_SOURCES)})")
+    if source == "report":
+        return _export_report_labels(ws, tag, formats=formats, link=link, png_size=png_size, overwrite=overwrite,
+                                     executor=executor, on_progress=on_progress)
     tables = tables_from_workspace(ws, threshold=threshold)
     if tables.consensus_labels.empty:
         raise CxrlabError("no consensus labels: run `cxrlab consensus` before exporting")
@@ -425,6 +513,25 @@ def run_export(
         set_release_fields(session, split, state=ImageState.RELEASED)
         add_events(session, split.index, stage="export", action="released", detail={"tag": tag})
     report.counts["images"] = len(split)
+    return report
+
+
+def _export_report_labels(
+    ws: Workspace, tag: str, *, formats: Sequence[str], link: bool, png_size: int | None, overwrite: bool,
+    executor: Executor | None, on_progress: ProgressCallback | None,
+) -> StageReport:
+    """:func:`run_export` with ``source="report"``."""
+    tables, notes = report_tables_from_workspace(ws)
+    report = write_release(
+        tables, ws.path("exports", tag), formats=formats, link=link, png_size=png_size, box_source="consensus",
+        profile=ws.settings.deid_profile, overwrite=overwrite, label_source="report", executor=executor,
+        on_progress=on_progress,
+    )
+    report.notes.extend(notes)
+    ids = tables.images["image_id"]
+    with ws.transaction() as session:
+        add_events(session, ids, stage="export", action="exported", detail={"tag": tag, "source": "report"})
+    report.counts["images"] = len(ids)
     return report
 
 

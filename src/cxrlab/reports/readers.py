@@ -13,7 +13,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO
 
@@ -39,11 +39,15 @@ class Report:
         Canonical section name (see :mod:`cxrlab.reports.sections`) -> text.
     source : str
         ``file`` or ``file:line``; never the text.
+    key : str or None
+        The identifier that links the report to its images (an Accession Number or a Study Instance UID), when
+        the source was opened with a ``key_column``; None otherwise.
     """
 
     report_id: str
     sections: dict[str, str] = field(repr=False)
     source: str = ""
+    key: str | None = field(default=None, repr=False)
 
 
 def _natural_key(path: Path) -> tuple:
@@ -86,7 +90,9 @@ class ReportSource:
     accepted).
 
     Iterate to get :class:`Report` and :class:`ReportFileError` items in input order. ``total`` is the number of
-    files of a folder, None for a table (its record count is known only once read).
+    files of a folder, None for a table (its record count is known only once read). With *key_column*, each
+    report also carries the identifier that links it to its images (:attr:`Report.key`): that column of a table,
+    the report id (the file name) of an OpenI file.
     """
 
     def __init__(
@@ -96,11 +102,13 @@ class ReportSource:
         id_column: str = "report_id",
         text_column: str = "text",
         encoding: str = "utf-8",
+        key_column: str | None = None,
     ) -> None:
         self.path = Path(path)
         self.id_column = id_column
         self.text_column = text_column
         self.encoding = encoding
+        self.key_column = key_column
         if self.path.is_dir():
             self.kind = "openi"
             self._files = sorted(self.path.glob("*.xml"), key=_natural_key)
@@ -126,9 +134,11 @@ class ReportSource:
         if self.kind == "openi":
             for path in self._files:
                 try:
-                    yield read_openi_report(path)
+                    report = read_openi_report(path)
                 except ReportFileError as exc:
                     yield exc
+                    continue
+                yield replace(report, key=report.report_id) if self.key_column else report
         else:
             try:
                 if self.kind == "jsonl":
@@ -148,20 +158,31 @@ class ReportSource:
         except OSError as exc:
             raise ReportError(f"{self.path}: cannot read ({exc.strerror or type(exc).__name__})") from None
 
-    def _record(self, line: int, report_id: object, text: object, seen: dict[str, int]) -> Report | ReportFileError:
+    @property
+    def _columns(self) -> tuple[str, ...]:
+        """The columns (keys) every record needs."""
+        return (self.id_column, self.text_column, *((self.key_column,) if self.key_column else ()))
+
+    def _record(
+        self, line: int, report_id: object, text: object, key: object = None, *, seen: dict[str, int]
+    ) -> Report | ReportFileError:
         """Check one table record; *seen* maps the ids met so far to their line."""
         where = str(self.path)
-        if not isinstance(text, str) or not isinstance(report_id, str | int) or isinstance(report_id, bool):
-            return ReportFileError(where, "the id must be a string or a number and the text a string", line=line)
+        if not isinstance(text, str) or not _is_id(report_id) or (self.key_column and not _is_id(key)):
+            what = "the id and the key" if self.key_column else "the id"
+            return ReportFileError(where, f"{what} must be a string or a number and the text a string", line=line)
         report_id = str(report_id).strip()
-        if _UNDECODED.search(text) or _UNDECODED.search(report_id):
+        key = str(key).strip() if self.key_column else None
+        if _UNDECODED.search(text) or _UNDECODED.search(report_id) or (key and _UNDECODED.search(key)):
             return ReportFileError(where, f"not valid {self.encoding} (pass the file's encoding)", line=line)
         if not report_id:
             return ReportFileError(where, "empty report id", line=line)
+        if self.key_column and not key:
+            return ReportFileError(where, f"empty {self.key_column!r}", line=line)
         if report_id in seen:
             return ReportFileError(where, f"duplicate report id (first on line {seen[report_id]})", line=line)
         seen[report_id] = line
-        return Report(report_id, split_sections(text), f"{where}:{line}")
+        return Report(report_id, split_sections(text), f"{where}:{line}", key)
 
     def _read_table(self, *, delimiter: str) -> Iterator[Report | ReportFileError]:
         where = str(self.path)
@@ -175,11 +196,12 @@ class ReportSource:
             except (csv.Error, UnicodeError):
                 raise ReportError(f"{where}:1: malformed header line") from None
             header = [h.strip() for h in header]
-            missing = [c for c in (self.id_column, self.text_column) if c not in header]
+            missing = [c for c in self._columns if c not in header]
             if missing:
+                options = "--id-column/--text-column" + ("/--key-column" if self.key_column else "")
                 raise ReportError(f"{where}: no column {', '.join(map(repr, missing))} (columns: "
-                                  f"{', '.join(map(repr, header[:20]))}); use --id-column/--text-column")
-            i_id, i_text = header.index(self.id_column), header.index(self.text_column)
+                                  f"{', '.join(map(repr, header[:20]))}); use {options}")
+            indexes = [header.index(c) for c in self._columns]
             seen: dict[str, int] = {}
             line = reader.line_num + 1
             while True:
@@ -194,10 +216,10 @@ class ReportSource:
                 if not row or not any(cell.strip() for cell in row):
                     line = reader.line_num + 1
                     continue
-                if len(row) <= max(i_id, i_text):
+                if len(row) <= max(indexes):
                     yield ReportFileError(where, f"{len(row)} field(s), expected {len(header)}", line=line)
                 else:
-                    yield self._record(line, row[i_id], row[i_text], seen)
+                    yield self._record(line, *(row[i] for i in indexes), seen=seen)
                 line = reader.line_num + 1
 
     def _read_jsonl(self) -> Iterator[Report | ReportFileError]:
@@ -215,12 +237,16 @@ class ReportSource:
                 except json.JSONDecodeError:
                     yield ReportFileError(where, "not valid JSON", line=line)
                     continue
-                if not isinstance(obj, dict) or self.id_column not in obj or self.text_column not in obj:
-                    yield ReportFileError(
-                        where, f"not an object with keys {self.id_column!r} and {self.text_column!r}", line=line
-                    )
+                if not isinstance(obj, dict) or any(c not in obj for c in self._columns):
+                    keys = ", ".join(map(repr, self._columns))
+                    yield ReportFileError(where, f"not an object with keys {keys}", line=line)
                     continue
-                yield self._record(line, obj[self.id_column], obj[self.text_column], seen)
+                yield self._record(line, *(obj[c] for c in self._columns), seen=seen)
+
+
+def _is_id(value: object) -> bool:
+    """An id or a key is a string or a number (a JSON number, not ``true``)."""
+    return isinstance(value, str | int) and not isinstance(value, bool)
 
 
 def _with_bom(encoding: str) -> str:
@@ -229,7 +255,12 @@ def _with_bom(encoding: str) -> str:
 
 
 def open_reports(
-    path: Path | str, *, id_column: str = "report_id", text_column: str = "text", encoding: str = "utf-8"
+    path: Path | str,
+    *,
+    id_column: str = "report_id",
+    text_column: str = "text",
+    encoding: str = "utf-8",
+    key_column: str | None = None,
 ) -> ReportSource:
     """The reports at *path* (see :class:`ReportSource`).
 
@@ -238,4 +269,4 @@ def open_reports(
     ReportError
         The path does not exist, has an unknown format, an empty folder, or a table lacks the columns.
     """
-    return ReportSource(path, id_column=id_column, text_column=text_column, encoding=encoding)
+    return ReportSource(path, id_column=id_column, text_column=text_column, encoding=encoding, key_column=key_column)

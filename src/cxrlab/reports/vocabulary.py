@@ -55,6 +55,7 @@ __all__ = [
     "Vocabulary",
     "builtin_schemas",
     "load_vocabulary",
+    "release_schema_name",
 ]
 
 #: Context categories: what a trigger says about the findings in its scope (ConText, Harkema et al. 2009).
@@ -210,6 +211,27 @@ def builtin_schemas() -> list[str]:
     """Names of the vocabularies shipped with cxrlab."""
     names = [p.name[:-5] for p in resources.files(_PACKAGE).iterdir() if p.name.endswith(".yaml")]
     return sorted(n for n in names if n != "context")
+
+
+def release_schema_name(vocabulary: str) -> str:
+    """The label schema (:func:`cxrlab.schemas.get_schema`) whose columns a vocabulary's labels fill in a release:
+    ``nih14`` for ``nih14``; ``vindr-cxr`` for ``vindr-cxr-global`` and ``vindr-cxr-local`` (each fills part of
+    it).
+
+    Raises
+    ------
+    VocabularyError
+        No label schema has the vocabulary's labels.
+    """
+    from cxrlab.schemas import get_schema
+
+    for name in (vocabulary, vocabulary.removesuffix("-global").removesuffix("-local")):
+        try:
+            get_schema(name)
+        except KeyError:
+            continue
+        return name
+    raise VocabularyError(f"report vocabulary {vocabulary!r} fills no label schema of a release")
 
 
 def _parse_near(value: Any, where: str) -> tuple[Near, ...]:
