@@ -39,7 +39,6 @@ import argparse
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import statistics
 import subprocess
@@ -57,6 +56,8 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
+
+from tests.support.server import free_port  # noqa: E402 - after the path set-up above
 
 CR = "1.2.840.10008.5.1.4.1.1.1"
 PY = sys.executable
@@ -151,12 +152,6 @@ def warm(folder: Path) -> None:
 
 
 # ------------------------------------------------------------------------------------------------- peers
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_echo(port: int, aet: str, proc: subprocess.Popen | None = None) -> None:

@@ -2,8 +2,8 @@
 
 Each command's text comes from Typer's own markdown generator (``typer.cli.get_docs_for_click``, what ``typer
 ... utils docs`` prints), so the page always matches ``cxrlab --help``; this hook adds one or more examples per
-top-level command (:data:`EXAMPLES`; ``tests/test_docs.py`` checks that every command has one and that each
-example names only existing commands and options) and escapes help text for Markdown.
+top-level command (:data:`EXAMPLES`; ``tests/integration/test_docs.py`` checks that every command has one and
+that each example names only existing commands and options) and escapes help text for Markdown.
 """
 
 from __future__ import annotations

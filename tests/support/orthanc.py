@@ -1,6 +1,7 @@
-"""Real DICOM peers for the collect tests: Orthanc (Debian ``orthanc`` + ``orthanc-dicomweb``) and dcmtk's
-``dcmqrscp``, each started on free 127.0.0.1 ports with a generated configuration, plus small phantoms whose
-study, series, date, modality and body part the test chooses.
+"""Real DICOM peers for the collect tests (and ``bench/collect.py``): Orthanc (Debian ``orthanc`` +
+``orthanc-dicomweb``) and dcmtk's ``dcmqrscp``, each started on free 127.0.0.1 ports with a generated
+configuration, plus small phantoms (the suite's DICOM writer, :mod:`tests.support.dicom`) whose study, series,
+date, modality and body part the test chooses.
 
 Anything missing (the binaries, the DICOMweb plugin) skips the tests that need it, with the package to install.
 """
@@ -23,7 +24,8 @@ import pydicom
 import pytest
 import requests
 
-from tests.conftest import ROOT, make_dicom
+from tests.support.dicom import CR_IMAGE_STORAGE, DX_FOR_PRESENTATION, dicom_dataset
+from tests.support.server import free_port
 
 __all__ = [
     "CXRLAB_AET",
@@ -33,7 +35,6 @@ __all__ = [
     "Phantom",
     "free_port",
     "orthanc_problem",
-    "shared_dicom_dir",
     "start_dcmqrscp",
     "start_orthanc",
     "write_phantom",
@@ -50,23 +51,6 @@ DCMTK_ENV = {**os.environ, "TCP_NODELAY": "1"}
 #: Planted in every phantom: no log line, error message or report may ever show them.
 PHI = {"PatientName": "PLANTED^SECRET^NAME", "PatientID": "PLANTED-PID-8841", "InstitutionName": "PLANTED CLINIC",
        "ReferringPhysicianName": "PLANTED^DOCTOR", "AccessionNumber": "PLANTACC77"}
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def shared_dicom_dir() -> Path:
-    """The real DICOM files (``$CXRLAB_TEST_DATA/dicom``, default ``../shared/data/dicom``); skip when absent."""
-    base = Path(os.environ.get("CXRLAB_TEST_DATA", ROOT.parent / "shared" / "data"))
-    folder = base / "dicom"
-    if not folder.is_dir():
-        pytest.skip(f"real DICOM files not found at {folder}: set CXRLAB_TEST_DATA to the folder holding dicom/ "
-                    "(default ../shared/data)")
-    return folder
 
 
 def _dicomweb_plugin() -> Path | None:
@@ -100,21 +84,21 @@ class Phantom:
     rows: int = 64
 
 
+#: Storage SOP class of a phantom by modality (PS3.4 B.5).
+_CLASS_OF = {"CR": CR_IMAGE_STORAGE, "DX": DX_FOR_PRESENTATION, "CT": "1.2.840.10008.5.1.4.1.1.2"}
+
+
 def write_phantom(path: Path, p: Phantom, *, seed: int = 0) -> Path:
-    """A valid CR/DX/CT file (the suite's :func:`~tests.conftest.make_dicom`) in study *p.study*, series
+    """A valid CR/DX/CT file (the suite's :func:`~tests.support.dicom.dicom_dataset`) in study *p.study*, series
     *p.series*, with the planted :data:`PHI`."""
-    make_dicom(path, rows=p.rows, columns=p.rows, modality=p.modality, body_part=p.body_part, seed=seed,
-               patient_name=PHI["PatientName"], patient_id=PHI["PatientID"])
-    ds = pydicom.dcmread(path)
+    ds = dicom_dataset(rows=p.rows, columns=p.rows, modality=p.modality, body_part=p.body_part, seed=seed,
+                       sop_class=_CLASS_OF[p.modality], patient_name=PHI["PatientName"], patient_id=PHI["PatientID"])
     ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.StudyDate = p.study, p.series, p.date
     ds.InstitutionName = PHI["InstitutionName"]
     ds.ReferringPhysicianName = PHI["ReferringPhysicianName"]
     ds.AccessionNumber = PHI["AccessionNumber"]
-    if p.modality == "DX":
-        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.1"
-    elif p.modality == "CT":
-        ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
-    ds.save_as(path, enforce_file_format=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pydicom.dcmwrite(path, ds, enforce_file_format=True)
     return path
 
 

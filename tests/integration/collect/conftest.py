@@ -11,12 +11,12 @@ import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
+from tests.support.data import real_data
 from tests.support.orthanc import (
     CXRLAB_AET,
     Orthanc,
     Phantom,
     free_port,
-    shared_dicom_dir,
     start_orthanc,
     write_phantom,
 )
@@ -67,7 +67,7 @@ def phantom_set() -> list[Phantom]:
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory: pytest.TempPathFactory) -> Archive:
     """The phantoms (written once per module) and the real files."""
-    real = shared_dicom_dir()
+    real = real_data("dicom")
     folder = tmp_path_factory.mktemp("archive")
     files = [write_phantom(folder / f"ph{i}.dcm", p, seed=i) for i, p in enumerate(phantom_set())]
     files += [real / name for name in REAL_FILES]

@@ -17,7 +17,8 @@ from tests.integration.collect.conftest import Archive
 from tests.integration.collect.test_pacs import assert_one_line_error, catalog, quarantined_uids
 from tests.support.orthanc import PHI, Orthanc, free_port, start_orthanc
 
-pytestmark = pytest.mark.pacs
+# slow: real Orthanc/dcmtk processes, and processes killed with SIGKILL
+pytestmark = [pytest.mark.pacs, pytest.mark.slow]
 
 runner = CliRunner()
 

@@ -19,9 +19,11 @@ from sqlalchemy import select
 
 from cxrlab.catalog.models import Image, QuarantineItem
 from tests.integration.collect.test_pacs import corrupt_phantom
-from tests.support.orthanc import PHI, Phantom, free_port, shared_dicom_dir, write_phantom
+from tests.support.data import real_data
+from tests.support.orthanc import PHI, Phantom, free_port, write_phantom
 
-pytestmark = pytest.mark.pacs
+# slow: real Orthanc/dcmtk processes, and processes killed with SIGKILL
+pytestmark = [pytest.mark.pacs, pytest.mark.slow]
 
 STORESCU = shutil.which("storescu")
 ECHOSCU = shutil.which("echoscu")
@@ -85,7 +87,7 @@ class TestListen:
     def test_storescu_to_listen_to_catalog_refusing_unknown_callers(self, workspace, listen, tmp_path: Path) -> None:
         study, series = generate_uid(), generate_uid()
         good = [write_phantom(tmp_path / f"g{i}.dcm", Phantom(study, series), seed=i) for i in range(3)]
-        real = shared_dicom_dir() / "RG1_UNCI.dcm"
+        real = real_data("dicom", "RG1_UNCI.dcm")
         bad = corrupt_phantom(tmp_path / "bad.dcm", Phantom(study, series))
         listener = listen("--allow-aet", "STORESCU", "--allow-aet", "MODALITY2")
 

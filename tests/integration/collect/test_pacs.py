@@ -32,7 +32,8 @@ from tests.support.orthanc import (
     write_phantom,
 )
 
-pytestmark = pytest.mark.pacs
+# slow: real Orthanc/dcmtk processes, and processes killed with SIGKILL
+pytestmark = [pytest.mark.pacs, pytest.mark.slow]
 
 runner = CliRunner()
 TIMEOUT = 20.0
