@@ -3,12 +3,14 @@ freeze rule, the admin pages (and their 403 page for other roles), the ruler and
 tasks that a reader cannot tell from the others; keyboard paths included.
 
 The tests work on a project of their own ("quality", readers q1-q4) over files written here with known pixels and
-spacings, so the shared "e2e" project's queues are untouched. Screenshots for the labeling guide are written to
-``docs/assets/`` (JPEG); figures go to ``test-artifacts/e2e-metrics.json`` and are never asserted.
+spacings, so the shared "e2e" project's queues are untouched. The labeling guide's screenshots are made here:
+``CXRLAB_DOC_SCREENSHOTS=1 python -m pytest tests/e2e/test_reader_quality.py`` writes them to ``docs/assets/``
+(JPEG); figures go to ``test-artifacts/e2e-metrics.json`` and are never asserted.
 """
 
 from __future__ import annotations
 
+import os
 import statistics
 import uuid
 from dataclasses import dataclass, field
@@ -38,10 +40,12 @@ EXPERT = {"labels": ["Lung tumor", "Nodule/Mass"], "boxes": [("Nodule/Mass", 60,
 
 
 def doc_screenshot(page, name: str) -> None:  # noqa: ANN001
-    """A screenshot for the documentation (docs/assets/<name>.jpg) and the test artifacts."""
-    DOC_ASSETS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(DOC_ASSETS / f"{name}.jpg"), type="jpeg", quality=70)
+    """A screenshot in the test artifacts, and for the documentation (docs/assets/<name>.jpg) when
+    ``$CXRLAB_DOC_SCREENSHOTS`` is set (so that a test run leaves the working tree as it was)."""
     screenshot(page, name)
+    if os.environ.get("CXRLAB_DOC_SCREENSHOTS"):
+        DOC_ASSETS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(DOC_ASSETS / f"{name}.jpg"), type="jpeg", quality=70)
 
 
 def _write(path: Path, *, base: Path, spacing: str) -> Path:
