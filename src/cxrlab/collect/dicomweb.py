@@ -23,7 +23,7 @@ from dicomweb_client import DICOMwebClient
 
 from cxrlab.catalog.workspace import Workspace
 from cxrlab.collect.peer import PeerError
-from cxrlab.collect.query import NO_BODY_PART, FoundSeries, FoundStudy, QueryFilters
+from cxrlab.collect.query import NO_BODY_PART, FoundSeries, FoundStudy, QueryFilters, select_studies
 from cxrlab.collect.scp import Receiver
 from cxrlab.collect.stage import RetrieveStudy, StudyPlan, collect_into
 from cxrlab.runtime.report import ProgressCallback, StageReport
@@ -139,16 +139,8 @@ def find_studies_web(peer: DicomwebPeer, client: DICOMwebClient, filters: QueryF
                             key="0020000D"):
             if _value(item, "0020000D"):
                 candidates.add((_value(item, "00080020"), _value(item, "0020000D")))
-    known_set = set(known)
-    new: list[FoundStudy] = []
-    again: list[str] = []
-    for date, uid in sorted(candidates):
-        if filters.limit is not None and len(new) + len(again) >= filters.limit:
-            break
-        if uid in known_set:
-            again.append(uid)
-            continue
-        study = FoundStudy(uid, date)
+
+    def series_of(uid: str) -> Iterator[FoundSeries]:
         series_items = _search(peer, "QIDO-RS series search", client.search_for_series, uid,
                                fields=["BodyPartExamined"], key="0020000E")
         for item in sorted(series_items, key=lambda i: _value(i, "0020000E")):
@@ -162,12 +154,9 @@ def find_studies_web(peer: DicomwebPeer, client: DICOMwebClient, filters: QueryF
                 continue
             instances = _search(peer, "QIDO-RS instance search", client.search_for_instances, uid, series_uid,
                                 key="00080018")
-            sops = sorted({_value(i, "00080018") for i in instances} - {""})
-            if sops:
-                study.series.append(FoundSeries(series_uid, _value(item, "00080060"), sops))
-        if study.series:
-            new.append(study)
-    return new, again
+            yield FoundSeries(series_uid, modality, sorted({_value(i, "00080018") for i in instances} - {""}))
+
+    return select_studies(candidates, known, filters.limit, series_of)
 
 
 def _writer(ds: pydicom.Dataset) -> Callable:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from pydicom.dataset import Dataset
@@ -21,7 +21,8 @@ from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
 from cxrlab.collect.peer import Peer, PeerError, status_text
 from cxrlab.errors import CxrlabError
 
-__all__ = ["NO_BODY_PART", "FoundSeries", "FoundStudy", "QueryFilters", "find_studies", "parse_date_range"]
+__all__ = ["NO_BODY_PART", "FoundSeries", "FoundStudy", "QueryFilters", "find_studies", "parse_date_range",
+           "select_studies"]
 
 #: C-FIND pending statuses (PS3.4 Table C.4-1): a match follows.
 _PENDING = (0xFF00, 0xFF01)
@@ -163,22 +164,37 @@ def find_studies(
     query.StudyInstanceUID = ""
     query.StudyDate = filters.study_date or ""
     query.ModalitiesInStudy = "\\".join(filters.modalities) if filters.modalities else ""
-    candidates = sorted({(_text(m, "StudyDate"), _text(m, "StudyInstanceUID")) for m in _find(assoc, peer, query)
-                         if _text(m, "StudyInstanceUID")})
+    candidates = {(_text(m, "StudyDate"), _text(m, "StudyInstanceUID")) for m in _find(assoc, peer, query)
+                  if _text(m, "StudyInstanceUID")}
+
+    def series_of(uid: str) -> Iterator[FoundSeries]:
+        for series in _series(assoc, peer, uid, filters, counts):
+            series.instances = _instances(assoc, peer, uid, series.uid)
+            yield series
+
+    return select_studies(candidates, known, filters.limit, series_of)
+
+
+def select_studies(
+    candidates: Iterable[tuple[str, str]], known: Iterable[str], limit: int | None,
+    series_of: Callable[[str], Iterable[FoundSeries]],
+) -> tuple[list[FoundStudy], list[str]]:
+    """The studies a collect run retrieves, from the ``(date, uid)`` of every study that matched (C-FIND or QIDO-RS).
+
+    In date then UID order, at most *limit* studies in all: those in *known* are listed in ``again`` and not asked
+    further; each other one gets its series from *series_of* (series without instances are left out) and is kept
+    when any series is left.
+    """
     known_set = set(known)
     new: list[FoundStudy] = []
     again: list[str] = []
-    for date, uid in candidates:
-        if filters.limit is not None and len(new) + len(again) >= filters.limit:
+    for date, uid in sorted(candidates):
+        if limit is not None and len(new) + len(again) >= limit:
             break
         if uid in known_set:
             again.append(uid)
             continue
-        study = FoundStudy(uid, date)
-        for series in _series(assoc, peer, uid, filters, counts):
-            series.instances = _instances(assoc, peer, uid, series.uid)
-            if series.instances:
-                study.series.append(series)
+        study = FoundStudy(uid, date, [s for s in series_of(uid) if s.instances])
         if study.series:
             new.append(study)
     return new, again
