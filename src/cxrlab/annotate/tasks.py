@@ -279,13 +279,7 @@ def submit_task(
     with transaction(session):
         # serialises the last readers of one image (see _after_read); its state is the current one
         (image_state,) = lock_row(session, Image, task.image_pk, Image.state)
-        now = _now()
-        ok = task.state in ACTIVE and bump_version(
-            session, Task, task.id, version, task, draft=marks.to_json(), state=TaskState.SUBMITTED,
-            updated_at=now, submitted_at=now,
-        )
-        if not ok:
-            _refused(session, task)
+        _close(session, task, version, marks)
         set_committed_value(view.image, "state", image_state)
         record_reading(session, schema, marks.reading(image_id, user.rad_id), author=user.username,
                        mark_labeled=False, image=view.image, events=events)
@@ -293,18 +287,24 @@ def submit_task(
     return view
 
 
+def _close(session: Session, task: Task, version: int, marks: Marks) -> None:
+    """Set *task* ``submitted`` with *marks* if it is still open at *version*, else raise why not (inside the
+    caller's transaction)."""
+    now = _now()
+    ok = task.state in ACTIVE and bump_version(
+        session, Task, task.id, version, task, draft=marks.to_json(), state=TaskState.SUBMITTED,
+        updated_at=now, submitted_at=now,
+    )
+    if not ok:
+        _refused(session, task)
+
+
 def _submit_gold(session: Session, view: TaskView, version: int, marks: Marks, events: list[dict]) -> None:
     """Submit a gold-standard read: the task closes and the events are kept; nothing reaches ``readings``, the
     image or its review (gold reads never enter a release or the consensus)."""
     task = view.task
     with transaction(session):
-        now = _now()
-        ok = task.state in ACTIVE and bump_version(
-            session, Task, task.id, version, task, draft=marks.to_json(), state=TaskState.SUBMITTED,
-            updated_at=now, submitted_at=now,
-        )
-        if not ok:
-            _refused(session, task)
+        _close(session, task, version, marks)
         insert_events(session, events)
 
 
