@@ -6,14 +6,10 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, inspect, text
 
-from cxrlab.catalog.db import current_revision, upgrade
+from cxrlab.catalog.db import current_revision, downgrade, upgrade
 
 
 def test_0009_adds_report_tables_and_image_keys_and_goes_back(tmp_path: Path) -> None:
-    from alembic import command
-
-    from cxrlab.catalog.db import _alembic_config
-
     engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
     upgrade(engine, "0008")
     with engine.begin() as conn:
@@ -26,10 +22,7 @@ def test_0009_adds_report_tables_and_image_keys_and_goes_back(tmp_path: Path) ->
     with engine.begin() as conn:  # the image is kept, without keys until `reports import` hashes them
         assert conn.execute(text("SELECT sop_instance_uid, accession_key, study_key FROM images")).all() == [
             ("1.2.3", None, None)]
-    config = _alembic_config()
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0008")
+    downgrade(engine, "0008")
     assert current_revision(engine) == "0008"
     assert "reports" not in inspect(engine).get_table_names()
     assert "study_key" not in {c["name"] for c in inspect(engine).get_columns("images")}

@@ -6,14 +6,10 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, inspect, text
 
-from cxrlab.catalog.db import current_revision, upgrade
+from cxrlab.catalog.db import current_revision, downgrade, upgrade
 
 
 def test_0010_adds_gold_flag_and_table_and_goes_back(tmp_path: Path) -> None:
-    from alembic import command
-
-    from cxrlab.catalog.db import _alembic_config
-
     engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
     upgrade(engine, "0009")
     with engine.begin() as conn:
@@ -32,10 +28,7 @@ def test_0010_adds_gold_flag_and_table_and_goes_back(tmp_path: Path) -> None:
     assert "gold_standards" in inspect(engine).get_table_names()
     with engine.begin() as conn:  # the existing task is a normal one
         assert conn.execute(text("SELECT order_key, gold FROM tasks")).all() == [(7, 0)]
-    config = _alembic_config()
-    with engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.downgrade(config, "0009")
+    downgrade(engine, "0009")
     assert current_revision(engine) == "0009"
     assert "gold_standards" not in inspect(engine).get_table_names()
     assert "gold" not in {c["name"] for c in inspect(engine).get_columns("tasks")}
