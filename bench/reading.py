@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/support: the server launcher
+from tests.support.browser import form_login  # noqa: E402
 from tests.support.server import start_server  # noqa: E402
 
 CHROMIUM = os.environ.get("CXRLAB_CHROMIUM", "/usr/bin/chromium")
@@ -174,11 +175,7 @@ def main() -> None:
             url = server.url
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.goto(f"{url}/login")
-            page.get_by_label("User name").fill("reader1")
-            page.get_by_label("Password").fill(password)
-            page.get_by_role("button", name="Log in").click()
-            page.wait_for_url(f"{url}/")
+            form_login(page, url, "reader1", password)
             page.goto(f"{url}/projects/1/read")
             reader = Reader(page)
             reads = read_images(reader)

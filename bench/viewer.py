@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/support: the server launcher
+from tests.support.browser import form_login  # noqa: E402
 from tests.support.server import start_server  # noqa: E402
 
 CHROMIUM = os.environ.get("CXRLAB_CHROMIUM", "/usr/bin/chromium")
@@ -56,11 +57,7 @@ def main() -> None:
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
             for max_size in args.max_size:
                 page = browser.new_page(viewport={"width": 1600, "height": 1000})
-                page.goto(f"{url}/login")
-                page.get_by_label("User name").fill("reader1")
-                page.get_by_label("Password").fill(password)
-                page.get_by_role("button", name="Log in").click()
-                page.wait_for_url(f"{url}/")
+                form_login(page, url, "reader1", password)
                 page.goto(f"{url}/projects/1/read?max_size={max_size}")
                 page.wait_for_function("window.cxrViewer && window.cxrViewer.view.image")
                 drag = page.evaluate(DRAG)

@@ -25,6 +25,7 @@ from sqlalchemy import select
 
 from cxrlab.catalog.models import ConsensusBox, Image, Review, Task, TaskKind, TaskState, User
 from tests.e2e.conftest import ARTIFACTS, METRICS, PASSWORD, E2ESite
+from tests.support.browser import form_login
 
 pytestmark = pytest.mark.slow
 
@@ -50,11 +51,7 @@ def login(browser, site: E2ESite, username: str, viewport: tuple[int, int] = (14
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.js_errors = errors
-    page.goto(f"{site.url}/login")
-    page.get_by_label("User name").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{site.url}/")
+    form_login(page, site.url, username, PASSWORD)
     return page
 
 
