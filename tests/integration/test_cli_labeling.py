@@ -88,3 +88,78 @@ class TestAssignCli:
         bad.write_text("name: x\nlabels: [{name: A, kind: nope}]\n")
         r = runner.invoke(app, ["annotate", "assign", "-p", "s2", "--schema-file", str(bad), "-w", str(workspace.root)])
         assert r.exit_code == 1 and "bad.yaml: label #1" in r.output
+
+
+class TestGoldCli:
+    def test_gold_assign_with_rate_and_quality(self, workspace) -> None:  # noqa: ANN001
+        """Mark decided images as gold from an expert's read, mix them into a new reader's queue with
+        ``--gold-rate``, and score that reader with ``annotate quality``."""
+        from cxrlab.annotate.marks import Box, Marks
+        from cxrlab.annotate.tasks import list_tasks, submit_task
+        from cxrlab.annotate.users import get_user
+        from cxrlab.consensus import suggest_review
+
+        w = ["-w", str(workspace.root)]
+        for name in ("a1", "a2", "a3", "a4"):
+            runner.invoke(app, ["users", "add", name, "--password-stdin", *w], input="long enough password\n")
+        _add(workspace, 2)
+        assert runner.invoke(app, ["annotate", "assign", "-p", "study", "--reader", "a1", "--reader", "a2",
+                                   "--reader", "a3", *w]).exit_code == 0
+        expert = Marks(["Lung tumor", "Nodule/Mass"], [Box("Nodule/Mass", 10, 10, 30, 30)])
+        with workspace.sessions() as session:
+            for name in ("a1", "a2", "a3"):
+                user = get_user(session, name)
+                for view in list_tasks(session, user=user)[0]:
+                    marks = expert if name == "a1" else Marks(["No finding"])
+                    submit_task(session, user=user, task_id=view.task.id, version=0, marks=marks,
+                                suggest=suggest_review)
+            gold_ids = sorted(v.image.image_id for v in list_tasks(session, user=get_user(session, "a1"))[0])
+        r = runner.invoke(app, ["annotate", "gold", "-p", "study", "--source", "reader:R1", *gold_ids, *w])
+        assert r.exit_code == 0, r.output
+        assert "marked" in r.output and "Lung tumor," in r.output and "Nodule/Mass" in r.output
+        assert all(i[:8] in r.output for i in gold_ids) and "…" not in r.output
+        r = runner.invoke(app, ["annotate", "gold", "-p", "study", "--source", "reader:R1", "nope", *w])
+        assert r.exit_code == 1 and "'nope' not found" in r.output
+        with workspace.sessions() as session, session.begin():
+            for i in range(2, 4):
+                image_id = hashlib.sha256(f"img{i}".encode()).hexdigest()[:32]
+                session.add(Image(sop_instance_uid=generate_uid(), image_id=image_id, raw_sha256=image_id * 2,
+                                  raw_path="raw/x", deid_path="images/x.dicom", state=ImageState.ACCEPTED, rows=64,
+                                  columns=64))
+        r = runner.invoke(app, ["annotate", "assign", "-p", "study", "--gold-rate", "0.5", "--reader", "a2",
+                                "--reader", "a3", "--reader", "a4", *w])
+        assert r.exit_code == 0, r.output
+        assert "gold_tasks" in r.output
+        assert runner.invoke(app, ["annotate", "assign", "-p", "study", "--gold-rate", "0.9", *w]).exit_code == 2
+        with workspace.sessions() as session:
+            a4 = get_user(session, "a4")
+            for view in list_tasks(session, user=a4)[0]:
+                if view.image.image_id in gold_ids:
+                    marks = expert if view.image.image_id == gold_ids[0] else Marks(["Pneumonia"])
+                    submit_task(session, user=a4, task_id=view.task.id, version=0, marks=marks,
+                                suggest=suggest_review)
+        r = runner.invoke(app, ["annotate", "quality", "-p", "study", *w])
+        assert r.exit_code == 0, r.output
+        assert "R4" in r.output and "a4" in r.output and "2 gold image(s)" in r.output
+        r = runner.invoke(app, ["annotate", "quality", "-p", "study", "--json", *w])
+        (reader,) = __import__("json").loads(r.output)["readers"]
+        # both gold images hold the expert's box; a4 drew it on one of them only
+        assert reader["boxes"] == {"gold": 2, "reader": 1, "matched": 1, "f1": 0.6667}
+        assert reader["labels"]["Lung tumor"]["sensitivity"] == 0.5 and reader["labels"]["Pneumonia"]["fp"] == 1
+
+
+class TestPasswordCli:
+    def test_password_resets_and_is_an_event(self, workspace) -> None:  # noqa: ANN001
+        from cxrlab.annotate.users import authenticate
+        from cxrlab.catalog.models import Event
+
+        w = ["-w", str(workspace.root)]
+        runner.invoke(app, ["users", "add", "alice", "--password-stdin", *w], input="long enough password\n")
+        r = runner.invoke(app, ["users", "password", "alice", "--password-stdin", *w], input="another long one\n")
+        assert r.exit_code == 0 and "new password set for alice" in r.output
+        with workspace.sessions() as session:
+            assert authenticate(session, username="alice", password="another long one").username == "alice"
+            actions = [(e.action, e.author) for e in session.scalars(select(Event).where(Event.stage == "admin"))]
+        assert actions == [("user.create", "cli"), ("user.password", "cli")]
+        assert runner.invoke(app, ["users", "password", "ghost", "--password-stdin", *w],
+                             input="long enough password\n").exit_code == 1

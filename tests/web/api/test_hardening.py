@@ -62,7 +62,8 @@ def _is_integer(schema: dict) -> bool:
 BODIES = {"SaveIn": {"version": 0, **READ}, "ApproveIn": {"version": 0}, "CommentIn": {"text": "ok"},
           "UnusableIn": {"version": 0, "reason": "other"}, "AssignIn": {}, "UserPatch": {},
           "BenchmarkIn": {"name": "x"}, "ProjectIn": {"name": "x"}, "LoginIn": {"username": "x", "password": "y"},
-          "UserIn": {"username": "x", "password": PASSWORD, "role": "annotator"}}
+          "UserIn": {"username": "x", "password": PASSWORD, "role": "annotator"}, "VersionIn": {"version": 0},
+          "GoldIn": {"image_ids": ["x"]}}
 
 
 def _request(op: dict, path: str, params: dict[str, int]) -> dict:
