@@ -25,8 +25,8 @@ pass over the inputs: warm page cache) to each receiver in turn, each started fr
 Then ``cxrlab collect pacs --method get`` retrieves everything from the loaded Orthanc into a fresh workspace
 (C-FIND per study, C-GET per series; the whole command is timed, interpreter start included). MB are 10^6 bytes
 of input files. Each receiver's output is deleted right after it is measured (disk use: about twice the input).
-The dcmtk programs (``storescu``, Orthanc) run with ``TCP_NODELAY=1`` (dcmtk leaves Nagle's algorithm on unless
-told; cxrlab turns it off on its own sockets), which every receiver benefits from alike.
+The dcmtk programs (``storescu``, Orthanc) run with dcmtk's default, Nagle's algorithm on (cxrlab turns it off
+on its own sockets); ``--dcmtk-nodelay`` runs them with ``TCP_NODELAY=1``, the runtime switch that turns it off.
 
 Usage: ``python bench/collect.py [--n N] [--min-size PX] [--max-size PX] [--repeat R] [--receivers a,b,c]
 [--workdir DIR] [--keep]``; exit status 1 when a target is missed (cxrlab >= 2x Orthanc, >= 0.8x bare).
@@ -230,7 +230,8 @@ def start_orthanc_for_bench(work: Path, *, sync_storage: bool = True):  # noqa: 
     from tests.support.orthanc import start_orthanc
 
     try:
-        return start_orthanc(work / "orthanc", settings={"SyncStorageArea": sync_storage})
+        return start_orthanc(work / "orthanc", settings={"SyncStorageArea": sync_storage},
+                             nodelay=os.environ.get("TCP_NODELAY") == "1")
     except pytest.skip.Exception as exc:
         raise RuntimeError(f"Orthanc unavailable: {exc}") from None
 
@@ -279,9 +280,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=1, help="runs per receiver; the median is kept")
     ap.add_argument("--receivers", default=",".join(RECEIVERS), help="subset of " + ",".join(RECEIVERS))
     ap.add_argument("--no-get", action="store_true", help="skip the C-GET retrieval")
+    ap.add_argument("--dcmtk-nodelay", action="store_true",
+                    help="run storescu and Orthanc with TCP_NODELAY=1 (default: dcmtk's default, Nagle on)")
     ap.add_argument("--workdir", type=Path)
     ap.add_argument("--keep", action="store_true")
     args = ap.parse_args(argv)
+    os.environ.pop("TCP_NODELAY", None)
+    if args.dcmtk_nodelay:
+        os.environ["TCP_NODELAY"] = "1"
     for tool in ("storescu", "echoscu"):
         if shutil.which(tool) is None:
             print(f"{tool} not found (apt-get install dcmtk)", file=sys.stderr)
@@ -295,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
             sum(p.stat().st_size for p in inputs.glob("*.dcm"))
         mb = total / 1e6
         print(f"inputs: {args.n} CR files, {args.min_size}-{args.max_size} px, {mb:,.0f} MB "
-              f"({time.perf_counter() - t0:.0f} s to write) in {inputs}", flush=True)
+              f"({time.perf_counter() - t0:.0f} s to write) in {inputs}; dcmtk TCP_NODELAY "
+              f"{'1' if args.dcmtk_nodelay else 'unset (Nagle on)'}", flush=True)
         rows: dict[str, Row] = {}
         get_row: Row | None = None
         names = {"cxrlab": "cxrlab collect listen (+ catalog)", "orthanc": "Orthanc C-STORE SCP",
@@ -346,5 +353,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    os.environ.setdefault("TCP_NODELAY", "1")  # dcmtk (storescu, Orthanc): Nagle off, as cxrlab's own sockets
     sys.exit(main())

@@ -165,7 +165,7 @@ class Orthanc:
 
 def start_orthanc(root: Path, *, modalities: dict[str, tuple[str, int]] | None = None, aet: str = "ORTHANC",
                   storage: Path | None = None, users: dict[str, str] | None = None,
-                  settings: dict | None = None) -> Orthanc:
+                  settings: dict | None = None, nodelay: bool = True) -> Orthanc:
     """Start Orthanc with a generated configuration on free ports.
 
     Parameters
@@ -179,6 +179,8 @@ def start_orthanc(root: Path, *, modalities: dict[str, tuple[str, int]] | None =
         HTTP basic users and passwords: when given, the REST API and DICOMweb need one of them.
     settings : dict, optional
         More configuration options (they win over the ones above).
+    nodelay : bool
+        Run it with ``TCP_NODELAY=1`` (:data:`DCMTK_ENV`); False: dcmtk's default (Nagle's algorithm on).
     """
     problem = orthanc_problem()
     if problem:
@@ -206,7 +208,8 @@ def start_orthanc(root: Path, *, modalities: dict[str, tuple[str, int]] | None =
     cfg.write_text(json.dumps(config, indent=1))
     log = root / "orthanc.log"
     with open(log, "wb") as fh:
-        proc = subprocess.Popen([str(ORTHANC), str(cfg)], stdout=fh, stderr=subprocess.STDOUT, cwd=root, env=DCMTK_ENV)
+        env = DCMTK_ENV if nodelay else {k: v for k, v in os.environ.items() if k != "TCP_NODELAY"}
+        proc = subprocess.Popen([str(ORTHANC), str(cfg)], stdout=fh, stderr=subprocess.STDOUT, cwd=root, env=env)
     server = Orthanc(aet, dicom_port, http_port, root, proc, log)
     deadline = time.monotonic() + READY_TIMEOUT
     while True:
