@@ -43,6 +43,7 @@ __all__ = [
     "PHANTOM_CLASSES",
     "PHANTOM_SIZE_RANGE",
     "TRAIN_HINT",
+    "is_available",
     "labels_for",
     "phantom_examples",
     "train_on_phantoms",
@@ -64,6 +65,13 @@ VAL_EVERY = 5
 BATCH_SIZE = 32
 
 Progress = Callable[[int, int], None]
+
+
+def is_available() -> bool:
+    """Whether training can run: torch, onnx (the exporter) and onnxruntime are installed (nothing is imported)."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in ("torch", "onnx", "onnxruntime"))
 
 
 def labels_for(klass: str, population: str) -> tuple[int, float]:
