@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--size", type=int, nargs=2, default=(2000, 3000), metavar=("MIN", "MAX"))
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--model", type=Path, default=None, help="a trained model (default: train a bootstrap one)")
-    p.add_argument("--train-n", type=int, default=1200, help="phantoms for the bootstrap model")
+    p.add_argument("--train-n", type=int, default=600, help="phantoms for the bootstrap model")
     p.add_argument("--train-width", default="small", choices=("small", "tiny"))
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--holdout", type=int, default=600, help="held-out phantoms for the accuracy section")

@@ -36,8 +36,9 @@ DEFAULT_AUDIT_FRACTION = 0.02
 #: Images per catalog transaction.
 BATCH = 64
 
-#: Models loaded in this process (a worker loads each model once), by path.
-_MODELS: dict[str, FilterModel] = {}
+#: Models loaded in this process (a worker loads each model once), by path, modification time and size: a model
+#: replaced at the same path is loaded again.
+_MODELS: dict[tuple[str, int, int], FilterModel] = {}
 
 
 def workspace_model(ws: Workspace) -> Path | None:
@@ -54,9 +55,12 @@ def audit_draw(image_id: str, seed: int = 0) -> float:
 
 
 def _model(path: str, threads: int) -> FilterModel:
-    model = _MODELS.get(path)
+    st = Path(path).stat()
+    key = (path, st.st_mtime_ns, st.st_size)
+    model = _MODELS.get(key)
     if model is None:
-        model = _MODELS[path] = FilterModel(path, threads=threads)
+        _MODELS.clear()
+        model = _MODELS[key] = FilterModel(path, threads=threads)
     return model
 
 
