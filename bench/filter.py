@@ -101,6 +101,14 @@ def throughput(model: Path, files: list[Path], workers: int) -> None:
     batched = len(x) / (time.perf_counter() - t0)
     print(f"model only (256 px renders in memory, onnxruntime {workers} threads): {one:.0f} images/s one at a time "
           f"(as decisions are made), {batched:.0f} images/s in batches of 64")
+    m1 = FilterModel(model, threads=1)
+    t0 = time.perf_counter()
+    for xi in x:
+        m1.predict(xi)
+    per_model = (time.perf_counter() - t0) / len(x)
+    per_render = t_render * workers / n
+    print(f"per image in one worker (what filter run does): decode + render {per_render * 1000:.0f} ms, model "
+          f"{per_model * 1000:.1f} ms on one onnxruntime thread: the model adds {100 * per_model / per_render:.1f} %")
 
 
 def holdout(model: Path, n: int, seed: int, workers: int, threshold: float) -> None:
