@@ -148,6 +148,7 @@ class TestVerification:
         with ws.sessions() as s:
             assert training_decisions(s, population="adult")[0].klass == "pediatric"
 
+    @pytest.mark.slow
     @pytest.mark.skipif(not HAVE_TRAIN, reason="needs the [ml] extra (torch, onnx, onnxruntime)")
     def test_train_on_workspace_decisions(self, unsure: Path, tmp_path: Path) -> None:
         ws, _ = _workspace(tmp_path, n=12)
