@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint venv clean bench docs docs-serve
+.PHONY: demo test check lint venv clean bench docs docs-serve
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -23,6 +23,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check src tests bench docs docs_src
 	$(BIN)/python -m pytest -q
+
+# The fast tier (under 2 minutes on 2 cores): ruff, then every test not marked pg, e2e, ocr or slow.
+check: $(STAMP)
+	$(BIN)/ruff check src tests bench docs docs_src
+	$(BIN)/python -m pytest -q -m "not pg and not e2e and not ocr and not slow"
 
 # Material for MkDocs prints an end-of-life banner on every build; NO_MKDOCS_2_WARNING=1 silences it.
 docs: $(STAMP)

@@ -1,10 +1,10 @@
 """PHI fuzz benchmark of the de-identification engine: 10,000 generated data sets by default.
 
-The data sets come from :func:`tests.phi_strategies.phi_datasets` (PHI tokens in standard, private, nested,
+The data sets come from :func:`tests.support.phi_strategies.phi_datasets` (PHI tokens in standard, private, nested,
 overlay and file-meta elements under several character sets), split evenly between the ``vindr`` and ``basic``
 profiles. Each one is de-identified with ``deidentify_dataset`` and written with pydicom; every ``--file-every``-th
 one also goes through ``deidentify_file`` (streaming writer, Pixel Data copied from the source file). The checks
-are those of ``tests/test_deid_fuzz.py``: no planted value in any output byte, no element the profile removes.
+are those of ``tests/unit/deid/test_fuzz.py``: no planted value in any output byte, no element the profile removes.
 
 Prints data sets/s, the number of leaks and of elements outside the profile (both must be 0) and the first
 failures; exits 1 on any failure.
@@ -33,7 +33,7 @@ if str(ROOT) not in sys.path:
 import pydicom  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, seed, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
-from tests.phi_strategies import elements_outside_profile, find_leaks, phi_datasets, read_back  # noqa: E402
+from tests.support.phi_strategies import elements_outside_profile, find_leaks, phi_datasets, read_back  # noqa: E402
 
 from cxrlab.deid.engine import deidentify_dataset, deidentify_file  # noqa: E402
 from cxrlab.deid.profiles import get_profile  # noqa: E402

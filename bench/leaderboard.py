@@ -30,12 +30,13 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT.parent))  # tests/support: the users
+from tests.support.users import PASSWORD  # noqa: E402
+
 from cxrlab.annotate.users import create_user  # noqa: E402
 from cxrlab.catalog import init_workspace  # noqa: E402
 from metrics import make_set  # noqa: E402
 from server_load import server  # noqa: E402
-
-PASSWORD = "bench password 123"
 
 
 def ms(values: list[float]) -> str:

@@ -18,7 +18,7 @@ submission) and returns mAP. Columns:
 
 The references are the community notebook's setup (``kaggle``: ``[x_min, y_min, x_max, y_max]`` in the bbox
 field, ids from 0, ``iouThrs=[0.4]``) and standard COCO (``coco``: mAP@[.50:.95]); see
-``tests/coco_reference.py``. The script prints the times (best of ``--repeat``), the speed-up against
+``tests/support/coco_reference.py``. The script prints the times (best of ``--repeat``), the speed-up against
 faster-coco-eval and whether the mAPs agree to 1e-9.
 
 Usage: ``python bench/metrics.py [--repeat 3] [--metric kaggle|coco|both]``
@@ -39,10 +39,10 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # tests.coco_reference
+sys.path.insert(0, str(ROOT))  # tests.support.coco_reference
 if importlib.util.find_spec("cxrlab") is None:  # a checkout without `pip install -e .`
     sys.path.insert(0, str(ROOT / "src"))
-from tests.coco_reference import backend, coco_datasets, per_class_ap, run_cocoeval  # noqa: E402
+from tests.support.coco_reference import backend, coco_datasets, per_class_ap, run_cocoeval  # noqa: E402
 
 from cxrlab.evaluate import (  # noqa: E402
     CHALLENGE,

@@ -6,9 +6,9 @@ For each image and each pipeline the script prints the median (over ``--runs`` r
 - window: stored values -> displayed uint8 at full resolution;
 - JPEG q90 / PNG: encode that uint8 image in memory.
 
-Images: the real chest CR RG1_UNCI.dcm (uncompressed) and RG1_J2KI.dcm (JPEG 2000) from the shared
-fixture folder (skipped when absent) and a synthetic 2500x2500 16-bit uncompressed DICOM (gradient +
-noise) written to a temporary folder.
+Images: the real chest CR RG1_UNCI.dcm (uncompressed) and RG1_J2KI.dcm (JPEG 2000) from the real test data
+(``$CXRLAB_TEST_DATA/dicom``, by default ``../shared/data/dicom``; skipped when absent) and a synthetic 2500x2500
+16-bit uncompressed DICOM (gradient + noise) written to a temporary folder.
 
 "plain" is the naive way: ``ds.pixel_array``, a numpy WC/WW (or min/max) scaling that ignores the Modality
 LUT and the DICOM window edges, ``Image.fromarray(...).save(...)`` with Pillow's defaults (PNG zlib level 6).
@@ -32,8 +32,7 @@ from typing import Any
 import numpy as np
 import pydicom
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+from pydicom.dataset import Dataset
 
 try:
     from cxrlab.dicom import display
@@ -43,7 +42,11 @@ except ModuleNotFoundError:  # a checkout without `pip install -e .`
     from cxrlab.dicom import display
     from cxrlab.dicom.io import read_dataset, read_pixels
 
-SHARED_DICOM = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dicom"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/support: the DICOM writer, the real files
+from tests.support.data import HOW_TO_SET, TEST_DATA  # noqa: E402
+from tests.support.dicom import make_dicom  # noqa: E402
+
+SHARED_DICOM = TEST_DATA / "dicom"
 ANCHOR = "anchor (reference numbers): uncompressed 2500^2 -> JPEG q90 27 ms, -> PNG 211-590 ms"
 
 
@@ -64,24 +67,7 @@ def make_synthetic(folder: Path, size: int = 2500) -> Path:
     yy, xx = np.mgrid[0:size, 0:size]
     img = (xx + yy) * (3000.0 / (2 * size)) + 500.0 + rng.normal(0.0, 40.0, (size, size))
     pixels = np.clip(img, 0, 4095).astype(np.uint16)
-    meta = FileMetaDataset()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1"
-    meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds = Dataset()
-    ds.file_meta = meta
-    ds.SOPClassUID = meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.Modality = "CR"
-    ds.Rows = ds.Columns = size
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
-    ds.WindowCenter, ds.WindowWidth = "2000", "3000"
-    ds.PixelData = pixels.tobytes()
-    path = folder / "synthetic_2500.dcm"
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    return make_dicom(folder / "synthetic_2500.dcm", pixels=pixels, window=("2000", "3000"), header=False)
 
 
 def plain_window(arr: np.ndarray, ds: Dataset) -> np.ndarray:
@@ -179,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
             if path.is_file():
                 files.append(path)
             else:
-                print(f"skipping {name}: not found in {SHARED_DICOM}")
+                print(f"skipping {name}: not found in {SHARED_DICOM} ({HOW_TO_SET})")
         files.append(make_synthetic(Path(tmp)))
         for path in files:
             rows.extend(bench_file(path, runs))

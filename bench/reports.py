@@ -18,7 +18,6 @@ Usage: ``python bench/reports.py [--data DIR] [--repeat 3]``
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import sys
 import time
@@ -30,7 +29,10 @@ from cxrlab.reports.labeler import normalise_text
 from cxrlab.reports.sections import select_text
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_DATA = Path(os.environ.get("CXRLAB_TEST_DATA", ROOT.parent / "shared" / "data")) / "openi-dev"
+sys.path.insert(0, str(ROOT))  # tests/support: where the real test data is
+from tests.support.data import TEST_DATA  # noqa: E402
+
+DEFAULT_DATA = TEST_DATA / "openi-dev"
 
 # The plain keyword matcher: a label is positive when its keyword is in a sentence without a "no" before it.
 KEYWORDS = {

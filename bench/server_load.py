@@ -6,7 +6,7 @@ the rest) -> ``GET /api/tasks/{id}`` -> ``GET /api/images/{id}/render`` (JPEG, f
 A completed loop is one labeled image; loops/s is compared with Label Studio CE's 1.5 loops/s (the anchor of
 issue 10, measured with the same loop on the same 2-core machine). The script prints p50/p99/max latency per call
 type, the error count (any status other than 200), the throughput, and a summary table of every run, for SQLite
-and/or a throwaway PostgreSQL cluster (``tests/pg.py``; needs the Debian ``postgresql`` package).
+and/or a throwaway PostgreSQL cluster (``tests/support/pg.py``; needs the Debian ``postgresql`` package).
 
 The workspace holds ``--images`` catalog images, 3 readers each, whose files cycle over ``--files`` phantoms of
 ``--size``² pixels (12-bit, uncompressed). Every reader has its own seeded queue, so 50 readers share each
@@ -37,9 +37,7 @@ import json
 import os
 import random
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,11 +46,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
-import httpx
 from pydicom.uid import generate_uid
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # tests/pg.py: the throwaway PostgreSQL cluster
+sys.path.insert(0, str(ROOT))  # tests/support/pg.py: the throwaway PostgreSQL cluster
+
+from tests.support.server import start_server  # noqa: E402
+from tests.support.users import PASSWORD  # noqa: E402
 
 from cxrlab.annotate.assignment import assign_images  # noqa: E402
 from cxrlab.annotate.projects import create_project  # noqa: E402
@@ -61,17 +61,10 @@ from cxrlab.catalog import Settings, init_workspace  # noqa: E402
 from cxrlab.catalog.models import Image, ImageState  # noqa: E402
 from cxrlab.dicom.phantom import generate_phantoms  # noqa: E402
 
-PASSWORD = "bench password 123"
 CALLS = ("next", "task", "render", "save", "submit")
 #: The anchor of issue 10: Label Studio CE's task loops per second with 50 annotators and no think time.
 LABEL_STUDIO_LOOPS = 1.5
 LABEL_STUDIO_NOTE = "Label Studio CE 1.5 loops/s, measured on this machine by the issue"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def build_workspace(
@@ -138,28 +131,10 @@ def postgres_cpu_seconds(database_url: str) -> float:
 
 @contextlib.contextmanager
 def server(root: Path, *, workers: int = 1):  # noqa: ANN201
-    """``cxrlab serve`` on a free port; yields ``(base URL, process group id)``."""
-    port = _free_port()
-    cmd = [sys.executable, "-m", "cxrlab.cli.main", "serve", "-w", str(root), "--port", str(port),
-           "--workers", str(workers)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("server did not start")
-            time.sleep(0.2)
-        yield url, proc.pid
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+    """``cxrlab serve`` on a free port (:func:`tests.support.server.start_server`); yields ``(base URL, process
+    group id)``."""
+    with start_server(root, "--workers", str(workers)) as running:
+        yield running.url, running.proc.pid
 
 
 async def login(client: aiohttp.ClientSession, name: str) -> dict[str, str]:
@@ -324,7 +299,7 @@ def run(backend: str, think: float, args: argparse.Namespace, phantoms: Path) ->
     with tempfile.TemporaryDirectory(prefix="cxrlab-load-") as tmp, contextlib.ExitStack() as stack:
         database_url = ""
         if backend == "postgresql":
-            from tests.pg import throwaway_cluster
+            from tests.support.pg import throwaway_cluster
 
             database_url = stack.enter_context(throwaway_cluster())
         root = build_workspace(Path(tmp) / "ws", database_url=database_url, annotators=args.annotators,

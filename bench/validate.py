@@ -25,7 +25,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT.parent))
-from tests.validate_reference import reference_validate  # noqa: E402
+from tests.support.validate_reference import reference_validate  # noqa: E402
 
 from cxrlab.evaluate import validate_submission  # noqa: E402
 from metrics import make_set  # noqa: E402

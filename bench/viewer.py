@@ -15,16 +15,13 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/support: the server launcher
+from tests.support.server import start_server  # noqa: E402
 
 CHROMIUM = os.environ.get("CXRLAB_CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -34,12 +31,6 @@ DRAG = """async () => {
     const m = await window.cxrViewer.view.measureWindowDrag(2000);
     return {fps: m.fps, ms: m.window_ms_per_frame, shape: m.shape};
 }"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def main() -> None:
@@ -58,19 +49,10 @@ def main() -> None:
     print(f"building {args.n} phantoms of ~{args.size} px in {root} ...", file=sys.stderr)
     ws, _ = build_demo(root, n=args.n, size_range=(args.size - 100, args.size + 100))
     password = demo_users(ws)["reader1"]
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "cxrlab.cli.main", "serve", "-w", str(ws.root), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
     rows = []
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        with sync_playwright() as p:
+        with start_server(ws) as server, sync_playwright() as p:
+            url = server.url
             browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
             for max_size in args.max_size:
                 page = browser.new_page(viewport={"width": 1600, "height": 1000})
@@ -99,8 +81,6 @@ def main() -> None:
                 page.close()
             browser.close()
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
         ws.engine.dispose()
         shutil.rmtree(root, ignore_errors=True)
     print("| array long side | array shape | W/L frames/s (drag, rAF-capped) | W/L ms/frame | submit -> next image "

@@ -2,8 +2,8 @@
 
 Each command's text comes from Typer's own markdown generator (``typer.cli.get_docs_for_click``, what ``typer
 ... utils docs`` prints), so the page always matches ``cxrlab --help``; this hook adds one or more examples per
-top-level command (:data:`EXAMPLES`; ``tests/test_docs.py`` checks that every command has one and that each
-example names only existing commands and options) and escapes help text for Markdown.
+top-level command (:data:`EXAMPLES`; ``tests/integration/test_docs.py`` checks that every command has one and
+that each example names only existing commands and options) and escapes help text for Markdown.
 """
 
 from __future__ import annotations
@@ -27,11 +27,19 @@ EXAMPLES: dict[str, list[str]] = {
     "split": ["cxrlab split -w ws --test-size 1397 --method stratified --seed 0",
               "cxrlab split --nih Data_Entry_2017.csv --method group --test-size 0.2 -o lists/"],
     "export": ["cxrlab export v1 -w ws --format coco --format yolo --format png --png-size 1024",
+               "cxrlab export v1 -w ws --format sr",
                "cxrlab export weak-v1 -w ws --format nih --source report",
                "cxrlab export r1 --from-vindr vindr-cxr/ -o releases/"],
     "serve": ["cxrlab serve -w ws --host 127.0.0.1 --port 8000"],
     "demo": ["cxrlab demo -w demo-workspace -n 60 --no-serve"],
     "ingest": ["cxrlab ingest folder /mnt/archive -w ws"],
+    "collect": ["cxrlab collect pacs --host pacs --port 104 --called-aet PACS --study-date 20200101-20201231 "
+                "--body-part CHEST -w ws",
+                "cxrlab collect pacs --host pacs --port 104 --called-aet PACS --method move --move-port 11113 -w ws",
+                "cxrlab collect listen --port 11112 --aet CXRLAB --allow-aet MODALITY1 -w ws",
+                "cxrlab collect dicomweb https://pacs/dicom-web --modality DX --limit 100 -w ws"],
+    "send": ["cxrlab send pacs ws/exports/v1/sr --host pacs --port 104 --called-aet PACS",
+             "cxrlab send dicomweb https://pacs/dicom-web ws/exports/v1/sr"],
     "deid": ["cxrlab deid run -w ws",
              "cxrlab deid folder /mnt/in /mnt/out --profile vindr --key-file site.key",
              "cxrlab deid verify /mnt/out --profile vindr --source /mnt/in --key-file site.key",
@@ -58,10 +66,13 @@ EXAMPLES: dict[str, list[str]] = {
     "import": ["cxrlab import vindr /data/vindr-cxr -w ws", "cxrlab import nih /data/nih -w ws"],
     "annotate": ["cxrlab annotate assign -p study -w ws --readers 3 --reviewers 2 --test-fraction 0.2",
                  "cxrlab annotate status -p study -w ws",
+                 "cxrlab annotate gold -p study -w ws --source consensus 4f9c0e2a7b1d 9a3e55c0d8f1",
+                 "cxrlab annotate assign -p study -w ws --gold-rate 0.05",
+                 "cxrlab annotate quality -p study -w ws",
                  "cxrlab annotate record readings.json -w ws",
                  "cxrlab annotate simulate -w ws --readers 3 --seed 0"],
     "users": ["cxrlab users add alice --role annotator -w ws", "cxrlab users list -w ws",
-              "cxrlab users disable alice -w ws"],
+              "cxrlab users disable alice -w ws", "cxrlab users password alice -w ws"],
     "evaluate": ["cxrlab evaluate detection --gt annotations_test.csv --pred submission.csv --metric kaggle "
                  "--format json",
                  "cxrlab evaluate classification --gt image_labels_test.csv --pred probs.csv --n-boot 1000 --seed 0",

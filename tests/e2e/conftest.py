@@ -11,28 +11,24 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 from sqlalchemy import select
+
+from tests.support.server import start_server
+from tests.support.users import PASSWORD, READERS, REVIEWERS, create_users
+
+__all__ = ["ARTIFACTS", "METRICS", "PASSWORD", "E2ESite"]  # PASSWORD: the tests log in with it
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = Path(os.environ.get("CXRLAB_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
-PASSWORD = "e2e password 1234"
-USERS = {"admin": "admin", "reader1": "annotator", "reader2": "annotator", "reader3": "annotator",
-         "reviewer1": "reviewer", "reviewer2": "reviewer"}
 
 #: Figures measured by the tests (printed at the end of the run and written to test-artifacts/e2e-metrics.json).
 METRICS: dict[str, object] = {}
@@ -46,12 +42,6 @@ class E2ESite:
     review_image: str  # a test image whose three readers drew boxes (see _build)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _build(root: Path):  # noqa: ANN202 - returns (Workspace, project id, review image id)
     """Phantoms -> ingest -> deid -> filter -> users -> project "e2e" (3 readers, a third of the images in test
     with 2 reviewers); the test images are read by simulated readers through the task service, so their reviews
@@ -61,7 +51,6 @@ def _build(root: Path):  # noqa: ANN202 - returns (Workspace, project id, review
     from cxrlab.annotate.projects import create_project, project_schema
     from cxrlab.annotate.readings import BoxInput, simulated_reads
     from cxrlab.annotate.tasks import submit_task
-    from cxrlab.annotate.users import create_user
     from cxrlab.catalog import Settings, init_workspace
     from cxrlab.catalog.models import Image, Task, TaskKind, TaskState, User
     from cxrlab.consensus import suggest_review
@@ -79,10 +68,9 @@ def _build(root: Path):  # noqa: ANN202 - returns (Workspace, project id, review
     run_deid(ws, executor=executor, text=False)
     run_filter(ws)
     with ws.sessions() as session:
-        for name, role in USERS.items():
-            create_user(session, username=name, password=PASSWORD, role=role)
+        create_users(session)
         project = create_project(session, name="e2e", schema="vindr-cxr", seed=0)
-        assign_images(session, project=project, test_fraction=0.34)
+        assign_images(session, project=project, readers=READERS, reviewers=REVIEWERS, test_fraction=0.34)
         schema = project_schema(project)
         rng = np.random.default_rng(0)
         test_images = session.scalars(
@@ -109,9 +97,12 @@ def _build(root: Path):  # noqa: ANN202 - returns (Workspace, project id, review
         return ws, project.id, test_images[0].image_id
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def playwright_browser():  # noqa: ANN201 - a playwright Browser
-    """Headless Debian Chromium through Playwright; skipped with a reason when either is missing."""
+    """Headless Debian Chromium through Playwright; skipped with a reason when either is missing.
+
+    Package scope, not session: Playwright's sync API keeps an asyncio loop running in the main thread while it
+    is open, and the tiers collected after ``tests/e2e/`` (``tests/web/``) call ``asyncio.run``."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
     if not CHROMIUM.is_file():
         pytest.skip(f"Chromium not found at {CHROMIUM} (apt-get install chromium, or set $CXRLAB_CHROMIUM)")
@@ -121,34 +112,14 @@ def playwright_browser():  # noqa: ANN201 - a playwright Browser
         browser.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def e2e_site(tmp_path_factory: pytest.TempPathFactory, playwright_browser) -> Iterator[E2ESite]:  # noqa: ANN001
     """The built workspace served by a real ``cxrlab serve`` process."""
     ws, project_id, review_image = _build(tmp_path_factory.mktemp("e2e"))
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "cxrlab.cli.main", "serve", "-w", str(ws.root), "--port", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(proc.stderr.read().decode(errors="replace"))
-            try:
-                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("cxrlab serve did not start within 60 s")
-            time.sleep(0.2)
-        yield E2ESite(url, ws, project_id, review_image)
+        with start_server(ws) as server:
+            yield E2ESite(server.url, ws, project_id, review_image)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=30)
         ws.engine.dispose()
 
 

@@ -18,7 +18,7 @@ import pytest
 
 from tests.e2e.conftest import E2ESite
 from tests.e2e.test_viewer import admin_client, login, screenshot
-from tests.leaderboard_data import csv_bytes, make_gt, make_submission
+from tests.support.leaderboard_data import csv_bytes, make_gt, make_submission
 
 pytestmark = pytest.mark.slow
 

@@ -1,38 +1,31 @@
 """Burned-in text on the real NIH ChestX-ray14 PNGs of the shared test data: markers decided without a human.
 
 Five of the 13 images used to be held for review for lead markers and technologists' tokens only (the design notes,
-"Known hazards"). The data folder is ``$CXRLAB_TEST_DATA`` (default ``../shared/data`` beside the repository).
+"Known hazards"). The data folder is ``$CXRLAB_TEST_DATA`` (:mod:`tests.support.data`); without it the test is skipped
+saying how to set it.
 """
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from cxrlab.deid.text import boxes_mask
-from tests.conftest import ROOT
+from tests.support.data import real_data
 
-DATA = Path(os.environ.get("CXRLAB_TEST_DATA") or ROOT.parent / "shared" / "data")
+# slow: detection and recognition on 13 real 1024 px images (about 20 s on 2 cores).
+pytestmark = [pytest.mark.ocr, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def nih_images() -> dict[str, np.ndarray]:
-    folder = DATA / "nih"
-    if not folder.is_dir():
-        pytest.skip(f"real NIH images not found at {folder} (set CXRLAB_TEST_DATA to the shared test data folder)")
+    folder = real_data("nih")
     return {p.name: np.asarray(Image.open(p).convert("L")) for p in sorted(folder.glob("*.png"))}
 
 
 @pytest.fixture(scope="module")
 def detector():  # noqa: ANN201 - a TextDetector
-    from cxrlab.deid.text.ocr import is_available
-
-    if not is_available():
-        pytest.skip("needs the [ocr] extra (rapidocr-onnxruntime, onnxruntime)")
     from cxrlab.deid.text import TextDetector
 
     return TextDetector(threads=2)

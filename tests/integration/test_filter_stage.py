@@ -25,7 +25,8 @@ from cxrlab.runtime import Executor
 from tests.unit.filter.conftest import HAVE_TRAIN, constant_model, needs_onnx, train_cli
 
 runner = CliRunner()
-pytestmark = needs_onnx
+# slow: each test ingests and de-identifies phantoms into a real SQLite workspace, then runs onnxruntime workers.
+pytestmark = [needs_onnx, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +149,6 @@ class TestVerification:
         with ws.sessions() as s:
             assert training_decisions(s, population="adult")[0].klass == "pediatric"
 
-    @pytest.mark.slow
     @pytest.mark.skipif(not HAVE_TRAIN, reason="needs the [ml] extra (torch, onnx, onnxruntime)")
     def test_train_on_workspace_decisions(self, unsure: Path, tmp_path: Path) -> None:
         ws, _ = _workspace(tmp_path, n=12)
@@ -169,14 +169,14 @@ class TestVerification:
         assert side["training"]["decisions"] == {"verification": len(waiting)}
 
 
-def test_migration_0010_up_down_up(tmp_path: Path) -> None:
+def test_migration_0011_up_down_up(tmp_path: Path) -> None:
     from alembic import command
 
     from cxrlab.catalog.db import _alembic_config
 
     engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
-    upgrade(engine, "0009")
     upgrade(engine, "0010")
+    upgrade(engine, "0011")
     assert "filter_scores" in inspect(engine).get_table_names()
     with engine.begin() as conn:
         conn.execute(text("INSERT INTO images (sop_instance_uid, raw_sha256, raw_path, state, state_reason, "
@@ -185,10 +185,10 @@ def test_migration_0010_up_down_up(tmp_path: Path) -> None:
     config = _alembic_config()
     with engine.begin() as conn:
         config.attributes["connection"] = conn
-        command.downgrade(config, "0009")
-    assert current_revision(engine) == "0009" and "filter_scores" not in inspect(engine).get_table_names()
+        command.downgrade(config, "0010")
+    assert current_revision(engine) == "0010" and "filter_scores" not in inspect(engine).get_table_names()
     with engine.begin() as conn:  # an older cxrlab filters the image again
         assert conn.execute(text("SELECT state, state_reason FROM images")).all() == [("deidentified", None)]
-    upgrade(engine, "0010")
-    assert current_revision(engine) == "0010"
+    upgrade(engine, "0011")
+    assert current_revision(engine) == "0011"
     engine.dispose()

@@ -35,8 +35,7 @@ from cxrlab.ingest import run_ingest
 from cxrlab.reports import Labeler, Match, open_reports, run_import, run_label_workspace
 from cxrlab.runtime import Executor
 from cxrlab.schemas import get_schema
-from tests.conftest import ROOT
-from tests.pg import pg_database_url, pg_server_url  # noqa: F401 - pytest fixtures
+from tests.support.data import ROOT
 
 runner = CliRunner()
 
@@ -371,6 +370,7 @@ class TestPHI:
     """Report text never leaves the catalog: plant the patients' names in the reports, run the commands as a user
     would (separate processes, and in-process with DEBUG logging), and grep everything they wrote."""
 
+    @pytest.mark.slow  # three cxrlab processes
     def test_names_absent_from_exports_cli_output_and_logs(self, ws: Workspace, archive: Archive, tmp_path: Path,
                                                            caplog: pytest.LogCaptureFixture) -> None:
         table = write_table(tmp_path / "reports.csv", archive, unmatched=2, bad=True)
@@ -434,7 +434,7 @@ class TestPHI:
 
 class TestPostgres:
     def test_import_label_export_on_postgresql(self, archive: Archive, tmp_path: Path,
-                                               pg_database_url: str) -> None:  # noqa: F811 - fixture
+                                               pg_database_url: str) -> None:
         from cxrlab.catalog import Settings
 
         ws = init_workspace(tmp_path / "ws", settings=Settings(database_url=pg_database_url))

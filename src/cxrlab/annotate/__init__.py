@@ -7,6 +7,8 @@ No web framework here: the CLI (``cxrlab annotate``, ``cxrlab users``), the demo
 - :mod:`~cxrlab.annotate.projects` — a project and its label schema;
 - :mod:`~cxrlab.annotate.assignment` — readers per image, reviewers, the test fraction;
 - :mod:`~cxrlab.annotate.tasks` — a reader's queue, drafts (optimistic versions), submit, "unusable";
+- :mod:`~cxrlab.annotate.history` — a reader's submitted reads, reopening one, the freeze rule;
+- :mod:`~cxrlab.annotate.gold` — gold-standard images and tasks (reader QA), blinded to readers;
 - :mod:`~cxrlab.annotate.readings` — submitted reads and the QC rules every read passes;
 - :mod:`~cxrlab.annotate.reviews` — the two-reviewer review of the test set;
 - :mod:`~cxrlab.annotate.marks` — boxes and labels as edited, and their audit rows;

@@ -2,7 +2,9 @@
 
 Only images that have an ``image_id`` and a de-identified file (``deid_path``) are servable; ``raw/`` never is.
 Admins see every servable image; anyone else only the images of their own (not cancelled) tasks — any other
-image is "not found", so its existence does not leak.
+image is "not found", so its existence does not leak. Only admins see or filter by an image's catalog state: to a
+reader it would tell how far the image's other readers are, or that the image was decided before (a gold-standard
+task, :mod:`cxrlab.annotate.gold`).
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ from sqlalchemy.orm import Session
 
 from cxrlab.catalog.models import Image, ImageState, Task, TaskState, User, UserRole
 from cxrlab.catalog.workspace import Workspace
-from cxrlab.errors import NotFoundError
+from cxrlab.errors import NotFoundError, PermissionDeniedError
 
-__all__ = ["count_images", "deid_file", "get_image", "list_images", "visible"]
+__all__ = ["count_images", "deid_file", "get_image", "list_images", "shown_state", "visible"]
 
 
 def visible(stmt: Select, user: User) -> Select:
@@ -27,7 +29,14 @@ def visible(stmt: Select, user: User) -> Select:
     return stmt.where(mine)
 
 
+def shown_state(image: Image, user: User | None) -> ImageState | None:
+    """The state of *image* as *user* may see it: admins (and the CLI, None) see it, anyone else sees None."""
+    return image.state if user is None or user.role is UserRole.ADMIN else None
+
+
 def _servable(state: ImageState | None = None, user: User | None = None) -> Select[tuple[Image]]:
+    if state is not None and user is not None and user.role is not UserRole.ADMIN:
+        raise PermissionDeniedError("only admins filter images by state")
     stmt = select(Image).where(Image.image_id.is_not(None), Image.deid_path.is_not(None))
     if state is not None:
         stmt = stmt.where(Image.state == state)

@@ -17,9 +17,25 @@ from sqlalchemy.orm import Session
 from cxrlab.annotate.readings import BoxInput, ReadingInput
 from cxrlab.annotate.writes import insert_events
 
-__all__ = ["Box", "Marks", "audit_changes", "audit_rows"]
+__all__ = ["EDIT_CAUSES", "Box", "Marks", "audit_changes", "audit_rows", "edit_cause"]
 
 _COORDS = ("x_min", "y_min", "x_max", "y_max")
+#: Why a save was sent: a plain edit, or the viewer's undo / redo of earlier edits. An undo is saved as a new
+#: version like any edit (history is never rewritten); its audit rows carry ``"cause": "undo"``.
+EDIT_CAUSES = ("edit", "undo", "redo")
+
+
+def edit_cause(cause: str) -> dict[str, str]:
+    """The audit-context entry of a save's *cause* (none for a plain edit).
+
+    Raises
+    ------
+    ValueError
+        *cause* is not one of :data:`EDIT_CAUSES`.
+    """
+    if cause not in EDIT_CAUSES:
+        raise ValueError(f"cause must be one of {', '.join(EDIT_CAUSES)}")
+    return {} if cause == "edit" else {"cause": cause}
 
 
 @dataclass

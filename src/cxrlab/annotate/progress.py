@@ -22,13 +22,16 @@ __all__ = ["progress"]
 def progress(session: Session, *, project: Project, now: datetime | None = None) -> dict:
     """Counts per split (images, read tasks per state, reviews per state), per reader (tasks per state,
     submitted in the last hour and day, median seconds between a reader's submissions) and the unusable
-    images with their reason codes (never the readers' free-text notes)."""
+    images with their reason codes (never the readers' free-text notes).
+
+    Gold-standard tasks count in each reader's tasks (they are part of the reader's work) but not in the splits;
+    ``gold`` gives their count per state."""
     now = now or datetime.now(UTC)
     splits: dict[str, dict] = {}
     for split, state, n in session.execute(
         select(Image.split, Task.state, func.count(Task.id))
         .join(Image, Image.id == Task.image_pk)
-        .where(Task.project_id == project.id, Task.kind == TaskKind.READ)
+        .where(Task.project_id == project.id, Task.kind == TaskKind.READ, Task.gold.is_(False))
         .group_by(Image.split, Task.state)
     ):
         entry = splits.setdefault(split or "none", {"images": 0, "tasks": {}, "reviews": {}})
@@ -36,7 +39,7 @@ def progress(session: Session, *, project: Project, now: datetime | None = None)
     for split, n in session.execute(
         select(Image.split, func.count(func.distinct(Task.image_pk)))
         .join(Image, Image.id == Task.image_pk)
-        .where(Task.project_id == project.id)
+        .where(Task.project_id == project.id, Task.gold.is_(False))
         .group_by(Image.split)
     ):
         splits.setdefault(split or "none", {"images": 0, "tasks": {}, "reviews": {}})["images"] = n
@@ -84,6 +87,9 @@ def progress(session: Session, *, project: Project, now: datetime | None = None)
         unusable.append({"image_id": image_id, "rad_id": rad_id, "reason": code, "reason_title": reason_title(code),
                          "at": at})
     submitted = [t for stamps in times.values() for t in stamps]
+    gold = {state.value: n for state, n in session.execute(
+        select(Task.state, func.count(Task.id)).where(Task.project_id == project.id, Task.gold.is_(True))
+        .group_by(Task.state))}
     return {
         "project": project.name,
         "splits": splits,
@@ -94,4 +100,5 @@ def progress(session: Session, *, project: Project, now: datetime | None = None)
             "last_day": sum(1 for t in submitted if now - t <= timedelta(days=1)),
         },
         "unusable": unusable,
+        "gold": gold,
     }

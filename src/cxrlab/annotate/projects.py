@@ -10,7 +10,7 @@ from functools import lru_cache
 from sqlalchemy import exists, select, true
 from sqlalchemy.orm import Session
 
-from cxrlab.annotate.writes import transaction
+from cxrlab.annotate.writes import insert_events, transaction
 from cxrlab.catalog.db import one_or_not_found
 from cxrlab.catalog.models import Project, Task, User, UserRole
 from cxrlab.errors import CxrlabError
@@ -40,8 +40,9 @@ def create_project(
     readers_per_image: int = 3,
     reviewers_per_test: int = 2,
     seed: int = 0,
+    author: str = "cli",
 ) -> Project:
-    """Create a project.
+    """Create a project (a ``project.create`` event names *author*).
 
     Parameters
     ----------
@@ -57,7 +58,8 @@ def create_project(
     Raises
     ------
     CxrlabError
-        Name taken or empty, unknown preset, invalid YAML schema (``SchemaError``), counts below 1.
+        Name taken or empty, unknown preset, invalid YAML schema (``SchemaError``: the message names the label
+        by position and name, e.g. ``label #3 ('Nodule'): 'kind' must be 'local' or 'global'``), counts below 1.
     """
     name = name.strip()
     if not name or len(name) > 64:
@@ -83,6 +85,9 @@ def create_project(
             seed=seed,
         )
         session.add(project)
+        insert_events(session, [{"image_pk": None, "stage": "admin", "action": "project.create", "author": author,
+                                 "detail": {"project": name, "schema": schema_name,
+                                            "custom_schema": bool(schema_yaml)}}])
     return project
 
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from cxrlab.annotate.marks import Marks, audit_changes
+from cxrlab.annotate.marks import Marks, audit_changes, edit_cause
 from cxrlab.annotate.projects import project_schema
 from cxrlab.annotate.readings import QCError, check_reading
 from cxrlab.annotate.writes import bump_version, lock_row, transaction
@@ -84,24 +84,27 @@ def _now() -> datetime:
 
 
 def reader_marks(session: Session, *, project_id: int, image_pk: int) -> list[tuple[str, Marks]]:
-    """The submitted reads of an image in a project, as ``(rad_id, marks)`` sorted by ``rad_id``."""
+    """The submitted reads of an image in a project, as ``(rad_id, marks)`` sorted by ``rad_id`` (gold-standard
+    reads never count: they are scored, not used)."""
     rows = session.execute(
         select(User.rad_id, Task.draft)
         .join(User, User.id == Task.user_id)
         .where(Task.project_id == project_id, Task.image_pk == image_pk, Task.kind == TaskKind.READ,
-               Task.state == TaskState.SUBMITTED)
+               Task.state == TaskState.SUBMITTED, Task.gold.is_(False))
         .order_by(User.rad_id)
     ).all()
     return [(rad_id, Marks.from_json(draft)) for rad_id, draft in rows]
 
 
 def submitted_reads(session: Session, *, project: Project, split: str | None = None) -> list[tuple[str, str, Marks]]:
-    """Every submitted read of a project (optionally of one split) as ``(image_id, rad_id, marks)``, sorted."""
+    """Every submitted read of a project (optionally of one split) as ``(image_id, rad_id, marks)``, sorted; gold-
+    standard reads are left out (they never enter the agreement, the consensus or an export)."""
     stmt = (
         select(Image.image_id, User.rad_id, Task.draft)
         .join(Image, Image.id == Task.image_pk)
         .join(User, User.id == Task.user_id)
-        .where(Task.project_id == project.id, Task.kind == TaskKind.READ, Task.state == TaskState.SUBMITTED)
+        .where(Task.project_id == project.id, Task.kind == TaskKind.READ, Task.state == TaskState.SUBMITTED,
+               Task.gold.is_(False))
         .order_by(Image.image_id, User.rad_id)
     )
     if split is not None:
@@ -195,9 +198,12 @@ def _check(project: Project, image: Image, marks: Marks, *, partial: bool) -> No
 
 
 def edit_proposal(
-    session: Session, *, user: User, task_id: int, version: int, marks: Marks, suggest: Suggest
+    session: Session, *, user: User, task_id: int, version: int, marks: Marks, suggest: Suggest, cause: str = "edit"
 ) -> ReviewView:
     """Replace the shared proposal; every approval is cleared (both reviewers must approve the new version).
+
+    *cause* ``undo`` or ``redo`` (the viewer's Ctrl+Z / Ctrl+Shift+Z) is kept in the audit rows: an undo is a new
+    version like any edit, never a rewrite of history.
 
     Raises
     ------
@@ -206,6 +212,7 @@ def edit_proposal(
     QCError
         Unknown label or class, box outside the image or too small.
     """
+    edit_cause(cause)  # an unknown cause is refused before anything is read
     task, image, project, review = _review_task(session, user, task_id)
     marks = marks.normalized()
     _check(project, image, marks, partial=True)
@@ -223,8 +230,9 @@ def edit_proposal(
             .values(state=TaskState.DRAFT, version=Task.version + 1, updated_at=_now())
             .execution_options(synchronize_session=False)
         )
+        context = {"task_id": task.id, "review_id": review.id} | edit_cause(cause)
         audit_changes(session, image_pk=image.id, author=user.username, stage="review", old=old, new=marks,
-                      context={"task_id": task.id, "review_id": review.id})
+                      context=context)
     return get_review(session, user=user, task_id=task_id, suggest=suggest)
 
 

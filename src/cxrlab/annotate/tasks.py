@@ -7,7 +7,16 @@ Saves use optimistic versioning (:func:`cxrlab.annotate.writes.bump_version`): a
 it started from and is refused with :class:`ConflictError` when the task moved on. Submit is idempotent: sending
 the same submission again answers with the stored result. A submission is committed before the response is
 sent, so a killed server loses nothing that was acknowledged. The submitted read lands in the ``readings``
-tables with ``rad_id`` = the user's reader id, so the consensus and export stages see it.
+tables with ``rad_id`` = the user's reader id, so the consensus and export stages see it; every submitted version
+is also kept whole in its ``reading.submit`` event (a reopened read, :mod:`cxrlab.annotate.history`, replaces the
+``readings`` row when it is submitted again: a release takes the last version).
+
+A gold-standard task (``Task.gold``, :mod:`cxrlab.annotate.gold`) answers exactly like any other task: the reader
+cannot tell. Its read is checked by the same QC rules but never lands in ``readings``, never opens a review and
+never moves its image's state; setting it aside as unusable closes only that task.
+
+An edit sent with ``cause="undo"`` or ``"redo"`` (the viewer's Ctrl+Z / Ctrl+Shift+Z) is a save like any other:
+a new version with its audit rows, which carry the cause. Undo never rewrites history.
 """
 
 from __future__ import annotations
@@ -20,7 +29,7 @@ from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from cxrlab.annotate.marks import Marks, audit_rows
+from cxrlab.annotate.marks import EDIT_CAUSES, Marks, audit_rows, edit_cause
 from cxrlab.annotate.projects import project_schema
 from cxrlab.annotate.readings import QCError, check_reading, record_reading
 from cxrlab.annotate.reasons import NOTE_MAX_CHARS, UNUSABLE_CODES
@@ -29,8 +38,8 @@ from cxrlab.annotate.writes import bump_version, insert_events, lock_row, transa
 from cxrlab.catalog.models import Event, Image, ImageState, Project, Review, Task, TaskKind, TaskState, User
 from cxrlab.errors import ConflictError, NotFoundError
 
-__all__ = ["ACTIVE", "TaskView", "check_marks", "counts_by_state", "get_task", "list_tasks", "next_tasks",
-           "save_draft", "set_unusable", "submit_task", "unusable_reason"]
+__all__ = ["ACTIVE", "EDIT_CAUSES", "TaskView", "check_marks", "counts_by_state", "get_task", "list_tasks",
+           "next_tasks", "save_draft", "set_unusable", "submit_task", "unusable_reason"]
 
 #: Task states that are still in the user's queue.
 ACTIVE = (TaskState.PENDING, TaskState.DRAFT)
@@ -98,8 +107,10 @@ def list_tasks(
     states: tuple[TaskState, ...] | None = None,
     limit: int = 100,
     offset: int = 0,
+    newest_first: bool = False,
 ) -> tuple[list[TaskView], int]:
-    """The user's tasks in queue order, and their total count."""
+    """The user's tasks in queue order (``newest_first``: the user's history, the latest submitted or changed
+    first), and their total count."""
     stmt = select(Task).where(Task.user_id == user.id)
     if project_id is not None:
         stmt = stmt.where(Task.project_id == project_id)
@@ -108,11 +119,15 @@ def list_tasks(
     if states:
         stmt = stmt.where(Task.state.in_(states))
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    return _page(session, stmt, limit, offset), total
+    return _page(session, stmt, limit, offset, newest_first), total
 
 
-def _page(session: Session, stmt: Select, limit: int, offset: int = 0) -> list[TaskView]:
-    stmt = _with_image(stmt.add_columns(Image, Project)).order_by(Task.project_id, Task.order_key, Task.id)
+def _page(session: Session, stmt: Select, limit: int, offset: int = 0, newest_first: bool = False) -> list[TaskView]:
+    stmt = _with_image(stmt.add_columns(Image, Project))
+    if newest_first:
+        stmt = stmt.order_by(func.coalesce(Task.submitted_at, Task.updated_at).desc(), Task.id.desc())
+    else:
+        stmt = stmt.order_by(Task.project_id, Task.order_key, Task.id)
     return [TaskView(*row) for row in session.execute(stmt.limit(limit).offset(offset))]
 
 
@@ -176,8 +191,18 @@ def _editable(task: Task) -> None:
         raise ConflictError("task is not open yet", current_version=task.version)
 
 
-def save_draft(session: Session, *, user: User, task_id: int, version: int, marks: Marks) -> TaskView:
+def _context(task: Task, user: User, cause: str) -> dict:
+    """The audit context of a save: the task, the reader and (undo, redo) why it was sent."""
+    return {"task_id": task.id, "rad_id": user.rad_id} | edit_cause(cause)
+
+
+def save_draft(
+    session: Session, *, user: User, task_id: int, version: int, marks: Marks, cause: str = "edit"
+) -> TaskView:
     """Autosave the user's unfinished work on a read task.
+
+    *cause* (:data:`EDIT_CAUSES`) says whether the save is an edit or the viewer's undo/redo; either way it is a
+    new version with its audit rows.
 
     Raises
     ------
@@ -198,7 +223,7 @@ def save_draft(session: Session, *, user: User, task_id: int, version: int, mark
     # the draft) read above, so ``old`` is exactly what this save replaces.
     old = Marks.from_json(task.draft) if task.version == version else Marks()
     events = audit_rows(image_pk=task.image_pk, author=user.username, stage="annotate", old=old, new=marks,
-                        context={"task_id": task.id, "rad_id": user.rad_id})
+                        context=_context(task, user, cause))
     with transaction(session):
         ok = task.state in ACTIVE and bump_version(
             session, Task, task.id, version, task, draft=marks.to_json(), state=TaskState.DRAFT, updated_at=_now()
@@ -241,8 +266,16 @@ def submit_task(
     context = {"task_id": task.id, "rad_id": user.rad_id}
     events = audit_rows(image_pk=task.image_pk, author=user.username, stage="annotate", old=old, new=marks,
                         context=context)
+    # The whole version (labels and boxes; the comment is free text and stays on the task) in the submit event:
+    # every submitted version of a read stays readable in ``events`` (cxrlab.annotate.history.read_versions).
+    snapshot = {k: v for k, v in marks.to_json().items() if k != "comment"}
     events.append({"image_pk": task.image_pk, "stage": "annotate", "action": "reading.submit",
-                   "author": user.username, "detail": {**context, "project": view.project.name}})
+                   "author": user.username, "detail": {**context, "project": view.project.name,
+                                                       "version": version + 1, "marks": snapshot}
+                   | ({"gold": True} if task.gold else {})})
+    if task.gold:
+        _submit_gold(session, view, version, marks, events)
+        return view
     with transaction(session):
         # serialises the last readers of one image (see _after_read); its state is the current one
         (image_state,) = lock_row(session, Image, task.image_pk, Image.state)
@@ -260,13 +293,29 @@ def submit_task(
     return view
 
 
+def _submit_gold(session: Session, view: TaskView, version: int, marks: Marks, events: list[dict]) -> None:
+    """Submit a gold-standard read: the task closes and the events are kept; nothing reaches ``readings``, the
+    image or its review (gold reads never enter a release or the consensus)."""
+    task = view.task
+    with transaction(session):
+        now = _now()
+        ok = task.state in ACTIVE and bump_version(
+            session, Task, task.id, version, task, draft=marks.to_json(), state=TaskState.SUBMITTED,
+            updated_at=now, submitted_at=now,
+        )
+        if not ok:
+            _refused(session, task)
+        insert_events(session, events)
+
+
 def set_unusable(
     session: Session, *, user: User, task_id: int, version: int, reason: str, note: str | None = None
 ) -> TaskView:
     """Set the task's image aside as unusable (VinDr-CXR: images unfit for reading are excluded).
 
     The image leaves every reader's queue (their open tasks are cancelled), its review is cancelled, its catalog
-    state becomes ``filtered_out`` with the reason code, and it shows in the project dashboard.
+    state becomes ``filtered_out`` with the reason code, and it shows in the project dashboard. A gold-standard
+    task closes alone (its image is decided already; nothing else changes), with the same answer.
 
     Parameters
     ----------
@@ -301,25 +350,34 @@ def set_unusable(
         if not (task.state in ACTIVE and bump_version(session, Task, task.id, version, state=TaskState.UNUSABLE,
                                                       reason=code, draft=draft or None, updated_at=_now())):
             _refused(session, task)
-        session.execute(
-            update(Task)
-            .where(Task.project_id == task.project_id, Task.image_pk == task.image_pk, Task.id != task.id,
-                   Task.state.in_((TaskState.PENDING, TaskState.DRAFT, TaskState.WAITING)))
-            .values(state=TaskState.CANCELLED, version=Task.version + 1, updated_at=_now())
-            .execution_options(synchronize_session=False)
-        )
-        session.execute(
-            update(Review).where(Review.project_id == task.project_id, Review.image_pk == task.image_pk)
-            .values(state="unusable", version=Review.version + 1)
-            .execution_options(synchronize_session=False)
-        )
-        image = session.get(Image, task.image_pk)
-        assert image is not None
-        image.state = ImageState.FILTERED_OUT
-        image.state_reason = f"unusable ({user.rad_id}): {code}"
-        session.add(Event(image_pk=task.image_pk, stage="annotate", action="image.unusable", author=user.username,
-                          detail={"task_id": task.id, "rad_id": user.rad_id, "reason": code}))
+        if task.gold:
+            session.add(Event(image_pk=task.image_pk, stage="annotate", action="gold.unusable", author=user.username,
+                              detail={"task_id": task.id, "rad_id": user.rad_id, "reason": code, "gold": True}))
+        else:
+            _set_image_aside(session, task, user, code)
     return _reloaded(session, view)
+
+
+def _set_image_aside(session: Session, task: Task, user: User, code: str) -> None:
+    """The rest of :func:`set_unusable` for a normal task: every queue, the review and the image."""
+    session.execute(
+        update(Task)
+        .where(Task.project_id == task.project_id, Task.image_pk == task.image_pk, Task.id != task.id,
+               Task.gold.is_(False), Task.state.in_((TaskState.PENDING, TaskState.DRAFT, TaskState.WAITING)))
+        .values(state=TaskState.CANCELLED, version=Task.version + 1, updated_at=_now())
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Review).where(Review.project_id == task.project_id, Review.image_pk == task.image_pk)
+        .values(state="unusable", version=Review.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    image = session.get(Image, task.image_pk)
+    assert image is not None
+    image.state = ImageState.FILTERED_OUT
+    image.state_reason = f"unusable ({user.rad_id}): {code}"
+    session.add(Event(image_pk=task.image_pk, stage="annotate", action="image.unusable", author=user.username,
+                      detail={"task_id": task.id, "rad_id": user.rad_id, "reason": code}))
 
 
 def unusable_reason(task: Task) -> tuple[str | None, str | None]:
@@ -338,7 +396,8 @@ def unusable_reason(task: Task) -> tuple[str | None, str | None]:
 
 
 _READ_STATES = select(Task.state).where(Task.project_id == bindparam("project_id"),
-                                        Task.image_pk == bindparam("image_pk"), Task.kind == TaskKind.READ)
+                                        Task.image_pk == bindparam("image_pk"), Task.kind == TaskKind.READ,
+                                        Task.gold.is_(False))
 
 
 def _after_read(session: Session, project: Project, image: Image, suggest: Suggest) -> None:

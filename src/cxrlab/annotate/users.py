@@ -6,6 +6,9 @@ catalog does not yield usable tokens. The same table serves cookie sessions (bro
 clients, the load bench); logout deletes the row. Failed logins cost the same time whether or not the user
 exists (a dummy hash is verified), and a user name or client address with too many recent failures is refused
 for a while (:class:`LoginLimiter`).
+
+Every change an admin makes (add, disable, enable, new password) is an ``events`` row (stage ``admin``, no image)
+with its author: the admin's user name from the web app, ``cli`` from the command line. A password is never in it.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
-from cxrlab.annotate.writes import lock_row, transaction
+from cxrlab.annotate.writes import insert_events, lock_row, transaction
 from cxrlab.catalog.db import one_or_not_found
 from cxrlab.catalog.models import AuthSession, User, UserRole
 from cxrlab.errors import AuthenticationError, ConflictError, CxrlabError, RateLimitedError
@@ -85,8 +88,17 @@ def _now() -> datetime:
 # --- users -------------------------------------------------------------------------------------------------
 
 
-def create_user(session: Session, *, username: str, password: str, role: UserRole | str) -> User:
+def _event(session: Session, action: str, author: str, user: User) -> None:
+    insert_events(session, [{"image_pk": None, "stage": "admin", "action": action, "author": author,
+                             "detail": {"username": user.username, "role": user.role.value, "rad_id": user.rad_id}}])
+
+
+def create_user(
+    session: Session, *, username: str, password: str, role: UserRole | str, author: str = "cli"
+) -> User:
     """Add a user; an annotator gets the next free reader id (``R1``, ``R2``, ... as the seeds' ``rad_id``).
+
+    *author* (the admin who adds the user) is recorded in a ``user.create`` event.
 
     Only annotators read images (VinDr-CXR's ``rad_id`` names the radiologist of each read), so admins and
     reviewers get no reader id and never take a number from a reader.
@@ -115,6 +127,7 @@ def create_user(session: Session, *, username: str, password: str, role: UserRol
             rad_id = f"R{n}"
         user = User(username=username, password_hash=password_hash, role=role, rad_id=rad_id, active=True)
         session.add(user)
+        _event(session, "user.create", author, user)
     return user
 
 
@@ -151,8 +164,9 @@ def _keep_an_admin(session: Session, user: User) -> None:
                             rule=LAST_ADMIN_RULE)
 
 
-def set_active(session: Session, *, username: str, active: bool) -> User:
-    """Enable or disable a user; disabling also ends every session of the user.
+def set_active(session: Session, *, username: str, active: bool, author: str = "cli") -> User:
+    """Enable or disable a user; disabling also ends every session of the user. A ``user.enable`` or
+    ``user.disable`` event names *author*.
 
     Raises
     ------
@@ -166,16 +180,19 @@ def set_active(session: Session, *, username: str, active: bool) -> User:
         user.active = active
         if not active:
             session.execute(delete(AuthSession).where(AuthSession.user_id == user.id))
+        _event(session, "user.enable" if active else "user.disable", author, user)
     return user
 
 
-def set_password(session: Session, *, username: str, password: str) -> User:
-    """Replace a user's password and end the user's sessions."""
+def set_password(session: Session, *, username: str, password: str, author: str = "cli") -> User:
+    """Replace a user's password and end the user's sessions; a ``user.password`` event names *author* (never
+    the password)."""
     password_hash = hash_password(password)
     with transaction(session):
         user = get_user(session, username)
         user.password_hash = password_hash
         session.execute(delete(AuthSession).where(AuthSession.user_id == user.id))
+        _event(session, "user.password", author, user)
     return user
 
 

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -43,6 +44,7 @@ __all__ = [
     "ConsensusLabel",
     "Event",
     "FilterScore",
+    "GoldStandard",
     "Image",
     "ImageState",
     "Project",
@@ -109,7 +111,7 @@ class ImageState(enum.StrEnum):
     DEIDENTIFIED = "deidentified"
     FLAGGED_TEXT = "flagged_text"
     FILTERED_OUT = "filtered_out"
-    #: The filter model was not sure, or the image was drawn into the audit sample of the accepted (migration 0010).
+    #: The filter model was not sure, or the image was drawn into the audit sample of the accepted (migration 0011).
     NEEDS_VERIFICATION = "needs_verification"
     ACCEPTED = "accepted"
     ASSIGNED = "assigned"
@@ -185,7 +187,7 @@ class Event(Base):
 
 
 class FilterScore(Base):
-    """The filter model's output for one image (migration 0010): the last model run on it wins.
+    """The filter model's output for one image (migration 0011): the last model run on it wins.
 
     ``probabilities`` maps each class name (the view classes and ``pediatric``) to its probability; ``klass`` is
     the class the filter decided on and ``decision`` what it did (``accepted``, ``filtered_out``,
@@ -435,6 +437,31 @@ class Task(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    #: A gold-standard read (migration 0010): a reader's read of an image already decided, scored against its
+    #: :class:`GoldStandard` and kept out of the readings, the review, the consensus and every release. Never
+    #: part of any answer a reader gets.
+    gold: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class GoldStandard(Base):
+    """The decided marks of a gold image of a project (migration 0010): what readers' gold reads are scored
+    against (reader QA; CVAT's "ground truth jobs", Label Studio's ground-truth agreement).
+
+    ``marks`` holds ``labels`` and ``boxes`` as :class:`cxrlab.annotate.marks.Marks` JSON (no comment);
+    ``source`` says where they come from: ``consensus`` (the image's consensus rows) or ``reader:<rad_id>`` (an
+    expert's read). ``author`` is the admin who marked it.
+    """
+
+    __tablename__ = "gold_standards"
+    __table_args__ = (UniqueConstraint("project_id", "image_pk", name="uq_gold_project_image"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"), index=True)
+    image_pk: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    marks: Mapped[dict] = mapped_column(JSON)
+    source: Mapped[str] = mapped_column(String(64))
+    author: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Review(Base):

@@ -1,5 +1,6 @@
-"""``cxrlab annotate assign|status|record|simulate``: hand images to blinded readers and reviewers, show
-progress, record readers' labels from a script or simulate readers."""
+"""``cxrlab annotate assign|status|gold|quality|record|simulate``: hand images to blinded readers and reviewers
+(with gold-standard tasks mixed in), show progress, mark gold images, score readers on them, record readers'
+labels from a script or simulate readers."""
 
 from __future__ import annotations
 
@@ -69,6 +70,9 @@ def assign(
     reader: Annotated[list[str] | None, typer.Option(help="Only these annotators (repeat).")] = None,
     reviewer: Annotated[list[str] | None, typer.Option(help="Only these reviewers (repeat).")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="Assign at most this many images.")] = None,
+    gold_rate: Annotated[float, typer.Option(min=0.0, max=0.5, help=(
+        "Share of each reader's tasks that are gold-standard tasks, mixed in unseen (mark gold images first with "
+        "`cxrlab annotate gold`)."))] = 0.0,
 ) -> None:
     """Assign accepted images: N blinded readers each (own seeded order); test images also get reviewers.
     Creates the project on first use."""
@@ -93,8 +97,74 @@ def assign(
                                       reviewers_per_test=reviewers, seed=seed)
                 out.print(f"created project {proj.name!r} (schema {proj.schema_name})")
             report = assign_images(session, project=proj, test_fraction=test_fraction, readers=reader,
-                                   reviewers=reviewer, limit=limit)
+                                   reviewers=reviewer, limit=limit, gold_rate=gold_rate, author="cli")
     print_report(report)
+
+
+@app.command("gold")
+def gold(
+    project: ProjectOpt,
+    image_ids: Annotated[list[str] | None, typer.Argument(help="Decided images to mark (or unmark).")] = None,
+    workspace: WorkspaceOpt = None,
+    source: Annotated[str, typer.Option(help="consensus, or reader:<rad_id> for an expert's read.")] = "consensus",
+    remove: Annotated[bool, typer.Option("--remove", help="Stop using these images as gold.")] = False,
+) -> None:
+    """Mark decided images as gold standard (their consensus or an expert's read), or list the gold images.
+    `annotate assign --gold-rate` then mixes them into readers' queues."""
+    from rich.table import Column, Table
+
+    from cxrlab.annotate.gold import list_gold, mark_gold, unmark_gold
+    from cxrlab.annotate.projects import get_project_by_name
+    from cxrlab.catalog import open_workspace
+
+    with cli_errors():
+        ws = open_workspace(workspace)
+        with ws.sessions() as session:
+            proj = get_project_by_name(session, project)
+            if image_ids:
+                change = unmark_gold if remove else mark_gold
+                kwargs = {} if remove else {"source": source}
+                print_report(change(session, project=proj, image_ids=image_ids, author="cli", **kwargs))
+            rows = list_gold(session, project=proj)
+    table = Table("source", "labels", "boxes", "reads", "open", title=f"{project}: gold images", title_justify="left")
+    table.columns.insert(0, Column("image_id", overflow="fold"))  # a full id, never cut with an ellipsis
+    for g in rows:
+        table.add_row(g["image_id"], g["source"], ", ".join(g["labels"]), str(g["boxes"]), str(g["reads"]),
+                      str(g["open"]))
+    out.print(table)
+
+
+@app.command("quality")
+def quality(
+    project: ProjectOpt,
+    workspace: WorkspaceOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the full scores as JSON.")] = False,
+) -> None:
+    """Score each reader on the gold images: per-label sensitivity/specificity and box F1 at IoU 0.4."""
+    import json
+
+    from rich.table import Table
+
+    from cxrlab.annotate.projects import get_project_by_name
+    from cxrlab.catalog import open_workspace
+    from cxrlab.consensus import reader_quality
+
+    with cli_errors():
+        ws = open_workspace(workspace)
+        with ws.sessions() as session:
+            data = reader_quality(session, project=get_project_by_name(session, project))
+    if as_json:
+        out.print_json(json.dumps(data))
+        return
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    table = Table("reader", "user", "gold reads", "mean sensitivity", "mean specificity",
+                  f"box F1 @ IoU {data['box_iou']}", "boxes (gold/reader/matched)",
+                  title=f"{project}: readers on {data['gold_images']} gold image(s)", title_justify="left")
+    for r in data["readers"]:
+        b = r["boxes"]
+        table.add_row(r["rad_id"], r["username"], str(r["images"]), fmt(r["mean_sensitivity"]),
+                      fmt(r["mean_specificity"]), fmt(b["f1"]), f"{b['gold']}/{b['reader']}/{b['matched']}")
+    out.print(table)
 
 
 @app.command("status")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from cxrlab.cli import annotate, dicom_tools, evaluate, leaderboard, pipeline, release, reports, serve, users
+from cxrlab.cli import annotate, collect, dicom_tools, evaluate, leaderboard, pipeline, release, reports, serve, users
 from cxrlab.cli import filter as filter_cli
 
 app = typer.Typer(
@@ -18,6 +18,7 @@ app.add_typer(filter_cli.app, name="filter")
 dicom_tools.register(app)
 release.register(app)
 serve.register(app)
+collect.register(app)
 app.add_typer(annotate.app, name="annotate")
 app.add_typer(users.app, name="users")
 app.add_typer(evaluate.app, name="evaluate")

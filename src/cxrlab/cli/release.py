@@ -270,7 +270,7 @@ def export(
     tag: Annotated[str, typer.Argument(help="Release name: exports/<tag>/ (or the folder name with -o).")] = "v1",
     workspace: WorkspaceOpt = None,
     fmt: Annotated[list[str] | None, typer.Option("--format", "-f", help="Extra formats: coco, yolo, nih, json, "
-                                                  "png (repeatable).")] = None,
+                                                  "png, sr (DICOM SR per image; repeatable).")] = None,
     png_size: Annotated[int | None, typer.Option(help="Long side of the PNG copies (with --format png).")] = None,
     boxes: Annotated[str, typer.Option(help="Boxes for COCO/YOLO: consensus or readers.")] = "consensus",
     copy: Annotated[bool, typer.Option("--copy", help="Copy image files instead of hard-linking them.")] = False,

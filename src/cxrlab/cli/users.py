@@ -1,4 +1,4 @@
-"""``cxrlab users add|list|disable|enable``: accounts of the labeling tool."""
+"""``cxrlab users add|list|disable|enable|password``: accounts of the labeling tool."""
 
 from __future__ import annotations
 
@@ -75,3 +75,20 @@ def disable(username: Annotated[str, typer.Argument()], workspace: WorkspaceOpt 
 def enable(username: Annotated[str, typer.Argument()], workspace: WorkspaceOpt = None) -> None:
     """Enable a disabled user again."""
     _set_active(username, True, workspace)
+
+
+@app.command("password")
+def password(
+    username: Annotated[str, typer.Argument()],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Set a new password for a user (asks for it); the user's sessions end."""
+    from cxrlab.annotate.users import set_password
+    from cxrlab.catalog import open_workspace
+
+    with cli_errors():
+        ws = open_workspace(workspace)
+        with ws.sessions() as session:
+            set_password(session, username=username, password=_password(password_stdin))
+    out.print(f"new password set for {username} (sessions ended)")

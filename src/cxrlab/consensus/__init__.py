@@ -1,5 +1,5 @@
 """Consensus: majority vote of labels, weighted boxes fusion of boxes, inter-reader agreement; for the labeling
-tool, the review suggestion and the project agreement."""
+tool, the review suggestion, the project agreement and the readers' scores on gold-standard images."""
 
 from cxrlab.consensus.agreement import (
     AgreementReport,
@@ -10,6 +10,7 @@ from cxrlab.consensus.agreement import (
 )
 from cxrlab.consensus.fusion import FUSION_METHODS, fuse_reader_boxes, wbf_arrays
 from cxrlab.consensus.labeling import project_agreement, suggest_review
+from cxrlab.consensus.quality import GOLD_IOU, reader_quality, score_reads
 from cxrlab.consensus.vote import (
     REVIEW,
     consensus_tables,
@@ -21,6 +22,7 @@ from cxrlab.consensus.vote import (
 
 __all__ = [
     "FUSION_METHODS",
+    "GOLD_IOU",
     "REVIEW",
     "AgreementReport",
     "agreement_report",
@@ -33,7 +35,9 @@ __all__ = [
     "label_votes",
     "majority_vote",
     "project_agreement",
+    "reader_quality",
     "run_consensus",
+    "score_reads",
     "suggest_review",
     "wbf_arrays",
 ]

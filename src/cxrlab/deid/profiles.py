@@ -166,7 +166,7 @@ CLEAN_DESCRIPTORS = (
 #: Never shifted, always emptied: a birth date identifies even when moved.
 NEVER_SHIFT = ("PatientBirthDate",)
 #: cxrlab's additions to Table E.1-1 (stricter than the standard): attributes the 2026c table does not list but
-#: that carry identifying text. Found by the PHI fuzzer (tests/test_deid_fuzz.py) or by review.
+#: that carry identifying text. Found by the PHI fuzzer (tests/unit/deid/test_fuzz.py) or by review.
 EXTRA_REMOVE = (
     "PatientBirthDateInAlternativeCalendar", "PatientDeathDateInAlternativeCalendar",
     "PatientAlternativeCalendar", "TextValue", "RetrieveURL", "RetrieveURI", "CommentsOnTheScheduledProcedureStep",

@@ -35,6 +35,7 @@ from pydicom.dataset import Dataset
 from pydicom.valuerep import VR
 
 from cxrlab.dicom.io import DicomReadError, read_dataset, read_pixels
+from cxrlab.dicom.metadata import measurement_spacing
 from cxrlab.runtime.files import atomic_write_bytes
 
 __all__ = [
@@ -47,6 +48,8 @@ __all__ = [
     "apply_window",
     "downsample",
     "encode",
+    "probe_values",
+    "read_stored",
     "render_file",
     "render_pixels",
     "to_uint8",
@@ -619,8 +622,39 @@ def to_uint16(
         "window": default,
         "windows": file_windows or [{k: default[k] for k in ("center", "width", "function")}],
         "presets": window_presets(ds, modality),
+        "spacing": measurement_spacing(ds),
     }
     return packed, meta
+
+
+def read_stored(ds_or_path: Dataset | str | os.PathLike[str]) -> tuple[Dataset, np.ndarray]:
+    """The dataset and its stored pixel values (decoded, full resolution), for :func:`probe_values`."""
+    return _load(ds_or_path)
+
+
+def probe_values(ds: Dataset, stored: np.ndarray, points: Sequence[tuple[int, int]]) -> list[dict[str, Any]]:
+    """The stored value and the modality value of the original image at each ``(x, y)`` pixel (*stored* as
+    :func:`read_stored` gives it; x to the right, y down, from the top-left pixel).
+
+    The stored value is the pixel as the file holds it; the modality value is its Modality LUT output
+    (:func:`apply_modality_lut`, PS3.3 C.11.1), in the unit of (0028,1054) *Rescale Type* when the file gives
+    one (``US``, unspecified, when it does not; CT's Hounsfield units are ``HU``).
+
+    Raises
+    ------
+    ValueError
+        A point lies outside the image.
+    """
+    rows, columns = stored.shape[:2]
+    unit = str(ds.get("RescaleType") or "US").strip() or "US"
+    out = []
+    for x, y in points:
+        if not (0 <= x < columns and 0 <= y < rows):
+            raise ValueError(f"pixel ({x}, {y}) lies outside the {columns} x {rows} image")
+        value = stored[y, x]
+        modality = float(apply_modality_lut(np.asarray([value]), ds)[0])
+        out.append({"x": int(x), "y": int(y), "stored": int(value), "modality": modality, "unit": unit})
+    return out
 
 
 def parse_window(text: str | None) -> tuple[float, float] | None:

@@ -17,7 +17,8 @@ from datetime import date
 
 from pydicom.dataset import Dataset
 
-__all__ = ["IDENTIFIER_KINDS", "ImageMeta", "extract_metadata", "identifier_key", "keyed_hex", "parse_age_string"]
+__all__ = ["IDENTIFIER_KINDS", "ImageMeta", "extract_metadata", "identifier_key", "keyed_hex", "measurement_spacing",
+           "parse_age_string"]
 
 _AGE_UNITS = {"D": 1 / 365.25, "W": 7 / 365.25, "M": 1 / 12, "Y": 1.0}
 
@@ -176,3 +177,44 @@ def extract_metadata(ds: Dataset, *, key: bytes) -> ImageMeta:
         accession_key=identifier_key(key, "accession", ds.get("AccessionNumber")),
         study_key=identifier_key(key, "study", ds.get("StudyInstanceUID")),
     )
+
+
+def _pair(value: object) -> tuple[float, float] | None:
+    try:
+        row, col = float(value[0]), float(value[1])  # type: ignore[index]
+    except (TypeError, ValueError, IndexError, KeyError):
+        return None
+    return (row, col) if row > 0 and col > 0 else None
+
+
+def measurement_spacing(ds: Dataset) -> dict | None:
+    """The spacing a ruler measures with: ``{row, column, source, note}`` in mm, or None without one.
+
+    (0028,0030) *Pixel Spacing* is the physical distance in the patient between pixel centres (PS3.3 10.7.1.1):
+    the ruler uses it when present. Otherwise (0018,1164) *Imager Pixel Spacing* is the spacing at the front
+    plane of the detector (PS3.3 C.8.11.4, DX Detector Module): a distance measured with it is at the detector,
+    magnified by the beam's divergence (typically about 10 % in a PA chest film), and the note says so. Both
+    give the row spacing (between the centres of adjacent rows, i.e. vertical) first, then the column spacing
+    (PS3.3 10.7.1.3): a vertical step of ``dy`` pixels is ``dy * row`` mm, a horizontal one ``dx * column`` mm.
+
+    References
+    ----------
+    DICOM PS3.3, 10.7.1.1 "Pixel Spacing", 10.7.1.3 "Pixel Spacing Value Order and Valid Values", C.8.11.4
+    "DX Detector Module".
+    """
+    pixel = _pair(ds.get("PixelSpacing"))
+    if pixel is not None:
+        kind = str(ds.get("PixelSpacingCalibrationType") or "").strip()
+        note = "in the patient (Pixel Spacing)" + (f", calibrated: {kind.lower()}" if kind else "")
+        return {"row": pixel[0], "column": pixel[1], "source": "PixelSpacing", "note": note}
+    imager = _pair(ds.get("ImagerPixelSpacing"))
+    if imager is not None:
+        note = "at the detector (Imager Pixel Spacing): the anatomy is magnified by the beam's divergence"
+        try:
+            factor = float(ds.get("EstimatedRadiographicMagnificationFactor") or 0)
+        except (TypeError, ValueError):
+            factor = 0.0
+        if factor > 0:
+            note += f"; divide by the estimated magnification {factor:g} for the patient"
+        return {"row": imager[0], "column": imager[1], "source": "ImagerPixelSpacing", "note": note}
+    return None

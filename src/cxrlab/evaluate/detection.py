@@ -6,7 +6,7 @@ Why not call pycocotools: its ``COCOeval`` matches boxes in a Python loop per de
 reimplements exactly what ``COCOeval.evaluateImg`` and ``COCOeval.accumulate`` compute for ``iouType="bbox"``,
 area range "all" and ``maxDets=100`` with array operations: the greedy matching runs one step per detection
 rank (at most 100 steps), each step matching the rank-*r* detection of every (image, class) at once.
-The property tests in ``tests/test_evaluate_detection.py`` compare it with pycocotools to 1e-9.
+The property tests in ``tests/unit/evaluate/test_detection.py`` compare it with pycocotools to 1e-9.
 
 What ``COCOeval`` does, and so what this module does (pycocotools 2.0, ``cocoeval.py``):
 

@@ -285,7 +285,7 @@ def _to_float(text: bytes) -> np.ndarray:
 #: ASCII white space as ``str.split()`` sees it (the information separators 0x1c-0x1f included), mapped to " ".
 _SPACES = bytes.maketrans(b"\t\n\r\x0b\x0c\x1c\x1d\x1e\x1f", b" " * 9)
 #: The characters of a plain decimal number. Over this alphabet pandas' C parser accepts exactly the tokens
-#: ``float()`` accepts and gives the same doubles (tests/test_evaluate_validate.py checks both on generated
+#: ``float()`` accepts and gives the same doubles (tests/unit/evaluate/test_validate.py checks both on generated
 #: tokens); a row with any other character ("nan", "inf", "1_0", a comma, non-ASCII digits) is read with
 #: ``float()`` token by token.
 _NUMBER_CHARS = b"0123456789.eE+- "

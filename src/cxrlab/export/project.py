@@ -121,7 +121,8 @@ def _project_tables(session: Session, *, project: Project, split: str) -> Releas
 
 def project_json(session: Session, *, project: Project, include_free_text: bool = False) -> dict[str, Any]:
     """Everything the project holds, per image: every task (reads with marks, unusable reason codes; review
-    tasks), the review (proposal, approvals, comments) and the final consensus.
+    tasks; ``gold`` true for a gold-standard read, which the seed CSVs leave out), the review (proposal,
+    approvals, comments) and the final consensus.
 
     Parameters
     ----------
@@ -154,7 +155,7 @@ def project_json(session: Session, *, project: Project, include_free_text: bool 
         entry = {
             "task_id": t.id, "kind": t.kind.value, "rad_id": u.rad_id, "username": u.username,
             "state": t.state.value, "version": t.version, "reason": code,
-            "submitted_at": _iso(t.submitted_at), "marks": marks(t.draft),
+            "submitted_at": _iso(t.submitted_at), "marks": marks(t.draft), "gold": t.gold,
         }
         if include_free_text:
             entry["note"] = note

@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 #: Optional formats besides the VinDr CSVs (always written).
-FORMATS = ("coco", "yolo", "nih", "json", "png")
+FORMATS = ("coco", "yolo", "nih", "json", "png", "sr")
 #: Where the labels of a workspace release come from: the ``readers`` (their readings, the consensus) or the
 #: ``report`` (labels mined from the radiology reports, ``cxrlab reports label``).
 LABEL_SOURCES = ("readers", "report")
@@ -170,7 +170,9 @@ def write_release(
     formats : sequence of str
         Any of :data:`FORMATS` besides the VinDr CSVs: ``coco`` (``coco/<split>.json``), ``yolo``
         (``labels/<split>/*.txt``, ``data.yaml``), ``nih`` (``nih/Data_Entry.csv``, ``nih/BBox_List.csv``,
-        split lists), ``json`` (``release.json``, full fidelity), ``png`` (``images/<split>/<stem>.png``).
+        split lists), ``json`` (``release.json``, full fidelity), ``png`` (``images/<split>/<stem>.png``),
+        ``sr`` (``sr/<split>/<image_id>.dcm``: one DICOM Comprehensive 3D SR per DICOM image, :mod:`cxrlab.export.sr`;
+        needs the ``[pacs]`` extra).
     link : bool
         Hard-link image files instead of copying them (falls back to a copy).
     copy_images : bool
@@ -207,7 +209,7 @@ def write_release(
     try:
         counts = _write(tables, work, formats=formats, link=link, copy_images=copy_images, png_size=png_size,
                         box_source=box_source, threshold=threshold, report=report, executor=executor,
-                        on_progress=on_progress)
+                        on_progress=on_progress, tag=out.name)
         _write_manifest(tables, work, out.name, counts, formats=formats, profile=profile, threshold=threshold,
                         box_source=box_source, label_source=label_source)
         if out.exists():
@@ -230,7 +232,7 @@ def write_release(
 def _write(
     tables: ReleaseTables, out: Path, *, formats: Sequence[str], link: bool, copy_images: bool,
     png_size: int | None, box_source: str, threshold: float, report: StageReport, executor: Executor | None,
-    on_progress: ProgressCallback | None,
+    on_progress: ProgressCallback | None, tag: str,
 ) -> dict[str, int]:
     counts: dict[str, int] = {}
     images = tables.images.copy()
@@ -285,7 +287,43 @@ def _write(
         counts.update(write_nih(tables, out, threshold=threshold))
     if "json" in formats:
         atomic_write_text(out / "release.json", json.dumps(release_json(tables, threshold=threshold)) + "\n")
+    if "sr" in formats:
+        counts["sr_files"] = _write_srs(tables, out, paths, tag=tag, threshold=threshold, report=report)
     return counts
+
+
+def _write_srs(tables: ReleaseTables, out: Path, paths: pd.DataFrame, *, tag: str, threshold: float,
+               report: StageReport) -> int:
+    """``sr/<split>/<image_id>.dcm`` for every image whose file is DICOM: its consensus boxes and its global
+    labels (positive by the consensus, or the readers' majority for images without one)."""
+    from cxrlab.consensus.vote import image_positives
+
+    try:
+        import highdicom  # noqa: F401 - the check that the extra is installed
+
+        from cxrlab.export.sr import SrBox, contents_from_tables, write_srs
+    except ImportError:
+        raise CxrlabError("--format sr needs the pacs extra (highdicom): pip install 'cxrlab[pacs]'") from None
+    boxes: dict[str, list[SrBox]] = {}
+    for rec in tables.consensus_boxes[["image_id", "class_name", *BOX_COLUMNS]].to_dict("records"):
+        boxes.setdefault(rec["image_id"], []).append(
+            SrBox(rec["class_name"], *(float(rec[c]) for c in BOX_COLUMNS)))
+    names = tables.schema.names
+    pos = image_positives(tables, threshold=threshold)
+    positives = {iid: [n for n, v in zip(names, row, strict=True) if v == 1]
+                 for iid, row in zip(pos["image_id"], pos[names].to_numpy(), strict=True)}
+    dicom = paths.loc[[Path(str(p)).suffix.lower() in (".dicom", ".dcm") for p in paths["path"]]] if len(paths) \
+        else paths
+    for iid in sorted(set(tables.images["image_id"]) - set(dicom["image_id"])):
+        report.problems.append((str(iid), "no SR: not a DICOM image"))
+    contents = contents_from_tables(boxes, positives, dicom["image_id"])
+    written = 0
+    global_labels = [lb.name for lb in tables.schema.global_]
+    for split, group in dicom.groupby("split"):
+        items = [(iid, Path(p), contents[iid]) for iid, p in zip(group["image_id"], group["path"], strict=True)]
+        written += write_srs(items, out / "sr" / str(split), tag=tag, global_labels=global_labels,
+                             problems=report.problems)
+    return written
 
 
 def _write_manifest(

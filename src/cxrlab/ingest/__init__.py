@@ -1,7 +1,7 @@
 """Ingest: bring DICOM files into the workspace (folders), and read public releases (VinDr, NIH)."""
 
 from cxrlab.deprecation import renamed
-from cxrlab.ingest.folder import IngestResult, probe_file, run_ingest
+from cxrlab.ingest.folder import IngestResult, check_file, probe_file, record_result, run_ingest, store_raw
 from cxrlab.ingest.nih import read_bbox_list, read_data_entry, read_nih, read_nih_release, read_split_list
 from cxrlab.ingest.tables import Column, CsvFormatError, CsvTable, read_table
 from cxrlab.ingest.vindr import read_meta, read_vindr, read_vindr_challenge, read_vindr_release
@@ -11,6 +11,7 @@ __all__ = [
     "CsvFormatError",
     "CsvTable",
     "IngestResult",
+    "check_file",
     "probe_file",
     "read_bbox_list",
     "read_data_entry",
@@ -22,7 +23,9 @@ __all__ = [
     "read_vindr",
     "read_vindr_challenge",
     "read_vindr_release",
+    "record_result",
     "run_ingest",
+    "store_raw",
 ]
 
 __getattr__ = renamed(__name__, {"ingest_folder": "run_ingest"}, globals())

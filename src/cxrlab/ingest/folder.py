@@ -26,6 +26,7 @@ from cxrlab.errors import CxrlabError
 from cxrlab.runtime.executor import Executor, batches
 from cxrlab.runtime.files import (
     atomic_copy,
+    atomic_link_or_copy,
     atomic_write_text,
     exclusive_lock,
     iter_files,
@@ -34,7 +35,7 @@ from cxrlab.runtime.files import (
 )
 from cxrlab.runtime.report import ProgressCallback, StageReport
 
-__all__ = ["IngestResult", "probe_file", "run_ingest"]
+__all__ = ["IngestResult", "check_file", "probe_file", "record_result", "run_ingest", "store_raw"]
 
 BATCH = 64
 
@@ -67,8 +68,12 @@ def _check_usable(ds, path: Path) -> None:  # noqa: ANN001 - pydicom FileDataset
     check_pixel_data(ds, path=path)
 
 
-def probe_file(path: Path, raw_dir: Path, key: bytes) -> IngestResult:
-    """Validate one file and copy it into ``raw/`` (runs in a worker; never raises)."""
+def check_file(path: Path, key: bytes) -> IngestResult:
+    """Validate one file and read its catalog metadata, without storing it (never raises).
+
+    The first half of :func:`probe_file`; the C-STORE receiver (:mod:`cxrlab.collect.scp`) runs it before it
+    answers, and :func:`store_raw` later, off the network's path.
+    """
     try:
         if not is_dicom(path):
             return IngestResult(str(path), "not_dicom")
@@ -77,11 +82,7 @@ def probe_file(path: Path, raw_dir: Path, key: bytes) -> IngestResult:
         _check_usable(ds, path)
         meta = extract_metadata(ds, key=key).as_dict()
         del ds
-        sha = sha256_file(path)
-        dest = raw_dir / sha[:2] / f"{sha}.dcm"
-        if not dest.exists():
-            atomic_copy(path, dest)
-        return IngestResult(str(path), "ok", sha256=sha, meta=meta, size=size)
+        return IngestResult(str(path), "ok", meta=meta, size=size)
     except DicomReadError as exc:
         return IngestResult(str(path), "error", reason=exc.reason)
     except OSError as exc:
@@ -90,7 +91,35 @@ def probe_file(path: Path, raw_dir: Path, key: bytes) -> IngestResult:
         return IngestResult(str(path), "error", reason=f"unexpected error ({type(exc).__name__})")
 
 
-def _quarantine(ws: Workspace, session: Session, result: IngestResult) -> None:
+def store_raw(result: IngestResult, raw_dir: Path, *, link: bool = False) -> IngestResult:
+    """Put a file that :func:`check_file` found usable into the content-addressed ``raw/<sha[:2]>/<sha>.dcm``
+    (never raises: a file that cannot be read or stored becomes an ``error`` result).
+
+    With *link*, the file is hard-linked instead of copied (same filesystem; a copy otherwise): the C-STORE
+    receiver's spool files take no second write.
+    """
+    if result.outcome != "ok":
+        return result
+    path = Path(result.path)
+    try:
+        sha = sha256_file(path)
+        dest = raw_dir / sha[:2] / f"{sha}.dcm"
+        if link:
+            atomic_link_or_copy(path, dest)
+        elif not dest.exists():
+            atomic_copy(path, dest)
+    except OSError as exc:
+        return IngestResult(str(path), "error", reason=f"cannot store file ({exc.strerror or type(exc).__name__})")
+    return IngestResult(result.path, "ok", sha256=sha, meta=result.meta, size=result.size)
+
+
+def probe_file(path: Path, raw_dir: Path, key: bytes, link: bool = False) -> IngestResult:
+    """Validate one file and copy it into ``raw/`` (runs in a worker; never raises): :func:`check_file`, then
+    :func:`store_raw`."""
+    return store_raw(check_file(path, key), raw_dir, link=link)
+
+
+def _quarantine(ws: Workspace, session: Session, result: IngestResult, source: str) -> None:
     path = Path(result.path)
     try:
         sha = sha256_file(path)
@@ -108,7 +137,7 @@ def _quarantine(ws: Workspace, session: Session, result: IngestResult) -> None:
             QuarantineItem(
                 stage="ingest",
                 sha256=sha,
-                source_path=result.path,
+                source_path=source,
                 stored_path=str(stored),
                 reason=result.reason,
             )
@@ -147,13 +176,14 @@ def run_ingest(
         removed = remove_stale_temporaries(ws.path("raw")) + remove_stale_temporaries(ws.path("quarantine"))
         if removed:
             report.notes.append(f"removed {removed} temporary file(s) left by an interrupted ingest")
-        _ingest(ws, files, report, executor or Executor(), on_progress)
+        _ingest(ws, files, report, executor or Executor(), on_progress, origin=f"folder {source.resolve()}")
     report.seconds = time.perf_counter() - t0
     return report
 
 
 def _ingest(
-    ws: Workspace, files: list[Path], report: StageReport, executor: Executor, on_progress: ProgressCallback | None
+    ws: Workspace, files: list[Path], report: StageReport, executor: Executor, on_progress: ProgressCallback | None,
+    *, origin: str,
 ) -> None:
     key = ws.secret_key()
     results = executor.map(probe_file, files, ws.path("raw"), key)
@@ -161,18 +191,40 @@ def _ingest(
     for batch in batches(results, BATCH, total=len(files), on_progress=on_progress):
         with ws.transaction() as session:
             for _path, res in batch:
-                _record(ws, session, res, report, seen_uids)
+                record_result(ws, session, res, report, seen_uids, origin=origin)
 
 
-def _record(ws: Workspace, session: Session, res: IngestResult, report: StageReport, seen_uids: set[str]) -> None:
-    """Record one probed file in the catalog (or the quarantine), and count it."""
+def record_result(
+    ws: Workspace, session: Session, res: IngestResult, report: StageReport, seen_uids: set[str], *, origin: str,
+    source: str | None = None,
+) -> str:
+    """Record one probed file in the catalog (or the quarantine) inside the caller's transaction, and count it.
+
+    Parameters
+    ----------
+    res : IngestResult
+        What :func:`probe_file` found.
+    seen_uids : set of str
+        SOP Instance UIDs recorded earlier in this run (not yet visible to queries of an open batch).
+    origin : str
+        Where the file came from, without PHI (:attr:`~cxrlab.catalog.models.Image.origin`).
+    source : str, optional
+        What the quarantine and the report name instead of the file path (a receiver's spool file name means
+        nothing to the user); default: the path.
+
+    Returns
+    -------
+    str
+        The outcome counted: ``ingested``, ``already_ingested``, ``duplicate``, ``not_dicom`` or ``quarantined``.
+    """
+    item = source or res.path
     if res.outcome == "not_dicom":
-        report.counts["not_dicom"] += 1
-        report.skipped.append((res.path, "not_dicom"))
+        outcome = "not_dicom"
+        report.skipped.append((item, outcome))
     elif res.outcome == "error":
-        report.counts["quarantined"] += 1
-        report.problems.append((res.path, res.reason))
-        _quarantine(ws, session, res)
+        outcome = "quarantined"
+        report.problems.append((item, res.reason))
+        _quarantine(ws, session, res, item)
     else:
         uid = res.meta["sop_instance_uid"]
         existing = session.scalar(select(Image.id).where(Image.sop_instance_uid == uid))
@@ -182,8 +234,7 @@ def _record(ws: Workspace, session: Session, res: IngestResult, report: StageRep
                 # Same SOP Instance UID, other bytes: keep the first, drop the stored copy.
                 ws.path("raw", res.sha256[:2], f"{res.sha256}.dcm").unlink(missing_ok=True)
             outcome = "already_ingested" if same_bytes else "duplicate"
-            report.counts[outcome] += 1
-            report.skipped.append((res.path, outcome))
+            report.skipped.append((item, outcome))
         else:
             seen_uids.add(uid)
             img = Image(
@@ -192,8 +243,11 @@ def _record(ws: Workspace, session: Session, res: IngestResult, report: StageRep
                 raw_path=str(Path("raw") / res.sha256[:2] / f"{res.sha256}.dcm"),
                 file_size=res.size,
                 state=ImageState.INGESTED,
+                origin=origin,
             )
             session.add(img)
             session.flush()
             session.add(Event(image_pk=img.id, stage="ingest", action="ingested"))
-            report.counts["ingested"] += 1
+            outcome = "ingested"
+    report.counts[outcome] += 1
+    return outcome

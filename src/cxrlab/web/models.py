@@ -52,7 +52,9 @@ class ImagePublic(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     image_id: str
-    state: ImageState
+    state: ImageState | None = Field(description=(
+        "Catalog state; admins only (null for everyone else: it would tell a reader how far the image's other "
+        "readers are, or that an image was decided before)"))
     rows: int | None = None
     columns: int | None = None
     modality: str | None = None
@@ -213,6 +215,8 @@ class SchemaOut(BaseModel):
 
 class AssignIn(BaseModel):
     test_fraction: StrictFloat = Field(default=0.0, ge=0.0, le=1.0)
+    gold_rate: StrictFloat = Field(default=0.0, ge=0.0, le=0.5, description=(
+        "Share of each reader's read tasks that are gold-standard tasks (mixed in with the new tasks)"))
     readers: list[str] | None = None
     reviewers: list[str] | None = None
     limit: CatalogInt | None = Field(default=None, ge=1)
@@ -253,6 +257,13 @@ class MarksIO(BaseModel):
 
 class SaveIn(MarksIO):
     version: CatalogInt = Field(description="The task version this save starts from (409 when stale)")
+    cause: Literal["edit", "undo", "redo"] = Field(default="edit", description=(
+        "Why the save was sent: an edit, or the viewer's undo/redo (a new version like any edit; kept in the "
+        "audit rows)"))
+
+
+class VersionIn(BaseModel):
+    version: CatalogInt = Field(description="The task version the request starts from (409 when stale)")
 
 
 class UnusableIn(BaseModel):
@@ -284,6 +295,9 @@ class TaskOut(BaseModel):
     reason_title: str | None = None
     note: str | None = Field(default=None, description="The unusable note (free text) of this user's own task")
     submitted_at: datetime | None = None
+    frozen: str | None = Field(default=None, description=(
+        "A submitted read that can no longer be reopened: why (rule read_frozen: its image's review is open or "
+        "finished, or a release holds it); null when it can be reopened, and for every other task"))
 
 
 class NextOut(BaseModel):
@@ -326,15 +340,17 @@ class CommentIn(BaseModel):
     text: str = Field(min_length=1, max_length=2000, pattern=r"\S", description="Not blank")
 
 
-def task_out(view: TaskView) -> TaskOut:
-    """The output schema of a task from the service's view of it."""
+def task_out(view: TaskView, frozen: str | None = None) -> TaskOut:
+    """The output schema of a task from the service's view of it (*frozen*: why a submitted read can no longer
+    be reopened, :func:`cxrlab.annotate.history.freeze_reasons`). Nothing in it tells a gold-standard task from
+    another."""
     t, img = view.task, view.image
     code, note = unusable_reason(t)
     return TaskOut(
         id=t.id, project_id=t.project_id, kind=t.kind, state=t.state, version=t.version,
         image=ImageBrief(image_id=img.image_id or "", rows=img.rows, columns=img.columns),
         marks=MarksIO.of(view.marks), reason=code, reason_title=reason_title(code), note=note,
-        submitted_at=t.submitted_at,
+        submitted_at=t.submitted_at, frozen=frozen,
     )
 
 
@@ -394,6 +410,65 @@ class ProgressOut(BaseModel):
     readers: list[ReaderProgress]
     throughput: Throughput
     unusable: list[UnusableOut]
+    gold: dict[str, int] = Field(description="gold-standard read tasks per state (not in the splits' counts)")
+
+
+# --- gold-standard tasks and reader quality -----------------------------------------------------------------
+
+
+class GoldIn(BaseModel):
+    image_ids: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(min_length=1, max_length=10000)
+    source: str = Field(default="consensus", max_length=64, pattern=r"^(consensus|reader:\S{1,32})$",
+                        description="consensus (the image's consensus rows) or reader:<rad_id> (an expert's read)")
+
+
+class GoldImageOut(BaseModel):
+    image_id: str
+    source: str
+    author: str
+    created_at: datetime
+    labels: list[str] = Field(description="The decided labels")
+    boxes: int = Field(description="Decided boxes")
+    reads: int = Field(description="Gold reads submitted")
+    open: int = Field(description="Gold tasks still in readers' queues")
+
+
+class GoldReportOut(BaseModel):
+    counts: dict[str, int]
+    gold: list[GoldImageOut]
+
+
+class LabelScore(BaseModel):
+    tp: int
+    fn: int
+    tn: int
+    fp: int
+    sensitivity: float | None = Field(description="TP / (TP + FN); null without a gold positive")
+    specificity: float | None = Field(description="TN / (TN + FP); null without a gold negative")
+
+
+class BoxScore(BaseModel):
+    gold: int
+    reader: int
+    matched: int = Field(description="one-to-one matches of the same class at IoU >= box_iou")
+    f1: float | None = Field(description="2 matched / (gold + reader); null when neither drew a box")
+
+
+class ReaderQuality(BaseModel):
+    rad_id: str
+    username: str
+    images: int = Field(description="gold reads scored")
+    labels: dict[str, LabelScore]
+    boxes: BoxScore
+    mean_sensitivity: float | None
+    mean_specificity: float | None
+
+
+class QualityOut(BaseModel):
+    project: str
+    gold_images: int
+    box_iou: float
+    readers: list[ReaderQuality]
 
 
 class PairAgreement(BaseModel):

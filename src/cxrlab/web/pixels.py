@@ -26,11 +26,13 @@ class PixelCache:
     image takes tens of ms, and the viewer asks for the metadata and the pixels of the same image) and rendered
     JPEG/PNG bytes (about 100-300 kB each at 1024 px)."""
 
-    def __init__(self, capacity: int = 16, rendered_capacity: int = 256) -> None:
+    def __init__(self, capacity: int = 16, rendered_capacity: int = 256, stored_capacity: int = 4) -> None:
         self.capacity = capacity
         self.rendered_capacity = rendered_capacity
+        self.stored_capacity = stored_capacity
         self._items: OrderedDict[tuple, tuple[np.ndarray, dict[str, Any]]] = OrderedDict()
         self._rendered: OrderedDict[tuple, bytes] = OrderedDict()
+        self._stored: OrderedDict[tuple, tuple[Any, np.ndarray]] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, path: Path, max_size: int) -> tuple[np.ndarray, dict[str, Any]]:
@@ -74,6 +76,30 @@ class PixelCache:
             while len(self._rendered) > self.rendered_capacity:
                 self._rendered.popitem(last=False)
         return data
+
+    def probe(self, path: Path, points: list[tuple[int, int]]) -> list[dict[str, Any]]:
+        """Stored and modality values at original-image pixels (:func:`cxrlab.dicom.display.probe_values`).
+
+        The viewer's pixel probe asks for one point after another of the same image, so the decoded stored
+        values of the last few images are kept (a 2500² image: 12.5 MB).
+        """
+        from cxrlab.dicom.display import probe_values, read_stored
+
+        try:
+            key = (str(path), path.stat().st_mtime_ns)
+        except OSError:
+            raise NotFoundError("image file not available") from None
+        with self._lock:
+            hit = self._stored.get(key)
+            if hit is not None:
+                self._stored.move_to_end(key)
+        if hit is None:
+            hit = read_stored(path)
+            with self._lock:
+                self._stored[key] = hit
+                while len(self._stored) > self.stored_capacity:
+                    self._stored.popitem(last=False)
+        return probe_values(hit[0], hit[1], points)
 
     def voi_lut(self, path: Path, max_size: int, index: int) -> np.ndarray:
         """VOI LUT Sequence item *index* (PS3.3 C.11.2.1.1) evaluated at every packed value: 65,536 uint8 display

@@ -84,6 +84,7 @@ class TestLoadInput:
 
 
 @needs_ort
+@pytest.mark.slow  # a model trained in a subprocess (the session fixture, about 10 s) and CLI runs with workers
 class TestTrainedModel:
     def test_sidecar_records_classes_counts_metrics_versions_and_hash(self, tiny_model: Path) -> None:
         import hashlib
@@ -124,6 +125,7 @@ class TestTrainedModel:
 
 
 @needs_ort
+@pytest.mark.slow  # the trained model of the session fixture
 class TestBadModels:
     def _copy(self, tiny_model: Path, tmp_path: Path) -> Path:
         dst = tmp_path / "m.onnx"
@@ -166,6 +168,7 @@ class TestBadModels:
             FilterModel(m)
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_importing_the_filter_imports_no_ml_library() -> None:
     """torch and onnxruntime are optional: the package, its CLI and the stage import neither until a model is used."""
     import subprocess

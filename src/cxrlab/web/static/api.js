@@ -49,5 +49,6 @@ export const api = {
   get: (url, opts) => request("GET", url, undefined, opts),
   buffer: (url, opts) => request("GET", url, undefined, { ...opts, as: "buffer" }),
   put: (url, body) => request("PUT", url, body),
+  patch: (url, body) => request("PATCH", url, body),
   post: (url, body) => request("POST", url, body),
 };

@@ -8,9 +8,16 @@
 // (tool "box"); with tool "window" (or the right button, always) a drag changes window width (horizontal)
 // and center (vertical); tool "pan" (or the middle button, or Space held) pans; the wheel zooms at the cursor.
 //
+// Measuring tools, kept out of the marks: tool "ruler" draws distance lines (`view.measures`, in original image
+// pixels; never a box, never saved) labelled in mm from the image's spacing (Pixel Spacing, else Imager Pixel
+// Spacing "at the detector", PS3.3 10.7.1.3 / C.8.11.4) or in pixels without one; tool "probe" reports the
+// original-image pixel under the cursor ("probe" event) for the page to ask the server for its stored and
+// modality values. Both are cleared when another image is shown.
+//
 // Events (CustomEvent on the view): "change" (the editable boxes changed: detail {reason}), "select"
 // (detail {layer, box}), "window" (window or invert changed), "view" (zoom/pan changed), "paint" (a frame
-// was drawn; detail {time}).
+// was drawn; detail {time}), "measure" (the rulers changed), "probe" (detail {x, y} or null: the pixel under
+// the cursor with the probe tool).
 //
 // Name tags: every box is named by a tag (editable boxes above their top edge, read-only ones — other readers
 // — below their bottom edge). Boxes of several readers often lie a few pixels apart, so tags are laid out
@@ -24,6 +31,7 @@ const MIN_DRAW = 3;    // CSS px: a smaller drag is a click
 const TAG_H = 16;      // CSS px: height of a box's name tag
 const TAG_FONT = "12px system-ui, sans-serif";
 const HANDLES = ["nw", "n", "ne", "e", "se", "s", "sw", "w"];
+const MEASURE_COLOUR = "#ffeb3b";
 const CURSORS = { nw: "nwse-resize", se: "nwse-resize", ne: "nesw-resize", sw: "nesw-resize", n: "ns-resize",
                   s: "ns-resize", e: "ew-resize", w: "ew-resize" };
 
@@ -60,6 +68,7 @@ export class ImageView extends EventTarget {
     this.layers = [];         // [{key, label, color, boxes, editable, visible}]
     this.tags = [];           // name tags of the last frame: [{layer, id, text, color, x, y, w, h}] (CSS px)
     this.selected = null;     // {layer, id}
+    this.measures = [];       // ruler lines [{x0, y0, x1, y1}] in original image pixels (never part of the marks)
     this.currentClass = null; // class of new boxes
     this.drag = null;
     this.spaceDown = false;
@@ -78,6 +87,7 @@ export class ImageView extends EventTarget {
   /** Show a decoded first-paint bitmap (server-rendered with the default window) until pixels arrive. */
   showBitmap(bitmap, rows, columns) {
     this.image = null;
+    this.clearMeasures();
     this.size = { rows, columns };
     this.base.width = bitmap.width;
     this.base.height = bitmap.height;
@@ -89,6 +99,7 @@ export class ImageView extends EventTarget {
   /** Show a LoadedImage with its default window (already rendered: one putImageData). */
   showImage(img, { keepView = false } = {}) {
     const sameSize = this.size && this.size.rows === img.meta.rows && this.size.columns === img.meta.columns;
+    if (this.image?.imageId !== img.imageId) this.clearMeasures();
     this.image = img;
     this.size = { rows: img.meta.rows, columns: img.meta.columns };
     this.userInvert = false;
@@ -347,6 +358,45 @@ export class ImageView extends EventTarget {
     return null;
   }
 
+  // --- measuring tools ------------------------------------------------------------------------------------
+
+  /** The length of ruler line *m*: {mm, px, text, atDetector}; mm is null without a spacing. */
+  measureLength(m) {
+    const dx = m.x1 - m.x0, dy = m.y1 - m.y0;
+    const px = Math.hypot(dx, dy);
+    const sp = this.image?.meta.spacing ?? null;
+    if (!sp) return { mm: null, px, text: `${px.toFixed(0)} px (no pixel spacing)`, atDetector: false };
+    // PS3.3 10.7.1.3: the row spacing (vertical step) first, then the column spacing (horizontal step)
+    const mm = Math.hypot(dx * sp.column, dy * sp.row);
+    const atDetector = sp.source === "ImagerPixelSpacing";
+    return { mm, px, text: `${mm.toFixed(1)} mm${atDetector ? " at the detector" : ""}`, atDetector };
+  }
+
+  clearMeasures() {
+    if (!this.measures?.length) return;
+    this.measures = [];
+    this._request();
+    this.dispatchEvent(new CustomEvent("measure"));
+  }
+
+  _paintMeasures(ctx) {
+    ctx.font = TAG_FONT;
+    ctx.textBaseline = "bottom";
+    for (const m of this.measures) {
+      const a = this.toScreen(m.x0, m.y0), b = this.toScreen(m.x1, m.y1);
+      ctx.strokeStyle = MEASURE_COLOUR;
+      ctx.lineWidth = 1.5;
+      ctx.beginPath(); ctx.moveTo(a.x, a.y); ctx.lineTo(b.x, b.y); ctx.stroke();
+      for (const p of [a, b]) { ctx.beginPath(); ctx.arc(p.x, p.y, 3, 0, 2 * Math.PI); ctx.stroke(); }
+      const text = this.measureLength(m).text, w = ctx.measureText(text).width + 6;
+      const x = (a.x + b.x) / 2 + 6, y = (a.y + b.y) / 2 - 4;
+      ctx.fillStyle = "rgba(0,0,0,0.7)";
+      ctx.fillRect(x, y - TAG_H, w, TAG_H);
+      ctx.fillStyle = MEASURE_COLOUR;
+      ctx.fillText(text, x + 3, y - 2);
+    }
+  }
+
   // --- pointer -------------------------------------------------------------------------------------------
 
   _bindPointer() {
@@ -381,6 +431,11 @@ export class ImageView extends EventTarget {
       this.drag = { ...base, type: "window", c0: w.center, w0: w.width, fn: w.function || "LINEAR", name: w.name };
     } else if (e.button === 1 || (e.button === 0 && (this.tool === "pan" || this.spaceDown))) {
       this.drag = { ...base, type: "pan", ox: this.panX, oy: this.panY };
+    } else if (e.button === 0 && this.tool === "ruler") {
+      const p = this.toImage(sx, sy);
+      this.drag = { ...base, type: "measure", x: p.x, y: p.y, m: null };
+    } else if (e.button === 0 && this.tool === "probe") {
+      this._probe(sx, sy);
     } else if (e.button === 0) {
       const layer = this.editableLayer;
       const sel = this.selectedBox();
@@ -411,6 +466,16 @@ export class ImageView extends EventTarget {
     const d = this.drag;
     if (!d) { this._hover(sx, sy); return; }
     const dx = sx - d.sx, dy = sy - d.sy;
+    if (d.type === "measure") {
+      if (!d.m && Math.hypot(dx, dy) < MIN_DRAW) return;
+      const p = this.toImage(sx, sy);
+      const { rows, columns } = this.size;
+      if (!d.m) { d.m = { x0: d.x, y0: d.y, x1: d.x, y1: d.y }; this.measures.push(d.m); }
+      d.m.x1 = Math.min(Math.max(p.x, 0), columns);
+      d.m.y1 = Math.min(Math.max(p.y, 0), rows);
+      this._request();
+      return;
+    }
     if (d.type === "window") {
       const { lo, hi } = modalityRange(this.image.meta);
       const range = Math.max(hi - lo, 1);
@@ -462,6 +527,10 @@ export class ImageView extends EventTarget {
     if (!d) return;
     this.drag = null;
     if (this.canvas.hasPointerCapture(e.pointerId)) this.canvas.releasePointerCapture(e.pointerId);
+    if (d.type === "measure") {
+      if (d.m) this.dispatchEvent(new CustomEvent("measure"));
+      return;
+    }
     if (d.type === "draw") {
       if (d.box) {
         this.select(this.editableLayer.key, d.box.id);
@@ -474,7 +543,21 @@ export class ImageView extends EventTarget {
     }
   }
 
+  /** The original-image pixel under a CSS point, reported as a "probe" event (null outside the image). */
+  _probe(sx, sy) {
+    if (!this.size) return;
+    const p = this.toImage(sx, sy);
+    const x = Math.floor(p.x), y = Math.floor(p.y);
+    const inside = x >= 0 && y >= 0 && x < this.size.columns && y < this.size.rows;
+    this.dispatchEvent(new CustomEvent("probe", { detail: inside ? { x, y } : null }));
+  }
+
   _hover(sx, sy) {
+    if (this.tool === "probe" && !this.spaceDown) {
+      this.canvas.style.cursor = "crosshair";
+      this._probe(sx, sy);
+      return;
+    }
     let cursor = this.tool === "window" ? "ns-resize" : this.tool === "pan" || this.spaceDown ? "grab" : "crosshair";
     const layer = this.editableLayer;
     const sel = this.selectedBox();
@@ -522,6 +605,7 @@ export class ImageView extends EventTarget {
       this.tags = this._layoutTags(ctx);
       this._paintTags(ctx, this.tags); // over every box: no box edge crosses a name
       this._paintHandles(ctx);
+      this._paintMeasures(ctx);
     } else {
       this.tags = [];
     }

@@ -1,7 +1,11 @@
-// Pieces shared by the reading viewer and the review page: the view toolbar and its keys, the searchable
-// class picker, the global-label checklist, the list of boxes and the help overlay.
+// Pieces shared by the reading viewer and the review page: the view toolbar and its keys, the measuring tools'
+// readout, the searchable class picker, the global-label checklist, the list of boxes and the help overlay.
 
+import { api } from "./api.js";
 import { ImageView } from "./imageview.js";
+
+const TOOLS = ["box", "window", "pan", "ruler", "probe"];
+const PROBE_DELAY_MS = 40;
 
 export const el = (tag, attrs = {}, ...children) => {
   const node = document.createElement(tag);
@@ -49,6 +53,8 @@ export function createView(host, toolbar, { canvasLabel } = {}) {
     "tool-box": () => setTool(view, "box"),
     "tool-window": () => setTool(view, "window"),
     "tool-pan": () => setTool(view, "pan"),
+    "tool-ruler": () => setTool(view, view.tool === "ruler" ? "box" : "ruler"),
+    "tool-probe": () => setTool(view, view.tool === "probe" ? "box" : "probe"),
     invert: () => view.toggleInvert(),
     reset: () => view.reset(),
     fit: () => view.fit(),
@@ -67,12 +73,56 @@ export function createView(host, toolbar, { canvasLabel } = {}) {
     view.canvas.focus();
   });
   setTool(view, "box");
+  measuringReadout(view, host.querySelector("[data-role=measure]"));
   return view;
 }
 
 export function setTool(view, tool) {
   view.tool = tool;
-  for (const t of ["box", "window", "pan"]) view.toolButtons?.[`tool-${t}`]?.setAttribute("aria-pressed", String(t === tool));
+  for (const t of TOOLS) view.toolButtons?.[`tool-${t}`]?.setAttribute("aria-pressed", String(t === tool));
+  view.dispatchEvent(new CustomEvent("tool", { detail: { tool } }));
+}
+
+/**
+ * The readout of the measuring tools (a live note over the image's corner): the last ruler's length with what its spacing
+ * means ("in the patient" / "at the detector"), or the stored and modality values of the pixel under the cursor
+ * (asked from the server for the original image, not the downsampled array). `view.probeValue` keeps the last
+ * answer. Neither ever touches the marks.
+ */
+function measuringReadout(view, output) {
+  if (!output) return;
+  let timer = null, asked = null;
+  const show = (text) => { output.textContent = text; };
+  const ruler = () => {
+    const m = view.measures.at(-1);
+    if (!m) { show(view.tool === "ruler" ? "drag to measure" : ""); return; }
+    const len = view.measureLength(m), sp = view.image?.meta.spacing;
+    show(`${len.text}${sp ? ` · ${sp.note}` : ""}`);
+  };
+  view.addEventListener("measure", ruler);
+  view.addEventListener("tool", (e) => {
+    if (e.detail.tool === "ruler") ruler();
+    else if (e.detail.tool === "probe") show("move over the image");
+    else show("");
+  });
+  view.addEventListener("probe", (e) => {
+    clearTimeout(timer);
+    const p = e.detail, img = view.image;
+    if (!p || !img) { show(img ? "outside the image" : ""); return; }
+    const key = `${img.imageId}:${p.x}:${p.y}`;
+    timer = setTimeout(async () => {
+      asked = key;
+      try {
+        const v = await api.get(`/api/images/${img.imageId}/probe?x=${p.x}&y=${p.y}`);
+        if (asked !== key || view.tool !== "probe") return;
+        view.probeValue = v;
+        const modality = Number.isInteger(v.modality) ? v.modality : v.modality.toFixed(2);
+        show(`x ${v.x} y ${v.y} · stored ${v.stored} · modality ${modality}${v.unit === "US" ? "" : ` ${v.unit}`}`);
+      } catch (err) {
+        if (asked === key) show(err.detail ?? String(err));
+      }
+    }, PROBE_DELAY_MS);
+  });
 }
 
 async function choosePreset(view, i) {
@@ -126,6 +176,8 @@ export function viewKeys(view, e) {
     case "w": case "W": setTool(view, view.tool === "window" ? "box" : "window"); return true;
     case "b": case "B": setTool(view, "box"); return true;
     case "p": case "P": setTool(view, view.tool === "pan" ? "box" : "pan"); return true;
+    case "l": case "L": setTool(view, view.tool === "ruler" ? "box" : "ruler"); return true;
+    case "q": case "Q": setTool(view, view.tool === "probe" ? "box" : "probe"); return true;
     case "v": stepPreset(view, 1); return true;
     case "V": stepPreset(view, -1); return true;
     case "ArrowLeft": view.panBy(step, 0); return true;

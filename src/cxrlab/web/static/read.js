@@ -7,6 +7,12 @@
 // keeps the work and retries. A refused submit (422) saves the marks on screen as the draft, and the status
 // line says so: "submit refused: <rule> · draft all changes saved".
 //
+// My recent reads (H, "My reads…"): the reader's newest submitted reads of the project; one that is not frozen is
+// reopened (POST /reopen) and shown here at once, its image usually still in the cache.
+//
+// Undo/redo (Ctrl+Z / Ctrl+Shift+Z, the toolbar's buttons) of every box and label edit of the shown task, across
+// autosaves: an undo puts earlier marks on screen and saves them as a new draft version (cause "undo").
+//
 // Measurements for the e2e tests and the README live on `window.cxrViewer.metrics`: `submitToPaint` (ms from
 // the submit click to the first animation frame after the next image was drawn) and `submitRequest` (ms the
 // server took to accept the submission).
@@ -14,8 +20,9 @@
 import { api, ApiError } from "./api.js";
 import { Autosaver } from "./autosave.js";
 import { DEFAULT_MAX_SIZE, ImageCache, firstPaint } from "./images.js";
+import { UndoStack, snapshotOf, undoKey } from "./undo.js";
 import {
-  ClassPicker, LabelChecklist, boxesForApi, createView, renderBoxList, showMessage, typing, viewKeys, windowText,
+  ClassPicker, LabelChecklist, boxesForApi, createView, el, renderBoxList, showMessage, typing, viewKeys, windowText,
 } from "./panels.js";
 
 const root = document.getElementById("reader");
@@ -32,7 +39,8 @@ const submitButton = $("submit");
 
 const view = createView($("stage"), root.querySelector(".view-toolbar"), { canvasLabel: "Chest X-ray" });
 const cache = new ImageCache(maxSize);
-const metrics = { submitToPaint: [], submitRequest: [], firstPaint: [] };
+const metrics = { submitToPaint: [], submitRequest: [], firstPaint: [], undoToPaint: [], reopenToPaint: [] };
+const undo = new UndoStack();
 
 const state = {
   schema: null,
@@ -46,9 +54,10 @@ const state = {
   busy: false,        // a submit / set-aside is running
   moves: 0,           // bumped whenever the viewer moves to another task (stale queue answers are dropped)
   refusal: "",        // why the last submit of the shown task did not go through (until the next change)
+  cause: "edit",      // why the marks on screen changed last: edit | undo | redo (sent with the next save)
 };
 
-window.cxrViewer = { view, state, metrics, cache };
+window.cxrViewer = { view, state, metrics, cache, undo };
 
 // --- panels --------------------------------------------------------------------------------------------------
 
@@ -101,6 +110,7 @@ function payload() {
     labels: [...m.labels],
     boxes: boxesForApi(view.editableLayer.boxes),
     comment: m.comment || null,
+    cause: state.cause,
   };
 }
 
@@ -127,8 +137,45 @@ const drafts = new Autosaver({
 function changed() {
   showQC("");
   state.refusal = "";
+  if (state.task) undo.record(snapshot()); // a comment alone changes no snapshot: nothing to undo
+  state.cause = "edit";
+  renderUndo();
   drafts.changed();
 }
+
+// --- undo / redo -----------------------------------------------------------------------------------------------
+
+const snapshot = () => snapshotOf(state.marks.labels, view.editableLayer?.boxes ?? []);
+
+function renderUndo() {
+  view.toolButtons.undo.disabled = !state.task || !undo.canUndo;
+  view.toolButtons.redo.disabled = !state.task || !undo.canRedo;
+}
+
+/** Show the marks of *which* ("undo" or "redo") and save them as a new draft version. */
+function undoRedo(which) {
+  if (!state.task || state.busy) return;
+  const t0 = performance.now();
+  const snap = which === "undo" ? undo.undo() : undo.redo();
+  if (snap === null) return;
+  const { labels, boxes } = JSON.parse(snap);
+  state.marks.labels = new Set(labels);
+  checklist.set(labels);
+  const layer = view.editableLayer;
+  layer.boxes = boxes;
+  if (view.selected && !layer.boxes.some((b) => b.id === view.selected.id)) view.select(null, null);
+  view.redraw();
+  renderBoxList($("box-list"), view);
+  state.cause = which;
+  showQC("");
+  state.refusal = "";
+  renderUndo();
+  drafts.changed();
+  requestAnimationFrame(() => metrics.undoToPaint.push(performance.now() - t0));
+}
+
+view.toolButtons.undo.addEventListener("click", () => { undoRedo("undo"); view.canvas.focus(); });
+view.toolButtons.redo.addEventListener("click", () => { undoRedo("redo"); view.canvas.focus(); });
 
 /** Save the draft now. */
 const save = () => (state.task ? drafts.flush() : Promise.resolve(true));
@@ -154,6 +201,9 @@ function setMarks(task) {
   checklist.set(task.marks.labels);
   comment.value = state.marks.comment;
   renderBoxList($("box-list"), view);
+  undo.reset(snapshot());
+  state.cause = "edit";
+  renderUndo();
 }
 
 // --- showing tasks -------------------------------------------------------------------------------------------
@@ -237,6 +287,7 @@ async function advance(t0) {
 function finished() {
   state.task = null;
   view.setLayers([]);
+  renderUndo();
   root.classList.add("done");
   statusLine.textContent = "No tasks left in this project. Thank you!";
   showQC("");
@@ -346,12 +397,60 @@ unusableDialog.addEventListener("close", async () => {
 submitButton.addEventListener("click", () => submit());
 $("unusable").addEventListener("click", () => askUnusable());
 
+// --- my recent reads: reopen one in place ------------------------------------------------------------------------
+
+const historyDialog = $("history-dialog");
+const historyList = $("history-list");
+const HISTORY_SHOWN = 10;
+
+/** List the reader's newest submitted reads of this project (H); each reopenable one is a button. */
+async function openHistory() {
+  if (state.busy) return;
+  $("history-message").textContent = "";
+  historyList.replaceChildren();
+  historyDialog.showModal();
+  const reads = await api.get(`/api/tasks?state=submitted&mine=1&kind=read&project_id=${projectId}&limit=${HISTORY_SHOWN}`);
+  cache.prefetch(reads.filter((t) => !t.frozen).slice(0, 3).map((t) => t.image.image_id));
+  historyList.replaceChildren(...reads.map((t) => {
+    const when = t.submitted_at ? new Date(t.submitted_at).toLocaleTimeString() : "";
+    const text = `${t.image.image_id.slice(0, 12)}… · ${when} · ${t.marks.labels.join(", ") || "no label"}`
+      + ` · ${t.marks.boxes.length} box${t.marks.boxes.length === 1 ? "" : "es"}`;
+    return el("li", {}, t.frozen
+      ? el("span", { class: "frozen", title: t.frozen, text: `${text} — frozen` })
+      : el("button", { type: "button", class: "link", "aria-label": `Reopen ${text}`, onclick: () => reopenHere(t) }, text));
+  }));
+  if (!reads.length) $("history-message").textContent = "No submitted read yet.";
+  historyList.querySelector("button")?.focus();
+}
+
+/** Reopen the submitted read *t* and show it here, before the task that was on screen. */
+async function reopenHere(t) {
+  const t0 = performance.now();
+  try {
+    if (drafts.dirty) await save();
+    const task = await api.post(`/api/tasks/${t.id}/reopen`, { version: t.version });
+    historyDialog.close();
+    state.moves += 1;
+    state.queue = [task, ...state.queue.filter((q) => q.id !== task.id)];
+    await show(task);
+    requestAnimationFrame(() => metrics.reopenToPaint.push(performance.now() - t0));
+    view.canvas.focus();
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    $("history-message").textContent = err.detail;
+  }
+}
+
+$("my-reads").addEventListener("click", () => openHistory().catch((err) => showQC(err.detail ?? String(err))));
+
 // --- keyboard ----------------------------------------------------------------------------------------------------
 
 document.addEventListener("keydown", (e) => {
   if (document.querySelector("dialog[open]")) return; // dialogs handle their own keys (Esc closes)
   if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "s") { e.preventDefault(); save(); return; }
   if ((e.ctrlKey || e.metaKey) && e.key === "Enter") { e.preventDefault(); submit(); return; }
+  const which = typing(e) ? null : undoKey(e); // in a text field Ctrl+Z undoes the typing, as usual
+  if (which) { e.preventDefault(); undoRedo(which); return; }
   if (typing(e)) {
     if (e.key === "Escape") e.target.blur();
     return;
@@ -361,10 +460,11 @@ document.addEventListener("keydown", (e) => {
   let handled = true;
   if (e.key === "Enter") submit();
   else if (e.key === "Delete" || e.key === "Backspace") view.deleteSelected();
-  else if (e.key === "Escape") view.select(null, null);
+  else if (e.key === "Escape") { view.select(null, null); view.clearMeasures(); }
   else if (e.key === "c" || e.key === "C" || e.key === "/") picker.search.focus();
   else if (e.key === "m" || e.key === "M") comment.focus();
   else if (e.key === "u" || e.key === "U") askUnusable();
+  else if (e.key === "h" || e.key === "H") openHistory().catch((err) => showQC(err.detail ?? String(err)));
   else if (e.ctrlKey || e.altKey || e.metaKey) handled = false;
   else if (picker.key(e) || checklist.key(e) || viewKeys(view, e)) handled = true;
   else handled = false;
@@ -378,14 +478,15 @@ window.addEventListener("beforeunload", (e) => {
 // --- start ---------------------------------------------------------------------------------------------------------
 
 async function start() {
-  state.schema = await api.get(`/api/projects/${projectId}/schema`);
-  buildPanels(state.schema);
-  state.queue = await refreshQueue();
+  // the schema, the queue and a task named in the URL (e.g. reopened from the history) in parallel; the named
+  // task's image starts loading as soon as its id is known
   const wanted = Number(root.dataset.taskId);
-  if (wanted) {
-    const task = await api.get(`/api/tasks/${wanted}`);
-    state.queue = [task, ...state.queue.filter((t) => t.id !== task.id)];
-  }
+  const named = wanted ? api.get(`/api/tasks/${wanted}`).then((t) => { cache.prefetch([t.image.image_id]); return t; })
+    : null;
+  const [schema, queue, task] = await Promise.all([api.get(`/api/projects/${projectId}/schema`), refreshQueue(), named]);
+  state.schema = schema;
+  buildPanels(state.schema);
+  state.queue = task ? [task, ...queue.filter((t) => t.id !== task.id)] : queue;
   if (!state.queue.length) { finished(); return; }
   await show(state.queue[0]);
   view.canvas.focus();

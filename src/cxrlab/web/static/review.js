@@ -5,11 +5,15 @@
 // Proposal edits are saved one second after a change (PUT /proposal with the review's version); a save
 // clears both approvals on the server. 409 (the other reviewer saved meanwhile) reloads the review. After an
 // approval the page moves on to the reviewer's next open review.
+//
+// Undo/redo (Ctrl+Z / Ctrl+Shift+Z, the toolbar's buttons) of the proposal's box and label edits, across
+// autosaves: an undo is saved as a new proposal version (cause "undo"), never a rewrite of history.
 
 import { api, ApiError } from "./api.js";
 import { Autosaver } from "./autosave.js";
 import { DEFAULT_MAX_SIZE, ImageCache, firstPaint } from "./images.js";
 import { newBoxId } from "./imageview.js";
+import { UndoStack, snapshotOf, undoKey } from "./undo.js";
 import {
   ClassPicker, LabelChecklist, boxesForApi, createView, el, renderBoxList, showMessage, typing, viewKeys, windowText,
 } from "./panels.js";
@@ -33,8 +37,10 @@ const state = {
   review: null,   // ReviewOut
   labels: new Set(),
   comment: null,  // the proposal's own comment (kept as it is)
+  cause: "edit",  // why the proposal on screen changed last: edit | undo | redo (sent with the next save)
 };
-window.cxrReview = { view, state };
+const undo = new UndoStack();
+window.cxrReview = { view, state, undo };
 
 let picker, checklist;
 
@@ -87,12 +93,13 @@ function renderReview() {
   $("comments").replaceChildren(...r.comments.map((c) => el("li", {},
     el("span", { class: "who", text: c.username }), ` ${new Date(c.at).toLocaleString()}: `, el("span", { text: c.text }))));
   for (const id of ["save", "approve", "copy-box", "use-suggestion"]) $(id).disabled = !editable();
+  renderUndo();
   renderBoxList($("box-list"), view);
   renderStatus();
 }
 
 /** Take a ReviewOut from the server: layers, labels, panels. */
-function setReview(r, { keepSelection = false } = {}) {
+function setReview(r, { keepSelection = false, keepUndo = false } = {}) {
   state.review = r;
   state.labels = new Set(r.proposal.labels);
   state.comment = r.proposal.comment;
@@ -108,8 +115,40 @@ function setReview(r, { keepSelection = false } = {}) {
   if (selected) view.select(selected.layer, selected.id);
   checklist.set(r.proposal.labels);
   for (const input of document.querySelectorAll("#global-labels input")) input.disabled = !editable();
+  if (keepUndo) undo.current = snapshot(); // the server's copy of what is on screen (rounded): the stack stays
+  else { undo.reset(snapshot()); state.cause = "edit"; }
   renderReview();
 }
+
+// --- undo / redo -----------------------------------------------------------------------------------------------
+
+const proposalLayer = () => view.layers.find((l) => l.key === "proposal");
+const snapshot = () => snapshotOf(state.labels, proposalLayer()?.boxes ?? []);
+
+function renderUndo() {
+  view.toolButtons.undo.disabled = !editable() || !undo.canUndo;
+  view.toolButtons.redo.disabled = !editable() || !undo.canRedo;
+}
+
+/** Show the proposal of *which* ("undo" or "redo") and save it as a new proposal version. */
+function undoRedo(which) {
+  if (!editable()) return;
+  const snap = which === "undo" ? undo.undo() : undo.redo();
+  if (snap === null) return;
+  const { labels, boxes } = JSON.parse(snap);
+  state.labels = new Set(labels);
+  checklist.set(labels);
+  proposalLayer().boxes = boxes;
+  if (view.selected?.layer === "proposal" && !boxes.some((b) => b.id === view.selected.id)) view.select(null, null);
+  view.redraw();
+  state.cause = which;
+  showQC("");
+  proposals.changed();
+  renderReview();
+}
+
+view.toolButtons.undo.addEventListener("click", () => { undoRedo("undo"); view.canvas.focus(); });
+view.toolButtons.redo.addEventListener("click", () => { undoRedo("redo"); view.canvas.focus(); });
 
 // --- saving -----------------------------------------------------------------------------------------------------
 
@@ -123,14 +162,14 @@ function proposalBody() {
   const boxed = [...new Set(boxes.map((b) => b.class_name))];
   const labels = [...boxed, ...[...state.labels].filter((n) => !local.has(n))];
   return { version: state.review.version, labels, comment: state.comment,
-           boxes: boxesForApi(boxes) };
+           boxes: boxesForApi(boxes), cause: state.cause };
 }
 
 const proposals = new Autosaver({
   delay: AUTOSAVE_MS,
   send: () => api.put(`/api/reviews/${taskId}/proposal`, proposalBody()),
   onSaved: (r, current) => {
-    if (current) setReview(r, { keepSelection: true });
+    if (current) setReview(r, { keepSelection: true, keepUndo: true });
     else state.review.version = r.version;
   },
   onError: async (err) => {
@@ -147,6 +186,8 @@ const proposals = new Autosaver({
 
 function changed() {
   showQC("");
+  undo.record(snapshot());
+  state.cause = "edit";
   proposals.changed();
   renderReview();
 }
@@ -230,13 +271,15 @@ $("use-suggestion").addEventListener("click", () => useSuggestion());
 document.addEventListener("keydown", (e) => {
   if (document.querySelector("dialog[open]")) return;
   if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "s") { e.preventDefault(); save(); return; }
+  const which = typing(e) ? null : undoKey(e); // in a text field Ctrl+Z undoes the typing, as usual
+  if (which) { e.preventDefault(); undoRedo(which); return; }
   if (typing(e)) { if (e.key === "Escape") e.target.blur(); return; }
   if (e.target instanceof HTMLButtonElement && (e.key === "Enter" || e.key === " ")) return;
   if (e.key === "Tab" && e.target === view.canvas) { e.preventDefault(); view.selectNext(e.shiftKey ? -1 : 1); return; }
   let handled = true;
   if (e.key === "Enter") approve();
   else if (e.key === "Delete" || e.key === "Backspace") view.deleteSelected();
-  else if (e.key === "Escape") view.select(null, null);
+  else if (e.key === "Escape") { view.select(null, null); view.clearMeasures(); }
   else if (e.key === "a" || e.key === "A") copySelected();
   else if (e.key === "c" || e.key === "C" || e.key === "/") picker.search.focus();
   else if (e.key === "m" || e.key === "M") $("comment").focus();

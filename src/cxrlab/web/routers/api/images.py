@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from cxrlab.annotate.images import count_images, deid_file, get_image, list_images
-from cxrlab.catalog.models import Image, ImageState
+from cxrlab.annotate.images import count_images, deid_file, get_image, list_images, shown_state
+from cxrlab.catalog.models import INT_MAX, ImageState, User
 from cxrlab.dicom.display import parse_window
 from cxrlab.web.deps import AuthFirstRoute, CurrentUser, Offset, SessionDep, WorkspaceDep
 from cxrlab.web.models import ErrorOut, ImagePublic, ValidationErrorOut, error, errors
@@ -29,6 +29,11 @@ CACHE_CONTROL = "private, max-age=86400"
 
 router = APIRouter(prefix="/api/images", tags=["images"], responses=errors(401, 404, 500),
                    route_class=AuthFirstRoute)
+
+
+def image_public(image: object, user: User) -> ImagePublic:
+    """*image* as *user* may see it (the state for admins only, :func:`cxrlab.annotate.images.shown_state`)."""
+    return ImagePublic.model_validate(image).model_copy(update={"state": shown_state(image, user)})
 
 
 class RenderFormat(enum.StrEnum):
@@ -67,24 +72,26 @@ def window_query(
         ) from None
 
 
-@router.get("", response_model=list[ImagePublic])
+@router.get("", response_model=list[ImagePublic],
+            responses={403: error(403, "Only admins filter by state")})
 def api_list_images(
     user: CurrentUser,
     session: SessionDep,
     response: Response,
-    state: ImageState | None = None,
+    state: Annotated[ImageState | None, Query(description="Admins only")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Offset = 0,
-) -> list[Image]:
-    """De-identified images the caller may see, by ``image_id``; ``X-Total-Count`` gives the total."""
+) -> list[ImagePublic]:
+    """De-identified images the caller may see, by ``image_id``; ``X-Total-Count`` gives the total. The state
+    is shown (and filtered by) for admins only."""
     response.headers["X-Total-Count"] = str(count_images(session, state, user))
-    return list_images(session, state=state, limit=limit, offset=offset, user=user)
+    return [image_public(i, user) for i in list_images(session, state=state, limit=limit, offset=offset, user=user)]
 
 
 @router.get("/{image_id}", response_model=ImagePublic)
-def api_get_image(image_id: str, user: CurrentUser, session: SessionDep) -> Image:
-    """One de-identified image's metadata."""
-    return get_image(session, image_id, user)
+def api_get_image(image_id: str, user: CurrentUser, session: SessionDep) -> ImagePublic:
+    """One de-identified image's metadata (its state for admins only)."""
+    return image_public(get_image(session, image_id, user), user)
 
 
 @router.get(
@@ -125,6 +132,16 @@ class WindowPreset(BaseModel):
     index: int | None = None
 
 
+class Spacing(BaseModel):
+    """The spacing the viewer's ruler measures with, in mm (:func:`cxrlab.dicom.metadata.measurement_spacing`)."""
+
+    row: float = Field(description="Between the centres of adjacent rows (vertical), mm")
+    column: float = Field(description="Between the centres of adjacent columns (horizontal), mm")
+    source: Literal["PixelSpacing", "ImagerPixelSpacing"] = Field(description=(
+        "PixelSpacing: in the patient (PS3.3 10.7.1.1); ImagerPixelSpacing: at the detector (PS3.3 C.8.11.4)"))
+    note: str = Field(description="What a distance measured with it means (shown beside the ruler)")
+
+
 class PixelMeta(BaseModel):
     """How to turn ``/pixels`` into modality values and display them.
 
@@ -143,6 +160,7 @@ class PixelMeta(BaseModel):
     photometric: str
     default: WindowPreset
     presets: list[WindowPreset]
+    spacing: Spacing | None = Field(default=None, description="For the ruler; null when the file gives none")
 
 
 def pixel_meta(image_id: str, path: Path, cache: PixelCache, max_size: int) -> PixelMeta:
@@ -164,7 +182,7 @@ def pixel_meta(image_id: str, path: Path, cache: PixelCache, max_size: int) -> P
                                width=w["width"], function=w["function"])
     return PixelMeta(image_id=image_id, rows=meta["rows"], columns=meta["columns"], shape=meta["shape"],
                      offset=meta["offset"], scale=meta["scale"], photometric=meta["photometric"], default=default,
-                     presets=presets)
+                     presets=presets, spacing=meta.get("spacing"))
 
 
 MaxSize = Annotated[int, Query(ge=16, le=4096, description="Longest side of the array in pixels")]
@@ -196,6 +214,35 @@ def api_pixels(image_id: str, user: CurrentUser, session: SessionDep, workspace:
                "X-Photometric": meta["photometric"]}
     return Response(packed.astype("<u2", copy=False).tobytes(), media_type="application/octet-stream",
                     headers=headers)
+
+
+class ProbeValue(BaseModel):
+    """One pixel of the original image: its stored value and its modality value."""
+
+    x: int
+    y: int
+    stored: int = Field(description="The pixel as the file stores it")
+    modality: float = Field(description="After the Modality LUT (Rescale Slope/Intercept or the LUT Sequence)")
+    unit: str = Field(description="(0028,1054) Rescale Type, US (unspecified) when absent")
+
+
+Coordinate = Annotated[int, Query(ge=0, le=INT_MAX, description="Pixel of the original image (0 = first)")]
+
+
+@router.get("/{image_id}/probe", response_model=ProbeValue,
+            responses={422: error(422, "Malformed request, or the pixel lies outside the image",
+                                  ValidationErrorOut | ErrorOut)})
+def api_probe(image_id: str, x: Coordinate, y: Coordinate, user: CurrentUser, session: SessionDep,
+              workspace: WorkspaceDep, request: Request) -> ProbeValue:
+    """The viewer's pixel probe: the stored and the modality value of pixel (x, y) of the original image (not of
+    the downsampled array the viewer windows). Measuring tools never change the marks."""
+    path = deid_file(workspace, get_image(session, image_id, user))
+    session.close()
+    try:
+        (value,) = request.app.state.pixel_cache.probe(path, [(x, y)])
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from None
+    return ProbeValue(**value)
 
 
 @router.get("/{image_id}/voi-lut/{index}", response_class=Response,

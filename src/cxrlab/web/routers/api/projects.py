@@ -1,4 +1,5 @@
-"""``/api/projects``: projects, their label schema, assignment (admins), progress, agreement and exports."""
+"""``/api/projects``: projects, their label schema, assignment (admins), progress, agreement, gold-standard images
+and the readers' scores on them, and exports. Every admin action is recorded with its author."""
 
 from __future__ import annotations
 
@@ -6,9 +7,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from cxrlab.annotate import progress, projects
+from cxrlab.annotate import gold, progress, projects
 from cxrlab.annotate.assignment import assign_images
-from cxrlab.consensus import project_agreement
+from cxrlab.consensus import project_agreement, reader_quality
 from cxrlab.errors import NotFoundError
 from cxrlab.export import project as exports
 from cxrlab.web import models
@@ -29,7 +30,8 @@ def api_create_project(body: models.ProjectIn, admin: AdminUser, session: Sessio
     """Create a project with a preset or custom (YAML) label schema."""
     project = projects.create_project(session, name=body.name, schema=body.schema_name, schema_yaml=body.schema_yaml,
                                       readers_per_image=body.readers_per_image,
-                                      reviewers_per_test=body.reviewers_per_test, seed=body.seed)
+                                      reviewers_per_test=body.reviewers_per_test, seed=body.seed,
+                                      author=admin.username)
     return models.ProjectOut.model_validate(project)
 
 
@@ -53,10 +55,12 @@ def api_project_schema(project_id: IdPath, user: CurrentUser, session: SessionDe
 
 @router.post("/{project_id}/assign", response_model=models.AssignOut, responses=models.errors(400))
 def api_assign(project_id: IdPath, body: models.AssignIn, admin: AdminUser, session: SessionDep) -> models.AssignOut:
-    """Assign the accepted, unassigned images to readers (and test images to reviewers)."""
+    """Assign the accepted, unassigned images to readers (and test images to reviewers); with ``gold_rate``,
+    gold-standard tasks go out with them."""
     project = projects.get_project(session, project_id)
     report = assign_images(session, project=project, test_fraction=body.test_fraction, readers=body.readers,
-                           reviewers=body.reviewers, limit=body.limit, image_ids=body.image_ids)
+                           reviewers=body.reviewers, limit=body.limit, image_ids=body.image_ids,
+                           gold_rate=body.gold_rate, author=admin.username)
     return models.AssignOut(counts=dict(report.counts), notes=report.notes)
 
 
@@ -70,6 +74,36 @@ def api_progress(project_id: IdPath, admin: AdminUser, session: SessionDep) -> d
 def api_agreement(project_id: IdPath, admin: AdminUser, session: SessionDep) -> dict:
     """Inter-reader agreement: Fleiss' kappa per label; pairwise box agreement at IoU 0.4."""
     return project_agreement(session, project=projects.get_project(session, project_id))
+
+
+@router.get("/{project_id}/gold", response_model=list[models.GoldImageOut])
+def api_list_gold(project_id: IdPath, admin: AdminUser, session: SessionDep) -> list[dict]:
+    """The project's gold-standard images, their decided marks (labels, box count) and gold reads so far."""
+    return gold.list_gold(session, project=projects.get_project(session, project_id))
+
+
+@router.post("/{project_id}/gold", response_model=models.GoldReportOut, responses=models.errors(400))
+def api_mark_gold(project_id: IdPath, body: models.GoldIn, admin: AdminUser, session: SessionDep) -> dict:
+    """Mark decided images as gold (their consensus, or an expert reader's read, becomes the gold standard). A
+    missing, undecided image or a label outside the project's schema is 400, naming it; nothing is stored then."""
+    project = projects.get_project(session, project_id)
+    report = gold.mark_gold(session, project=project, image_ids=body.image_ids, source=body.source,
+                            author=admin.username)
+    return {"counts": dict(report.counts), "gold": gold.list_gold(session, project=project)}
+
+
+@router.post("/{project_id}/gold/remove", response_model=models.GoldReportOut)
+def api_unmark_gold(project_id: IdPath, body: models.GoldIn, admin: AdminUser, session: SessionDep) -> dict:
+    """Stop using images as gold: gold tasks not yet submitted leave the queues (``source`` is ignored)."""
+    project = projects.get_project(session, project_id)
+    report = gold.unmark_gold(session, project=project, image_ids=body.image_ids, author=admin.username)
+    return {"counts": dict(report.counts), "gold": gold.list_gold(session, project=project)}
+
+
+@router.get("/{project_id}/quality", response_model=models.QualityOut)
+def api_quality(project_id: IdPath, admin: AdminUser, session: SessionDep) -> dict:
+    """Each reader's score on the gold images: per-label sensitivity and specificity, box F1 at IoU 0.4."""
+    return reader_quality(session, project=projects.get_project(session, project_id))
 
 
 @router.get("/{project_id}/export.json")

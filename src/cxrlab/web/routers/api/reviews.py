@@ -53,9 +53,10 @@ def api_get_review(task_id: IdPath, user: ReviewerUser, session: SessionDep) -> 
 
 @router.put("/{task_id}/proposal", response_model=ReviewOut, responses=WRITE_ERRORS)
 def api_edit_proposal(task_id: IdPath, body: SaveIn, user: ReviewerUser, session: SessionDep) -> ReviewOut:
-    """Replace the shared proposal (``version`` = the review's); clears the approvals."""
+    """Replace the shared proposal (``version`` = the review's); clears the approvals. An undo or redo
+    (``cause``) is a new version like any edit."""
     return review_out(reviews.edit_proposal(session, user=user, task_id=task_id, version=body.version,
-                                            marks=body.to_marks(), suggest=suggest_review))
+                                            marks=body.to_marks(), suggest=suggest_review, cause=body.cause))
 
 
 @router.post("/{task_id}/approve", response_model=ReviewOut, responses=WRITE_ERRORS)

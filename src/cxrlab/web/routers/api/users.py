@@ -21,7 +21,7 @@ def api_list_users(admin: AdminUser, session: SessionDep) -> list[UserOut]:
 def api_create_user(body: UserIn, admin: AdminUser, session: SessionDep) -> UserOut:
     """Add a user; the reader id (``rad_id``) is given by the server."""
     return UserOut.model_validate(users.create_user(session, username=body.username, password=body.password,
-                                                   role=body.role))
+                                                   role=body.role, author=admin.username))
 
 
 @router.patch("/{username}", response_model=UserOut,
@@ -31,7 +31,7 @@ def api_patch_user(username: str, body: UserPatch, admin: AdminUser, session: Se
     cannot be disabled (409)."""
     user = users.get_user(session, username)
     if body.password is not None:
-        user = users.set_password(session, username=username, password=body.password)
+        user = users.set_password(session, username=username, password=body.password, author=admin.username)
     if body.active is not None:
-        user = users.set_active(session, username=username, active=body.active)
+        user = users.set_active(session, username=username, active=body.active, author=admin.username)
     return UserOut.model_validate(user)

@@ -1,7 +1,8 @@
 """HTML pages: ``/login``, ``GET /`` (the user's projects and a grid of the images the user may see),
 ``GET /images/{image_id}`` (one image, large), ``GET /projects/{id}/read`` (the reading viewer),
-``GET /projects/{id}/review`` (the next open review task), ``GET /reviews/{task_id}`` (the review page) and
-``GET /projects/{id}/dashboard`` (admins). Without a session a page redirects to ``/login``.
+``GET /projects/{id}/review`` (the next open review task), ``GET /reviews/{task_id}`` (the review page),
+``GET /history`` (the reader's own submitted reads, newest first, to reopen) and ``GET /projects/{id}/dashboard``
+(admins). Without a session a page redirects to ``/login``.
 
 The viewer pages only hand the ES modules their ids; everything else comes from the REST API, so the pages
 hold no business rule.
@@ -18,11 +19,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from cxrlab.annotate import progress, projects, tasks
-from cxrlab.annotate.images import count_images, deid_file, get_image, list_images
+from cxrlab.annotate import history, progress, projects, tasks
+from cxrlab.annotate.images import count_images, deid_file, get_image, list_images, shown_state
 from cxrlab.annotate.reasons import NOTE_MAX_CHARS, UNUSABLE_REASONS
-from cxrlab.catalog.models import ImageState, TaskKind
-from cxrlab.consensus import project_agreement
+from cxrlab.catalog.models import ImageState, TaskKind, TaskState, UserRole
+from cxrlab.consensus import project_agreement, reader_quality
 from cxrlab.dicom.io import read_dataset, read_pixels
 from cxrlab.errors import FileError
 from cxrlab.web.deps import IdPath, IdQuery, Offset, SessionDep, WorkspaceDep
@@ -71,7 +72,7 @@ def page_index(
 ) -> Response:
     """The image grid (the images the user may see) and the user's projects."""
     rows = list_images(session, state=state, limit=limit, offset=offset, user=user)
-    images = [ImagePublic.model_validate(row) for row in rows]
+    images = [ImagePublic.model_validate(row).model_copy(update={"state": shown_state(row, user)}) for row in rows]
     mine = projects.list_projects(session, user=user)
     open_tasks = {
         (p.id, kind.value): sum(tasks.counts_by_state(session, user=user, project_id=p.id, kind=kind).get(s.value, 0)
@@ -84,7 +85,7 @@ def page_index(
         "images": images,
         "total": count_images(session, state, user),
         "state": state,
-        "states": list(ImageState),
+        "states": list(ImageState) if user.role is UserRole.ADMIN else [],
         "limit": limit,
         "offset": offset,
     }
@@ -99,7 +100,7 @@ def page_image(
     image = get_image(session, image_id, user)
     presets = window_options(deid_file(workspace, image))
     context = {
-        "image": ImagePublic.model_validate(image),
+        "image": ImagePublic.model_validate(image).model_copy(update={"state": shown_state(image, user)}),
         "presets": presets,
     }
     return render(request, "image.html", workspace=workspace, user=user, **context)
@@ -116,10 +117,35 @@ def page_dashboard(
         "p": project,
         "progress": progress.progress(session, project=project),
         "agreement": project_agreement(session, project=project),
+        "quality": reader_quality(session, project=project),
         "csv_names": ["annotations_train.csv", "image_labels_train.csv", "annotations_test.csv",
                       "image_labels_test.csv"],
     }
     return render(request, "dashboard.html", workspace=workspace, user=user, **context)
+
+
+#: Rows per page of the history.
+HISTORY_PAGE = 50
+
+
+@router.get("/history", response_class=HTMLResponse)
+def page_history(
+    request: Request,
+    user: PageUser,
+    session: SessionDep,
+    workspace: WorkspaceDep,
+    project_id: IdQuery = None,
+    offset: Offset = 0,
+) -> Response:
+    """The user's submitted reads, newest first (the same list as ``GET /api/tasks?state=submitted&mine=1``),
+    each with its reopen button or the reason it is frozen."""
+    views, total = tasks.list_tasks(session, user=user, project_id=project_id, kind=TaskKind.READ,
+                                    states=(TaskState.SUBMITTED,), limit=HISTORY_PAGE, offset=offset,
+                                    newest_first=True)
+    frozen = history.freeze_reasons(session, views)
+    context = {"views": views, "frozen": frozen, "total": total, "offset": offset, "limit": HISTORY_PAGE,
+               "project_id": project_id}
+    return render(request, "history.html", workspace=workspace, user=user, **context)
 
 
 #: Long side of the 16-bit array the viewer windows (``?max_size=`` on the page overrides it).
