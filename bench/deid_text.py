@@ -10,7 +10,14 @@ threads each, and prints:
 * images/s for detection only and end to end (render + detect + recognise + confirm), and the CPU time per
   image, which gives the throughput of the same workers on otherwise idle cores (the wall figures depend on
   whatever else the machine runs);
-* the decision histogram per group.
+* the decision histogram per group;
+* on a real chest CR (``--real-cr``, default ``RG1_UNCI.dcm`` of the shared test data) with phantom-style text lines
+  burned into it (``--real-seeds`` draws): the recall of the text's strokes and how well the redaction hugs the
+  text, as the share of the image changed farther than 16 px from any stroke (goal <= 2 %);
+* on the real NIH PNGs (``--nih``): the decision per image, how many are held for review and what is redacted.
+
+The shared test data is found at ``$CXRLAB_TEST_DATA`` (default ``../shared/data`` beside the repository); the
+real-image sections are left out when it is absent.
 
 Phantom generation is not timed: workers generate a batch, wait on a barrier, scan the batch, and wait
 again; the timed wall time of a batch is the slowest worker's scan time, so images/s is the throughput of
@@ -25,8 +32,10 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -105,6 +114,62 @@ def _worker(
     out.put(("results", results))
 
 
+#: Lines burned into the real CR: made-up names, ids, dates and a technical line, like the phantoms' text.
+REAL_LINES = ["MARTIN^SOPHIE", "ID: 48213377", "20160303", "03/03/2016", "ACC 7731902", "045Y F", "PA ERECT",
+              "ST. ELSEWHERE HOSPITAL"]
+#: Distance from the nearest stroke beyond which a changed pixel counts as not hugging the text.
+HUG_PX = 16
+
+
+def _data_dir() -> Path:
+    return Path(os.environ.get("CXRLAB_TEST_DATA") or Path(__file__).resolve().parents[1].parent / "shared" / "data")
+
+
+def real_cr(path: Path, seeds: int, det: TextDetector) -> dict[str, Any]:
+    """Burn phantom-style text into a real CR *seeds* times; scan, redact and measure recall and hugging."""
+    import cv2
+    import pydicom
+
+    from cxrlab.dicom.io import read_pixels
+    from cxrlab.dicom.phantom.burned_text import _burn_text
+
+    ds0 = pydicom.dcmread(path)
+    orig = read_pixels(ds0)
+    bits, mono1 = int(ds0.BitsStored), str(ds0.PhotometricInterpretation) == "MONOCHROME1"
+    far_fracs, recalls, changed_fracs, decisions = [], [], [], Counter()
+    for seed in range(seeds):
+        px = orig.copy()
+        if not _burn_text(np.random.default_rng(seed), px, bits, mono1, REAL_LINES):
+            continue
+        ds = pydicom.dcmread(path)
+        ds.PixelData = px.astype(orig.dtype).tobytes()
+        scan = scan_dataset(ds, det)
+        decisions[scan.decision] += 1
+        strokes = px != orig
+        mask = boxes_mask(scan.shape, scan.boxes, margin_px=default_margin(scan.shape))
+        if scan.decision == "review":
+            continue
+        dist = cv2.distanceTransform((~strokes).astype(np.uint8), cv2.DIST_L2, 5)
+        far_fracs.append(float((mask & (dist > HUG_PX)).mean()))
+        changed_fracs.append(float(mask.mean()))
+        recalls.append(float((strokes & mask).sum() / max(1, strokes.sum())))
+    return {"far": far_fracs, "changed": changed_fracs, "recall": recalls, "decisions": dict(decisions)}
+
+
+def nih(folder: Path, det: TextDetector) -> list[tuple[str, str, float, list[str]]]:
+    """Scan every NIH PNG: (name, decision, redacted fraction, texts of the redacted boxes)."""
+    from PIL import Image
+
+    out = []
+    for p in sorted(folder.glob("*.png")):
+        img = np.asarray(Image.open(p).convert("L"))
+        decision, cands, _ = det.scan(img)
+        red = [c for c in cands if c.status in ("confirmed", "marker")]
+        frac = float(boxes_mask(img.shape, [c.box for c in red], margin_px=default_margin(img.shape)).mean())
+        out.append((p.name, decision, frac, [f"{c.text.strip()}({c.status})" for c in red]))
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the benchmark and print the figures."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -117,7 +182,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--size", type=int, nargs=2, default=(2400, 2600), metavar=("MIN", "MAX"))
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--verbose", action="store_true", help="print every image with recall < 1")
+    p.add_argument("--real-cr", type=Path, default=_data_dir() / "dicom" / "RG1_UNCI.dcm",
+                   help="real chest CR to burn text into")
+    p.add_argument("--real-seeds", type=int, default=30, help="text layouts burned into the real CR")
+    p.add_argument("--nih", type=Path, default=_data_dir() / "nih", help="folder of real NIH PNGs")
+    p.add_argument("--real-only", action="store_true", help="only the real-image sections")
     a = p.parse_args(argv)
+    if a.real_only:
+        _real_sections(a)
+        return
 
     jobs = _jobs(a.n, a.seed)
     per = [jobs[w :: a.workers] for w in range(a.workers)]
@@ -180,10 +253,33 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(f"decisions (text): {dict(Counter(r['decision'] for r in text))}")
     print(f"decisions (text-free): {dict(Counter(r['decision'] for r in free))}")
+    _real_sections(a)
     if a.verbose:
         for r in text:
             if r["planted"] and r["covered"] / r["planted"] < 0.99:
                 print(f"  recall {r['covered'] / r['planted']:.3f} decision {r['decision']} missed {r['missed']}")
+
+
+
+def _real_sections(a: argparse.Namespace) -> None:
+    """Print the real-CR and NIH sections (skipped, with a note, when the shared data is absent)."""
+    det = TextDetector(max_side=a.max_side, hi_side=a.hi_side, threads=a.threads)
+    if a.real_cr.is_file():
+        r = real_cr(a.real_cr, a.real_seeds, det)
+        far, rec, ch = r["far"], r["recall"], r["changed"]
+        print(f"real CR {a.real_cr.name} with burned-in text ({a.real_seeds} layouts): decisions {r['decisions']}; "
+              f"stroke recall mean {np.mean(rec):.4f} min {np.min(rec):.4f}; image changed mean {np.mean(ch):.4f}; "
+              f"changed farther than {HUG_PX} px from any stroke: mean {np.mean(far):.4f} max {np.max(far):.4f}")
+    else:
+        print(f"real CR section left out: {a.real_cr} not found (set CXRLAB_TEST_DATA)")
+    if a.nih.is_dir():
+        rows = nih(a.nih, det)
+        held = sum(d == "review" for _, d, _, _ in rows)
+        print(f"real NIH images: {held} of {len(rows)} held for review")
+        for name, decision, frac, texts in rows:
+            print(f"  {name}: {decision}, redacted {frac:.4f} {texts if texts else ''}")
+    else:
+        print(f"NIH section left out: {a.nih} not found (set CXRLAB_TEST_DATA)")
 
 
 if __name__ == "__main__":

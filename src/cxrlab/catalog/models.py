@@ -43,6 +43,7 @@ __all__ = [
     "ConsensusBox",
     "ConsensusLabel",
     "Event",
+    "FilterScore",
     "GoldStandard",
     "Image",
     "ImageState",
@@ -110,6 +111,8 @@ class ImageState(enum.StrEnum):
     DEIDENTIFIED = "deidentified"
     FLAGGED_TEXT = "flagged_text"
     FILTERED_OUT = "filtered_out"
+    #: The filter model was not sure, or the image was drawn into the audit sample of the accepted (migration 0011).
+    NEEDS_VERIFICATION = "needs_verification"
     ACCEPTED = "accepted"
     ASSIGNED = "assigned"
     LABELED = "labeled"
@@ -181,6 +184,28 @@ class Event(Base):
     detail: Mapped[dict | None] = mapped_column(JSON)
     author: Mapped[str] = mapped_column(String(64), default="system")
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FilterScore(Base):
+    """The filter model's output for one image (migration 0011): the last model run on it wins.
+
+    ``probabilities`` maps each class name (the view classes and ``pediatric``) to its probability; ``klass`` is
+    the class the filter decided on and ``decision`` what it did (``accepted``, ``filtered_out``,
+    ``needs_verification``); ``audit`` marks an accepted image drawn into the random audit sample. The
+    verification queue reads these to show why an image waits; nothing here is identifying.
+    """
+
+    __tablename__ = "filter_scores"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_pk: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), unique=True)
+    model_sha256: Mapped[str] = mapped_column(String(64))
+    klass: Mapped[str] = mapped_column(String(32))
+    confidence: Mapped[float] = mapped_column(Float)
+    probabilities: Mapped[dict] = mapped_column(JSON)
+    decision: Mapped[str] = mapped_column(String(20))
+    audit: Mapped[bool] = mapped_column(Boolean, default=False)
+    scored_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class QuarantineItem(Base):

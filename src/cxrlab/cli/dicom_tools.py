@@ -59,6 +59,8 @@ def phantom(
     max_size: Annotated[int, typer.Option(min=64, help="Largest side.")] = 3000,
     text_prob: Annotated[float, typer.Option(min=0, max=1, help="Share with burned-in text.")] = 0.3,
     outlier_prob: Annotated[float, typer.Option(min=0, max=1, help="Share of outliers.")] = 0.15,
+    mislabel_prob: Annotated[float, typer.Option(min=0, max=1, help="Share of the outliers whose header looks like "
+                                                 "an adult frontal chest film's (only the pixels tell).")] = 0.0,
 ) -> None:
     """Write synthetic chest X-ray DICOMs with planted PHI, burned-in text and outliers (ground truth in
     truth.json)."""
@@ -74,6 +76,7 @@ def phantom(
             size_range=(min_size, max_size),
             text_prob=text_prob,
             outlier_prob=outlier_prob,
+            mislabel_prob=mislabel_prob,
             on_progress=cb,
         )
     out.print(f"wrote {len(truths)} phantom(s) and truth.json to {out_dir}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from cxrlab.cli import annotate, collect, dicom_tools, evaluate, leaderboard, pipeline, release, reports, serve, users
+from cxrlab.cli import filter as filter_cli
 
 app = typer.Typer(
     name="cxrlab",
@@ -13,6 +14,7 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 pipeline.register(app)
+app.add_typer(filter_cli.app, name="filter")
 dicom_tools.register(app)
 release.register(app)
 serve.register(app)

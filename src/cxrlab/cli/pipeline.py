@@ -1,4 +1,4 @@
-"""``cxrlab init``, ``cxrlab ingest folder``, ``cxrlab deid run``, ``cxrlab filter run``."""
+"""``cxrlab init``, ``cxrlab ingest folder``, ``cxrlab deid run|folder|verify|export-mapping``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from cxrlab.cli.common import WorkersOpt, WorkspaceOpt, cli_errors, err, out, pr
 
 ingest_app = typer.Typer(help="Bring DICOM files into the workspace.", no_args_is_help=True)
 deid_app = typer.Typer(help="De-identify ingested images.", no_args_is_help=True)
-filter_app = typer.Typer(help="Set outliers aside.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -19,7 +18,6 @@ def register(app: typer.Typer) -> None:
     app.command("init")(init)
     app.add_typer(ingest_app, name="ingest")
     app.add_typer(deid_app, name="deid")
-    app.add_typer(filter_app, name="filter")
 
 
 def init(
@@ -87,28 +85,6 @@ def deid_run(
         ws = open_workspace(workspace)
         with progress("deid") as cb:
             report = run_deid(ws, executor=Executor(workers), on_progress=cb, text=text)
-    print_report(report)
-
-
-@filter_app.command("run")
-def filter_run(
-    workspace: WorkspaceOpt = None,
-    population: Annotated[
-        str | None, typer.Option(help="adult, pediatric or any (default: workspace).")
-    ] = None,
-) -> None:
-    """Apply the header rules (modality, body part, view, age) to de-identified images."""
-    from cxrlab.catalog import open_workspace
-    from cxrlab.filter import FilterRules, run_filter
-
-    with cli_errors():
-        ws = open_workspace(workspace)
-        try:
-            rules = FilterRules(population=population or ws.settings.population)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--population") from None
-        with progress("filter") as cb:
-            report = run_filter(ws, rules=rules, on_progress=cb)
     print_report(report)
 
 

@@ -17,6 +17,9 @@ area cap, and the image is classified as
 * ``review`` -- doubtful: large unconfirmed candidates, or more confirmed area than may be redacted
   automatically. These go to the review queue with a :func:`preview_png`.
 
+Positioning markers and technical words ("L" with a technologist's initials, "AP", "PORTABLE") are decided without
+a human (:func:`settle_markers`): they are redacted as ``marker`` boxes and hold no image for review.
+
 The optional dependencies (onnxruntime, the rapidocr-onnxruntime wheel for its models, OpenCV for connected
 components) are imported lazily; ``import cxrlab.deid.text`` works without them and only building a
 :class:`TextDetector` raises an :class:`ImportError` naming the ``cxrlab[ocr]`` extra
@@ -48,12 +51,15 @@ from cxrlab.deid.text.confirm import (
     REVIEW_MIN_AREA_FRAC,
     REVIEW_MIN_STROKES,
     SINGLE_CHARACTER,
+    TECHNICAL_WORDS,
     TEXT_HEIGHT_RANGE,
     classify,
     confirm,
     is_blob,
+    is_technical,
     plausible_text,
     promote_neighbours,
+    settle_markers,
 )
 from cxrlab.deid.text.detector import TextDetector
 
@@ -75,6 +81,7 @@ __all__ = [
     "REVIEW_MIN_AREA_FRAC",
     "REVIEW_MIN_STROKES",
     "SINGLE_CHARACTER",
+    "TECHNICAL_WORDS",
     "TEXT_HEIGHT_RANGE",
     "Candidate",
     "TextDetector",
@@ -85,12 +92,14 @@ __all__ = [
     "default_margin",
     "extend_lines",
     "is_blob",
+    "is_technical",
     "merge_lines",
     "plausible_text",
     "preview_png",
     "promote_neighbours",
     "redact",
     "scan_dataset",
+    "settle_markers",
     "stroke_mask",
     "stroke_proposals",
 ]

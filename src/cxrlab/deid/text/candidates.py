@@ -47,7 +47,8 @@ class Candidate:
     rec_conf : float
         Recognition confidence in [0, 1].
     status : str
-        ``"confirmed"``, ``"doubtful"`` or ``"ignored"`` after :func:`confirm`; ``"candidate"`` before.
+        ``"confirmed"``, ``"doubtful"`` or ``"ignored"`` after :func:`confirm`, ``"marker"`` after
+        :func:`~cxrlab.deid.text.confirm.settle_markers` (redacted like confirmed text); ``"candidate"`` before.
     reason : str
         Why the candidate was not confirmed (empty when confirmed).
     strokes : float or None

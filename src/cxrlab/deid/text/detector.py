@@ -23,7 +23,15 @@ from cxrlab.deid.text.candidates import (
     stroke_mask,
     stroke_proposals,
 )
-from cxrlab.deid.text.confirm import ASPECT_MIN, Decision, classify, confirm, is_blob, promote_neighbours
+from cxrlab.deid.text.confirm import (
+    ASPECT_MIN,
+    Decision,
+    classify,
+    confirm,
+    is_blob,
+    promote_neighbours,
+    settle_markers,
+)
 from cxrlab.deid.text.ocr import DEFAULT_BACKEND, OCR_HINT, load_engine
 
 __all__ = ["TextDetector"]
@@ -225,8 +233,9 @@ class TextDetector:
         Steps: :meth:`detect` (global and proposal passes) and :func:`merge_lines`; recognition of every
         candidate that is not a blob; :func:`confirm` and :func:`promote_neighbours`; a second, finer look at
         every candidate left unconfirmed (:meth:`_refine`: a block of stacked small lines that the global pass
-        saw as one region is split into its lines and each is read); :func:`extend_lines`; line-end padding
-        (:data:`LINE_END_PAD`, :data:`LINE_VERT_PAD`); :func:`classify`.
+        saw as one region is split into its lines and each is read); :func:`settle_markers` (positioning
+        markers and technical words become ``marker``); :func:`extend_lines`; line-end padding of confirmed lines
+        (:data:`LINE_END_PAD`, :data:`LINE_VERT_PAD`; markers keep their detected box); :func:`classify`.
 
         Parameters
         ----------
@@ -254,6 +263,7 @@ class TextDetector:
         confirm(cands, shape)
         promote_neighbours(cands, shape)
         cands = self._refine(display_uint8, eq, cands, strokes)
+        settle_markers(cands, shape, strokes)
         t2 = time.perf_counter()
         if strokes is not None:
             extend_lines(cands, strokes)

@@ -78,7 +78,7 @@ def preview_png(
 ) -> bytes:
     """Render a small PNG of the image with candidate boxes drawn, for the review queue.
 
-    Colours: red = confirmed (or a plain box), yellow = doubtful, cyan = ignored.
+    Colours: red = confirmed (or a plain box), orange = marker, yellow = doubtful, cyan = ignored.
 
     Parameters
     ----------
@@ -100,7 +100,7 @@ def preview_png(
     if scale < 1.0:
         img = img.resize((max(1, round(cols * scale)), max(1, round(rows * scale))), Image.Resampling.BOX)
     draw = ImageDraw.Draw(img)
-    colours = {"doubtful": (255, 210, 0), "ignored": (0, 200, 255)}
+    colours = {"doubtful": (255, 210, 0), "ignored": (0, 200, 255), "marker": (255, 128, 0)}
     for b in boxes:
         box, colour = (b.box, colours.get(b.status, (255, 0, 0))) if isinstance(b, Candidate) else (b, (255, 0, 0))
         x0, y0, x1, y1 = (float(v) * scale for v in box[:4])

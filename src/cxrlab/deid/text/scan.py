@@ -27,7 +27,7 @@ class TextScan:
     decision : str
         ``"clean"``, ``"redact"`` or ``"review"``.
     boxes : list of tuple of int
-        Confirmed boxes to redact, in original (stored) pixel coordinates, without the redaction margin.
+        Confirmed and marker boxes to redact, in original (stored) pixel coordinates, without the redaction margin.
     candidates : list of Candidate
         Every candidate with its status, in original pixel coordinates.
     seconds : dict
@@ -78,7 +78,7 @@ def scan_dataset(ds: Any, detector: TextDetector, *, render_max_side: int | None
             min(cols, int(np.ceil(x1 * sx))),
             min(rows, int(np.ceil(y1 * sy))),
         )
-    boxes = [c.box for c in cands if c.status == "confirmed"]
+    boxes = [c.box for c in cands if c.status in ("confirmed", "marker")]
     secs = {"render": t1 - t0, **secs, "total": time.perf_counter() - t0}
     return TextScan(decision, boxes, cands, secs, (rows, cols))
 

@@ -17,7 +17,7 @@ import pydicom
 from pydicom.dataset import FileDataset
 
 from cxrlab.dicom.phantom.generate import _generate
-from cxrlab.dicom.phantom.outliers import _resolve_outlier
+from cxrlab.dicom.phantom.outliers import _resolve_outlier, mislabel_header
 from cxrlab.dicom.phantom.people import _new_study, _Patient, _Study
 from cxrlab.dicom.phantom.truth import PhantomTruth
 from cxrlab.runtime.files import atomic_write_bytes
@@ -40,6 +40,7 @@ def generate_phantoms(
     size_range: tuple[int, int] = (1024, 3000),
     text_prob: float = 0.3,
     outlier_prob: float = 0.15,
+    mislabel_prob: float = 0.0,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> list[PhantomTruth]:
     """Write *n* phantoms under *out_dir* plus ``truth.json``; deterministic in *seed*.
@@ -58,6 +59,10 @@ def generate_phantoms(
         Seed; the same seed gives byte-identical output.
     size_range, text_prob, outlier_prob
         As for :func:`generate_phantom`.
+    mislabel_prob : float, optional
+        Probability that an outlier's header looks like an adult frontal chest film's
+        (:func:`~cxrlab.dicom.phantom.outliers.mislabel_header`), drawn from a stream of its own: 0 leaves every
+        file as without this option.
     on_progress : callable, optional
         Called as ``on_progress(done, n)`` after each file.
 
@@ -102,7 +107,12 @@ def generate_phantoms(
             patients.append((patient, [study], pnum))
         snum = next(s for s, st in enumerate(patients[pnum - 1][1], 1) if st is study)
         rel = f"P{pnum:0{width}d}/S{snum:02d}/{i + 1:0{width}d}.dcm"
-        truth = dataclasses.replace(truth, file=rel)
+        mislabel = bool(
+            truth.outlier and mislabel_prob > 0 and np.random.default_rng([seed, i, 1]).random() < mislabel_prob
+        )
+        if mislabel:
+            mislabel_header(ds, truth.outlier)
+        truth = dataclasses.replace(truth, file=rel, header_mislabelled=mislabel)
         ds.filename = rel
         atomic_write_bytes(out_dir / rel, _encode(ds))
         truths.append(truth)

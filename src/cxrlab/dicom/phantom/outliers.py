@@ -5,8 +5,9 @@ from __future__ import annotations
 from types import EllipsisType
 
 import numpy as np
+from pydicom.dataset import Dataset
 
-__all__ = ["OUTLIER_CLASSES"]
+__all__ = ["OUTLIER_CLASSES", "mislabel_header"]
 
 #: Outlier classes :func:`generate_phantom` can produce (``None`` is a normal adult frontal chest film).
 OUTLIER_CLASSES: tuple[str, ...] = ("lateral", "other_body_part", "pediatric", "low_quality")
@@ -24,3 +25,31 @@ def _resolve_outlier(
     if outlier is not None and outlier not in OUTLIER_CLASSES:
         raise ValueError(f"outlier must be None, ... or one of {OUTLIER_CLASSES}, got {outlier!r}")
     return outlier  # type: ignore[return-value]
+
+
+def mislabel_header(ds: Dataset, outlier: str) -> None:
+    """Make the header of an *outlier* look like an adult frontal chest film's (in place).
+
+    The seeds' filter needs an image model because tags are often wrong: "other body parts because of mismatched
+    DICOM tags" (VinDr-CXR data descriptor, "Data filtering"). Here (0018,0015) *Body Part Examined* says CHEST,
+    (0018,5101) *View Position* is empty (PS3.3 C.8.11.5: type 3, often absent) and, for a child, (0010,1010)
+    *Patient's Age* and (0010,0030) *Patient's Birth Date* are removed, so header rules keep the image and only
+    the pixels tell. Draws no random numbers.
+
+    Parameters
+    ----------
+    ds : pydicom.dataset.Dataset
+        The phantom's dataset.
+    outlier : str
+        Its outlier class (:data:`OUTLIER_CLASSES`).
+    """
+    if outlier not in OUTLIER_CLASSES:
+        raise ValueError(f"outlier must be one of {OUTLIER_CLASSES}, got {outlier!r}")
+    ds.BodyPartExamined = "CHEST"
+    ds.StudyDescription = "XR CHEST"
+    ds.ViewPosition = ""
+    ds.PatientOrientation = ""
+    if outlier == "pediatric":
+        for keyword in ("PatientAge", "PatientBirthDate"):
+            if keyword in ds:
+                delattr(ds, keyword)

@@ -43,6 +43,9 @@ class PhantomTruth:
         ``"CR"`` or ``"DX"``.
     patient_id : str
         PatientID as planted; files of one patient share it.
+    header_mislabelled : bool
+        The outlier's header was made to look like an adult frontal chest film's
+        (:func:`~cxrlab.dicom.phantom.outliers.mislabel_header`): only its pixels tell.
     """
 
     file: str
@@ -57,6 +60,7 @@ class PhantomTruth:
     photometric: str
     modality: str
     patient_id: str
+    header_mislabelled: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (tuples become lists).
