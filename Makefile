@@ -1,4 +1,5 @@
-# The two commands: `make demo` and `make test`. Both create/update .venv first. `make docs` builds the
+# The two commands: `make demo` and `make test`. Both create/update .venv first (with the [ml] extra: the demo
+# trains the filter model and the model tests run). `make docs` builds the
 # documentation site into site/ (offline, warnings are errors).
 PY ?= python3
 VENV := .venv
@@ -12,7 +13,7 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,ml]"
 	touch $(STAMP)
 
 venv: $(STAMP)
