@@ -9,7 +9,18 @@ from typing import Annotated
 
 import typer
 
-from cxrlab.cli.common import SEED_MAX, WorkersOpt, WorkspaceOpt, cli_errors, err, multi_progress, out, print_report
+from cxrlab.cli.common import (
+    SEED_MAX,
+    SchedulerOpt,
+    WorkersOpt,
+    WorkspaceOpt,
+    batch_executor,
+    cli_errors,
+    err,
+    multi_progress,
+    out,
+    print_report,
+)
 
 app = typer.Typer(help="Set outliers aside: header rules, the filter model, verification.", no_args_is_help=True)
 
@@ -47,24 +58,25 @@ def filter_run(
                                          "verification anyway.")] = 0.02,
     audit_seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Seed of the audit sample.")] = 0,
     workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Decide every de-identified image: header rules (modality, body part, view, age), then the model: accepted,
     filtered_out (with the class as reason) or needs_verification (uncertain, or in the audit sample)."""
     from cxrlab.catalog import open_workspace
     from cxrlab.filter import FilterRules, run_filter, workspace_model
-    from cxrlab.runtime import Executor
 
     _check_population(population)
     with _ml_errors():
         ws = open_workspace(workspace)
         rules = FilterRules(population=population or ws.settings.population)
         chosen = None if no_model else (model or workspace_model(ws))
-        with multi_progress() as add:
+        shared = (ws.root,) if chosen is None else (ws.root, Path(chosen).parent)
+        with batch_executor(workers, scheduler, paths=shared) as executor, multi_progress() as add:
             report = run_filter(ws, rules=rules, model=chosen, threshold=threshold, audit_fraction=audit,
-                                audit_seed=audit_seed, executor=Executor(workers), on_progress=add("filter"))
+                                audit_seed=audit_seed, executor=executor, on_progress=add("filter"))
     if chosen is None:
         report.notes.append("no filter model: header rules only (train one with cxrlab filter train)")
-    print_report(report)
+    print_report(report, executor=executor)
 
 
 @app.command("train")
