@@ -31,7 +31,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,8 @@ try:
 except ModuleNotFoundError:  # a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/support: the cluster and PostgreSQL helpers
+
+from tests.support.dask_cluster import start_dask_cluster  # noqa: E402
 
 from cxrlab.catalog import Settings, init_workspace  # noqa: E402
 from cxrlab.catalog.models import Image, ImageState  # noqa: E402
@@ -56,7 +57,6 @@ from cxrlab.ingest.folder import IngestResult, record_result  # noqa: E402
 from cxrlab.runtime import DaskExecutor, Executor  # noqa: E402
 from cxrlab.runtime.cluster import MIN_CHUNK  # noqa: E402
 from cxrlab.runtime.report import StageReport  # noqa: E402
-from tests.support.dask_cluster import start_dask_cluster  # noqa: E402
 
 KEY = bytes(range(32))
 PLAN_WORKERS = (1, 4, 16, 64)
@@ -220,8 +220,9 @@ def main() -> int:
                 for label, ex in (("pool", pool), ("dask", dask_ex)):
                     out = work / f"ws-{name}-{label}"
                     shutil.rmtree(out, ignore_errors=True)
+                    src = work / f"in-{name}"
                     results[name, label] = timed(f"{name} {label}",
-                                                 lambda src=work / f"in-{name}", out=out, ex=ex: run_stages(src, out, ex))
+                                                 lambda src=src, out=out, ex=ex: run_stages(src, out, ex))
                     shutil.rmtree(out, ignore_errors=True)
             for label, ex in (("pool", pool), ("dask", dask_ex)):
                 overhead[label] = (overhead_ms(ex, 4000, 1), overhead_ms(ex, 4000, MIN_CHUNK))
@@ -238,7 +239,8 @@ def main() -> int:
                 print(f"PostgreSQL skipped: {problem}")
             else:
                 with throwaway_cluster() as url:
-                    writer["PostgreSQL"] = timed("writer pg", lambda: writer_rates(url, work / "ws-writer-pg", args.rows))
+                    pg_root = work / "ws-writer-pg"
+                    writer["PostgreSQL"] = timed("writer pg", lambda: writer_rates(url, pg_root, args.rows))
     finally:
         if not args.keep and args.workdir is None:
             shutil.rmtree(work, ignore_errors=True)

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from cxrlab.cli import annotate, cluster, collect, dicom_tools, evaluate, leaderboard, pipeline, release, reports, serve, users
+from cxrlab.cli import (
+    annotate,
+    cluster,
+    collect,
+    dicom_tools,
+    evaluate,
+    leaderboard,
+    pipeline,
+    release,
+    reports,
+    serve,
+    users,
+)
 from cxrlab.cli import filter as filter_cli
 
 app = typer.Typer(
