@@ -201,3 +201,29 @@ class _Counted:
 def _scale(x: int, arg: _Counted) -> int:
     return x * arg.factor
 
+
+
+@pytest.mark.slow  # starts a LocalCluster in a cxrlab process
+@needs_dask
+class TestClusterLocal:
+    def test_prints_the_address_and_dashboard_and_stops_on_sigterm(self) -> None:
+        import os
+        import signal
+        import subprocess
+        import sys
+
+        proc = subprocess.Popen([sys.executable, "-m", "cxrlab.cli.main", "cluster", "local", "--workers", "1",
+                                 "--port", "0", "--dashboard-port", "0"],
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True)
+        try:
+            address = proc.stdout.readline().split("scheduler: ", 1)[1].strip()
+            dashboard = proc.stdout.readline()
+            assert address.startswith("tcp://127.0.0.1:")
+            assert dashboard.startswith("dashboard: http://127.0.0.1:")
+            with DaskExecutor(address) as ex:
+                assert list(ex.map(_scale, [1, 2], _Counted(3))) == [(1, 3), (2, 6)]
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)
+            rest, _ = proc.communicate(timeout=60)
+        assert proc.returncode == 0
+        assert rest.rstrip().endswith("cluster stopped")
