@@ -29,10 +29,12 @@ EXAMPLES: dict[str, list[str]] = {
     "export": ["cxrlab export v1 -w ws --format coco --format yolo --format png --png-size 1024",
                "cxrlab export v1 -w ws --format sr",
                "cxrlab export weak-v1 -w ws --format nih --source report",
-               "cxrlab export r1 --from-vindr vindr-cxr/ -o releases/"],
+               "cxrlab export r1 --from-vindr vindr-cxr/ -o releases/",
+               "cxrlab export v1 -w /shared/ws --format png --png-size 512 --scheduler tcp://10.0.0.1:8786"],
     "serve": ["cxrlab serve -w ws --host 127.0.0.1 --port 8000"],
     "demo": ["cxrlab demo -w demo-workspace -n 60 --no-serve"],
-    "ingest": ["cxrlab ingest folder /mnt/archive -w ws"],
+    "ingest": ["cxrlab ingest folder /mnt/archive -w ws",
+               "cxrlab ingest folder /shared/archive -w /shared/ws --scheduler tcp://10.0.0.1:8786"],
     "collect": ["cxrlab collect pacs --host pacs --port 104 --called-aet PACS --study-date 20200101-20201231 "
                 "--body-part CHEST -w ws",
                 "cxrlab collect pacs --host pacs --port 104 --called-aet PACS --method move --move-port 11113 -w ws",
@@ -41,12 +43,14 @@ EXAMPLES: dict[str, list[str]] = {
     "send": ["cxrlab send pacs ws/exports/v1/sr --host pacs --port 104 --called-aet PACS",
              "cxrlab send dicomweb https://pacs/dicom-web ws/exports/v1/sr"],
     "deid": ["cxrlab deid run -w ws",
+             "cxrlab deid run -w /shared/ws --scheduler tcp://10.0.0.1:8786",
              "cxrlab deid folder /mnt/in /mnt/out --profile vindr --key-file site.key",
              "cxrlab deid verify /mnt/out --profile vindr --source /mnt/in --key-file site.key",
              "cxrlab deid export-mapping map.csv --mapping site.key.mapping.sqlite"],
     "filter": ["cxrlab filter train --phantoms 1200 --seed 0 -o filter.onnx",
                "cxrlab filter predict filter.onnx images/ extra.png --format csv > decisions.csv",
                "cxrlab filter run -w ws --model filter.onnx --threshold 0.8 --audit 0.02",
+               "cxrlab filter run -w /shared/ws --scheduler tcp://10.0.0.1:8786",
                "cxrlab filter queue -w ws",
                "cxrlab filter verify 588bdc491982bb513faed3440b90e13c --outlier lateral --author vera -w ws",
                "cxrlab filter train -w ws --epochs 8 -o ws/models/filter.onnx"],
@@ -83,6 +87,8 @@ EXAMPLES: dict[str, list[str]] = {
                     "cxrlab leaderboard upload-sizes vindr-test image_sizes.csv -w ws",
                     "cxrlab leaderboard scores vindr-test -w ws",
                     "cxrlab leaderboard score-pending -w ws"],
+    "cluster": ["cxrlab cluster local --workers 2",
+                "cxrlab cluster local --workers 4 --port 8786 --dashboard-port 8787"],
 }
 
 _SPECIAL = re.compile(r"[<>*]")

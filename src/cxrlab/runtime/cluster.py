@@ -34,7 +34,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from distributed import Client, LocalCluster
 
 __all__ = [
+    "IN_FLIGHT_PER_THREAD",
     "MIN_CHUNK",
+    "MIN_IN_FLIGHT",
     "ClusterError",
     "DaskExecutor",
     "SchedulerUnavailableError",
@@ -49,6 +51,12 @@ R = TypeVar("R")
 #: large share of a small file's few milliseconds; 8 items per task keep that under ~5 % (bench/scale.py) while
 #: a lost worker costs at most a few chunks to rerun.
 MIN_CHUNK = 8
+
+#: Chunks in flight per worker thread, and at least :data:`MIN_IN_FLIGHT` in all: a task's round trip through the
+#: scheduler takes 1-2 ms on an idle machine but tens of ms on a loaded one (bench/scale.py), and the window must
+#: cover it so workers never wait for the driver.
+IN_FLIGHT_PER_THREAD = 4
+MIN_IN_FLIGHT = 16
 
 #: Seconds to wait for the scheduler to answer, and then for at least one worker.
 CONNECT_TIMEOUT = 10.0
@@ -248,7 +256,8 @@ class DaskExecutor:
         """Yield ``(item, fn(item, *args))`` in the order of *items*, running chunks on the cluster.
 
         *fn* and *args* are scattered to every worker once (``broadcast=True``); each task carries a chunk of at
-        least :attr:`min_chunk` items and refers to them by key. At most ``2 * workers`` chunks are in flight.
+        least :attr:`min_chunk` items and refers to them by key. At most ``4 * workers`` chunks (and at least 16) are
+        in flight.
         A worker lost mid-batch has its tasks rerun elsewhere by the scheduler; *fn* must then be safe to run twice
         on an item (every stage writes to a temporary name and renames). As with :class:`Executor`, *fn* catches
         its own per-item errors; one escaping it stops the batch.
@@ -260,30 +269,35 @@ class DaskExecutor:
         name = getattr(fn, "__name__", "task").strip("_") or "task"
         run = uuid.uuid4().hex[:8]
         [task] = client.scatter([(fn, args)], broadcast=True, hash=False)
+        window = max(IN_FLIGHT_PER_THREAD * self.workers, MIN_IN_FLIGHT)
         source = iter(items)
         pending: deque[tuple[list[T], Any]] = deque()
+        n = 0
         try:
-            n = 0
-            while chunk := list(islice(source, size)):
-                fut = client.submit(_run_chunk, task, chunk, key=f"cxrlab-{name}-{run}-{n}", pure=False)
-                pending.append((chunk, fut))
-                n += 1
-                if len(pending) >= 2 * max(self.workers, 1):
-                    yield from _drain(pending.popleft())
-            while pending:
-                yield from _drain(pending.popleft())
+            while True:
+                # Top the window up with one call, then collect the head and every finished future behind it
+                # with one more: each call is a hand-off to the client's event loop thread, which costs a
+                # millisecond or more, far more than bookkeeping one chunk.
+                chunks = [c for c in (list(islice(source, size)) for _ in range(window - len(pending))) if c]
+                if chunks:
+                    keys = [f"cxrlab-{name}-{run}-{n + i}" for i in range(len(chunks))]
+                    n += len(chunks)
+                    futures = client.map(_run_chunk, [task] * len(chunks), chunks, key=keys, pure=False)
+                    pending.extend(zip(chunks, futures, strict=True))
+                if not pending:
+                    return
+                ready = [pending.popleft()]
+                while pending and pending[0][1].done():
+                    ready.append(pending.popleft())
+                results = client.gather([fut for _chunk, fut in ready])
+                for (chunk, fut), result in zip(ready, results, strict=True):
+                    fut.release()
+                    yield from zip(chunk, result, strict=True)
         finally:
             for _chunk, fut in pending:
                 fut.cancel()
             pending.clear()
             task.release()
-
-
-def _drain(entry: tuple[list[T], Any]) -> Iterator[tuple[T, Any]]:
-    chunk, fut = entry
-    results = fut.result()
-    fut.release()
-    yield from zip(chunk, results, strict=True)
 
 
 def _probe_tcp(address: str, timeout: float) -> None:
