@@ -9,8 +9,8 @@ One run, four parts:
    scheduler`` with ``--workers`` single-thread ``dask worker`` processes (:mod:`tests.support.dask_cluster`).
    Printed: files/s per stage and the Dask/pool ratio. The per-item overhead of each executor is measured apart,
    as the time per item of a map of a function that does nothing (``noop``), with the stages' chunk sizes.
-2. The single writer: catalog rows recorded per second for ingest results (``record_result``) and deid results
-   (``deid.stage._record``: state, mapping rows, event), synthetic results and no files, 64 per transaction, on
+2. The single writer: catalog rows recorded per second for ingest results (``record_results``) and deid results
+   (``deid.stage.record_batch``: state, mapping rows, event), synthetic results and no files, 64 per transaction, on
    SQLite and on a throwaway PostgreSQL cluster (:mod:`tests.support.pg`; skipped when the server binaries are
    missing).
 3. The scheduler: tasks per second of a no-op map on the cluster with chunks of :data:`MIN_CHUNK` items and of 1.
@@ -49,11 +49,11 @@ from cxrlab.deid import run_deid  # noqa: E402
 from cxrlab.deid.engine import DeidResult  # noqa: E402
 from cxrlab.deid.profiles import get_profile  # noqa: E402
 from cxrlab.deid.stage import BATCH as DEID_BATCH  # noqa: E402
-from cxrlab.deid.stage import _record as record_deid  # noqa: E402
+from cxrlab.deid.stage import record_batch as record_deid  # noqa: E402
 from cxrlab.dicom.phantom import generate_phantoms  # noqa: E402
 from cxrlab.ingest import run_ingest  # noqa: E402
 from cxrlab.ingest.folder import BATCH as INGEST_BATCH  # noqa: E402
-from cxrlab.ingest.folder import IngestResult, record_result  # noqa: E402
+from cxrlab.ingest.folder import IngestResult, record_results  # noqa: E402
 from cxrlab.runtime import DaskExecutor, Executor  # noqa: E402
 from cxrlab.runtime.cluster import MIN_CHUNK  # noqa: E402
 from cxrlab.runtime.report import StageReport  # noqa: E402
@@ -104,6 +104,7 @@ def overhead_ms(executor: Executor | DaskExecutor, n: int, chunksize: int) -> fl
 
 def writer_rates(url: str, root: Path, n: int) -> tuple[float, float]:
     """Ingest and deid result rows recorded per second by the single writer into the catalog at *url*."""
+    shutil.rmtree(root, ignore_errors=True)
     ws = init_workspace(root, settings=Settings(database_url=url) if url else None)
     report = StageReport("ingest")
     seen: set[str] = set()
@@ -116,8 +117,7 @@ def writer_rates(url: str, root: Path, n: int) -> tuple[float, float]:
     t0 = time.perf_counter()
     for k in range(0, n, INGEST_BATCH):
         with ws.transaction() as session:
-            for res in results[k:k + INGEST_BATCH]:
-                record_result(ws, session, res, report, seen, origin="folder /in")
+            record_results(ws, session, results[k:k + INGEST_BATCH], report, seen, origin="folder /in")
     ingest_rate = n / (time.perf_counter() - t0)
     with ws.sessions() as session:
         pks = [pk for (pk,) in session.execute(Image.__table__.select().with_only_columns(Image.id)
@@ -127,11 +127,12 @@ def writer_rates(url: str, root: Path, n: int) -> tuple[float, float]:
     t0 = time.perf_counter()
     for k in range(0, len(pks), DEID_BATCH):
         with ws.transaction() as session:
-            for pk in pks[k:k + DEID_BATCH]:
-                result = DeidResult(dataset=None, image_id=f"{pk:032x}", sop_instance_uid=f"2.25.{pk}",
-                                    uid_map={f"1.2.3.{pk}.s": f"2.25.{pk}1", f"1.2.3.{pk}.e": f"2.25.{pk}2"},
-                                    text_decision=None, original_sop=f"1.2.3.{pk}")
-                record_deid(session, pk, Path(f"raw/{pk}.dcm"), result, 10_000_000, profile, report)
+            batch = [(pk, Path(f"raw/{pk}.dcm"),
+                      DeidResult(dataset=None, image_id=f"{pk:032x}", sop_instance_uid=f"2.25.{pk}",
+                                 uid_map={f"1.2.3.{pk}.s": f"2.25.{pk}1", f"1.2.3.{pk}.e": f"2.25.{pk}2"},
+                                 text_decision=None, original_sop=f"1.2.3.{pk}"), 10_000_000)
+                     for pk in pks[k:k + DEID_BATCH]]
+            record_deid(session, batch, profile, report)
     deid_rate = len(pks) / (time.perf_counter() - t0)
     ws.engine.dispose()
     return ingest_rate, deid_rate
@@ -141,11 +142,19 @@ def writer_rates(url: str, root: Path, n: int) -> tuple[float, float]:
 
 
 def task_rate(executor: DaskExecutor, n_tasks: int, chunk: int) -> float:
-    """Tasks per second of a no-op map with *chunk* items per task."""
+    """Tasks per second of a no-op :meth:`DaskExecutor.map` with *chunk* items per task (in order, bounded)."""
     executor.min_chunk = chunk
     t0 = time.perf_counter()
     for _ in executor.map(noop, range(n_tasks * chunk), chunksize=chunk):
         pass
+    return n_tasks / (time.perf_counter() - t0)
+
+
+def raw_task_rate(executor: DaskExecutor, n_tasks: int) -> float:
+    """Tasks per second of the scheduler alone: every no-op task submitted at once (``Client.map``), one gather."""
+    client = executor.connect()
+    t0 = time.perf_counter()
+    client.gather(client.map(noop, range(n_tasks), pure=False))
     return n_tasks / (time.perf_counter() - t0)
 
 
@@ -205,7 +214,7 @@ def main() -> int:
     sets = {"small": (args.small, (256, 320)), "large": (args.large, (2200, 2600))}
     try:
         for name, (n, size) in sets.items():
-            src = work / f"in-{name}"
+            src = work / f"in-{name}-{n}"
             if n and not (src / "truth.json").exists():
                 timed(f"{n} {name} phantoms", lambda src=src, n=n, size=size: generate_phantoms(
                     src, n, seed=5, size_range=size, text_prob=0.0, outlier_prob=0.0))
@@ -220,7 +229,7 @@ def main() -> int:
                 for label, ex in (("pool", pool), ("dask", dask_ex)):
                     out = work / f"ws-{name}-{label}"
                     shutil.rmtree(out, ignore_errors=True)
-                    src = work / f"in-{name}"
+                    src = work / f"in-{name}-{n}"
                     results[name, label] = timed(f"{name} {label}",
                                                  lambda src=src, out=out, ex=ex: run_stages(src, out, ex))
                     shutil.rmtree(out, ignore_errors=True)
@@ -228,6 +237,7 @@ def main() -> int:
                 overhead[label] = (overhead_ms(ex, 4000, 1), overhead_ms(ex, 4000, MIN_CHUNK))
             for chunk in (1, MIN_CHUNK):
                 tasks[chunk] = task_rate(dask_ex, args.tasks, chunk)
+            tasks[0] = raw_task_rate(dask_ex, args.tasks)
             dask_ex.min_chunk = MIN_CHUNK
         writer: dict[str, tuple[float, float]] = {}
         writer["SQLite"] = timed("writer sqlite", lambda: writer_rates("", work / "ws-writer-sqlite", args.rows))
@@ -262,8 +272,9 @@ def main() -> int:
     print("|---|---:|---:|")
     for k, (a, b) in writer.items():
         print(f"| {k} | {a:.0f} | {b:.0f} |")
-    print(f"\n## 3. Scheduler: {tasks[MIN_CHUNK]:.0f} tasks/s with chunks of {MIN_CHUNK} "
-          f"({tasks[MIN_CHUNK] * MIN_CHUNK:.0f} items/s); {tasks[1]:.0f} tasks/s with chunks of 1")
+    print(f"\n## 3. Scheduler: DaskExecutor.map {tasks[MIN_CHUNK]:.0f} tasks/s with chunks of {MIN_CHUNK} "
+          f"({tasks[MIN_CHUNK] * MIN_CHUNK:.0f} items/s), {tasks[1]:.0f} tasks/s with chunks of 1; the scheduler "
+          f"alone (Client.map, all at once) {tasks[0]:.0f} tasks/s")
     if "large" in {k[0] for k in results}:
         p = results["large", "pool"]
         n = args.large
@@ -272,6 +283,10 @@ def main() -> int:
               f"{args.storage_gbps:g} Gbit/s\n")
         print(f"CPU per large file per worker (measured): ingest {per_file.ingest * 1000:.0f} ms, "
               f"deid {per_file.deid * 1000:.0f} ms\n")
+        wi, wd = min(r[0] for r in writer.values()), min(r[1] for r in writer.values())
+        print(f"Design limits (the slowest catalog): writer {wi:.0f} ingest and {wd:.0f} deid results/s, scheduler "
+              f"{tasks[MIN_CHUNK] * MIN_CHUNK:.0f} items/s; compute on 64 workers {64 / per_file.ingest:.0f} "
+              f"ingest and {64 / per_file.deid:.0f} deid files/s\n")
         print("| workers | ingest (h) | bound | deid (h) | bound | total (h) |")
         print("|---:|---:|---|---:|---|---:|")
         for n_w, ih, ib, dh, db in plan(per_file, writer, tasks[MIN_CHUNK], images=args.images,
