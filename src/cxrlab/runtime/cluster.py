@@ -129,6 +129,10 @@ def _worker_host() -> str:
 class DaskExecutor:
     """Run a function over many items on a Dask distributed cluster, with :meth:`Executor.map`'s contract.
 
+    The connection is opened by :meth:`connect` (or the first :meth:`map`) and closed by :meth:`close`; use the
+    executor as a context manager. The scheduler's workers should run one thread each (``dask worker
+    --nthreads 1 --nworkers <cores>``): the per-file work is Python and holds the GIL.
+
     Parameters
     ----------
     address : str
@@ -137,10 +141,6 @@ class DaskExecutor:
         Fewest items per task (:data:`MIN_CHUNK`); a stage's own larger ``chunksize`` wins.
     timeout : float
         Seconds to wait for the scheduler, then for a first worker.
-
-    The connection is opened by :meth:`connect` (or the first :meth:`map`) and closed by :meth:`close`; use the
-    executor as a context manager. The scheduler's workers should run one thread each (``dask worker
-    --nthreads 1 --nworkers <cores>``): the per-file work is Python and holds the GIL.
 
     Raises
     ------
