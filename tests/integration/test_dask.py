@@ -227,3 +227,26 @@ class TestClusterLocal:
             rest, _ = proc.communicate(timeout=60)
         assert proc.returncode == 0
         assert rest.rstrip().endswith("cluster stopped")
+
+
+@pytest.mark.slow  # a Dask cluster, and the process pool on the same 300 images
+class TestDeidFolder:
+    def test_same_outputs_and_mapping_as_the_pool(self, cluster, phantoms: Path, tmp_path: Path) -> None:  # noqa: ANN001
+        from cxrlab.deid import deid_folder, get_profile
+        from cxrlab.deid.batch import mapping_engine
+
+        key = bytes(range(32))
+        (tmp_path / "site.key").write_text(key.hex())
+        deid_folder(phantoms, tmp_path / "ref", profile=get_profile("vindr"), key=key,
+                    mapping=tmp_path / "ref.sqlite", executor=Executor(2))
+        result = runner.invoke(app, ["deid", "folder", str(phantoms), str(tmp_path / "out"), "-k",
+                                     str(tmp_path / "site.key"), "--mapping", str(tmp_path / "out.sqlite"),
+                                     "--no-text", "--scheduler", cluster.address])
+        assert result.exit_code == 0, result.output
+        assert _tree(tmp_path / "out") == _tree(tmp_path / "ref")
+
+        def mapping(path: Path) -> list[tuple]:
+            with mapping_engine(path).connect() as conn:
+                return sorted(conn.exec_driver_sql("SELECT original, kind, new FROM uid_map").all())
+
+        assert mapping(tmp_path / "out.sqlite") == mapping(tmp_path / "ref.sqlite")
