@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from cxrlab.cli.main import app
@@ -22,6 +23,7 @@ def _table2(root: Path, split: str, *extra: str) -> dict[str, int]:
     return {lb["name"]: lb["count"] for lb in json.loads(result.output)["labels"] if lb["count"] is not None}
 
 
+@pytest.mark.slow  # writes a phantom release through the CLI
 def test_phantom_release_counts_match_stats_table2(tmp_path: Path) -> None:
     root = tmp_path / "release"
     result = runner.invoke(app, ["phantom", str(root), "-n", "14", "--vindr", "--findings", "0.5", "--seed", "3",

@@ -66,6 +66,7 @@ def test_a_damaged_entry_is_a_miss_and_is_rewritten(phantom_release, tmp_path: P
     assert ImageCache(tmp_path / "c").get(ds._items[0].key, (16, 16)) is None  # noqa: SLF001
 
 
+@pytest.mark.slow  # imports torch
 def test_a_torch_dataloader_batches_it(phantom_release, tmp_path: Path) -> None:  # noqa: ANN001
     torch = pytest.importorskip("torch", reason="the [ml] extra (torch) is not installed")
     from torch.utils.data import DataLoader

@@ -193,6 +193,7 @@ class TestPartialDownload:
 
 
 class TestReleaseDataset:
+    @pytest.mark.slow  # writes an export
     def test_a_cxrlab_export_reads_with_table2_counts(self, phantom_release, tmp_path: Path) -> None:  # noqa: ANN001
         root, _ = phantom_release
         tables = read_vindr_release(root, read_headers=True)
@@ -216,6 +217,7 @@ class TestReleaseDataset:
             ReleaseDataset(phantom_release[0])
 
 
+@pytest.mark.slow  # a second phantom release
 def test_the_phantom_release_is_deterministic(phantom_release, tmp_path: Path) -> None:  # noqa: ANN001
     from cxrlab.datasets import write_phantom_release
 

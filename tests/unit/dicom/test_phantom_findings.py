@@ -53,6 +53,7 @@ def test_cardiomegaly_widens_the_heart_past_half_the_chest() -> None:
     assert min(widths) > 0.40 and max(widths) - min(widths) > 0.01  # sizes vary
 
 
+@pytest.mark.slow  # three phantom sets
 def test_findings_are_seeded_varied_and_off_by_default(tmp_path: Path) -> None:
     a = generate_phantoms(tmp_path / "a", 8, seed=4, size_range=SIZE, finding_prob=0.6, outlier_prob=0.3)
     b = generate_phantoms(tmp_path / "b", 8, seed=4, size_range=SIZE, finding_prob=0.6, outlier_prob=0.3)
