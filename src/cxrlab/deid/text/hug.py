@@ -39,6 +39,7 @@ longer covered: faint strokes, at nearly the value of the anatomy under them, th
 lay in the padding of a *neighbouring* line (a line continuing past its own detected box, under the next line's
 padding). Because recall comes first, :func:`~cxrlab.deid.text.scan.scan_dataset` applies the rule only when asked
 (``hug=True``); the default still redacts the grown boxes whole.
+"""
 
 from __future__ import annotations
 
