@@ -58,7 +58,7 @@ class Candidate:
     detected : tuple of int or None
         For a redacted candidate, its box as detected and read, before :func:`extend_lines` and the line padding
         of :meth:`TextDetector.scan` grew it into ``box`` (None otherwise). :func:`~cxrlab.deid.text.hug.hug_boxes`
-        redacts this box whole and the growth only where strokes are seen.
+        takes the line's band and height from it.
     """
 
     box: Box

@@ -1,12 +1,12 @@
-"""Redaction boxes that hug the burned-in text: the detected line whole, the growth around it only where strokes are.
+"""Redaction boxes that hug the burned-in text: the line's band whole, the rest of its grown box only where strokes are.
 
 :meth:`~cxrlab.deid.text.detector.TextDetector.scan` grows every confirmed line beyond what the detector boxed: over
 stroke columns that continue the line (:func:`~cxrlab.deid.text.candidates.extend_lines`), by
-:data:`~cxrlab.deid.text.detector.LINE_END_PAD` line heights at each end and :data:`~cxrlab.deid.text.detector.
-LINE_VERT_PAD` above and below. That growth is insurance for recall (a faint first or last character, a clipped
-ascender, a faint neighbour line the detector did not box), but redacted whole it is mostly empty film: on text
-burned into a real CR about 3.7 % of the image was changed farther than 16 px from any stroke (issue 15, item 3;
-``bench/deid_text.py``).
+:data:`~cxrlab.deid.text.detector.LINE_END_PAD` line heights at each end and
+:data:`~cxrlab.deid.text.detector.LINE_VERT_PAD` above and below. That growth is insurance for recall (a faint first
+or last character, a clipped ascender, a faint neighbour line the detector did not box), but redacted whole it is
+mostly empty film: on text burned into a real CR about 3.7 % of the image was changed farther than 16 px from any
+stroke (issue 15, item 3; ``bench/deid_text.py``).
 
 :func:`hug_boxes` keeps part of the insurance and replaces the rest by what the stored pixels show, at full
 resolution (the detector only saw a 1024-px rendering):
@@ -88,8 +88,8 @@ HUG_GROW = 0.25
 def hug_boxes(stored: np.ndarray, candidates: Sequence[Candidate]) -> list[Box]:
     """Return redaction boxes for the ``confirmed`` and ``marker`` *candidates* that hug their strokes.
 
-    See the module docstring for the rule. A candidate without a :attr:`~Candidate.detected` box (or whose grown box
-    adds nothing to it) is returned as its ``box``.
+    See the module docstring for the rule. A candidate without a :attr:`~Candidate.detected` box is hugged around its
+    ``box``; one whose grown box equals its detected box is returned as it is.
 
     Parameters
     ----------
@@ -101,7 +101,8 @@ def hug_boxes(stored: np.ndarray, candidates: Sequence[Candidate]) -> list[Box]:
     Returns
     -------
     list of (x0, y0, x1, y1)
-        Boxes, max exclusive, each inside the grown box of its candidate; together they cover every detected box.
+        Boxes, max exclusive, each inside the grown box of its candidate (several per candidate: its band first, then
+        one per glyph-like stroke component).
 
     Raises
     ------
