@@ -21,8 +21,9 @@ resolution (the detector only saw a 1024-px rendering):
    :data:`HUG_CONTRAST` of the line's own stroke contrast (the :data:`HUG_STROKE_PERCENTILE` th percentile of the
    top-hat inside the detected box) and above :data:`HUG_NOISE_MADS` robust deviations (1.4826 MAD) over the crop's
    median top-hat;
-3. connected strokes that are not glyph-like are dropped: taller than :data:`HUG_MAX_HEIGHT` line heights (a bone or
-   collimator edge crossing the line) or a long thin run (wider than two line heights, thinner than
+3. connected strokes that are not glyph-like are dropped: smaller than :data:`HUG_MIN_AREA` square line heights
+   (grain), taller than :data:`HUG_MAX_HEIGHT` line heights (a bone or collimator edge crossing the line) or a long
+   thin run (wider than two line heights, thinner than
    :data:`HUG_MIN_THICKNESS` of one: an edge along the line);
 4. every glyph-like component is redacted as its bounding box grown by :data:`HUG_GROW` line heights (the
    anti-aliased rim of the strokes, the faint part of a character whose core stood out), clipped to the grown box.
@@ -56,6 +57,7 @@ __all__ = [
     "HUG_GROW",
     "HUG_KERNEL",
     "HUG_MAX_HEIGHT",
+    "HUG_MIN_AREA",
     "HUG_MIN_THICKNESS",
     "HUG_NOISE_MADS",
     "HUG_SMOOTH",
@@ -63,8 +65,9 @@ __all__ = [
     "hug_boxes",
 ]
 
-#: Top-hat kernel side, in line heights (a stroke is at most about a fifth of the line height even in bold fonts).
-HUG_KERNEL = 0.5
+#: Top-hat kernel side, in line heights. The detected box is about 1.6 glyph heights tall, so this is about 0.4 glyph
+#: heights: wider than a stroke (at most about a fifth of the glyph height even in bold fonts), narrower than anatomy.
+HUG_KERNEL = 0.25
 #: Percentile of the top-hat inside the detected box taken as the line's stroke contrast.
 HUG_STROKE_PERCENTILE = 95.0
 #: A pixel of the growth area is a stroke when its top-hat reaches this fraction of the line's stroke contrast...
@@ -81,6 +84,8 @@ HUG_SMOOTH = 0.02
 #: The line's band (the detected box's rows less this many line heights above and below) is redacted over the whole
 #: grown width: the insurance for faint line ends.
 HUG_BAND_SHRINK = 0.2
+#: Stroke components smaller than this many square line heights are grain, not part of a glyph.
+HUG_MIN_AREA = 0.01
 #: Each glyph component's box grows by this many line heights on every side.
 HUG_GROW = 0.25
 
@@ -158,8 +163,10 @@ def _hug_one(stored: np.ndarray, grown: Box, detected: Box, vertical: bool) -> l
     grow = int(np.ceil(HUG_GROW * line_h))
     boxes: list[Box] = [(0, by0, cw, by1)]
     for i in range(1, n):
-        x, y, w, h = (int(v) for v in stats[i][:4])
-        if h > HUG_MAX_HEIGHT * line_h or (w > 2 * line_h and h < HUG_MIN_THICKNESS * line_h):
+        x, y, w, h, area = (int(v) for v in stats[i])
+        grain = area < HUG_MIN_AREA * line_h * line_h
+        edge = h > HUG_MAX_HEIGHT * line_h or (w > 2 * line_h and h < HUG_MIN_THICKNESS * line_h)
+        if grain or edge:
             continue
         boxes.append((max(0, x - grow), max(0, y - grow), min(cw, x + w + grow), min(ch, y + h + grow)))
     if vertical:
