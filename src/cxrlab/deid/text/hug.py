@@ -27,6 +27,8 @@ resolution (the detector only saw a 1024-px rendering):
    :data:`HUG_MIN_THICKNESS` of one: an edge along the line);
 4. every glyph-like component is redacted as its bounding box grown by :data:`HUG_GROW` line heights (the
    anti-aliased rim of the strokes, the faint part of a character whose core stood out), clipped to the grown box.
+   Components are found in a context of one line height around the grown box, so that a glyph or an edge crossing
+   its border is judged whole.
 
 The line height is the detected box's height across the text (its width for vertical text, handled by transposing).
 Every constant is a fraction of the line height or of the line's own contrast, never pixels or stored values, so the
@@ -73,7 +75,7 @@ HUG_STROKE_PERCENTILE = 95.0
 #: A pixel of the growth area is a stroke when its top-hat reaches this fraction of the line's stroke contrast...
 HUG_CONTRAST = 0.1
 #: ... and this many robust deviations (1.4826 MAD) above the median top-hat of the growth area.
-HUG_NOISE_MADS = 2.0
+HUG_NOISE_MADS = 4.0
 #: Stroke components taller than this many line heights are edges crossing the line, not glyphs.
 HUG_MAX_HEIGHT = 1.5
 #: Stroke components wider than two line heights and thinner than this fraction of one are edges along the line.
@@ -125,7 +127,11 @@ def hug_boxes(stored: np.ndarray, candidates: Sequence[Candidate]) -> list[Box]:
 
 
 def _hug_one(stored: np.ndarray, grown: Box, detected: Box, vertical: bool) -> list[Box]:
-    """Boxes for one line: its band across the whole *grown* box, glyph components elsewhere inside *grown*."""
+    """Boxes for one line: its band across the whole *grown* box, glyph components elsewhere inside *grown*.
+
+    Strokes are found in a context of one line height around the grown box, so that a glyph or an edge crossing the
+    grown box's border is judged whole (its size, its height) before its box is clipped to the grown box.
+    """
     import cv2
 
     rows, cols = stored.shape
@@ -136,13 +142,16 @@ def _hug_one(stored: np.ndarray, grown: Box, detected: Box, vertical: bool) -> l
         return [(gx0, gy0, gx1, gy1)] if gx1 > gx0 and gy1 > gy0 else []
     if (gx0, gy0, gx1, gy1) == (dx0, dy0, dx1, dy1):
         return [(dx0, dy0, dx1, dy1)]
-    crop = np.ascontiguousarray(stored[gy0:gy1, gx0:gx1], dtype=np.float32)
-    ix0, iy0, ix1, iy1 = dx0 - gx0, dy0 - gy0, dx1 - gx0, dy1 - gy0
+    line_h = float(dx1 - dx0) if vertical else float(dy1 - dy0)
+    ctx = int(np.ceil(line_h))
+    cx0, cy0, cx1, cy1 = max(0, gx0 - ctx), max(0, gy0 - ctx), min(cols, gx1 + ctx), min(rows, gy1 + ctx)
+    crop = np.ascontiguousarray(stored[cy0:cy1, cx0:cx1], dtype=np.float32)
+    # boxes in crop coordinates: the grown box (where boxes may go) and the detected box
+    g = (gx0 - cx0, gy0 - cy0, gx1 - cx0, gy1 - cy0)
+    d = (dx0 - cx0, dy0 - cy0, dx1 - cx0, dy1 - cy0)
     if vertical:  # work with the text running along the rows
         crop = np.ascontiguousarray(crop.T)
-        ix0, iy0, ix1, iy1 = iy0, ix0, iy1, ix1
-    ch, cw = crop.shape
-    line_h = float(iy1 - iy0)
+        g, d = (g[1], g[0], g[3], g[2]), (d[1], d[0], d[3], d[2])
     if HUG_SMOOTH > 0:
         crop = cv2.GaussianBlur(crop, (0, 0), max(1.0, HUG_SMOOTH * line_h))
     k = max(3, int(round(HUG_KERNEL * line_h)) | 1)
@@ -152,23 +161,24 @@ def _hug_one(stored: np.ndarray, grown: Box, detected: Box, vertical: bool) -> l
     )
     med = float(np.median(hat))
     mad = 1.4826 * float(np.median(np.abs(hat - med)))
-    stroke_contrast = float(np.percentile(hat[iy0:iy1, ix0:ix1], HUG_STROKE_PERCENTILE))
+    stroke_contrast = float(np.percentile(hat[d[1] : d[3], d[0] : d[2]], HUG_STROKE_PERCENTILE))
     thresh = max(HUG_CONTRAST * stroke_contrast, med + HUG_NOISE_MADS * mad)
     strokes = hat > thresh
     shrink = int(round(HUG_BAND_SHRINK * line_h))
-    by0, by1 = iy0 + shrink, max(iy0 + shrink + 1, iy1 - shrink)
-    strokes[by0:by1, :] = False
-    strokes = strokes.astype(np.uint8)
-    n, _labels, stats, _ = cv2.connectedComponentsWithStats(strokes, connectivity=8)
+    by0, by1 = d[1] + shrink, max(d[1] + shrink + 1, d[3] - shrink)
+    strokes[by0:by1, g[0] : g[2]] = False
+    n, _labels, stats, _ = cv2.connectedComponentsWithStats(strokes.astype(np.uint8), connectivity=8)
     grow = int(np.ceil(HUG_GROW * line_h))
-    boxes: list[Box] = [(0, by0, cw, by1)]
+    boxes: list[Box] = [(g[0], by0, g[2], by1)]
     for i in range(1, n):
         x, y, w, h, area = (int(v) for v in stats[i])
         grain = area < HUG_MIN_AREA * line_h * line_h
         edge = h > HUG_MAX_HEIGHT * line_h or (w > 2 * line_h and h < HUG_MIN_THICKNESS * line_h)
         if grain or edge:
             continue
-        boxes.append((max(0, x - grow), max(0, y - grow), min(cw, x + w + grow), min(ch, y + h + grow)))
+        box = (max(g[0], x - grow), max(g[1], y - grow), min(g[2], x + w + grow), min(g[3], y + h + grow))
+        if box[2] > box[0] and box[3] > box[1]:
+            boxes.append(box)
     if vertical:
         boxes = [(y0, x0, y1, x1) for x0, y0, x1, y1 in boxes]
-    return [(gx0 + x0, gy0 + y0, gx0 + x1, gy0 + y1) for x0, y0, x1, y1 in boxes]
+    return [(cx0 + x0, cy0 + y0, cx0 + x1, cy0 + y1) for x0, y0, x1, y1 in boxes]
