@@ -27,8 +27,8 @@ resolution (the detector only saw a 1024-px rendering):
    :data:`HUG_MIN_THICKNESS` of one: an edge along the line);
 4. every glyph-like component is redacted as its bounding box grown by :data:`HUG_GROW` line heights (the
    anti-aliased rim of the strokes, the faint part of a character whose core stood out), clipped to the grown box.
-   Components are found in a context of one line height around the grown box, so that a glyph or an edge crossing
-   its border is judged whole.
+   Components are found in a context of :data:`HUG_CONTEXT` line heights around the grown box, so that a glyph or an
+   edge crossing its border is judged whole.
 
 The line height is the detected box's height across the text (its width for vertical text, handled by transposing).
 Every constant is a fraction of the line height or of the line's own contrast, never pixels or stored values, so the
@@ -55,6 +55,7 @@ from cxrlab.deid.text.candidates import Candidate
 
 __all__ = [
     "HUG_BAND_SHRINK",
+    "HUG_CONTEXT",
     "HUG_CONTRAST",
     "HUG_GROW",
     "HUG_KERNEL",
@@ -75,7 +76,7 @@ HUG_STROKE_PERCENTILE = 95.0
 #: A pixel of the growth area is a stroke when its top-hat reaches this fraction of the line's stroke contrast...
 HUG_CONTRAST = 0.1
 #: ... and this many robust deviations (1.4826 MAD) above the median top-hat of the growth area.
-HUG_NOISE_MADS = 4.0
+HUG_NOISE_MADS = 5.0
 #: Stroke components taller than this many line heights are edges crossing the line, not glyphs.
 HUG_MAX_HEIGHT = 1.5
 #: Stroke components wider than two line heights and thinner than this fraction of one are edges along the line.
@@ -88,6 +89,10 @@ HUG_SMOOTH = 0.02
 HUG_BAND_SHRINK = 0.2
 #: Stroke components smaller than this many square line heights are grain, not part of a glyph.
 HUG_MIN_AREA = 0.01
+#: Strokes are found in a context of this many line heights around the grown box: a glyph or an edge crossing the
+#: grown box's border is judged whole, and an edge crossing the line, cut in two by the band, still leaves pieces
+#: taller than HUG_MAX_HEIGHT.
+HUG_CONTEXT = 2.0
 #: Each glyph component's box grows by this many line heights on every side.
 HUG_GROW = 0.25
 
@@ -129,8 +134,8 @@ def hug_boxes(stored: np.ndarray, candidates: Sequence[Candidate]) -> list[Box]:
 def _hug_one(stored: np.ndarray, grown: Box, detected: Box, vertical: bool) -> list[Box]:
     """Boxes for one line: its band across the whole *grown* box, glyph components elsewhere inside *grown*.
 
-    Strokes are found in a context of one line height around the grown box, so that a glyph or an edge crossing the
-    grown box's border is judged whole (its size, its height) before its box is clipped to the grown box.
+    Strokes are found in a context of :data:`HUG_CONTEXT` line heights around the grown box, so that a glyph or an
+    edge crossing the grown box's border is judged whole (its size, its height) before its box is clipped.
     """
     import cv2
 
@@ -143,7 +148,7 @@ def _hug_one(stored: np.ndarray, grown: Box, detected: Box, vertical: bool) -> l
     if (gx0, gy0, gx1, gy1) == (dx0, dy0, dx1, dy1):
         return [(dx0, dy0, dx1, dy1)]
     line_h = float(dx1 - dx0) if vertical else float(dy1 - dy0)
-    ctx = int(np.ceil(line_h))
+    ctx = int(np.ceil(HUG_CONTEXT * line_h))
     cx0, cy0, cx1, cy1 = max(0, gx0 - ctx), max(0, gy0 - ctx), min(cols, gx1 + ctx), min(rows, gy1 + ctx)
     crop = np.ascontiguousarray(stored[cy0:cy1, cx0:cx1], dtype=np.float32)
     # boxes in crop coordinates: the grown box (where boxes may go) and the detected box
