@@ -39,6 +39,8 @@ __all__ = [
     "candidate_boxes",
     "queue_counts",
     "record_text_decision",
+    "triage_file",
+    "triage_image",
     "triage_page",
 ]
 
@@ -248,4 +250,19 @@ def record_text_decision(
                 detail["boxes"] = boxes_out
         session.add(Event(image_pk=img.id, stage="deid", action=f"text.{action}", author=author.strip(),
                           detail=detail))
+    return img
+
+
+def triage_image(session: Session, image_pk: int) -> Image:
+    """The image *image_pk* if it waits in one of the queues (what the triage page may render).
+
+    Raises
+    ------
+    NotFoundError
+        No such image, or it waits in no queue (so nothing else can be fetched through the triage page).
+    """
+    img = session.get(Image, image_pk)
+    if img is None or img.image_id is None or not any(
+            session.scalar(select(Image.id).where(Image.id == image_pk, _queue_filter(q))) for q in QUEUES):
+        raise NotFoundError("no such image in the triage queues")
     return img
