@@ -557,7 +557,9 @@ def deidentify_reviewed(
     Raises
     ------
     FileError
-        As :func:`deidentify_file`, or a box outside the image / with no area.
+        As :func:`deidentify_file`.
+    ValueError
+        A box outside the image or with no area (nothing is written).
     """
     if boxes is None:
         result = deidentify_file(src, dst_dir, profile=profile, key=key, id_scheme=id_scheme, text=None)
@@ -574,7 +576,7 @@ def deidentify_reviewed(
     for box in boxes:
         x0, y0, x1, y1 = (int(v) for v in box)
         if not (0 <= x0 < x1 <= cols and 0 <= y0 < y1 <= rows):
-            raise FileError(src, "a redaction box lies outside the image or has no area")
+            raise ValueError("a redaction box lies outside the image or has no area")
         clean.append((x0, y0, x1, y1))
     try:
         result = deidentify_dataset(ds, profile=profile, key=key, id_scheme=id_scheme)

@@ -43,7 +43,7 @@ Queue = Literal["filter", "text", "unusable"]
 #: Which actions each queue takes.
 ACTIONS: dict[str, tuple[str, ...]] = {"filter": ("accept", "outlier"), "text": ("release", "redact", "discard"),
                                        "unusable": ("confirm", "return")}
-Coordinate = Annotated[int, Field(ge=0, le=INT_MAX)]
+Coordinate = Annotated[int, Field(ge=0, le=INT_MAX, strict=True)]
 
 
 class Counts(BaseModel):
