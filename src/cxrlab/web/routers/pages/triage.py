@@ -7,7 +7,9 @@ codes and counts only.
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from cxrlab.errors import PermissionDeniedError
@@ -27,12 +29,12 @@ OUTLIER_KEYS: dict[str, str] = {"lateral": "l", "other_body_part": "o", "low_qua
 
 @router.get("/triage", response_class=HTMLResponse)
 def page_triage(request: Request, user: PageUser, session: SessionDep, workspace: WorkspaceDep,
-                queue: str = "filter") -> Response:
-    """The grid triage page of *queue* (``filter``, ``text`` or ``unusable``)."""
+                queue: str = "filter", size: Annotated[int, Query(ge=24, le=48)] = 48) -> Response:
+    """The grid triage page of *queue* (``filter``, ``text`` or ``unusable``), *size* thumbnails per page."""
     if user.role not in VERIFIER_ROLES:
         raise PermissionDeniedError("verifiers, reviewers and admins only")
     if queue not in QUEUES:
         queue = "filter"
     keys = [{"reason": r, "key": OUTLIER_KEYS[r], "digit": str(i + 1)} for i, r in enumerate(OUTLIER_CLASSES)]
     return render(request, "triage.html", workspace=workspace, user=user, queue=queue, queues=QUEUES,
-                  counts=queue_counts(session), keys=keys)
+                  counts=queue_counts(session), keys=keys, size=size)
