@@ -204,7 +204,7 @@ def triage(files: list[Path], page_size: int) -> None:
 
     ws, password = _triage_workspace(Path(tempfile.mkdtemp(prefix="cxrlab-bench-triage-")) / "ws", files)
     pages = -(-len(files) // page_size)
-    with start_server(ws) as server, sync_playwright() as p:
+    with start_server(ws, timeout=300) as server, sync_playwright() as p:  # a loaded machine starts slowly
         browser = p.chromium.launch(executable_path=os.environ.get("CXRLAB_CHROMIUM", "/usr/bin/chromium"),
                                     headless=True, args=ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
