@@ -122,9 +122,12 @@ function render(page) {
 function move(i) {
   if (!items.length) return;
   focus = Math.max(0, Math.min(items.length - 1, i));
-  for (const li of grid.children) li.classList.toggle("focus", Number(li.dataset.index) === focus);
+  for (const li of grid.children) {
+    const on = Number(li.dataset.index) === focus;
+    li.classList.toggle("focus", on);
+    if (on) li.setAttribute("aria-current", "true"); else li.removeAttribute("aria-current");
+  }
   grid.children[focus].scrollIntoView({ block: "nearest" });
-  grid.children[focus].setAttribute("aria-current", "true");
 }
 
 function columns() {
