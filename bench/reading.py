@@ -195,7 +195,7 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|")
     print(f"| undo of the last of 50 edits -> painted | {statistics.median(undo):.1f} | {max(undo):.1f} | {len(undo)} "
           "| <= 100 |")
-    print(f"| reopen from the history page -> image painted in the viewer (a page load) | "
+    print(f"| reopen from the My reads page -> image painted in the viewer (a page load; H is the in-place path) | "
           f"{statistics.median(reopen):.1f} | {max(reopen):.1f} | {len(reopen)} | <= 100 |")
     print(f"| reopen in the viewer (H, Enter) -> image painted | {statistics.median(here):.1f} | {max(here):.1f} | "
           f"{len(here)} | <= 100 |")

@@ -325,6 +325,60 @@ class TestHistory:
         page.context.close()
 
 
+    def test_the_viewer_history_pages_through_every_read(self, playwright_browser, quality: Quality) -> None:
+        """Older / Newer page through all of a reader's reads in the viewer (ten a page), and a read of an older
+        page reopens in place, like the newest: the 100 ms reopen path covers the whole history."""
+        from cxrlab.annotate.assignment import assign_images
+        from cxrlab.annotate.marks import Marks
+        from cxrlab.annotate.projects import create_project
+        from cxrlab.annotate.tasks import submit_task
+        from cxrlab.annotate.users import create_user, get_user
+        from cxrlab.catalog.models import Image, ImageState, Task
+        from cxrlab.consensus import suggest_review
+
+        ws = quality.site.workspace
+        header = pydicom.dcmread(quality.files["ps"], stop_before_pixels=True)
+        image_ids = [uuid.uuid4().hex for _ in range(13)]
+        with ws.sessions() as session:
+            with session.begin():
+                session.add_all(Image(sop_instance_uid=f"2.25.{uuid.uuid4().int}", image_id=i, raw_sha256=i * 2,
+                                      raw_path="raw/none.dcm", deid_path=str(quality.files["ps"]),
+                                      state=ImageState.ACCEPTED, rows=int(header.Rows), columns=int(header.Columns),
+                                      modality="CR", split="train") for i in image_ids)
+            create_user(session, username="h1", password=PASSWORD, role="annotator")
+            project = create_project(session, name="paging", schema="vindr-cxr", readers_per_image=1, seed=1)
+            assign_images(session, project=project, readers=["h1"], image_ids=image_ids)
+            user = get_user(session, "h1")
+            tasks = dict(session.execute(select(Image.image_id, Task.id).join(Task, Task.image_pk == Image.id)
+                                         .where(Task.project_id == project.id)).all())
+            for image_id in image_ids[:12]:  # submitted oldest first; the 13th waits in the queue
+                submit_task(session, user=user, task_id=tasks[image_id], version=0, marks=Marks(["Pneumonia"]),
+                            suggest=suggest_review)
+        page = login(playwright_browser, quality.site, "h1")
+        page.goto(f"{quality.site.url}/projects/{project.id}/read")
+        wait_image(page)
+        page.get_by_role("img", name="Chest X-ray").focus()
+        page.keyboard.press("h")
+        reads = page.get_by_role("list", name="My recent reads")
+        reads.get_by_role("button").first.wait_for()
+        assert reads.get_by_role("button").count() == 10
+        newer, older = page.get_by_role("button", name="Newer"), page.get_by_role("button", name="Older")
+        assert older.is_visible() and not newer.is_visible()
+        older.focus()
+        page.keyboard.press("Enter")
+        page.wait_for_function("document.querySelectorAll('#history-list button').length === 2")
+        assert newer.is_visible() and not older.is_visible()
+        oldest = reads.get_by_role("button").last
+        assert oldest.get_attribute("aria-label").startswith(f"Reopen {image_ids[0][:12]}")
+        oldest.focus()
+        page.keyboard.press("Enter")
+        page.wait_for_function(f"window.cxrViewer.state.task.image.image_id === '{image_ids[0]}'"
+                               " && window.cxrViewer.metrics.reopenToPaint.length === 1")
+        assert page.evaluate("window.cxrViewer.state.task.state") == "draft"
+        assert page.js_errors == []
+        page.context.close()
+
+
 class TestAdminPages:
     def test_users_page_add_disable_enable_reset_by_keyboard(self, playwright_browser, quality: Quality) -> None:
         page = login(playwright_browser, quality.site, "admin")

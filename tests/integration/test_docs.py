@@ -109,6 +109,7 @@ class TestSite:
             "deid": ["deidentify_file", "deid_folder", "verify_folder"],
             "dicom-display": ["apply_voi", "apply_modality_lut"],
             "catalog": ["init_workspace", "open_workspace", "ImageState"],
+            "datasets": ["VinDrDataset", "NIHDataset", "ReleaseDataset", "write_phantom_release"],
         }.items():
             html = (out / "reference" / "api" / page / "index.html").read_text(encoding="utf-8")
             for name in names:

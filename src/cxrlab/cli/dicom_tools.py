@@ -61,13 +61,33 @@ def phantom(
     outlier_prob: Annotated[float, typer.Option(min=0, max=1, help="Share of outliers.")] = 0.15,
     mislabel_prob: Annotated[float, typer.Option(min=0, max=1, help="Share of the outliers whose header looks like "
                                                  "an adult frontal chest film's (only the pixels tell).")] = 0.0,
+    findings: Annotated[float, typer.Option(min=0, max=1, help="Probability of each planted finding (a nodule, an "
+                                            "enlarged heart, a pleural effusion) on adult frontal chests; boxes "
+                                            "in truth.json.")] = 0.0,
+    vindr: Annotated[bool, typer.Option("--vindr", help="Write a phantom release in the VinDr layout instead: "
+                                        "train/ and test/ <image_id>.dicom, annotations_*.csv and image_labels_*.csv "
+                                        "with simulated readers (no outliers, no burned-in text).")] = False,
+    test_share: Annotated[float, typer.Option(min=0, max=1, help="With --vindr: share of images in test/.")] = 0.2,
+    readers: Annotated[int, typer.Option(min=1, max=17, help="With --vindr: readers per training image.")] = 3,
 ) -> None:
-    """Write synthetic chest X-ray DICOMs with planted PHI, burned-in text and outliers (ground truth in
-    truth.json)."""
+    """Write synthetic chest X-ray DICOMs with planted PHI, burned-in text, outliers and findings (ground truth in
+    truth.json), or with --vindr a phantom release in the VinDr layout for training and testing models."""
     from cxrlab.dicom.phantom import generate_phantoms
 
     if min_size > max_size:
         raise typer.BadParameter("--min-size must not exceed --max-size")
+    if vindr:
+        from cxrlab.datasets import write_phantom_release
+
+        with cli_errors(), progress("phantoms") as cb:
+            frame = write_phantom_release(out_dir, n, seed=seed, size_range=(min_size, max_size),
+                                          finding_prob=findings, test_share=test_share, readers=readers,
+                                          on_progress=cb)
+        counts = ", ".join(f"{c} {int(frame[c].sum())}" for c in frame.columns[4:])
+        out.print(f"wrote a phantom release of {len(frame)} image(s) to {out_dir} (train "
+                  f"{int((frame['split'] == 'train').sum())}, test {int((frame['split'] == 'test').sum())}; "
+                  f"planted: {counts})")
+        return
     with cli_errors(), progress("phantoms") as cb:
         truths = generate_phantoms(
             out_dir,
@@ -77,6 +97,7 @@ def phantom(
             text_prob=text_prob,
             outlier_prob=outlier_prob,
             mislabel_prob=mislabel_prob,
+            finding_prob=findings,
             on_progress=cb,
         )
     out.print(f"wrote {len(truths)} phantom(s) and truth.json to {out_dir}")

@@ -46,8 +46,13 @@ __all__ = [
     "apply_modality_lut",
     "apply_voi",
     "apply_window",
+    "FLOAT_WINDOWS",
     "downsample",
     "encode",
+    "range_window",
+    "render_float",
+    "resize",
+    "scale_to_window",
     "probe_values",
     "read_stored",
     "render_file",
@@ -460,6 +465,104 @@ def downsample(arr: np.ndarray, max_size: int | None) -> np.ndarray:
     return np.asarray(img.resize((new_cols, new_rows), Image.Resampling.BOX), dtype=np.float32)
 
 
+#: Windows of :func:`render_float`: the file's VOI (as :func:`to_uint8`), the full range, the 1st-99th percentile.
+FLOAT_WINDOWS = ("file", "full", "auto")
+
+
+def resize(arr: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Resize a 2-D array to ``shape`` = (rows, columns), not keeping the aspect ratio.
+
+    Area averaging (Pillow's BOX filter on a float32 'F' image, as :func:`downsample`) when both sides shrink,
+    bilinear interpolation otherwise.
+
+    Returns
+    -------
+    numpy.ndarray
+        float32 (a copy), or *arr* unchanged when it already has that shape.
+    """
+    rows, cols = int(shape[0]), int(shape[1])
+    if rows < 1 or cols < 1:
+        raise ValueError("shape must be two sides >= 1")
+    if arr.shape[:2] == (rows, cols):
+        return arr
+    shrink = rows <= arr.shape[0] and cols <= arr.shape[1]
+    img = Image.fromarray(np.ascontiguousarray(arr, dtype=np.float32), mode="F")
+    method = Image.Resampling.BOX if shrink else Image.Resampling.BILINEAR
+    return np.asarray(img.resize((cols, rows), method), dtype=np.float32)
+
+
+def range_window(values: np.ndarray, window: str) -> tuple[float, float]:
+    """The (low, high) of the ``full`` (min..max) or ``auto`` (1st..99th percentile, the first of
+    :data:`AUTO_PERCENTILES`) window of *values*, on the regular subsample :func:`window_presets` uses."""
+    sample = _sample(values)
+    if sample.size == 0:
+        return 0.0, 0.0
+    if window == "full":
+        return float(sample.min()), float(sample.max())
+    if window == "auto":
+        lo, hi = np.percentile(sample, AUTO_PERCENTILES[0])
+        return float(lo), float(hi)
+    raise ValueError(f"window must be 'full' or 'auto', got {window!r}")
+
+
+def scale_to_window(small: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Linear map of [lo, hi] to [0, 1], clipped (LINEAR_EXACT, PS3.3 C.11.2.1.3.2); zeros when hi <= lo."""
+    if not hi > lo:
+        return np.zeros(np.shape(small), dtype=np.float64)
+    return apply_window(small, *_range_window(lo, hi), function="LINEAR_EXACT")
+
+
+def render_float(
+    ds_or_path: Dataset | str | os.PathLike[str],
+    *,
+    window: str = "file",
+    shape: tuple[int, int] | None = None,
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """The displayed image as float32 in [0, 1] (1 white) at *shape*, for models: :func:`to_uint8` without the
+    8-bit quantisation, resized to a fixed shape.
+
+    Modality LUT (PS3.3 C.11.1) -> :func:`resize` of the modality values -> window -> MONOCHROME1 inversion
+    (PS3.3 C.7.6.3.1.2). The window's parameters are taken from the full-resolution modality values.
+
+    Parameters
+    ----------
+    ds_or_path : Dataset or path
+        A dataset with pixel data, or a file path.
+    window : {"file", "full", "auto"}
+        ``file``: the file's VOI LUT or first Window Center/Width, else the robust range (exactly what
+        :func:`to_uint8` shows); ``full``: min..max; ``auto``: 1st..99th percentile (the viewer's
+        ``full range`` and ``auto 1-99%`` presets, :func:`window_presets`), whatever the file says.
+    shape : (rows, columns), optional
+        Output shape (aspect ratio not kept); None keeps the original size.
+
+    Returns
+    -------
+    (numpy.ndarray, (int, int))
+        The image and the original (rows, columns).
+
+    Raises
+    ------
+    DicomReadError
+        Unreadable file, no decodable pixel data, or not a greyscale image.
+    ValueError
+        Unknown *window*.
+    """
+    if window not in FLOAT_WINDOWS:
+        raise ValueError(f"window must be one of {', '.join(FLOAT_WINDOWS)}, got {window!r}")
+    ds, stored = _load(ds_or_path)
+    photometric = _monochrome(ds)
+    modality = apply_modality_lut(stored, ds)
+    small = modality if shape is None else resize(modality, shape)
+    if window == "file":
+        y = _voi_resolved(modality, small, ds)
+    else:
+        y = scale_to_window(small, *range_window(modality, window))
+    out = np.asarray(y, dtype=np.float32)
+    if photometric == "MONOCHROME1":
+        out = np.subtract(np.float32(1.0), out, dtype=np.float32)
+    return out, (int(stored.shape[0]), int(stored.shape[1]))
+
+
 def _to_u8(y: np.ndarray, *, invert: bool = False) -> np.ndarray:
     """Quantise [0, 1] floats to 0..255, rounding half up; ``invert`` then maps v to 255 - v.
 
@@ -560,7 +663,13 @@ def _voi_downsampled(
     modality: np.ndarray, ds: Dataset, *, window: tuple[float, float] | None, max_size: int | None
 ) -> np.ndarray:
     """Resolve the VOI on full-resolution values, then apply it to the downsampled values."""
-    small = downsample(modality, max_size)
+    return _voi_resolved(modality, downsample(modality, max_size), ds, window=window)
+
+
+def _voi_resolved(
+    modality: np.ndarray, small: np.ndarray, ds: Dataset, *, window: tuple[float, float] | None = None
+) -> np.ndarray:
+    """The file's VOI (or *window*) resolved on the full-resolution *modality* values, applied to *small*."""
     if small is modality or window is not None:
         return apply_voi(small, ds, window=window)
     has_lut = bool(ds.get("VOILUTSequence"))

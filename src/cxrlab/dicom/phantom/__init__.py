@@ -6,7 +6,8 @@ deliberately messy CR/DX headers (multi-byte character sets, private tags, neste
 encodings) and optionally burns identifying text into the pixels. Every identifying string planted in the
 header is listed in :attr:`PhantomTruth.phi`, every burned-in text line's bounding box in
 :attr:`PhantomTruth.text_boxes`, so de-identification, filtering and OCR code can be tested against exact
-ground truth.
+ground truth. Planted findings (a nodule, an enlarged heart, a pleural effusion: :data:`FINDINGS`) come with
+their boxes in :attr:`PhantomTruth.findings`, for training and testing models.
 
 Everything, including UIDs, dates and times, is drawn from the ``numpy.random.Generator`` passed in, so a
 given seed always yields byte-identical files (on the same library versions and fonts).
@@ -21,6 +22,7 @@ True
 
 from cxrlab.dicom.phantom.anatomy import chest_reference_boxes
 from cxrlab.dicom.phantom.corpus import generate_phantoms
+from cxrlab.dicom.phantom.findings import FINDINGS
 from cxrlab.dicom.phantom.generate import generate_phantom
 from cxrlab.dicom.phantom.header import CR_IMAGE_STORAGE, DX_PRESENTATION_STORAGE
 from cxrlab.dicom.phantom.outliers import OUTLIER_CLASSES
@@ -29,6 +31,7 @@ from cxrlab.dicom.phantom.truth import PhantomTruth
 __all__ = [
     "CR_IMAGE_STORAGE",
     "DX_PRESENTATION_STORAGE",
+    "FINDINGS",
     "OUTLIER_CLASSES",
     "PhantomTruth",
     "chest_reference_boxes",

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from cxrlab.dicom.phantom.findings import heart_scale, plant_findings
+
 __all__ = ["chest_reference_boxes"]
 
 _F32 = np.float32
@@ -62,8 +64,21 @@ def _grid(h: int, w: int, scale: float, cx: float, cy: float) -> tuple[np.ndarra
     return np.broadcast_to(X, (h, w)), np.broadcast_to(Y, (h, w))
 
 
-def _chest_frontal(rng: np.random.Generator, X: np.ndarray, Y: np.ndarray, pediatric: bool) -> np.ndarray:
-    """Attenuation map (about 0..1) of a frontal (PA/AP) chest radiograph."""
+def _chest_frontal(
+    rng: np.random.Generator,
+    X: np.ndarray,
+    Y: np.ndarray,
+    pediatric: bool,
+    *,
+    heart_scale: tuple[float, float] = (1.0, 1.0),
+    geometry: dict | None = None,
+) -> np.ndarray:
+    """Attenuation map (about 0..1) of a frontal (PA/AP) chest radiograph.
+
+    *heart_scale* widens the heart (Cardiomegaly, :mod:`cxrlab.dicom.phantom.findings`) without changing the random
+    numbers drawn; when *geometry* is a dict, the heart, lung, dome and below-diaphragm maps are stored in it for
+    planting findings.
+    """
     j = lambda s: float(rng.uniform(-s, s))  # noqa: E731 - tiny jitter helper
     shape = X.shape
     # Body envelope: trunk, neck, shoulders (and sometimes arms at the sides).
@@ -91,7 +106,10 @@ def _chest_frontal(rng: np.random.Generator, X: np.ndarray, Y: np.ndarray, pedia
     rl = _ellipse(X, Y, -0.21 + j(0.01), -0.06, 0.16 + j(0.01), 0.36, edge=0.1)
     ll = _ellipse(X, Y, 0.21 + j(0.01), -0.06, 0.155 + j(0.01), 0.36, edge=0.1)
     heart_rx = (0.23 if pediatric else 0.2) + j(0.01)
-    heart = _ellipse(X, Y, 0.05 + j(0.015), 0.06 + j(0.01), heart_rx, 0.16 + j(0.01), edge=0.15)
+    heart_cx, heart_cy, heart_ry = 0.05 + j(0.015), 0.06 + j(0.01), 0.16 + j(0.01)
+    heart = _ellipse(X, Y, heart_cx, heart_cy, heart_rx * heart_scale[0], heart_ry * heart_scale[1], edge=0.15)
+    if geometry is not None:
+        geometry.update(heart=heart, below=below, dome=dome, lungs=(rl, ll))
     lungs = np.maximum(rl, ll) * (1.0 - below) * (1.0 - heart)
     markings = _texture(rng, shape, 28)
     att = att - lungs * (0.27 + 0.03 * markings)
@@ -190,9 +208,22 @@ def _other_part(rng: np.random.Generator, X: np.ndarray, Y: np.ndarray, part: st
 
 
 def _synthesize(
-    rng: np.random.Generator, rows: int, cols: int, outlier: str | None, other_part: str, facing: int
+    rng: np.random.Generator,
+    rows: int,
+    cols: int,
+    outlier: str | None,
+    other_part: str,
+    facing: int,
+    *,
+    findings: list[str] | None = None,
+    finding_rng: np.random.Generator | None = None,
+    boxes: list[dict] | None = None,
 ) -> np.ndarray:
-    """Return the display image (float32, 0 = black, 1 = white in MONOCHROME2 sense) at full size."""
+    """Return the display image (float32, 0 = black, 1 = white in MONOCHROME2 sense) at full size.
+
+    *findings* (names of :data:`~cxrlab.dicom.phantom.findings.FINDINGS`, frontal adult chests only) are drawn
+    from *finding_rng* and their boxes appended to *boxes*; without them the random stream is unchanged.
+    """
     low_quality = outlier == "low_quality"
     long_side = int(rng.integers(90, 160)) if low_quality else 448
     f = long_side / max(rows, cols)
@@ -209,6 +240,14 @@ def _synthesize(
         att = _chest_lateral(rng, X, Y, facing)
     elif outlier == "other_body_part":
         att = _other_part(rng, X, Y, other_part)
+    elif findings:
+        frng = finding_rng if finding_rng is not None else np.random.default_rng(0)
+        geometry: dict = {}
+        att = _chest_frontal(rng, X, Y, False, heart_scale=heart_scale(frng, findings), geometry=geometry)
+        att, planted = plant_findings(frng, att, X, Y, geometry, findings,
+                                      scale=(scale * min(h, w), cols / w, rows / h))
+        if boxes is not None:
+            boxes.extend(planted)
     else:
         att = _chest_frontal(rng, X, Y, outlier == "pediatric")
     # Optional exposure gradient along one edge (heel effect / collimator shading).

@@ -16,6 +16,7 @@ import numpy as np
 import pydicom
 from pydicom.dataset import FileDataset
 
+from cxrlab.dicom.phantom.findings import draw_findings
 from cxrlab.dicom.phantom.generate import _generate
 from cxrlab.dicom.phantom.outliers import _resolve_outlier, mislabel_header
 from cxrlab.dicom.phantom.people import _new_study, _Patient, _Study
@@ -41,6 +42,7 @@ def generate_phantoms(
     text_prob: float = 0.3,
     outlier_prob: float = 0.15,
     mislabel_prob: float = 0.0,
+    finding_prob: float = 0.0,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> list[PhantomTruth]:
     """Write *n* phantoms under *out_dir* plus ``truth.json``; deterministic in *seed*.
@@ -63,6 +65,11 @@ def generate_phantoms(
         Probability that an outlier's header looks like an adult frontal chest film's
         (:func:`~cxrlab.dicom.phantom.outliers.mislabel_header`), drawn from a stream of its own: 0 leaves every
         file as without this option.
+    finding_prob : float, optional
+        Probability of each planted finding (:data:`~cxrlab.dicom.phantom.findings.FINDINGS`: a nodule, an
+        enlarged heart, a pleural effusion, drawn independently) on each adult frontal chest (not on outliers),
+        with their boxes in ``truth.findings``. Drawn from a stream of their own: 0 leaves every file as without
+        this option.
     on_progress : callable, optional
         Called as ``on_progress(done, n)`` after each file.
 
@@ -93,6 +100,8 @@ def generate_phantoms(
             else:
                 study = _new_study(rng, patient.material, studies[-1].date + dt.timedelta(days=gap))
                 studies.append(study)
+        finding_rng = np.random.default_rng([seed, i, 2])
+        findings = draw_findings(finding_rng, finding_prob) if resolved is None else []
         ds, truth, patient, study = _generate(
             rng,
             i,
@@ -102,6 +111,8 @@ def generate_phantoms(
             burned_text=None,
             patient=patient,
             study=study,
+            findings=findings,
+            finding_rng=finding_rng,
         )
         if pnum == len(patients) + 1:
             patients.append((patient, [study], pnum))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import EllipsisType
 
 import numpy as np
@@ -27,8 +28,11 @@ def _generate(
     burned_text: bool | None,
     patient: _Patient | None,
     study: _Study | None,
+    findings: list[str] | None = None,
+    finding_rng: np.random.Generator | None = None,
 ) -> tuple[FileDataset, PhantomTruth, _Patient, _Study]:
-    """Generate one phantom for a given outlier class, optionally reusing a patient and study."""
+    """Generate one phantom for a given outlier class, optionally reusing a patient and study; *findings* are
+    planted (adult frontal chests only) from *finding_rng*."""
     u_text = rng.random()
     burn = (u_text < text_prob) if burned_text is None else bool(burned_text)
     other_part = _pick(rng, _OTHER_PARTS)
@@ -46,7 +50,9 @@ def _generate(
     rows, cols = _image_size(rng, size_range)
     bits = int(rng.integers(10, 17))
     mono1 = bool(rng.random() < 0.4)
-    disp = _synthesize(rng, rows, cols, outlier, other_part, facing)
+    planted: list[dict] = []
+    disp = _synthesize(rng, rows, cols, outlier, other_part, facing,
+                       findings=findings if outlier is None else None, finding_rng=finding_rng, boxes=planted)
     pixels = _to_stored(rng, disp, bits, mono1, outlier == "low_quality")
     del disp
     ds.SamplesPerPixel = 1
@@ -107,6 +113,7 @@ def _generate(
         photometric=str(ds.PhotometricInterpretation),
         modality=study.modality,
         patient_id=patient.patient_id,
+        findings=planted,
     )
     ds.filename = truth.file
     return ds, truth, patient, study
@@ -121,6 +128,7 @@ def generate_phantom(
     outlier_prob: float = 0.15,
     outlier: str | None | EllipsisType = ...,
     burned_text: bool | None = None,
+    findings: Sequence[str] = (),
 ) -> tuple[FileDataset, PhantomTruth]:
     """Generate one synthetic chest X-ray DICOM dataset with its ground truth.
 
@@ -142,6 +150,10 @@ def generate_phantom(
         Force burned-in text on or off; None draws with *text_prob*. The random stream consumed does not
         depend on this, so the same seed with and without text differs only inside the text boxes (and in
         BurnedInAnnotation).
+    findings : sequence of str, optional
+        Findings to plant (:data:`~cxrlab.dicom.phantom.findings.FINDINGS`) on an adult frontal chest (ignored
+        on an outlier); their boxes are in ``truth.findings``. Drawn from a child of *rng*'s seed sequence, so the
+        rest of the image is the one drawn without them.
 
     Returns
     -------
@@ -166,5 +178,7 @@ def generate_phantom(
         burned_text=burned_text,
         patient=None,
         study=None,
+        findings=list(findings),
+        finding_rng=np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0]) if findings else None,
     )
     return ds, truth

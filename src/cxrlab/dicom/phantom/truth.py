@@ -46,6 +46,9 @@ class PhantomTruth:
     header_mislabelled : bool
         The outlier's header was made to look like an adult frontal chest film's
         (:func:`~cxrlab.dicom.phantom.outliers.mislabel_header`): only its pixels tell.
+    findings : list of dict
+        Planted findings (:mod:`cxrlab.dicom.phantom.findings`): ``{"label", "box"}`` with the VinDr-CXR label
+        name and ``[x_min, y_min, x_max, y_max]`` in pixels (float, max exclusive). Empty without findings.
     """
 
     file: str
@@ -61,6 +64,7 @@ class PhantomTruth:
     modality: str
     patient_id: str
     header_mislabelled: bool = False
+    findings: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (tuples become lists).

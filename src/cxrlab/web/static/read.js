@@ -402,25 +402,38 @@ $("unusable").addEventListener("click", () => askUnusable());
 const historyDialog = $("history-dialog");
 const historyList = $("history-list");
 const HISTORY_SHOWN = 10;
+const historyPage = { newer: $("history-newer"), older: $("history-older") };
 
-/** List the reader's newest submitted reads of this project (H); each reopenable one is a button. */
-async function openHistory() {
+/** List the reader's submitted reads of this project, newest first, a page of HISTORY_SHOWN from *offset* (H; Older
+ * and Newer page through all of them in place); each reopenable one is a button. */
+async function openHistory(offset = 0) {
   if (state.busy) return;
   $("history-message").textContent = "";
   historyList.replaceChildren();
-  historyDialog.showModal();
-  const reads = await api.get(`/api/tasks?state=submitted&mine=1&kind=read&project_id=${projectId}&limit=${HISTORY_SHOWN}`);
+  if (!historyDialog.open) historyDialog.showModal();
+  // one more than shown: whether an older page exists, without counting them all
+  const page = await api.get(`/api/tasks?state=submitted&mine=1&kind=read&project_id=${projectId}`
+    + `&limit=${HISTORY_SHOWN + 1}&offset=${offset}`);
+  const reads = page.slice(0, HISTORY_SHOWN);
   cache.prefetch(reads.filter((t) => !t.frozen).slice(0, 3).map((t) => t.image.image_id));
   historyList.replaceChildren(...reads.map((t) => {
-    const when = t.submitted_at ? new Date(t.submitted_at).toLocaleTimeString() : "";
+    const when = t.submitted_at ? new Date(t.submitted_at).toLocaleString() : "";
     const text = `${t.image.image_id.slice(0, 12)}… · ${when} · ${t.marks.labels.join(", ") || "no label"}`
       + ` · ${t.marks.boxes.length} box${t.marks.boxes.length === 1 ? "" : "es"}`;
     return el("li", {}, t.frozen
       ? el("span", { class: "frozen", title: t.frozen, text: `${text} — frozen` })
       : el("button", { type: "button", class: "link", "aria-label": `Reopen ${text}`, onclick: () => reopenHere(t) }, text));
   }));
+  historyPage.newer.hidden = offset === 0;
+  historyPage.older.hidden = page.length <= HISTORY_SHOWN;
+  historyPage.newer.onclick = () => openHistory(Math.max(0, offset - HISTORY_SHOWN)).catch(historyFailed);
+  historyPage.older.onclick = () => openHistory(offset + HISTORY_SHOWN).catch(historyFailed);
   if (!reads.length) $("history-message").textContent = "No submitted read yet.";
-  historyList.querySelector("button")?.focus();
+  (historyList.querySelector("button") ?? (historyPage.older.hidden ? historyPage.newer : historyPage.older)).focus();
+}
+
+function historyFailed(err) {
+  $("history-message").textContent = err.detail ?? String(err);
 }
 
 /** Reopen the submitted read *t* and show it here, before the task that was on screen. */
