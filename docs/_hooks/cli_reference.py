@@ -54,6 +54,10 @@ EXAMPLES: dict[str, list[str]] = {
                "cxrlab filter run -w /shared/ws --scheduler tcp://10.0.0.1:8786",
                "cxrlab filter queue -w ws",
                "cxrlab filter verify 588bdc491982bb513faed3440b90e13c --outlier lateral --author vera -w ws",
+               "cxrlab filter queue -w ws --queue text",
+               "cxrlab filter verify 6b55b8aa06c699ce8d4b22a5168b6a67 --text redact --box 20,24,120,56 --author vera "
+               "-w ws",
+               "cxrlab filter verify da8567e0ca40c44173e90e61c2a62dfe --set-aside return --author vera -w ws",
                "cxrlab filter train -w ws --epochs 8 -o ws/models/filter.onnx"],
     "stats": ["cxrlab stats table2 v1 -w ws",
               "cxrlab stats table2 --annotations annotations_train.csv.gz --image-labels image_labels_train.csv "
