@@ -2,7 +2,7 @@
 
 Layout (docs, "The workspace")::
 
-    cxrlab.toml  catalog.db  secret.key  raw/  images/  quarantine/  review/  exports/
+    cxrlab.toml  catalog.db  secret.key  raw/  images/  quarantine/  review/  thumbs/  exports/
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from cxrlab.runtime.files import atomic_write_bytes, private_file
 __all__ = ["Settings", "Workspace", "init_workspace", "open_workspace", "parse_settings"]
 
 SETTINGS_FILE = "cxrlab.toml"
-SUBDIRS = ("raw", "images", "quarantine", "review", "exports")
+SUBDIRS = ("raw", "images", "quarantine", "review", "thumbs", "exports")
 
 
 @dataclass(config=ConfigDict(strict=True, validate_assignment=True))

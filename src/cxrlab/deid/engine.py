@@ -12,6 +12,7 @@ import os
 import re
 import struct
 from collections import Counter
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -118,12 +119,16 @@ class TextOptions:
         Long side of the rendering scanned for small text and read by recognition.
     threads : int
         onnxruntime threads per worker process.
+    thumbs_dir : Path, optional
+        Where a held image's triage thumbnail goes (``<image_id>.jpg``, :mod:`cxrlab.dicom.thumbnail`), made from
+        the decode the scan did; None writes none.
     """
 
     review_dir: Path
     max_side: int = 512
     hi_side: int = 1024
     threads: int = 1
+    thumbs_dir: Path | None = None
 
 
 class _Context:
@@ -511,9 +516,21 @@ def _handle_text(result: DeidResult, src: Path, dst: Path, opts: TextOptions, *,
             "image_id": result.image_id, "decision": "review", "reason": "doubtful burned-in text",
             "candidates": [{"box": list(c.box), "status": c.status} for c in scan.candidates],
         }, indent=2))
+        if opts.thumbs_dir is not None:
+            _write_thumbnail(opts.thumbs_dir, result.image_id, full, src)
         return True
     _write_redacted(result, full, src, dst, scan.boxes, margin=default_margin(scan.shape), stage=stage)
     return True
+
+
+def _write_thumbnail(folder: Path, image_id: str, full: Dataset, src: Path) -> None:
+    """The triage thumbnail of a held image, from the pixels the scan decoded; a failure only leaves it missing
+    (the triage page renders it when asked)."""
+    from cxrlab.dicom.io import read_pixels
+    from cxrlab.dicom.thumbnail import render_thumbnail, thumbnail_path, write_thumbnail
+
+    with suppress(Exception):  # a thumbnail never stops de-identification
+        write_thumbnail(thumbnail_path(folder, image_id), render_thumbnail(read_pixels(full, path=src), full))
 
 
 def _write_redacted(result: DeidResult, full: Dataset, src: Path, dst: Path, boxes: list, *, margin: int,

@@ -53,7 +53,7 @@ def run_deid(
 
     Burned-in text is scanned when *text* is True, or when it is None and the ``[ocr]`` extra is installed:
     confirmed text is redacted (a ``redactions`` row), doubtful images become ``flagged_text`` with a preview in
-    ``review/``.
+    ``review/`` and their triage thumbnail in ``thumbs/``.
     """
     t0 = time.perf_counter()
     report = StageReport("deid")
@@ -71,7 +71,7 @@ def run_deid(
         remove_stale_temporaries(ws.path("images"))
         opts = None
         if text or (text is None and ocr_available()):
-            opts = TextOptions(review_dir=ws.path("review"))
+            opts = TextOptions(review_dir=ws.path("review"), thumbs_dir=ws.path("thumbs"))
         elif text is None:
             report.notes.append("burned-in text was NOT scanned: install the [ocr] extra")
         _run(ws, items, report, executor or Executor(), key, profile, on_progress, opts)

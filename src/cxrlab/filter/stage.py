@@ -3,7 +3,9 @@
 
 Header rules first (:func:`cxrlab.filter.rules.check_header`, catalog columns only); the images they keep then go
 to the model when one is given (:class:`cxrlab.filter.model.FilterModel`, run in the executor's workers: decode,
-render, network), which decides each one (:func:`cxrlab.filter.model.decide`). A seeded random sample of the
+render, network), which decides each one (:func:`cxrlab.filter.model.decide`). From the same decode each worker
+writes the image's triage thumbnail, ``thumbs/<image_id>.jpg`` (:mod:`cxrlab.dicom.thumbnail`), so that the
+grid triage page never decodes a full-size file again. A seeded random sample of the
 images the model accepts (:data:`DEFAULT_AUDIT_FRACTION`) waits for verification too, so that what the model
 misses can be estimated (VinDr-CXR data descriptor, "Data filtering": readers verify case by case and remove what
 the algorithm missed).
@@ -21,15 +23,17 @@ from sqlalchemy.orm import Session
 
 from cxrlab.catalog.models import Event, FilterScore, Image, ImageState
 from cxrlab.catalog.workspace import Workspace
+from cxrlab.dicom.io import read_dataset, read_pixels
+from cxrlab.dicom.thumbnail import THUMB_FOLDER, render_thumbnail, thumbnail_path, write_thumbnail
 from cxrlab.errors import FileError
 from cxrlab.filter.classes import AUDIT
 from cxrlab.filter.model import DEFAULT_THRESHOLD, FilterModel, Prediction, decide
-from cxrlab.filter.render import load_input
+from cxrlab.filter.render import IMAGE_SUFFIXES, input_from_dataset, load_input
 from cxrlab.filter.rules import FilterRules, check_header
 from cxrlab.runtime.executor import Executor, batches
 from cxrlab.runtime.report import ProgressCallback, StageReport
 
-__all__ = ["DEFAULT_AUDIT_FRACTION", "audit_draw", "run_filter", "score_file", "workspace_model"]
+__all__ = ["DEFAULT_AUDIT_FRACTION", "audit_draw", "run_filter", "score_and_thumb", "score_file", "workspace_model"]
 
 #: Fraction of the images the model accepts that are drawn for verification anyway (the audit sample).
 DEFAULT_AUDIT_FRACTION = 0.02
@@ -76,6 +80,35 @@ def score_file(path: str | Path, model_path: str | Path, threads: int = 1) -> Pr
         return exc.reason
     except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
         return f"could not be rendered for the model ({type(exc).__name__})"
+
+
+def score_and_thumb(
+    item: tuple[str | Path, str | Path | None], model_path: str | Path, threads: int = 1
+) -> tuple[Prediction | str, bool]:
+    """Worker: :func:`score_file` of ``item[0]``, and its thumbnail written to ``item[1]`` from the same decode.
+
+    Returns ``(prediction or reason, thumbnail written)``. A DICOM file is read and decoded once, for both the
+    model's input and the thumbnail (:func:`cxrlab.dicom.thumbnail.render_thumbnail`); a PNG, or no thumbnail
+    path, is :func:`score_file` alone. A thumbnail that cannot be rendered or written is only missing (the triage
+    page renders it when asked); it never changes the decision. Never raises for a bad image file.
+    """
+    path, thumb = Path(item[0]), item[1]
+    if thumb is None or path.suffix.lower() in IMAGE_SUFFIXES:
+        return score_file(path, model_path, threads), False
+    model = _model(str(model_path), threads)
+    try:
+        ds = read_dataset(path)
+        prediction = model.predict(input_from_dataset(ds, path=path))  # decodes; pydicom keeps the pixels
+    except FileError as exc:
+        return exc.reason, False
+    except Exception as exc:  # noqa: BLE001 - one bad file never stops the batch
+        return f"could not be rendered for the model ({type(exc).__name__})", False
+    try:
+        write_thumbnail(thumb, render_thumbnail(read_pixels(ds, path=path), ds))
+        written = True
+    except Exception:  # noqa: BLE001 - a missing thumbnail is rendered on demand; the decision stands
+        written = False
+    return prediction, written
 
 
 def run_filter(
@@ -171,14 +204,27 @@ def _score(
     on_progress: ProgressCallback | None,
 ) -> None:
     """Run the model over *items* in the executor and record each decision (one transaction per batch)."""
-    paths = [ws.root / rel for _, _, rel, _ in items]
-    results = executor.map(score_file, paths, str(model.path), 1, chunksize=2)
+    folder = ws.path(THUMB_FOLDER)
+    work = [(ws.root / rel, _thumb_for(folder, image_id)) for _, image_id, rel, _ in items]
+    results = executor.map(score_and_thumb, work, str(model.path), 1, chunksize=2)
     pairs = ((item, res) for item, (_, res) in zip(items, results, strict=True))
+    missing = 0
     for batch in batches(pairs, BATCH, total=len(items), on_progress=on_progress):
         with ws.transaction() as session:
-            for (pk, image_id, _rel, age_known), result in batch:
+            for (pk, image_id, _rel, age_known), (result, written) in batch:
+                missing += not written
                 _record(session, pk, image_id, age_known, result, model, report, population=population,
                         threshold=threshold, audit_fraction=audit_fraction, audit_seed=audit_seed)
+    if missing:
+        report.notes.append(f"{missing} triage thumbnail(s) not written (rendered when the triage page asks)")
+
+
+def _thumb_for(folder: Path, image_id: str) -> Path | None:
+    """Where the thumbnail of *image_id* goes, or None when the id cannot name a file (no thumbnail then)."""
+    try:
+        return thumbnail_path(folder, image_id)
+    except ValueError:
+        return None
 
 
 def _record(

@@ -14,6 +14,10 @@ Three queues feed the web app's grid triage page (``/triage``) and ``cxrlab filt
 Blinding and PHI: a :class:`TriageItem` carries the catalog id, the pseudonymous ``image_id``, the image size,
 a reason *code* and, for text, the candidate boxes as coordinates. Never a header value, a path, a reader id or
 recognised text. Every decision is an :class:`~cxrlab.catalog.models.Event` with its author.
+
+Thumbnails: the page's thumbnails are the stored ``thumbs/<image_id>.jpg`` (:mod:`cxrlab.dicom.thumbnail`),
+written by the filter stage and, for images held for text, by de-identification; a text decision removes the one
+made from the source.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from sqlalchemy.orm import Session
 from cxrlab.catalog.db import transaction
 from cxrlab.catalog.models import Event, FilterScore, Image, ImageState, Redaction
 from cxrlab.catalog.workspace import Workspace
+from cxrlab.dicom.thumbnail import THUMB_FOLDER, remove_thumbnail
 from cxrlab.errors import ConflictError, FileError, NotFoundError
 from cxrlab.filter.classes import AUDIT
 
@@ -250,6 +255,9 @@ def record_text_decision(
                 detail["boxes"] = boxes_out
         session.add(Event(image_pk=img.id, stage="deid", action=f"text.{action}", author=author.strip(),
                           detail=detail))
+    # The stored thumbnail showed the source's pixels, burned-in text included: gone with the decision (a
+    # redacted image's thumbnail is written again by the filter stage, or by the triage page when asked).
+    remove_thumbnail(ws.path(THUMB_FOLDER), img.image_id or "")
     return img
 
 

@@ -18,6 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cxrlab.annotate.setaside import decide_set_aside
 from cxrlab.catalog.models import INT_MAX
+from cxrlab.dicom.thumbnail import (
+    THUMB_FOLDER,
+    THUMB_SIZE,
+    read_thumbnail,
+    thumbnail_path,
+    write_thumbnail,
+)
 from cxrlab.errors import ConflictError, FileError, NotFoundError
 from cxrlab.filter.classes import OUTLIER_CLASSES
 from cxrlab.filter.triage import (
@@ -162,14 +169,42 @@ def api_render(
 ) -> Response:
     """The pixels of an image waiting in a queue, rendered (JPEG, the display pipeline's default window): the
     thumbnails and the large view. An image held for text has no de-identified file yet: its source's pixels
-    are rendered, and its header never leaves the server."""
+    are rendered, and its header never leaves the server.
+
+    At the grid's size (``max_size`` 256) the stored thumbnail ``thumbs/<image_id>.jpg`` is sent when there is
+    one (the filter stage and de-identification write it from the decode they do anyway): the file it shows is
+    only ``stat``-ed (it must still exist, and not be newer than the thumbnail), never read, so a page of 48
+    thumbnails costs 48 small reads instead of 48 full decodes. A missing or stale thumbnail is rendered from the
+    file as before and stored for the next request. Other sizes (the large view) are rendered each time, with the
+    in-process cache.
+    """
     from cxrlab.dicom.display import encode, to_uint8
 
-    path = triage_file(workspace, triage_image(session, pk))
+    img = triage_image(session, pk)
+    path = triage_file(workspace, img)
+    image_id = img.image_id or ""
     session.close()
-    data = request.app.state.pixel_cache.rendered(
-        path, ("triage", max_size), lambda: encode(to_uint8(path, max_size=max_size), "jpeg"))
-    return Response(content=data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+    headers = {"Cache-Control": "private, max-age=3600"}
+
+    def render() -> bytes:  # at THUMB_SIZE: the bytes render_thumbnail stores
+        return request.app.state.pixel_cache.rendered(
+            path, ("triage", max_size), lambda: encode(to_uint8(path, max_size=max_size), "jpeg"))
+
+    if max_size != THUMB_SIZE:
+        return Response(content=render(), media_type="image/jpeg", headers=headers)
+    try:
+        thumb = thumbnail_path(workspace.path(THUMB_FOLDER), image_id)
+    except ValueError:
+        thumb = None
+    data = read_thumbnail(thumb, source=path) if thumb is not None else None
+    if data is None:
+        data = render()
+        if thumb is not None:
+            try:
+                write_thumbnail(thumb, data)
+            except OSError as exc:  # served anyway; the next request renders it again
+                log.warning("triage thumbnail %s not stored: %s", thumb.name, exc.strerror)
+    return Response(content=data, media_type="image/jpeg", headers=headers)
 
 
 def _apply(session: SessionDep, workspace: WorkspaceDep, d: DecisionIn, author: str) -> ResultOut:
