@@ -88,6 +88,30 @@ class TestRunFilterWithModel:
         assert all(img.state == ImageState.NEEDS_VERIFICATION for img in audited)
         assert audit_draw("abc", 0) == audit_draw("abc", 0) != audit_draw("abc", 1)
 
+    def test_a_thumbnail_for_every_image_the_model_decided(self, unsure: Path, tmp_path: Path) -> None:
+        """``filter run`` writes ``thumbs/<image_id>.jpg`` from the decode it does for the model: one per image it
+        decided, the bytes the triage route rendered before (same window and size), and no temporary left; an
+        unreadable file gets none (the triage route answers for it as before)."""
+        from cxrlab.dicom.display import encode, to_uint8
+
+        ws, truths = _workspace(tmp_path, n=8)
+        with ws.sessions() as s:
+            bad = s.scalars(select(Image).order_by(Image.id)).first()
+            (ws.root / bad.deid_path).write_bytes(b"garbage")
+            bad_id = bad.image_id
+        for f in ws.path("thumbs").iterdir():
+            f.unlink()
+        report = run_filter(ws, model=unsure, audit_fraction=0.0, executor=Executor(2))
+        assert sum(report.counts.values()) == len(truths)
+        with ws.sessions() as s:
+            decided = {img.image_id: img for img in s.scalars(select(Image)) if img.image_id != bad_id}
+        assert sorted(p.name for p in ws.path("thumbs").iterdir()) == sorted(f"{i}.jpg" for i in decided)
+        for image_id, img in decided.items():
+            assert img.state == ImageState.NEEDS_VERIFICATION
+            data = ws.path("thumbs", f"{image_id}.jpg").read_bytes()
+            assert data == encode(to_uint8(ws.root / img.deid_path, max_size=256), "jpeg")
+        assert any("1 triage thumbnail(s) not written" in n for n in report.notes)
+
     def test_bad_file_does_not_stop_the_batch(self, model: Path, tmp_path: Path) -> None:
         ws, truths = _workspace(tmp_path, n=6)
         with ws.sessions() as s:

@@ -31,6 +31,7 @@ from cxrlab.filter.model import DEFAULT_THRESHOLD, FilterModel, Prediction, deci
 from cxrlab.filter.render import IMAGE_SUFFIXES, input_from_dataset, load_input
 from cxrlab.filter.rules import FilterRules, check_header
 from cxrlab.runtime.executor import Executor, batches
+from cxrlab.runtime.files import remove_stale_temporaries
 from cxrlab.runtime.report import ProgressCallback, StageReport
 
 __all__ = ["DEFAULT_AUDIT_FRACTION", "audit_draw", "run_filter", "score_and_thumb", "score_file", "workspace_model"]
@@ -182,6 +183,7 @@ def run_filter(
             if on_progress and loaded is None:
                 on_progress(n, len(images))
     if loaded is not None:
+        remove_stale_temporaries(ws.path(THUMB_FOLDER))  # of a killed run (never a thumbnail's name)
         report.notes.append(f"model {loaded.short_id} ({loaded.path.name}), threshold {threshold:g}, "
                             f"audit {audit_fraction:.1%}")
         _score(ws, loaded, to_score, report, executor or Executor(), population=rules.population, threshold=threshold,

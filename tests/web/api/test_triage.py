@@ -7,6 +7,7 @@ clear 4xx answers that change nothing; a decision on an image that waits in no q
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -204,3 +205,101 @@ def test_render_is_a_jpeg_of_a_waiting_image(api: Api) -> None:
     for pk in (api.tw.filter[0], api.tw.text[0], api.tw.unusable[0]):
         r = api.get(f"/api/triage/images/{pk}/render?max_size=64")
         assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg" and r.content[:2] == b"\xff\xd8"
+
+
+@pytest.fixture(scope="module")
+def thumbs_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    """A workspace of its own: these tests damage image files."""
+    tw = build_triage_workspace(tmp_path_factory.mktemp("triage-thumbs"), n_filter=3, n_text=1, n_unusable=0)
+    a = Api(tw)
+    yield a
+    a.client.close()
+    tw.workspace.engine.dispose()
+
+
+def _fresh_cache(api: Api) -> None:
+    """Forget the in-process render cache, so an answer can only come from the stored thumbnail or the file."""
+    from cxrlab.web.pixels import PixelCache
+
+    api.client.app.state.pixel_cache = PixelCache()
+
+
+def _image(api: Api, pk: int) -> Image:
+    with api.tw.workspace.sessions() as session:
+        return session.get(Image, pk)
+
+
+def test_the_stored_thumbnail_is_served_without_reading_the_image(thumbs_api: Api) -> None:
+    """First request: rendered from the file (the same bytes as before thumbnails were stored) and stored as
+    ``thumbs/<image_id>.jpg``. Then the file's bytes are destroyed in place (same size, modification time put
+    back): the thumbnail still answers, byte for byte, so the route did not read the file. That is acceptable:
+    the route only shows an image's pixels, which a file is not expected to change in place after it was
+    written (de-identified files are written once, through a rename; a rewrite gets a new modification time and
+    makes the thumbnail stale, see the next test); the file is still ``stat``-ed, so a removed file is a 404."""
+    from cxrlab.dicom.display import encode, to_uint8
+
+    ws = thumbs_api.tw.workspace
+    img = _image(thumbs_api, thumbs_api.tw.filter[0])
+    deid, thumb = ws.root / img.deid_path, ws.path("thumbs", f"{img.image_id}.jpg")
+    assert not thumb.exists()
+    expected = encode(to_uint8(deid, max_size=256), "jpeg")
+    r = thumbs_api.get(f"/api/triage/images/{img.id}/render")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg" and r.content == expected
+    assert thumb.read_bytes() == expected and not [p for p in ws.path("thumbs").iterdir() if p.suffix == ".tmp"]
+
+    st = deid.stat()
+    deid.write_bytes(b"\x00" * st.st_size)
+    os.utime(deid, ns=(st.st_atime_ns, st.st_mtime_ns))
+    _fresh_cache(thumbs_api)
+    r = thumbs_api.get(f"/api/triage/images/{img.id}/render?max_size=256")
+    assert r.status_code == 200 and r.content == expected
+    deid.unlink()
+    assert thumbs_api.get(f"/api/triage/images/{img.id}/render").status_code == 404
+
+
+def test_a_stale_or_broken_thumbnail_is_rendered_again(thumbs_api: Api) -> None:
+    from cxrlab.dicom.display import encode, to_uint8
+
+    ws = thumbs_api.tw.workspace
+    img = _image(thumbs_api, thumbs_api.tw.filter[1])
+    deid, thumb = ws.root / img.deid_path, ws.path("thumbs", f"{img.image_id}.jpg")
+    expected = encode(to_uint8(deid, max_size=256), "jpeg")
+    thumb.write_bytes(b"\xff\xd8 stored \xff\xd9")  # newer than the file: served as is
+    _fresh_cache(thumbs_api)
+    assert thumbs_api.get(f"/api/triage/images/{img.id}/render").content == b"\xff\xd8 stored \xff\xd9"
+    st = deid.stat()
+    os.utime(thumb, ns=(st.st_atime_ns, st.st_mtime_ns - 1_000_000_000))  # the file was written after it
+    _fresh_cache(thumbs_api)
+    assert thumbs_api.get(f"/api/triage/images/{img.id}/render").content == expected
+    assert thumb.read_bytes() == expected  # stored again
+    thumb.write_bytes(b"\xff\xd8 cut sho")  # a file cut short (no end marker)
+    _fresh_cache(thumbs_api)
+    assert thumbs_api.get(f"/api/triage/images/{img.id}/render").content == expected == thumb.read_bytes()
+    # Other sizes (the large view) never come from the stored thumbnail.
+    r = thumbs_api.get(f"/api/triage/images/{img.id}/render?max_size=128")
+    assert r.status_code == 200 and r.content == encode(to_uint8(deid, max_size=128), "jpeg")
+    assert thumb.read_bytes() == expected
+
+
+def test_a_text_decision_removes_the_thumbnail_of_the_source(thumbs_api: Api) -> None:
+    """The thumbnail of an image held for text shows its source's pixels (burned-in text included): it goes
+    with the decision; the released image's thumbnail is rendered from the de-identified file when asked."""
+    from cxrlab.dicom.display import encode, to_uint8
+
+    ws = thumbs_api.tw.workspace
+    img = _image(thumbs_api, thumbs_api.tw.text[0])
+    thumb = ws.path("thumbs", f"{img.image_id}.jpg")
+    r = thumbs_api.get(f"/api/triage/images/{img.id}/render")
+    assert r.status_code == 200 and r.content == encode(to_uint8(ws.root / img.raw_path, max_size=256), "jpeg")
+    assert thumb.read_bytes() == r.content
+    body = {"decisions": [{"image": img.id, "queue": "text", "action": "redact"}]}
+    assert thumbs_api.post("/api/triage/decisions", json=body).json()["results"][0]["status"] == 200
+    assert not thumb.exists()
+
+
+def test_thumbnails_keep_the_role_checks(thumbs_api: Api) -> None:
+    pk = thumbs_api.tw.filter[2]
+    assert thumbs_api.get(f"/api/triage/images/{pk}/render").status_code == 200  # stored now
+    r = thumbs_api.get(f"/api/triage/images/{pk}/render", "reader1")
+    assert r.status_code == 403 and r.headers["content-type"].startswith("application/json")
+    assert thumbs_api.get(f"/api/triage/images/{pk}/render", None).status_code == 401
