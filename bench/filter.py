@@ -22,6 +22,12 @@ Sections:
    the grid triage page of a real ``cxrlab serve``: per page it moves with the arrow keys, marks two images
    lateral and presses Enter, then waits until the next page's thumbnails are all on screen. Timed from the page
    load to the empty queue (key presses and page loads only: no thinking). Goal (issue 15): >= 5 images/s.
+   Before the timed part (not timed) every image gets its stored thumbnail ``thumbs/<image_id>.jpg``, as
+   ``cxrlab filter run`` writes it from the decode it does for the model (:mod:`cxrlab.dicom.thumbnail`);
+   ``--no-thumbs`` leaves them out, so the page renders each thumbnail from its full-size file (the route's
+   fallback, and what every thumbnail cost before they were stored). ``--cold`` empties the OS page cache
+   (``sync; echo 3 > /proc/sys/vm/drop_caches``, root only; it says whether it could) just before the timed part,
+   so the image files, the thumbnails and the catalog are read from the disk again.
 
 The model is ``--model``, or a bootstrap model trained first by ``cxrlab filter train --phantoms --train-n``
 (timed, ``--train-width``; kept in ``--workdir``).
@@ -29,7 +35,8 @@ The model is ``--model``, or a bootstrap model trained first by ``cxrlab filter 
 Usage::
 
     python bench/filter.py --n 500 --workers 2
-    python bench/filter.py --triage
+    python bench/filter.py --triage --cold
+    python bench/filter.py --triage --cold --no-thumbs
 """
 
 from __future__ import annotations
@@ -194,7 +201,46 @@ def _triage_workspace(root: Path, files: list[Path]):  # noqa: ANN202 - (Workspa
     return ws, PASSWORD
 
 
-def triage(files: list[Path], page_size: int) -> None:
+def _thumbs_for(ws, workers: int) -> None:  # noqa: ANN001 - a Workspace
+    """Write every waiting image's stored thumbnail as ``filter run`` does (not timed in the triage section)."""
+    from sqlalchemy import select
+
+    from cxrlab.catalog.models import Image
+    from cxrlab.dicom.thumbnail import THUMB_FOLDER, thumbnail_path
+
+    with ws.sessions() as session:
+        rows = session.execute(select(Image.image_id, Image.deid_path)).all()
+    items = [(path, str(thumbnail_path(ws.path(THUMB_FOLDER), image_id))) for image_id, path in rows]
+    t0 = time.perf_counter()
+    written = sum(ok for _, ok in Executor(workers).map(_write_thumb, items, chunksize=2))
+    print(f"thumbnails: {written} of {len(items)} written as filter run writes them "
+          f"({time.perf_counter() - t0:.1f} s on {workers} workers, not timed below)")
+
+
+def _write_thumb(item: tuple[str, str]) -> bool:
+    from cxrlab.dicom.io import read_dataset, read_pixels
+    from cxrlab.dicom.thumbnail import render_thumbnail, write_thumbnail
+
+    try:
+        ds = read_dataset(item[0])
+        write_thumbnail(item[1], render_thumbnail(read_pixels(ds, path=item[0]), ds))
+    except Exception:  # noqa: BLE001 - counted
+        return False
+    return True
+
+
+def drop_page_cache() -> str:
+    """Empty the OS page cache (``sync; echo 3 > /proc/sys/vm/drop_caches``); what happened, in words."""
+    os.sync()
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+    except OSError as exc:
+        return f"page cache NOT dropped ({exc.strerror}: needs root): files may be read warm"
+    return "page cache dropped (sync; echo 3 > /proc/sys/vm/drop_caches): files read cold from the disk"
+
+
+def triage(files: list[Path], page_size: int, *, thumbs: bool = True, cold: bool = False,
+           workers: int = 2) -> None:
     """Section 4: a scripted verifier clears *files* from the filter queue in pages of *page_size*."""
     from playwright.sync_api import sync_playwright
 
@@ -204,11 +250,17 @@ def triage(files: list[Path], page_size: int) -> None:
 
     ws, password = _triage_workspace(Path(tempfile.mkdtemp(prefix="cxrlab-bench-triage-")) / "ws", files)
     pages = -(-len(files) // page_size)
+    if thumbs:
+        _thumbs_for(ws, workers)
+    else:
+        print("thumbnails: none stored (--no-thumbs): every thumbnail is rendered from its full-size file")
     with start_server(ws, timeout=300) as server, sync_playwright() as p:  # a loaded machine starts slowly
         browser = p.chromium.launch(executable_path=os.environ.get("CXRLAB_CHROMIUM", "/usr/bin/chromium"),
                                     headless=True, args=ARGS)
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
         form_login(page, server.url, "verifier1", password)
+        if cold:
+            print(drop_page_cache())
         t0 = time.perf_counter()
         page.goto(f"{server.url}/triage?queue=filter&size={page_size}")
         for n in range(1, pages + 1):
@@ -225,8 +277,9 @@ def triage(files: list[Path], page_size: int) -> None:
 
         decided = session.scalar(select(func.count(Event.id)).where(Event.action.like("verify.%")))
     ws.engine.dispose()
-    print(f"triage: {decided} images decided in {pages} pages of {page_size} in {seconds:.1f} s: "
-          f"{decided / seconds:.1f} images/s (goal >= 5)")
+    print(f"triage ({'stored thumbnails' if thumbs else 'no stored thumbnails'}, "
+          f"{'cold' if cold else 'warm'} files): {decided} images decided in {pages} pages of {page_size} in "
+          f"{seconds:.1f} s: {decided / seconds:.1f} images/s (goal >= 5)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -246,11 +299,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--triage", action="store_true", help="only the triage speed section (Chromium, no model)")
     p.add_argument("--triage-n", type=int, default=480, help="images the scripted verifier clears")
     p.add_argument("--page-size", type=int, default=48)
+    p.add_argument("--no-thumbs", action="store_true",
+                   help="triage without stored thumbnails (each rendered from its full-size file)")
+    p.add_argument("--cold", action="store_true",
+                   help="empty the OS page cache before the timed triage part (root only; says if it could)")
     a = p.parse_args(argv)
     a.workdir.mkdir(parents=True, exist_ok=True)
     if a.triage:
         files = _phantoms(a.workdir, max(a.n, a.triage_n), tuple(a.size))[:a.triage_n]
-        triage(files, a.page_size)
+        triage(files, a.page_size, thumbs=not a.no_thumbs, cold=a.cold, workers=a.workers)
         return
     model = _model(a)
     side = json.loads(model.with_suffix(".json").read_text())
