@@ -7,9 +7,11 @@ Sections:
    written once to ``--workdir`` (kept for the next run; not timed) and read warm from the page cache. Timed, with
    ``--workers`` processes (the executor ``cxrlab filter run`` uses, each worker running onnxruntime on one thread):
    decode + render (:func:`cxrlab.filter.render.load_input`), then decode + render + model
-   (:func:`cxrlab.filter.stage.score_file`, the per-image work of ``filter run``; the catalog writes are not
-   included). The model's share is the difference. Then model only: the 256 px renders in memory, one image per
-   run of the network (as decisions are made) on ``--workers`` onnxruntime threads, and batches of 64.
+   (:func:`cxrlab.filter.stage.score_file`; the catalog writes are not included), then the same plus the stored
+   triage thumbnail from the same decode (:func:`cxrlab.filter.stage.score_and_thumb`, the per-image work of
+   ``filter run``). The model's share, and the thumbnail's, are the differences. Then model only: the 256 px
+   renders in memory, one image per run of the network (as decisions are made) on ``--workers`` onnxruntime
+   threads, and batches of 64.
    Goals (issue 15): the model adds <= 20 % to decode + render; >= 100 images/s model only.
 2. **Accuracy on held-out phantoms**: ``--holdout`` phantoms drawn with another seed than the training's
    (:func:`cxrlab.filter.train.phantom_examples`), confusion matrix of the decided class and the decisions.
@@ -57,7 +59,7 @@ from cxrlab.dicom.phantom import generate_phantoms
 from cxrlab.filter import FilterModel, decide
 from cxrlab.filter.predict import find_inputs
 from cxrlab.filter.render import load_input
-from cxrlab.filter.stage import score_file
+from cxrlab.filter.stage import score_and_thumb, score_file
 from cxrlab.filter.train import phantom_examples
 from cxrlab.runtime import Executor
 
@@ -103,6 +105,11 @@ def throughput(model: Path, files: list[Path], workers: int) -> None:
     n = len(files)
     print(f"decode + render: {n / t_render:.1f} images/s; decode + render + model: {n / t_full:.1f} images/s "
           f"({workers} workers); the model adds {100 * (t_full - t_render) / t_render:.1f} % to decode + render")
+    with tempfile.TemporaryDirectory(prefix="cxrlab-bench-thumbs-") as folder:
+        items = [(f, Path(folder) / f"{k}.jpg") for k, f in enumerate(files)]
+        t_thumb = _timed(score_and_thumb, items, workers, str(model), 1)
+    print(f"decode + render + model + stored triage thumbnail (what filter run does now): {n / t_thumb:.1f} "
+          f"images/s; the thumbnail adds {100 * (t_thumb - t_full) / t_full:.1f} % to decode + render + model")
     x = np.stack([load_input(f) for f in files[:200]])
     m = FilterModel(model, threads=workers)
     for i in range(5):
