@@ -132,6 +132,21 @@ def throughput(model: Path, files: list[Path], workers: int) -> None:
     per_render = t_render * workers / n
     print(f"per image in one worker (what filter run does): decode + render {per_render * 1000:.0f} ms, model "
           f"{per_model * 1000:.1f} ms on one onnxruntime thread: the model adds {100 * per_model / per_render:.1f} %")
+    from cxrlab.dicom.io import read_dataset, read_pixels
+    from cxrlab.dicom.thumbnail import render_thumbnail, write_thumbnail
+
+    decoded = []
+    for f in files[:40]:
+        ds = read_dataset(f)
+        decoded.append((ds, read_pixels(ds, path=f)))
+    with tempfile.TemporaryDirectory(prefix="cxrlab-bench-thumbs-") as folder:
+        t0 = time.perf_counter()
+        for k, (ds, stored) in enumerate(decoded):
+            write_thumbnail(Path(folder) / f"{k}.jpg", render_thumbnail(stored, ds))
+        per_thumb = (time.perf_counter() - t0) / len(decoded)
+    print(f"stored triage thumbnail from the decoded pixels (render 256 px + JPEG + write), one worker: "
+          f"{per_thumb * 1000:.0f} ms per image: adds {100 * per_thumb / (per_render + per_model):.1f} % to "
+          "decode + render + model")
 
 
 def holdout(model: Path, n: int, seed: int, workers: int, threshold: float) -> None:
