@@ -27,15 +27,16 @@ from cxrlab.cli.common import (
     progress,
 )
 
-stats_app = typer.Typer(help="Release statistics: Table 2, Figures 3-4, NIH co-occurrence.", no_args_is_help=True)
-import_app = typer.Typer(help="Import a public release (VinDr, NIH) into the workspace.", no_args_is_help=True)
-
 
 class BadRowsChoice(StrEnum):
     """What to do with malformed CSV rows."""
 
     raise_ = "raise"
     warn = "warn"
+
+
+stats_app = typer.Typer(help="Release statistics: Table 2, Figures 3-4, NIH co-occurrence.", no_args_is_help=True)
+import_app = typer.Typer(help="Import a public release (VinDr, NIH) into the workspace.", no_args_is_help=True)
 
 
 class BoxMethod(StrEnum):
