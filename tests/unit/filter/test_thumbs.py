@@ -155,3 +155,36 @@ def test_deid_writes_the_thumbnail_of_a_held_image(tmp_path: Path, files: list[P
     assert (tmp_path / "thumbs" / "held1.jpg").read_bytes() == encode(to_uint8(files[1], max_size=256), "jpeg")
     _write_thumbnail(tmp_path / "thumbs", "../bad", full, files[1])  # never raises
     assert sorted(p.name for p in (tmp_path / "thumbs").iterdir()) == ["held1.jpg"]
+
+
+def test_deid_run_writes_thumbnails_of_the_images_it_holds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``cxrlab deid run`` holding an image for text review stores its thumbnail (the source's pixels) beside
+    ``review/``; the text scan is replaced by one that holds every image (the OCR models are not needed)."""
+    from types import SimpleNamespace
+
+    from sqlalchemy import select
+
+    import cxrlab.deid.engine as engine
+    import cxrlab.deid.text as text
+    from cxrlab.catalog import init_workspace
+    from cxrlab.catalog.models import Image, ImageState
+    from cxrlab.deid import run_deid
+    from cxrlab.ingest import run_ingest
+    from cxrlab.runtime import Executor
+
+    generate_phantoms(tmp_path / "in", 2, seed=8, size_range=(300, 360), text_prob=0.0, outlier_prob=0.0)
+    ws = init_workspace(tmp_path / "ws")
+    run_ingest(ws, tmp_path / "in", executor=Executor(1))
+    held = SimpleNamespace(decision="review", shape=(64, 64), boxes=[],
+                           candidates=[SimpleNamespace(box=(1, 2, 10, 12), status="doubtful")])
+    monkeypatch.setattr(engine, "_detector", lambda opts: None)
+    monkeypatch.setattr(text, "scan_dataset", lambda ds, detector: held)
+    report = run_deid(ws, executor=Executor(1), text=True)
+    assert report.counts["flagged_text"] == 2
+    with ws.sessions() as session:
+        images = session.scalars(select(Image)).all()
+    assert {img.state for img in images} == {ImageState.FLAGGED_TEXT}
+    for img in images:
+        thumb = ws.path("thumbs", f"{img.image_id}.jpg")
+        assert thumb.read_bytes() == encode(to_uint8(ws.root / img.raw_path, max_size=256), "jpeg")
+        assert read_thumbnail(thumb, source=ws.root / img.raw_path) is not None
