@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from pydicom.dataset import Dataset
 
-from cxrlab.dicom.display import encode, render_pixels
+from cxrlab.dicom.display import _monochrome, _to_u8, _voi_downsampled, encode, render_pixels
 from cxrlab.runtime.files import atomic_path
 
 __all__ = [
@@ -72,7 +72,26 @@ def render_thumbnail(stored: np.ndarray, ds: Dataset) -> bytes:
     DicomReadError
         Not a greyscale image, or a Modality/VOI LUT that cannot be applied.
     """
+    if (_identity_rescale(ds) and stored.dtype.kind in "ui" and stored.dtype.itemsize <= 2
+            and max(stored.shape[:2]) > THUMB_SIZE):
+        # Modality values equal the stored integers (no Modality LUT, slope 1, intercept 0), and integers below
+        # 2**24 are exact in float32: area averaging and the percentile window of the stored array give what
+        # render_pixels computes from its float64 copy, bit for bit, without the 50 MB copy (a third of the time).
+        photometric = _monochrome(ds)
+        y = _voi_downsampled(stored, ds, window=None, max_size=THUMB_SIZE)
+        return encode(_to_u8(y, invert=photometric == "MONOCHROME1"), "jpeg", quality=QUALITY)
     return encode(render_pixels(stored, ds, max_size=THUMB_SIZE), "jpeg", quality=QUALITY)
+
+
+def _identity_rescale(ds: Dataset) -> bool:
+    """No Modality LUT Sequence, and Rescale Slope/Intercept absent or 1/0 (PS3.3 C.11.1)."""
+    if ds.get("ModalityLUTSequence"):
+        return False
+    try:
+        slope, intercept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
+        return (slope in (None, "") or float(slope) == 1.0) and (intercept in (None, "") or float(intercept) == 0.0)
+    except (TypeError, ValueError):
+        return False  # render_pixels says what is wrong
 
 
 def write_thumbnail(path: str | os.PathLike[str], data: bytes) -> None:

@@ -29,13 +29,22 @@ from cxrlab.runtime.files import remove_stale_temporaries
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
-    """Three small phantoms, the last relabelled MONOCHROME1."""
+    """Six small phantoms: as generated; relabelled MONOCHROME1; with a window of their own; rescaled (slope 2,
+    intercept -1024); with slope 1 and intercept 0 spelled out; and one smaller than a thumbnail."""
     root = tmp_path_factory.mktemp("thumbs")
-    generate_phantoms(root, 3, seed=5, size_range=(300, 420), text_prob=0.0, outlier_prob=0.0)
+    generate_phantoms(root, 6, seed=5, size_range=(300, 420), text_prob=0.0, outlier_prob=0.0)
     found = sorted(root.rglob("*.dcm"))
-    ds = pydicom.dcmread(found[-1])
-    ds.PhotometricInterpretation = "MONOCHROME1"
-    ds.save_as(found[-1])
+    changes = [{}, {"PhotometricInterpretation": "MONOCHROME1"}, {"WindowCenter": "1800", "WindowWidth": "900"},
+               {"RescaleSlope": "2", "RescaleIntercept": "-1024"}, {"RescaleSlope": "1", "RescaleIntercept": "0"}]
+    for path, change in zip(found, changes, strict=False):
+        ds = pydicom.dcmread(path)
+        for keyword, value in change.items():
+            setattr(ds, keyword, value)
+        ds.save_as(path)
+    ds = pydicom.dcmread(found[5])
+    small = ds.pixel_array[:200, :150].copy()
+    ds.Rows, ds.Columns, ds.PixelData = 200, 150, small.tobytes()
+    ds.save_as(found[5])
     return found
 
 
