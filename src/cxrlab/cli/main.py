@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import typer
 
-from cxrlab.cli import annotate, collect, dicom_tools, evaluate, leaderboard, pipeline, release, reports, serve, users
+from cxrlab.cli import (
+    annotate,
+    collect,
+    dicom_tools,
+    evaluate,
+    leaderboard,
+    models,
+    pipeline,
+    release,
+    reports,
+    serve,
+    users,
+)
 from cxrlab.cli import filter as filter_cli
 
 app = typer.Typer(
@@ -24,6 +36,7 @@ app.add_typer(users.app, name="users")
 app.add_typer(evaluate.app, name="evaluate")
 app.add_typer(leaderboard.app, name="leaderboard")
 app.add_typer(reports.app, name="reports")
+models.register(app)
 
 
 def main() -> None:
