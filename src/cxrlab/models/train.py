@@ -283,7 +283,7 @@ def train_classifier(
         if step < steps:
             return lr * (step + 1) / steps
         t = (step - steps) / max(1, total_steps - steps)
-        return lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(1.0, t))))
+        return float(lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(1.0, t)))))
 
     for epoch in range(start, epochs + 1):
         t0 = time.perf_counter()
