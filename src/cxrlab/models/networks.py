@@ -2,8 +2,10 @@
 
 Not for direct use: :mod:`cxrlab.models.train` imports it, and importing it imports torch (the ``[ml]`` extra).
 Every network maps a one-channel image ``(N, 1, S, S)`` to a feature map (:meth:`Classifier.features`), pools it
-globally and applies one linear layer per label, so class activation maps (Zhou et al., "Learning Deep Features
-for Discriminative Localization", CVPR 2016; ChestX-ray8 section 4) are the linear layer applied to the map.
+globally by log-sum-exp (ChestX-ray8 section 4, "Global Pooling Layer": between average and max pooling, so a small
+finding in a few cells of the map is not averaged away; :data:`LSE_R` here) and applies one linear layer per label,
+so class activation maps (Zhou et al., "Learning Deep Features for Discriminative Localization", CVPR 2016) are
+the linear layer applied to the map.
 
 * ``small``: the filter CNN's residual trunk (:mod:`cxrlab.filter.network`, ResNet-18 basic blocks, widths
   16-128), about 0.3 M parameters: the CPU baseline and the learning test's network.
@@ -15,6 +17,8 @@ for Discriminative Localization", CVPR 2016; ChestX-ray8 section 4) are the line
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -22,7 +26,16 @@ from torch import nn
 from cxrlab.filter.network import WIDTHS, BasicBlock, conv_bn
 from cxrlab.models.train import ARCHS
 
-__all__ = ["ARCHS", "Classifier", "ExportWrapper", "build"]
+__all__ = ["ARCHS", "LSE_R", "Classifier", "ExportWrapper", "build", "lse_pool"]
+
+#: Sharpness r of the log-sum-exp pooling (r -> 0: average pooling; r -> infinity: max pooling).
+LSE_R = 10.0
+
+
+def lse_pool(x: torch.Tensor, r: float = LSE_R) -> torch.Tensor:
+    """Log-sum-exp pooling of ``(N, C, h, w)`` to ``(N, C)``: ``log(mean(exp(r * x))) / r`` (ChestX-ray8 eq. 1)."""
+    flat = x.flatten(2)
+    return (torch.logsumexp(r * flat, dim=2) - math.log(flat.shape[2])) / r
 
 class _SmallTrunk(nn.Module):
     def __init__(self, in_channels: int) -> None:
@@ -110,7 +123,7 @@ _TRUNKS = {"small": _SmallTrunk, "resnet50": _ResNet50Trunk, "densenet121": _Den
 
 
 class Classifier(nn.Module):
-    """A trunk, global average pooling, dropout and one logit per label.
+    """A trunk, log-sum-exp pooling (:func:`lse_pool`), dropout and one logit per label.
 
     Parameters
     ----------
@@ -135,8 +148,7 @@ class Classifier(nn.Module):
         return self.trunk(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.adaptive_avg_pool2d(self.features(x), 1).flatten(1)
-        return self.fc(self.dropout(h))
+        return self.fc(self.dropout(lse_pool(self.features(x))))
 
 
 class ExportWrapper(nn.Module):
