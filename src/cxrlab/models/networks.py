@@ -144,8 +144,12 @@ class Classifier(nn.Module):
         self.fc = nn.Linear(self.trunk.channels, n_labels)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        """The last feature map ``(N, C, h, w)``."""
-        return self.trunk(x)
+        """The last feature map ``(N, C, h, w)`` of images standardised one by one (zero mean, unit variance:
+        films differ in brightness and contrast by device and window, findings by local contrast)."""
+        flat = x.flatten(1)
+        mean = flat.mean(1)[:, None, None, None]
+        std = flat.std(1)[:, None, None, None]
+        return self.trunk((x - mean) / (std + 1e-3))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.dropout(lse_pool(self.features(x))))
