@@ -14,6 +14,8 @@ threads each, and prints:
 * on a real chest CR (``--real-cr``, default ``RG1_UNCI.dcm`` of the shared test data) with phantom-style text lines
   burned into it (``--real-seeds`` draws): the recall of the text's strokes and how well the redaction hugs the
   text, as the share of the image changed farther than 16 px from any stroke (goal <= 2 %);
+* for the phantoms and the real CR, the same figures with the boxes hugged to the strokes
+  (:func:`cxrlab.deid.text.hug_boxes`, what ``scan_dataset(..., hug=True)`` returns), computed from the same scans;
 * on the real NIH PNGs (``--nih``): the decision per image, how many are held for review and what is redacted.
 
 The shared test data is found at ``$CXRLAB_TEST_DATA`` (default ``../shared/data`` beside the repository); the
@@ -40,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from cxrlab.deid.text import TextDetector, boxes_mask, default_margin, scan_dataset
+from cxrlab.deid.text import TextDetector, boxes_mask, default_margin, hug_boxes, scan_dataset
 from cxrlab.dicom.display import to_uint8
 from cxrlab.dicom.phantom import generate_phantom
 
@@ -70,10 +72,14 @@ def _scan_one(ds: Any, truth: Any, det: TextDetector, with_text: bool) -> dict[s
         "redacted_frac": float(mask.mean()),
     }
     if with_text:
+        from cxrlab.dicom.io import read_pixels
+
         planted = boxes_mask(shape, truth.text_boxes)
         cand = boxes_mask(shape, [c.box for c in scan.candidates], margin_px=default_margin(shape))
         rec["planted"] = int(planted.sum())
         rec["covered"] = int((planted & mask).sum())
+        hugged = boxes_mask(shape, hug_boxes(read_pixels(ds), scan.candidates), margin_px=default_margin(shape))
+        rec["covered_hug"] = int((planted & hugged).sum()) if scan.decision == "redact" else rec["covered"]
         rec["caught"] = rec["planted"] if scan.decision == "review" else rec["covered"]
         rec["covered_any"] = int((planted & cand).sum())
         rec["missed"] = [
@@ -137,6 +143,7 @@ def real_cr(path: Path, seeds: int, det: TextDetector) -> dict[str, Any]:
     orig = read_pixels(ds0)
     bits, mono1 = int(ds0.BitsStored), str(ds0.PhotometricInterpretation) == "MONOCHROME1"
     far_fracs, recalls, changed_fracs, decisions = [], [], [], Counter()
+    hug_far, hug_rec, hug_changed = [], [], []
     for seed in range(seeds):
         px = orig.copy()
         if not _burn_text(np.random.default_rng(seed), px, bits, mono1, REAL_LINES):
@@ -153,7 +160,13 @@ def real_cr(path: Path, seeds: int, det: TextDetector) -> dict[str, Any]:
         far_fracs.append(float((mask & (dist > HUG_PX)).mean()))
         changed_fracs.append(float(mask.mean()))
         recalls.append(float((strokes & mask).sum() / max(1, strokes.sum())))
-    return {"far": far_fracs, "changed": changed_fracs, "recall": recalls, "decisions": dict(decisions)}
+        # scan_dataset(ds, det, hug=True) returns exactly these boxes; the same scan gives both rules
+        hugged = boxes_mask(scan.shape, hug_boxes(px, scan.candidates), margin_px=default_margin(scan.shape))
+        hug_far.append(float((hugged & (dist > HUG_PX)).mean()))
+        hug_changed.append(float(hugged.mean()))
+        hug_rec.append(float((strokes & hugged).sum() / max(1, strokes.sum())))
+    return {"far": far_fracs, "changed": changed_fracs, "recall": recalls, "decisions": dict(decisions),
+            "hug": {"far": hug_far, "changed": hug_changed, "recall": hug_rec}}
 
 
 def nih(folder: Path, det: TextDetector) -> list[tuple[str, str, float, list[str]]]:
@@ -235,6 +248,12 @@ def main(argv: list[str] | None = None) -> None:
         f"min per image {min(per_img, default=float('nan')):.4f}, "
         f"images < 0.99: {sum(v < 0.99 for v in per_img)}"
     )
+    hug_cov = sum(r["covered_hug"] for r in text)
+    hug_img = [r["covered_hug"] / r["planted"] for r in text if r["planted"]]
+    print(
+        f"the same with the boxes hugged (scan_dataset(hug=True)): aggregate {hug_cov / max(1, planted):.4f}, "
+        f"min per image {min(hug_img, default=float('nan')):.4f}, images < 0.99: {sum(v < 0.99 for v in hug_img)}"
+    )
     caught = sum(r["caught"] for r in text)
     print(f"recall counting images held for review as caught: {caught / max(1, planted):.4f}")
     print(f"recall if every candidate were redacted: {any_cov:.4f}")
@@ -270,6 +289,11 @@ def _real_sections(a: argparse.Namespace) -> None:
         print(f"real CR {a.real_cr.name} with burned-in text ({a.real_seeds} layouts): decisions {r['decisions']}; "
               f"stroke recall mean {np.mean(rec):.4f} min {np.min(rec):.4f}; image changed mean {np.mean(ch):.4f}; "
               f"changed farther than {HUG_PX} px from any stroke: mean {np.mean(far):.4f} max {np.max(far):.4f}")
+        h = r["hug"]
+        print(f"  the same with the boxes hugged (scan_dataset(hug=True)): stroke recall mean "
+              f"{np.mean(h['recall']):.4f} "
+              f"min {np.min(h['recall']):.4f}; image changed mean {np.mean(h['changed']):.4f}; changed farther than "
+              f"{HUG_PX} px from any stroke: mean {np.mean(h['far']):.4f} max {np.max(h['far']):.4f}")
     else:
         print(f"real CR section left out: {a.real_cr} not found (set CXRLAB_TEST_DATA)")
     if a.nih.is_dir():

@@ -16,12 +16,20 @@ Sections:
 3. **Real images**: every NIH PNG and DICOM file of the shared test data (``$CXRLAB_TEST_DATA``, default
    ``../shared/data``): the decisions as they are (all are frontal chests except ``RG3_UNCI.dcm``, an extremity).
 
+4. **Triage speed** (``--triage``, alone: no model needed): a scripted verifier in Debian's Chromium (Playwright,
+   ``$CXRLAB_CHROMIUM``) clears ``--triage-n`` images (default 480, the throughput section's phantoms of
+   2,000-3,000 px, so the thumbnails are rendered from full-size files, cold) in pages of ``--page-size`` (48) on
+   the grid triage page of a real ``cxrlab serve``: per page it moves with the arrow keys, marks two images
+   lateral and presses Enter, then waits until the next page's thumbnails are all on screen. Timed from the page
+   load to the empty queue (key presses and page loads only: no thinking). Goal (issue 15): >= 5 images/s.
+
 The model is ``--model``, or a bootstrap model trained first by ``cxrlab filter train --phantoms --train-n``
 (timed, ``--train-width``; kept in ``--workdir``).
 
 Usage::
 
     python bench/filter.py --n 500 --workers 2
+    python bench/filter.py --triage
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -153,6 +162,73 @@ def real(model: Path, threshold: float) -> None:
     print(f"real images: {dict(tally)}")
 
 
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+PAGE_SHOWN = """(n) => { const g = document.getElementById('triage-grid');
+  if (Number(g.dataset.page) !== n) return false;
+  return [...g.querySelectorAll('img')].every((i) => i.complete && i.naturalWidth > 0); }"""
+
+
+def _triage_workspace(root: Path, files: list[Path]):  # noqa: ANN202 - (Workspace, password)
+    """A fresh workspace whose catalog lists *files* as images waiting for verification (no ingest: the triage
+    page reads only pixels), and the user ``verifier1``."""
+    import hashlib
+    import shutil
+
+    from cxrlab.catalog import init_workspace
+    from cxrlab.catalog.models import Image, ImageState
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/support: users
+    from tests.support.users import PASSWORD, create_users
+
+    shutil.rmtree(root, ignore_errors=True)
+    ws = init_workspace(root)
+    with ws.sessions() as session:
+        with session.begin():
+            for k, path in enumerate(files):
+                image_id = hashlib.sha256(str(path).encode()).hexdigest()[:32]
+                session.add(Image(sop_instance_uid=f"2.25.{k + 1}", image_id=image_id, raw_sha256=image_id * 2,
+                                  raw_path=str(path), deid_path=str(path), state=ImageState.NEEDS_VERIFICATION,
+                                  state_reason="uncertain", modality="DX"))
+        create_users(session, {"verifier1": "verifier"})
+    return ws, PASSWORD
+
+
+def triage(files: list[Path], page_size: int) -> None:
+    """Section 4: a scripted verifier clears *files* from the filter queue in pages of *page_size*."""
+    from playwright.sync_api import sync_playwright
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.support.browser import form_login
+    from tests.support.server import start_server
+
+    ws, password = _triage_workspace(Path(tempfile.mkdtemp(prefix="cxrlab-bench-triage-")) / "ws", files)
+    pages = -(-len(files) // page_size)
+    with start_server(ws, timeout=300) as server, sync_playwright() as p:  # a loaded machine starts slowly
+        browser = p.chromium.launch(executable_path=os.environ.get("CXRLAB_CHROMIUM", "/usr/bin/chromium"),
+                                    headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        form_login(page, server.url, "verifier1", password)
+        t0 = time.perf_counter()
+        page.goto(f"{server.url}/triage?queue=filter&size={page_size}")
+        for n in range(1, pages + 1):
+            page.wait_for_function(PAGE_SHOWN, arg=n, timeout=600_000)
+            for key in ("ArrowRight", "ArrowRight", "l", "ArrowDown", "2", "ArrowRight", "Enter"):
+                page.keyboard.press(key)
+        page.wait_for_selector("#triage-empty:not([hidden])", timeout=600_000)
+        seconds = time.perf_counter() - t0
+        browser.close()
+    with ws.sessions() as session:
+        from sqlalchemy import func, select
+
+        from cxrlab.catalog.models import Event
+
+        decided = session.scalar(select(func.count(Event.id)).where(Event.action.like("verify.%")))
+    ws.engine.dispose()
+    print(f"triage: {decided} images decided in {pages} pages of {page_size} in {seconds:.1f} s: "
+          f"{decided / seconds:.1f} images/s (goal >= 5)")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=500, help="phantoms for the throughput section")
@@ -167,8 +243,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threshold", type=float, default=0.8)
     p.add_argument("--workdir", type=Path, default=Path("/tmp/cxrlab-bench-filter"))
     p.add_argument("--skip-throughput", action="store_true")
+    p.add_argument("--triage", action="store_true", help="only the triage speed section (Chromium, no model)")
+    p.add_argument("--triage-n", type=int, default=480, help="images the scripted verifier clears")
+    p.add_argument("--page-size", type=int, default=48)
     a = p.parse_args(argv)
     a.workdir.mkdir(parents=True, exist_ok=True)
+    if a.triage:
+        files = _phantoms(a.workdir, max(a.n, a.triage_n), tuple(a.size))[:a.triage_n]
+        triage(files, a.page_size)
+        return
     model = _model(a)
     side = json.loads(model.with_suffix(".json").read_text())
     print(f"model {model.name}: {side['network']}, trained on {side['training']['examples']} "

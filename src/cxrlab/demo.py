@@ -4,7 +4,9 @@ Used by ``cxrlab demo`` (what ``make demo`` runs) and by the end-to-end tests. T
 users (passwords made fresh at every run and printed by the CLI: demo only) and a project ``demo`` in which
 every accepted phantom has 3 readers and a quarter of them form a test split with 2 reviewers. Half of the
 images are read by simulated readers through the same task API the browser uses (so reviews are open and the
-release has data); the other half wait in the demo readers' queues.
+release has data); the other half wait in the demo readers' queues. A few images wait in each queue of the grid
+triage page (``/triage``, user ``verifier1``): the filter's audit sample (10 % in the demo), what
+de-identification held for burned-in text (with the ``[ocr]`` extra), and two images a simulated reader set aside.
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from cxrlab.ingest import run_ingest
 from cxrlab.runtime import Executor
 from cxrlab.runtime.report import StageReport
 
-__all__ = ["DEMO_FILTER_EPOCHS", "DEMO_FILTER_PHANTOMS", "DEMO_USERS", "build_demo", "demo_filter_model", "demo_users"]
+__all__ = ["DEMO_FILTER_EPOCHS", "DEMO_FILTER_PHANTOMS", "DEMO_USERS", "build_demo", "demo_filter_model",
+           "demo_set_aside", "demo_users"]
 
 #: The demo's filter model: a ``tiny`` network trained on this many phantoms for this many epochs (about 30 s on
 #: two cores; 100 % on held-out phantoms, see the filter guide for what it is worth on real films).
@@ -42,10 +45,14 @@ DEMO_FILTER_PHANTOMS = 600
 DEMO_FILTER_EPOCHS = 6
 #: Share of the demo's outliers whose header looks like a frontal chest's: only the filter model can catch them.
 DEMO_MISLABEL_PROB = 0.5
+#: The demo's audit sample of the filter's accepted images (the default is 2 %): a few images to verify.
+DEMO_AUDIT = 0.1
+#: Reason codes of the images a simulated reader sets aside in the demo (they wait in the triage page's queue).
+DEMO_SET_ASIDE = ("poor_quality", "lateral")
 
 #: The demo's accounts: user name -> role.
 DEMO_USERS = {"admin": "admin", "reader1": "annotator", "reader2": "annotator", "reader3": "annotator",
-              "reviewer1": "reviewer", "reviewer2": "reviewer"}
+              "reviewer1": "reviewer", "reviewer2": "reviewer", "verifier1": "verifier"}
 
 
 def demo_users(ws: Workspace) -> dict[str, str]:
@@ -93,6 +100,29 @@ def demo_project(ws: Workspace, *, seed: int = 0) -> StageReport:
                 marks = Marks(labels, [Box(b.class_name, b.x_min, b.y_min, b.x_max, b.y_max) for b in boxes])
                 submit_task(session, user=user, task_id=task_id, version=0, marks=marks, suggest=suggest_review)
                 report.counts["simulated_reads"] += 1
+    return report
+
+
+def demo_set_aside(ws: Workspace) -> StageReport:
+    """reader1 sets aside one unread image per :data:`DEMO_SET_ASIDE` code (once: a rerun adds none), so the
+    triage page's "set aside by readers" queue has images; then the counts of every triage queue."""
+    from cxrlab.annotate.tasks import set_unusable
+    from cxrlab.filter.triage import queue_counts
+
+    report = StageReport("triage demo")
+    with ws.sessions() as session:
+        reader = get_user(session, "reader1")
+        done = session.scalar(select(Task.id).where(Task.user_id == reader.id, Task.state == TaskState.UNUSABLE))
+        if done is None:
+            pending = session.scalars(
+                select(Task).where(Task.user_id == reader.id, Task.kind == TaskKind.READ, Task.gold.is_(False),
+                                   Task.state == TaskState.PENDING).order_by(Task.id).limit(len(DEMO_SET_ASIDE))
+            ).all()
+            for task, code in zip(pending, DEMO_SET_ASIDE, strict=False):
+                set_unusable(session, user=reader, task_id=task.id, version=task.version, reason=code)
+                report.counts["set_aside"] += 1
+        for queue, n in queue_counts(session).items():
+            report.counts[f"waiting_{queue}"] = n
     return report
 
 
@@ -154,10 +184,12 @@ def build_demo(
         run_deid(ws, executor=executor, on_progress=progress("deid")),
     ]
     model = demo_filter_model(ws, seed=seed, executor=executor, on_stage=on_stage)
-    reports.append(run_filter(ws, model=model, executor=executor, on_progress=progress("filter")))
+    reports.append(run_filter(ws, model=model, audit_fraction=DEMO_AUDIT, executor=executor,
+                              on_progress=progress("filter")))
     demo_users(ws)  # the readers must exist before assignment; the CLI sets and prints fresh passwords
     reports += [
         demo_project(ws, seed=seed),
+        demo_set_aside(ws),
         run_consensus(ws),
         run_export(ws, "demo", formats=("coco",), overwrite=True, executor=executor),
     ]

@@ -47,3 +47,38 @@ def test_at_most_one_nih_image_is_held_and_only_markers_are_redacted(nih_images,
             assert x0 < 0.2 * cols or x1 > 0.8 * cols or y0 < 0.2 * rows or y1 > 0.8 * rows, (name, c)
     assert len(held) <= 1, held
     assert markers >= 3  # the lead markers (side + initials) of 00000001_002, 00000003_001, 00000003_006
+
+
+def test_hugged_boxes_on_text_burned_into_a_real_cr(detector) -> None:  # noqa: ANN001
+    """Issue 15 item 3: scan_dataset(hug=True) redacts less film far from the strokes than the whole grown boxes, never
+    outside them, and keeps the detected lines' strokes covered (bench/deid_text.py measures the 30-layout figures)."""
+    import cv2
+    import pydicom
+
+    from cxrlab.deid.text import default_margin, scan_dataset
+    from cxrlab.dicom.io import read_pixels
+    from cxrlab.dicom.phantom.burned_text import _burn_text
+
+    path = real_data("dicom", "RG1_UNCI.dcm")
+    ds0 = pydicom.dcmread(path)
+    orig = read_pixels(ds0)
+    lines = ["MARTIN^SOPHIE", "ID: 48213377", "20160303", "PA ERECT"]
+    for seed in (0, 1, 2):
+        px = orig.copy()
+        assert _burn_text(np.random.default_rng(seed), px, int(ds0.BitsStored), True, lines)
+        ds = pydicom.dcmread(path)
+        ds.PixelData = px.astype(orig.dtype).tobytes()
+        whole = scan_dataset(ds, detector)
+        hugged = scan_dataset(ds, detector, hug=True)
+        assert whole.decision == hugged.decision == "redact"
+        assert whole.boxes == [c.box for c in whole.candidates if c.status in ("confirmed", "marker")]
+        m = default_margin(whole.shape)
+        w_mask = boxes_mask(whole.shape, whole.boxes, margin_px=m)
+        h_mask = boxes_mask(whole.shape, hugged.boxes, margin_px=m)
+        assert not (h_mask & ~w_mask).any()
+        strokes = px != orig
+        far = cv2.distanceTransform((~strokes).astype(np.uint8), cv2.DIST_L2, 5) > 16
+        assert (h_mask & far).mean() < 0.6 * (w_mask & far).mean()
+        detected = boxes_mask(whole.shape, [c.detected for c in hugged.candidates if c.detected is not None])
+        inner = strokes & detected
+        assert h_mask[inner].mean() >= 0.99, seed

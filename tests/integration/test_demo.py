@@ -25,7 +25,16 @@ class TestDemo:
             # The demo users and their passwords are printed at start.
             text = "".join(lines)
             passwords = dict(re.findall(r"demo user (\S+) \(\w+\): password (\S+)", text))
-            assert set(passwords) == {"admin", "reader1", "reader2", "reader3", "reviewer1", "reviewer2"}, text
+            assert set(passwords) == {"admin", "reader1", "reader2", "reader3", "reviewer1", "reviewer2",
+                                      "verifier1"}, text
+            # The triage page: the verifier sees every queue's count; reader1 set two images aside.
+            verifier = httpx.Client(base_url=server.url, timeout=10)
+            r = verifier.post("/api/auth/login", json={"username": "verifier1", "password": passwords["verifier1"]})
+            assert r.status_code == 200
+            assert verifier.get("/triage").status_code == 200
+            counts = verifier.get("/api/triage/counts").json()
+            assert counts["unusable"] == 2 and set(counts) == {"filter", "text", "unusable"}
+            verifier.close()
             client = httpx.Client(base_url=server.url, timeout=10)
             r = client.post("/api/auth/login", json={"username": "admin", "password": passwords["admin"]})
             assert r.status_code == 200

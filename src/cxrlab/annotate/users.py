@@ -113,7 +113,7 @@ def create_user(
     try:
         role = UserRole(role)
     except ValueError:
-        raise CxrlabError(f"unknown role {role!r} (admin, annotator or reviewer)") from None
+        raise CxrlabError(f"unknown role {role!r} (admin, annotator, reviewer or verifier)") from None
     password_hash = hash_password(password)
     with transaction(session):
         if session.scalar(select(User.id).where(User.username == username)) is not None:

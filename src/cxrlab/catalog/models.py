@@ -346,6 +346,8 @@ class UserRole(enum.StrEnum):
     ADMIN = "admin"
     ANNOTATOR = "annotator"
     REVIEWER = "reviewer"
+    #: Decides the triage queues (filter verification, burned-in text, images set aside); reads no image.
+    VERIFIER = "verifier"
 
 
 class User(Base):

@@ -41,6 +41,12 @@ WorkspaceOpt = Annotated[
 WorkersOpt = Annotated[
     int | None, typer.Option("--workers", "-j", min=1, help="Processes (default: all cores).")
 ]
+SchedulerOpt = Annotated[
+    str | None,
+    typer.Option("--scheduler", envvar="CXRLAB_SCHEDULER", metavar="ADDRESS",
+                 help="Run the per-file work on this Dask cluster, e.g. tcp://host:8786 (needs the \\[dask] "
+                      "extra; default: $CXRLAB_SCHEDULER, else a local process pool)."),
+]
 
 
 def _size(text: str) -> int:
@@ -92,15 +98,39 @@ def multi_progress() -> Iterator[Callable[[str], Callable[[int, int], None]]]:
         yield add
 
 
-def print_report(report, *, max_problems: int = 20, verbose: bool = False) -> None:  # noqa: ANN001 - StageReport
+@contextmanager
+def batch_executor(workers: int | None, scheduler: str | None, *, paths: tuple[Path, ...] = ()) -> Iterator:
+    """The executor of a batch command: a local process pool, or with *scheduler* (``--scheduler`` or
+    ``$CXRLAB_SCHEDULER``) a :class:`~cxrlab.runtime.DaskExecutor` connected to it whose workers were checked to
+    see every folder of *paths* (the workspace, the input and output folders). Use inside :func:`cli_errors`: a
+    scheduler that does not answer is one line and exit code 2."""
+    from cxrlab.runtime import DaskExecutor, Executor
+
+    if not scheduler:
+        yield Executor(workers)
+        return
+    if workers is not None:
+        err.print("[yellow]warning:[/] --workers is ignored with --scheduler (the cluster's workers run the batch)",
+                  highlight=False)
+    with DaskExecutor(scheduler) as executor:
+        executor.check_paths(paths)
+        yield executor
+
+
+def print_report(report, *, max_problems: int = 20, verbose: bool = False,  # noqa: ANN001 - StageReport
+                 executor=None) -> None:  # noqa: ANN001 - Executor or DaskExecutor
     """Print a StageReport: the summary table (or "nothing to do") and its notes on stdout, its problems on
-    stderr; with *verbose*, also every item passed over (duplicates, non-DICOM files, ...)."""
+    stderr; with *verbose*, also every item passed over (duplicates, non-DICOM files, ...). The table's caption
+    names where the work ran when *executor* is given."""
     if any(report.counts.values()):
         table = Table(title=report.stage, caption=f"{report.seconds:.1f} s", title_justify="left")
         table.add_column("outcome")
         table.add_column("count", justify="right")
         for key, value in sorted(report.counts.items()):
             table.add_row(key, str(value))
+        if executor is not None:
+            table.add_section()
+            table.add_row("ran on", escape(executor.describe()))
         out.print(table)
     elif not report.problems:
         out.print(f"{report.stage}: nothing to do")

@@ -9,8 +9,10 @@ import typer
 
 from cxrlab.cli.common import (
     SEED_MAX,
+    SchedulerOpt,
     WorkersOpt,
     WorkspaceOpt,
+    batch_executor,
     cli_errors,
     err,
     ml_errors,
@@ -44,24 +46,25 @@ def filter_run(
                                          "verification anyway.")] = 0.02,
     audit_seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Seed of the audit sample.")] = 0,
     workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
 ) -> None:
     """Decide every de-identified image: header rules (modality, body part, view, age), then the model: accepted,
     filtered_out (with the class as reason) or needs_verification (uncertain, or in the audit sample)."""
     from cxrlab.catalog import open_workspace
     from cxrlab.filter import FilterRules, run_filter, workspace_model
-    from cxrlab.runtime import Executor
 
     _check_population(population)
     with ml_errors():
         ws = open_workspace(workspace)
         rules = FilterRules(population=population or ws.settings.population)
         chosen = None if no_model else (model or workspace_model(ws))
-        with multi_progress() as add:
+        shared = (ws.root,) if chosen is None else (ws.root, Path(chosen).parent)
+        with batch_executor(workers, scheduler, paths=shared) as executor, multi_progress() as add:
             report = run_filter(ws, rules=rules, model=chosen, threshold=threshold, audit_fraction=audit,
-                                audit_seed=audit_seed, executor=Executor(workers), on_progress=add("filter"))
+                                audit_seed=audit_seed, executor=executor, on_progress=add("filter"))
     if chosen is None:
         report.notes.append("no filter model: header rules only (train one with cxrlab filter train)")
-    print_report(report)
+    print_report(report, executor=executor)
 
 
 @app.command("train")
@@ -158,51 +161,95 @@ def filter_predict(
         err.print(f"skipped {result.skipped} file(s) that are neither DICOM nor PNG", highlight=False)
 
 
+QueueOpt = Annotated[str, typer.Option("--queue", help="filter (needs_verification), text (held for burned-in "
+                                        "text) or unusable (set aside by readers).")]
+
+
+def _check_queue(queue: str) -> None:
+    from cxrlab.filter.triage import QUEUES
+
+    if queue not in QUEUES:
+        raise typer.BadParameter(", ".join(QUEUES), param_hint="--queue")
+
+
 @app.command("queue")
 def filter_queue(
     workspace: WorkspaceOpt = None,
+    queue: QueueOpt = "filter",
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="Images to list.")] = 48,
 ) -> None:
-    """List the images waiting for verification (image id, why, the model's class and confidence)."""
+    """List the images waiting for a human in one queue (image id, why, the model's class and confidence, the
+    candidate text boxes), and the counts of every queue; the web app's /triage page shows the same."""
     from rich.table import Table
 
     from cxrlab.catalog import open_workspace
-    from cxrlab.filter.verify import verification_queue
+    from cxrlab.filter.triage import queue_counts, triage_page
 
+    _check_queue(queue)
     with cli_errors():
         ws = open_workspace(workspace)
         with ws.sessions() as session:
-            rows = [(img.image_id or str(img.id), img.state_reason or "") for img in
-                    verification_queue(session, limit=limit)]
-    if not rows:
-        out.print("no image is waiting for verification")
+            items = triage_page(session, ws, queue, limit=limit)
+            counts = queue_counts(session)
+    out.print("waiting: " + ", ".join(f"{q} {n}" for q, n in counts.items()), highlight=False)
+    if not items:
+        out.print(f"no image is waiting in the {queue} queue")
         return
-    table = Table(title="needs_verification", title_justify="left")
-    table.add_column("image_id")
-    table.add_column("why")
-    for image_id, why in rows:
-        table.add_row(image_id, why)
+    table = Table(title=queue, title_justify="left")
+    table.add_column("image_id", no_wrap=True, min_width=32)
+    for column in ("why", "class", "boxes"):
+        table.add_column(column)
+    for it in items:
+        klass = f"{it.klass} {it.confidence:.2f}" if it.klass and it.confidence is not None else (it.klass or "")
+        table.add_row(it.image_id, it.why, klass, " ".join(",".join(map(str, b)) for b in it.boxes))
     out.print(table)
+
+
+def _parse_boxes(boxes: list[str] | None) -> list[list[int]] | None:
+    if not boxes:
+        return None
+    parsed = []
+    for box in boxes:
+        try:
+            values = [int(v) for v in box.split(",")]
+        except ValueError:
+            values = []
+        if len(values) != 4:
+            raise typer.BadParameter("X0,Y0,X1,Y1 (integers, stored pixels)", param_hint="--box")
+        parsed.append(values)
+    return parsed
 
 
 @app.command("verify")
 def filter_verify(
     image_ids: Annotated[list[str], typer.Argument(help="Image ids (as in the workspace's images/ folder).")],
     author: Annotated[str, typer.Option(help="Who decided (kept on the event).")],
-    accept: Annotated[bool, typer.Option("--accept", help="A frontal chest of the population: accept it.")] = False,
-    outlier: Annotated[str | None, typer.Option(help="An outlier: lateral, other_body_part, low_quality, pediatric "
-                                                "or adult.")] = None,
+    accept: Annotated[bool, typer.Option("--accept", help="filter queue: a frontal chest of the population.")] = False,
+    outlier: Annotated[str | None, typer.Option(help="filter queue: an outlier: lateral, other_body_part, "
+                                                "low_quality, pediatric or adult.")] = None,
+    text: Annotated[str | None, typer.Option(help="text queue: release (no PHI), redact (the candidate boxes, or "
+                                             "--box) or discard.")] = None,
+    box: Annotated[list[str] | None, typer.Option(help="With --text redact: a box X0,Y0,X1,Y1 in stored pixels "
+                                                  "(repeat).")] = None,
+    set_aside: Annotated[str | None, typer.Option("--set-aside", help="unusable queue: confirm, or return (to the "
+                                                  "reading queue).")] = None,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Record a verifier's decision on images waiting for verification (an event with its author)."""
+    """Record a human decision on images waiting in a triage queue (an event with its author): the same functions
+    as the web app's /triage page."""
     from sqlalchemy import select
 
+    from cxrlab.annotate.setaside import decide_set_aside
     from cxrlab.catalog import Image, open_workspace
     from cxrlab.errors import NotFoundError
+    from cxrlab.filter.triage import record_text_decision
     from cxrlab.filter.verify import record_verification
 
-    if accept == (outlier is not None):
-        raise typer.BadParameter("give exactly one of --accept and --outlier REASON")
+    if sum((accept, outlier is not None, text is not None, set_aside is not None)) != 1:
+        raise typer.BadParameter("give exactly one of --accept, --outlier REASON, --text ACTION, --set-aside ACTION")
+    if box and text != "redact":
+        raise typer.BadParameter("--box goes with --text redact")
+    boxes = _parse_boxes(box)
     with cli_errors():
         ws = open_workspace(workspace)
         with ws.sessions() as session:
@@ -211,8 +258,13 @@ def filter_verify(
                 if pk is None:
                     raise NotFoundError(f"no image {image_id} in the workspace")
                 try:
-                    img = record_verification(session, image_pk=pk, action="accept" if accept else "outlier",
-                                              reason=outlier, author=author)
+                    if text is not None:
+                        img = record_text_decision(session, ws, image_pk=pk, action=text, author=author, boxes=boxes)
+                    elif set_aside is not None:
+                        img = decide_set_aside(session, image_pk=pk, action=set_aside, author=author)
+                    else:
+                        img = record_verification(session, image_pk=pk, action="accept" if accept else "outlier",
+                                                  reason=outlier, author=author)
                 except ValueError as exc:
                     raise typer.BadParameter(str(exc)) from None
                 out.print(f"{image_id}: {img.state.value}", highlight=False)

@@ -6,6 +6,7 @@ import typer
 
 from cxrlab.cli import (
     annotate,
+    cluster,
     collect,
     dicom_tools,
     evaluate,
@@ -36,6 +37,7 @@ app.add_typer(users.app, name="users")
 app.add_typer(evaluate.app, name="evaluate")
 app.add_typer(leaderboard.app, name="leaderboard")
 app.add_typer(reports.app, name="reports")
+app.add_typer(cluster.app, name="cluster")
 models.register(app)
 
 

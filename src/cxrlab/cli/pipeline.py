@@ -7,7 +7,17 @@ from typing import Annotated
 
 import typer
 
-from cxrlab.cli.common import WorkersOpt, WorkspaceOpt, cli_errors, err, out, print_report, progress
+from cxrlab.cli.common import (
+    SchedulerOpt,
+    WorkersOpt,
+    WorkspaceOpt,
+    batch_executor,
+    cli_errors,
+    err,
+    out,
+    print_report,
+    progress,
+)
 
 ingest_app = typer.Typer(help="Bring DICOM files into the workspace.", no_args_is_help=True)
 deid_app = typer.Typer(help="De-identify ingested images.", no_args_is_help=True)
@@ -45,6 +55,7 @@ def ingest_folder_cmd(
     path: Annotated[Path, typer.Argument(help="Folder (searched recursively) or a single file.")],
     workspace: WorkspaceOpt = None,
     workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="List the duplicates and non-DICOM files "
                                           "skipped.")] = False,
     report_file: Annotated[Path | None, typer.Option("--report", help="Write every skipped or quarantined file "
@@ -54,17 +65,16 @@ def ingest_folder_cmd(
     from cxrlab.catalog import open_workspace
     from cxrlab.errors import CxrlabError
     from cxrlab.ingest import run_ingest
-    from cxrlab.runtime import Executor
 
     with cli_errors():
         ws = open_workspace(workspace)
         if report_file is not None and not report_file.parent.is_dir():
             raise CxrlabError(f"{report_file}: no such folder for the report")
-        with progress("ingest") as cb:
-            report = run_ingest(ws, path, executor=Executor(workers), on_progress=cb)
+        with batch_executor(workers, scheduler, paths=(ws.root, path)) as executor, progress("ingest") as cb:
+            report = run_ingest(ws, path, executor=executor, on_progress=cb)
         if report_file is not None:
             report.write_csv(report_file)
-    print_report(report, verbose=verbose)
+    print_report(report, verbose=verbose, executor=executor)
     if report_file is not None:
         out.print(f"list of skipped and quarantined files -> {report_file}", highlight=False)
 
@@ -73,19 +83,19 @@ def ingest_folder_cmd(
 def deid_run(
     workspace: WorkspaceOpt = None,
     workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
     text: Annotated[bool | None, typer.Option("--text/--no-text", help="Scan for burned-in text "
                                               "(default: on when the \\[ocr] extra is installed).")] = None,
 ) -> None:
     """De-identify every ingested image with the workspace profile (VinDr 25-tag keep-list)."""
     from cxrlab.catalog import open_workspace
     from cxrlab.deid import run_deid
-    from cxrlab.runtime import Executor
 
     with cli_errors():
         ws = open_workspace(workspace)
-        with progress("deid") as cb:
-            report = run_deid(ws, executor=Executor(workers), on_progress=cb, text=text)
-    print_report(report)
+        with batch_executor(workers, scheduler, paths=(ws.root,)) as executor, progress("deid") as cb:
+            report = run_deid(ws, executor=executor, on_progress=cb, text=text)
+    print_report(report, executor=executor)
 
 
 ProfileOpt = Annotated[str, typer.Option("--profile", "-p", help="vindr, basic, or a YAML profile file.")]
@@ -125,6 +135,7 @@ def deid_folder_cmd(
     id_scheme: SchemeOpt = "hmac",
     mapping: Annotated[Path | None, typer.Option(help="Mapping store (default: beside the key file).")] = None,
     workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
     text: TextOpt = None,
     review: Annotated[Path | None, typer.Option(help="Review folder (default: OUT/../review).")] = None,
     sync: Annotated[bool, typer.Option("--sync", help="Return only when every output is on disk.")] = False,
@@ -133,19 +144,20 @@ def deid_folder_cmd(
     burned-in text are held back in the review folder with a preview."""
     from cxrlab.deid import deid_folder, get_profile, load_key
     from cxrlab.deid.identifiers import ID_SCHEMES
-    from cxrlab.runtime import Executor
 
     if id_scheme not in ID_SCHEMES:
         raise typer.BadParameter(f"one of {', '.join(ID_SCHEMES)}", param_hint="--id-scheme")
     with cli_errors():
         prof = get_profile(profile)
         key = load_key(key_file)
-        text_opts = _text_options(text, review or out.resolve().parent / "review")
-        with progress("deid") as cb:
+        review_dir = review or out.resolve().parent / "review"
+        text_opts = _text_options(text, review_dir)
+        shared = (src, out) if text_opts is None else (src, out, review_dir)
+        with batch_executor(workers, scheduler, paths=shared) as executor, progress("deid") as cb:
             report = deid_folder(src, out, profile=prof, key=key, id_scheme=id_scheme,
-                                 mapping=mapping or _mapping_default(key_file), executor=Executor(workers),
+                                 mapping=mapping or _mapping_default(key_file), executor=executor,
                                  on_progress=cb, text=text_opts, sync=sync)
-    print_report(report)
+    print_report(report, executor=executor)
     if report.counts.get("failed"):
         raise typer.Exit(code=2)
 

@@ -16,8 +16,10 @@ import typer
 from cxrlab.cli.common import (
     SEED_MAX,
     MaxUnpackedOpt,
+    SchedulerOpt,
     WorkersOpt,
     WorkspaceOpt,
+    batch_executor,
     cli_errors,
     err,
     out,
@@ -25,15 +27,16 @@ from cxrlab.cli.common import (
     progress,
 )
 
-stats_app = typer.Typer(help="Release statistics: Table 2, Figures 3-4, NIH co-occurrence.", no_args_is_help=True)
-import_app = typer.Typer(help="Import a public release (VinDr, NIH) into the workspace.", no_args_is_help=True)
-
 
 class BadRowsChoice(StrEnum):
     """What to do with malformed CSV rows."""
 
     raise_ = "raise"
     warn = "warn"
+
+
+stats_app = typer.Typer(help="Release statistics: Table 2, Figures 3-4, NIH co-occurrence.", no_args_is_help=True)
+import_app = typer.Typer(help="Import a public release (VinDr, NIH) into the workspace.", no_args_is_help=True)
 
 
 class BoxMethod(StrEnum):
@@ -286,12 +289,12 @@ def export(
                                                 "consensus) or report (mined from the radiology reports: cxrlab "
                                                 "reports label).")] = LabelSource.readers,
     workers: WorkersOpt = None,
+    scheduler: SchedulerOpt = None,
     max_unpacked: MaxUnpackedOpt = None,
 ) -> None:
     """Write a versioned release: train/ and test/ images, the four CSVs, Table 2, manifest, extra formats."""
     from cxrlab.errors import CxrlabError
     from cxrlab.export.release import release_contents
-    from cxrlab.runtime import Executor
 
     formats = tuple(fmt or ())
     with cli_errors(max_unpacked=max_unpacked):
@@ -300,10 +303,10 @@ def export(
             from cxrlab.export import run_export
 
             ws = open_workspace(workspace)
-            with progress("export") as cb:
+            with batch_executor(workers, scheduler, paths=(ws.root,)) as executor, progress("export") as cb:
                 report = run_export(ws, tag, formats=formats, link=not copy, png_size=png_size, box_source=boxes,
                                     threshold=threshold, overwrite=overwrite, source=source.value,
-                                    executor=Executor(workers), on_progress=cb)
+                                    executor=executor, on_progress=cb)
             written = ws.path("exports", tag)
         else:
             from cxrlab.export.release import check_tag, write_release
@@ -316,12 +319,13 @@ def export(
                 raise CxrlabError("file mode needs -o PARENT_DIR (the release is written to PARENT_DIR/<tag>)")
             check_tag(tag)
             tables = load_release_files(vindr_dir=vindr, nih_dir=nih_dir)
-            with progress("export") as cb:
+            shared = tuple(p for p in (vindr, nih_dir, output) if p is not None)
+            with batch_executor(workers, scheduler, paths=shared) as executor, progress("export") as cb:
                 report = write_release(tables, output / tag, formats=formats, link=not copy, png_size=png_size,
                                        box_source=boxes, threshold=threshold, overwrite=overwrite,
-                                       executor=Executor(workers), on_progress=cb)
+                                       executor=executor, on_progress=cb)
             written = output / tag
-    print_report(report)
+    print_report(report, executor=executor)
     with cli_errors():
         out.print(f"release written to {written}: {release_contents(written)}", markup=False, highlight=False)
 

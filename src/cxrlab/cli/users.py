@@ -9,7 +9,7 @@ import typer
 
 from cxrlab.cli.common import WorkspaceOpt, cli_errors, out
 
-app = typer.Typer(help="Users of the labeling tool (admin, annotator, reviewer).", no_args_is_help=True)
+app = typer.Typer(help="Users of the labeling tool (admin, annotator, reviewer, verifier).", no_args_is_help=True)
 
 
 def _password(password_stdin: bool) -> str:
@@ -21,7 +21,7 @@ def _password(password_stdin: bool) -> str:
 @app.command("add")
 def add(
     username: Annotated[str, typer.Argument(help="Login name.")],
-    role: Annotated[str, typer.Option(help="admin, annotator or reviewer.")] = "annotator",
+    role: Annotated[str, typer.Option(help="admin, annotator, reviewer or verifier.")] = "annotator",
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from stdin.")] = False,
     workspace: WorkspaceOpt = None,
 ) -> None:

@@ -14,7 +14,6 @@ marks nothing reports "No finding". The test set's consensus is the truth itself
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -24,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cxrlab.deid.identifiers import image_id_for
 from cxrlab.dicom.phantom import FINDINGS, generate_phantoms
 from cxrlab.errors import CxrlabError
 from cxrlab.export.vindr import write_vindr_csvs
@@ -31,11 +31,6 @@ from cxrlab.runtime.files import atomic_write_text
 from cxrlab.schemas import BOX_COLUMNS, ReleaseTables, get_schema
 
 __all__ = ["write_phantom_release"]
-
-
-def _image_id(sop_uid: str) -> str:
-    """A 32-hex-digit image id (the VinDr-CXR form) derived from the SOP Instance UID."""
-    return hashlib.md5(sop_uid.encode(), usedforsecurity=False).hexdigest()
 
 
 def write_phantom_release(
@@ -107,7 +102,7 @@ def write_phantom_release(
         pool = [f"R{i + 1}" for i in range(reader_pool)]
         images, rb, rl, cb, cl, records = [], [], [], [], [], []
         for truth in truths:
-            iid = _image_id(truth.sop_instance_uid)
+            iid = image_id_for(truth.sop_instance_uid, b"", scheme="md5")  # the VinDr-CXR public form
             split = "test" if rng.random() < test_share else "train"
             dest = work / split / f"{iid}.dicom"
             dest.parent.mkdir(parents=True, exist_ok=True)

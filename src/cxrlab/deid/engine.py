@@ -37,7 +37,8 @@ from cxrlab.deid.profiles import Action, Profile
 from cxrlab.errors import CxrlabError, FileError
 from cxrlab.runtime.files import atomic_path, staged_path
 
-__all__ = ["DeidResult", "TextOptions", "ocr_available", "deidentify_dataset", "deidentify_file", "write_deidentified"]
+__all__ = ["DeidResult", "TextOptions", "deidentify_dataset", "deidentify_file", "deidentify_reviewed", "ocr_available",
+           "write_deidentified"]
 
 PIXEL_DATA = 0x7FE00010
 #: Why a source without an image is refused (the words of ingest, cxrlab.ingest.folder).
@@ -488,9 +489,8 @@ def _handle_text(result: DeidResult, src: Path, dst: Path, opts: TextOptions, *,
     here (written with redactions, or held back for review); False when the pixels are clean."""
     import json
 
-    from cxrlab.deid.text import default_margin, preview_png, redact, scan_dataset
+    from cxrlab.deid.text import default_margin, preview_png, scan_dataset
     from cxrlab.dicom.display import to_uint8
-    from cxrlab.dicom.io import read_pixels
     from cxrlab.runtime.files import atomic_write_bytes, atomic_write_text
 
     full = pydicom.dcmread(src, force=True)
@@ -512,12 +512,22 @@ def _handle_text(result: DeidResult, src: Path, dst: Path, opts: TextOptions, *,
             "candidates": [{"box": list(c.box), "status": c.status} for c in scan.candidates],
         }, indent=2))
         return True
+    _write_redacted(result, full, src, dst, scan.boxes, margin=default_margin(scan.shape), stage=stage)
+    return True
+
+
+def _write_redacted(result: DeidResult, full: Dataset, src: Path, dst: Path, boxes: list, *, margin: int,
+                    stage: bool = False) -> None:
+    """Redact *boxes* (stored pixel coordinates, *margin* added on every side) in the pixels of *full* and write
+    *result* with them to *dst* (compressed sources re-encoded losslessly); fills ``result.redacted_boxes``."""
+    from cxrlab.deid.text import redact
+    from cxrlab.dicom.io import read_pixels
+
     stored = read_pixels(full, path=src)
-    margin = default_margin(scan.shape)
-    red, _mask = redact(stored, scan.boxes, margin_px=margin, photometric=str(full.PhotometricInterpretation))
-    rows, cols = scan.shape
+    red, _mask = redact(stored, boxes, margin_px=margin, photometric=str(full.PhotometricInterpretation))
+    rows, cols = stored.shape[:2]
     result.redacted_boxes = [(max(0, x0 - margin), max(0, y0 - margin), min(cols, x1 + margin), min(rows, y1 + margin))
-                             for x0, y0, x1, y1 in scan.boxes]
+                             for x0, y0, x1, y1 in boxes]
     out = result.dataset
     ts = str(out.file_meta.TransferSyntaxUID)
     if full.file_meta.TransferSyntaxUID.is_compressed:
@@ -530,7 +540,55 @@ def _handle_text(result: DeidResult, src: Path, dst: Path, opts: TextOptions, *,
         out["PixelData"].VR = "OW" if red.dtype.itemsize > 1 else "OB"
         out.file_meta.TransferSyntaxUID = ts
     write_deidentified(result, src, dst, pixel_span=None, stage=stage)
-    return True
+
+
+def deidentify_reviewed(
+    src: Path, dst_dir: Path, *, profile: Profile, key: bytes, boxes: list[tuple[int, int, int, int]] | None,
+    id_scheme: str = "hmac", margin: int | None = None,
+) -> DeidResult:
+    """De-identify an image a person reviewed for burned-in text: as is (*boxes* None: "no PHI"), or with *boxes*
+    redacted (stored pixel coordinates, max exclusive; *margin* pixels added on every side, by default the
+    margin the automatic redaction adds, :func:`cxrlab.deid.text.default_margin`).
+
+    The header goes through *profile* exactly as in :func:`deidentify_file`; the pixels are not scanned again.
+    The output is written atomically to ``dst_dir/<image_id>.dicom``; ``result.text_decision`` is ``reviewed``
+    or ``redact`` and ``result.redacted_boxes`` holds the boxes.
+
+    Raises
+    ------
+    FileError
+        As :func:`deidentify_file`.
+    ValueError
+        A box outside the image or with no area (nothing is written).
+    """
+    if boxes is None:
+        result = deidentify_file(src, dst_dir, profile=profile, key=key, id_scheme=id_scheme, text=None)
+        result.text_decision = "reviewed"
+        return result
+    ds, _span = read_header(src)
+    if "SOPInstanceUID" not in ds and "Rows" not in ds:
+        raise FileError(src, "not a DICOM image (no SOP Instance UID, no Rows)")
+    full = pydicom.dcmread(src, force=True)
+    if "PixelData" not in full or int(full.get("SamplesPerPixel") or 1) != 1:
+        raise FileError(src, "only single-sample images with pixel data can be redacted")
+    rows, cols = int(full.Rows), int(full.Columns)
+    clean = []
+    for box in boxes:
+        x0, y0, x1, y1 = (int(v) for v in box)
+        if not (0 <= x0 < x1 <= cols and 0 <= y0 < y1 <= rows):
+            raise ValueError("a redaction box lies outside the image or has no area")
+        clean.append((x0, y0, x1, y1))
+    try:
+        result = deidentify_dataset(ds, profile=profile, key=key, id_scheme=id_scheme)
+    except CxrlabError as exc:
+        raise FileError(src, str(exc)) from None
+    if margin is None:
+        from cxrlab.deid.text import default_margin
+
+        margin = default_margin((rows, cols))
+    _write_redacted(result, full, src, dst_dir / f"{result.image_id}.dicom", clean, margin=max(0, int(margin)))
+    result.text_decision = "redact"
+    return result
 
 
 def deidentify_file(

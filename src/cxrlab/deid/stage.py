@@ -92,24 +92,38 @@ def _run(
     results = executor.map(_deid_item, items, ws.path("images"), profile, key, "hmac", text)
     for batch in batches(results, BATCH, total=len(items), on_progress=on_progress):
         with ws.transaction() as session:
-            for (pk, raw), (result, info) in batch:
-                _record(session, pk, raw, result, info, profile, report)
+            record_batch(session, [(pk, raw, result, info) for (pk, raw), (result, info) in batch], profile, report)
             # The outputs of the batch reach the disk before the rows that point at them are committed (one
             # sync per batch instead of one fsync per file).
             os.sync()
 
 
-def _record(session: Session, pk: int, raw: Path, result: DeidResult | None, info: int | str, profile: Profile,
-            report: StageReport) -> None:
-    """Record the outcome of one image: its mapping rows, state, redactions and event (or its quarantine)."""
-    img = session.get(Image, pk)
+def record_batch(session: Session, batch: list[tuple[int, Path, DeidResult | None, int | str]], profile: Profile,
+                 report: StageReport) -> None:
+    """Record the outcomes of a batch of images ``(pk, raw path, result or None, size or reason)`` inside the
+    caller's transaction, in a few statements for the whole batch (the single writer's rate bounds a cluster):
+    one query loads its images, one insert stores every mapping row; the ORM then writes the states and events
+    in batches at the flush."""
+    pks = [pk for pk, *_ in batch]
+    images = {img.id: img for img in session.scalars(select(Image).where(Image.id.in_(pks)))}
+    rows: list[dict[str, str]] = []
+    for pk, raw, result, info in batch:
+        _record(session, images[pk], raw, result, info, profile, report, rows)
+    record_mapping(session, rows)
+
+
+def _record(session: Session, img: Image, raw: Path, result: DeidResult | None, info: int | str, profile: Profile,
+            report: StageReport, rows: list[dict[str, str]]) -> None:
+    """Record the outcome of one image: its state, redactions and event (or its quarantine); its mapping rows are
+    appended to *rows*, for the caller to store."""
+    pk = img.id
     if result is None:
         report.counts["quarantined"] += 1
         report.problems.append((str(raw), info))
         session.merge(QuarantineItem(stage="deid", sha256=img.raw_sha256, source_path=str(raw), reason=info))
         session.add(Event(image_pk=pk, stage="deid", action="failed", detail={"reason": info}))
         return
-    record_mapping(session, mapping_rows(img.sop_instance_uid, result.image_id, result.uid_map))
+    rows.extend(mapping_rows(img.sop_instance_uid, result.image_id, result.uid_map))
     img.image_id = result.image_id
     detail = {"profile": profile.name, "text": result.text_decision}
     if result.text_decision == "review":

@@ -136,7 +136,8 @@ def training_decisions(session: Session, *, population: str) -> list[TrainingDec
     Sources, the later overriding the earlier for one image: images readers labeled (``labeled``, ``reviewed``,
     ``released``: frontal chests of the population), readers' "unusable" reason codes
     (:data:`~cxrlab.filter.classes.READER_CODES`; ``wrong_age_group`` is the age group that is wrong for
-    *population*), and verifications (:func:`record_verification`). Images without a de-identified file are
+    *population*), verifications (:func:`record_verification`) and set-aside images a verifier returned to reading
+    (:func:`cxrlab.annotate.setaside.decide_set_aside`: frontal chests). Images without a de-identified file are
     left out.
 
     Parameters
@@ -159,7 +160,7 @@ def training_decisions(session: Session, *, population: str) -> list[TrainingDec
         select(Event.image_pk, Event.stage, Event.action, Event.detail)
         .where(Event.image_pk.is_not(None),
                ((Event.stage == "annotate") & (Event.action == "image.unusable"))
-               | ((Event.stage == "filter") & Event.action.in_([f"verify.{a}" for a in VERIFY_ACTIONS])))
+               | ((Event.stage == "filter") & Event.action.in_([f"verify.{a}" for a in (*VERIFY_ACTIONS, "return")])))
         .order_by(Event.id)
     )
     for pk, stage, action, detail in events:
@@ -171,7 +172,7 @@ def training_decisions(session: Session, *, population: str) -> list[TrainingDec
             if klass is None:
                 continue
             found[pk] = (klass, "reader")
-        elif action == "verify.accept":
+        elif action in ("verify.accept", "verify.return"):  # a set-aside image returned to reading is usable
             found[pk] = ("frontal_chest", "verification")
         elif reason in OUTLIER_CLASSES:
             found[pk] = (reason, "verification")

@@ -64,6 +64,12 @@ class Executor:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.workers = workers or default_workers()
 
+    def describe(self) -> str:
+        """What the summary table says about where the work ran."""
+        if self.workers == 1:
+            return "in-process (1 worker)"
+        return f"process pool ({self.workers} workers)"
+
     def map(
         self, fn: Callable[..., R], items: Iterable[T], *args: Any, chunksize: int = 1
     ) -> Iterator[tuple[T, R]]:

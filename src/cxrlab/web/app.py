@@ -26,10 +26,11 @@ from cxrlab.web.admission import Admission
 from cxrlab.web.errors import register_error_handlers
 from cxrlab.web.offline_docs import mount_offline_docs
 from cxrlab.web.pixels import PixelCache
-from cxrlab.web.routers.api import auth, health, images, leaderboard, projects, reviews, tasks, users
+from cxrlab.web.routers.api import auth, health, images, leaderboard, projects, reviews, tasks, triage, users
 from cxrlab.web.routers.pages import admin as admin_pages
 from cxrlab.web.routers.pages import labeling as labeling_pages
 from cxrlab.web.routers.pages import leaderboard as leaderboard_pages
+from cxrlab.web.routers.pages import triage as triage_pages
 
 __all__ = ["create_app"]
 
@@ -74,8 +75,8 @@ def create_app(workspace: Workspace, *, secure_cookies: bool = False) -> FastAPI
     app.state.scoring = ScoringWorker(workspace)
     app.state.checkpointer = WalCheckpointer(workspace.engine)
     register_error_handlers(app)
-    for module in (health, auth, users, projects, tasks, reviews, images, leaderboard, labeling_pages,
-                   leaderboard_pages, admin_pages):
+    for module in (health, auth, users, projects, tasks, reviews, images, leaderboard, triage, labeling_pages,
+                   leaderboard_pages, admin_pages, triage_pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     mount_offline_docs(app)

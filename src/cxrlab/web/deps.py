@@ -44,6 +44,8 @@ __all__ = [
     "ReaderUser",
     "ReviewerUser",
     "SessionDep",
+    "VERIFIER_ROLES",
+    "VerifierUser",
     "WorkspaceDep",
     "get_session",
     "get_workspace",
@@ -146,6 +148,9 @@ def require_roles(*roles: UserRole) -> Callable[[User], Coroutine[Any, Any, User
 AdminUser = Annotated[User, Depends(require_roles(UserRole.ADMIN))]
 ReaderUser = Annotated[User, Depends(require_roles(UserRole.ANNOTATOR, UserRole.REVIEWER, UserRole.ADMIN))]
 ReviewerUser = Annotated[User, Depends(require_roles(UserRole.REVIEWER, UserRole.ADMIN))]
+#: Who decides the triage queues (:mod:`cxrlab.filter.triage`): verifiers, reviewers and admins.
+VERIFIER_ROLES = (UserRole.VERIFIER, UserRole.REVIEWER, UserRole.ADMIN)
+VerifierUser = Annotated[User, Depends(require_roles(*VERIFIER_ROLES))]
 
 
 def _user_dependency(dependant: Dependant) -> Callable[..., Any] | None:

@@ -27,8 +27,9 @@ components) are imported lazily; ``import cxrlab.deid.text`` works without them 
 
 The modules follow the data: :mod:`~cxrlab.deid.text.candidates` (regions and strokes),
 :mod:`~cxrlab.deid.text.confirm` (the rules), :mod:`~cxrlab.deid.text.detector` (the passes over one image),
-:mod:`~cxrlab.deid.text.scan` (a DICOM dataset), :mod:`~cxrlab.deid.text.redact` (the stored pixels and the
-review preview), with :mod:`~cxrlab.deid.text.boxes` for box geometry.
+:mod:`~cxrlab.deid.text.scan` (a DICOM dataset), :mod:`~cxrlab.deid.text.hug` (redaction boxes that hug the strokes,
+opt-in: ``scan_dataset(..., hug=True)``), :mod:`~cxrlab.deid.text.redact` (the stored pixels and the review preview),
+with :mod:`~cxrlab.deid.text.boxes` for box geometry.
 
 Examples
 --------
@@ -62,6 +63,7 @@ from cxrlab.deid.text.confirm import (
     settle_markers,
 )
 from cxrlab.deid.text.detector import TextDetector
+from cxrlab.deid.text.hug import hug_boxes
 
 # DET_THRESH and DET_BOX_THRESH were public before the split; the plugin module imports nothing optional.
 from cxrlab.deid.text.ocr.ppocr import DET_BOX_THRESH, DET_THRESH
@@ -91,6 +93,7 @@ __all__ = [
     "confirm",
     "default_margin",
     "extend_lines",
+    "hug_boxes",
     "is_blob",
     "is_technical",
     "merge_lines",

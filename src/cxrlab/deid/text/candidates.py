@@ -55,6 +55,10 @@ class Candidate:
         Fraction of the box covered by :func:`stroke_mask` (None when not measured).
     vertical : bool
         The text runs top to bottom or bottom to top (read rotated by :meth:`TextDetector.recognize`).
+    detected : tuple of int or None
+        For a redacted candidate, its box as detected and read, before :func:`extend_lines` and the line padding
+        of :meth:`TextDetector.scan` grew it into ``box`` (None otherwise). :func:`~cxrlab.deid.text.hug.hug_boxes`
+        takes the line's band and height from it.
     """
 
     box: Box
@@ -65,6 +69,7 @@ class Candidate:
     reason: str = ""
     strokes: float | None = None
     vertical: bool = False
+    detected: Box | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict of the fields."""

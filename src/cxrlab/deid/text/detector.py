@@ -265,6 +265,9 @@ class TextDetector:
         cands = self._refine(display_uint8, eq, cands, strokes)
         settle_markers(cands, shape, strokes)
         t2 = time.perf_counter()
+        for c in cands:
+            if c.status in ("confirmed", "marker"):
+                c.detected = c.box
         if strokes is not None:
             extend_lines(cands, strokes)
         rows, cols = shape

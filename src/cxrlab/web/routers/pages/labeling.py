@@ -26,7 +26,8 @@ from cxrlab.catalog.models import ImageState, TaskKind, TaskState, UserRole
 from cxrlab.consensus import project_agreement, reader_quality
 from cxrlab.dicom.io import read_dataset, read_pixels
 from cxrlab.errors import FileError
-from cxrlab.web.deps import IdPath, IdQuery, Offset, SessionDep, WorkspaceDep
+from cxrlab.filter.triage import queue_counts
+from cxrlab.web.deps import VERIFIER_ROLES, IdPath, IdQuery, Offset, SessionDep, WorkspaceDep
 from cxrlab.web.models import ImagePublic
 from cxrlab.web.pages import PAGE_TAG, PageUser, page_admin, render
 
@@ -88,6 +89,7 @@ def page_index(
         "states": list(ImageState) if user.role is UserRole.ADMIN else [],
         "limit": limit,
         "offset": offset,
+        "triage": queue_counts(session) if user.role in VERIFIER_ROLES else None,
     }
     return render(request, "index.html", workspace=workspace, user=user, **context)
 
@@ -118,6 +120,7 @@ def page_dashboard(
         "progress": progress.progress(session, project=project),
         "agreement": project_agreement(session, project=project),
         "quality": reader_quality(session, project=project),
+        "triage": queue_counts(session),
         "csv_names": ["annotations_train.csv", "image_labels_train.csv", "annotations_test.csv",
                       "image_labels_test.csv"],
     }
