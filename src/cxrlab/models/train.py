@@ -61,14 +61,15 @@ def _torch():  # noqa: ANN202 - the torch module
 
 
 def open_release(root: str | os.PathLike[str], *, size: int, window: str, cache_dir: Path | None) -> Any:
-    """The training split of *root*: a VinDr-layout release or cxrlab export, or an NIH ChestX-ray14 root.
+    """The training split of *root*: a cxrlab export (``manifest.json``), a VinDr-layout release, or an NIH
+    ChestX-ray14 root (``Data_Entry_2017*.csv``).
 
     Raises
     ------
     CxrlabError
         *root* is not a folder, or holds neither layout.
     """
-    from cxrlab.datasets import NIHDataset, VinDrDataset
+    from cxrlab.datasets import NIHDataset, ReleaseDataset, VinDrDataset
 
     root = Path(root)
     if not root.is_dir():
@@ -76,6 +77,8 @@ def open_release(root: str | os.PathLike[str], *, size: int, window: str, cache_
     kw = {"size": size, "window": window, "cache_dir": cache_dir}
     if any(root.glob("Data_Entry_2017*.csv*")):
         return NIHDataset(root, split="train", bbox=False, **kw)
+    if (root / "manifest.json").is_file():  # a cxrlab export: the manifest names the label schema
+        return ReleaseDataset(root, split="train", labels="majority", **kw)
     return VinDrDataset(root, split="train", labels="majority", **kw)
 
 
