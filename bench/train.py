@@ -14,9 +14,16 @@ not timed) and read warm from the page cache by a :class:`cxrlab.datasets.VinDrD
 
 Goal (issue 16): cached >= 10x decoding. The cache folder is emptied before each fill.
 
+**Training step throughput** (``--archs``, when torch is installed): images/s of one optimisation step of each
+baseline network (:mod:`cxrlab.models.networks`: forward, weighted BCE, backward, AdamW) on a batch of
+``--step-batch`` images of ``--step-size`` px (28 labels, VinDr-CXR's image labels), best of ``--steps`` timed
+steps after one warm-up step; on CUDA when present (with AMP, as ``cxrlab train classifier``), else on the CPU with
+``--threads`` torch threads. The data are random tensors: this row measures the network, the loader rows the data.
+
 Usage::
 
     python bench/train.py --n 60 --repeat 3
+    python bench/train.py --skip-loader --archs small,resnet50,densenet121 --step-size 256
 """
 
 from __future__ import annotations
@@ -51,6 +58,50 @@ def _loader_pass(ds: VinDrDataset, workers: int) -> float:
     return time.perf_counter() - t0
 
 
+def _steps(a: argparse.Namespace) -> None:
+    """Print images/s of one training step per architecture."""
+    try:
+        import torch
+    except ImportError:
+        print("torch not installed: training step rows skipped")
+        return
+    from cxrlab.models.networks import build
+
+    torch.set_num_threads(a.threads)
+    dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    amp = dev.type == "cuda"
+    where = torch.cuda.get_device_name(0) if amp else f"CPU, {a.threads} thread(s)"
+    print(f"training step, batch {a.step_batch} of {a.step_size} px, 28 labels, {where}, best of {a.steps}")
+    print("| arch | parameters | s per step | images/s |\n|---|---:|---:|---:|")
+    for arch in a.archs.split(","):
+        torch.manual_seed(0)
+        net = build(arch, 28).to(dev).train()
+        opt = torch.optim.AdamW(net.parameters(), lr=1e-3)
+        scaler = torch.amp.GradScaler("cuda", enabled=amp)
+        loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.full((28,), 5.0, device=dev))
+        x = torch.rand(a.step_batch, 1, a.step_size, a.step_size, device=dev)
+        y = (torch.rand(a.step_batch, 28, device=dev) < 0.1).float()
+        times = []
+        for i in range(a.steps + 1):
+            if amp:
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
+                loss = loss_fn(net(x), y)
+            opt.zero_grad()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            if amp:
+                torch.cuda.synchronize()
+            if i:  # the first step is the warm-up
+                times.append(time.perf_counter() - t0)
+        n_params = sum(int(p.numel()) for p in net.parameters())
+        best = min(times)
+        print(f"| {arch} | {n_params / 1e6:.2f} M | {best:.3f} | {a.step_batch / best:.1f} |")
+    print()
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--n", type=int, default=60, help="phantoms in the release (about 80 %% in train)")
@@ -60,7 +111,17 @@ def main() -> int:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--loader-workers", type=int, default=2)
     p.add_argument("--workdir", type=Path, default=Path("/tmp/cxrlab-bench-train"))
+    p.add_argument("--archs", default="small,resnet50,densenet121", help="networks for the step rows ('' none)")
+    p.add_argument("--step-size", type=int, default=256)
+    p.add_argument("--step-batch", type=int, default=8)
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--skip-loader", action="store_true", help="only the training step rows")
     a = p.parse_args()
+    if a.archs:
+        _steps(a)
+    if a.skip_loader:
+        return 0
 
     release = a.workdir / f"release-{a.n}-{a.size[0]}-{a.size[1]}"
     if not release.exists():

@@ -17,7 +17,7 @@ SRC = ROOT / "src" / "cxrlab"
 #: Support packages first, then the pipeline stages in the order data moves through them (README, "How it is
 #: built"); a package may import only packages on its left. The shells (cli, web, demo) may import anything.
 ORDER = ["errors", "deprecation", "runtime", "dicom", "schemas", "catalog", "ingest", "collect", "deid", "filter",
-         "reports", "annotate", "consensus", "split", "stats", "export", "datasets", "evaluate", "benchmark"]
+         "reports", "annotate", "consensus", "split", "stats", "export", "datasets", "models", "evaluate", "benchmark"]
 SHELLS = {"cli", "web", "demo"}
 
 

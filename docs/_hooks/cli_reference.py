@@ -94,6 +94,10 @@ EXAMPLES: dict[str, list[str]] = {
                     "cxrlab leaderboard score-pending -w ws"],
     "cluster": ["cxrlab cluster local --workers 2",
                 "cxrlab cluster local --workers 4 --port 8786 --dashboard-port 8787"],
+    "train": ["cxrlab train classifier phantom-release -o run --arch small --size 192 --epochs 20 --lr 3e-3",
+              "cxrlab train classifier vindr-cxr/ -o run --arch densenet121 --size 512 --epochs 30 --init w.pt",
+              "cxrlab train classifier vindr-cxr/ -o run --arch densenet121 --size 512 --epochs 40 --resume"],
+    "predict": ["cxrlab predict run phantom-release/test -o probs.csv"],
 }
 
 _SPECIAL = re.compile(r"[<>*]")

@@ -163,3 +163,14 @@ def cli_errors(*, max_unpacked: int | None = None) -> Iterator[None]:
         where = f"{exc.filename}: " if exc.filename else ""
         err.print(f"[red]error:[/] {escape(where + (exc.strerror or type(exc).__name__))}", highlight=False)
         raise typer.Exit(code=1) from None
+
+
+@contextmanager
+def ml_errors() -> Iterator[None]:
+    """A missing optional library (torch, onnx, onnxruntime) becomes one line and exit code 1."""
+    try:
+        with cli_errors():
+            yield
+    except ImportError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False)
+        raise typer.Exit(code=1) from None

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +15,7 @@ from cxrlab.cli.common import (
     batch_executor,
     cli_errors,
     err,
+    ml_errors,
     multi_progress,
     out,
     print_report,
@@ -28,17 +27,6 @@ PopulationOpt = Annotated[str | None, typer.Option(help="adult, pediatric or any
                                                    "adult without a workspace).")]
 ThresholdOpt = Annotated[float, typer.Option(min=0.01, max=1.0, help="Confidence the model needs to decide alone; "
                                              "below it the image needs verification.")]
-
-
-@contextmanager
-def _ml_errors() -> Iterator[None]:
-    """A missing optional library (torch, onnx, onnxruntime) becomes one line and exit code 1."""
-    try:
-        with cli_errors():
-            yield
-    except ImportError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
-        raise typer.Exit(code=1) from None
 
 
 def _check_population(population: str | None) -> None:
@@ -66,7 +54,7 @@ def filter_run(
     from cxrlab.filter import FilterRules, run_filter, workspace_model
 
     _check_population(population)
-    with _ml_errors():
+    with ml_errors():
         ws = open_workspace(workspace)
         rules = FilterRules(population=population or ws.settings.population)
         chosen = None if no_model else (model or workspace_model(ws))
@@ -98,7 +86,7 @@ def filter_train(
 
     if width not in ("small", "tiny"):
         raise typer.BadParameter("small or tiny", param_hint="--width")
-    with _ml_errors(), multi_progress() as add:
+    with ml_errors(), multi_progress() as add:
         if phantoms is not None:
             from cxrlab.filter.train import train_on_phantoms
 
@@ -158,7 +146,7 @@ def filter_predict(
     if fmt not in ("csv", "json"):
         raise typer.BadParameter("csv or json", param_hint="--format")
     _check_population(population)
-    with _ml_errors():
+    with ml_errors():
         with multi_progress() as add:
             result = predict_files(model, paths, population=population or "adult", threshold=threshold,
                                    executor=Executor(workers), on_progress=add("predict"))

@@ -11,6 +11,7 @@ from cxrlab.cli import (
     dicom_tools,
     evaluate,
     leaderboard,
+    models,
     pipeline,
     release,
     reports,
@@ -37,6 +38,7 @@ app.add_typer(evaluate.app, name="evaluate")
 app.add_typer(leaderboard.app, name="leaderboard")
 app.add_typer(reports.app, name="reports")
 app.add_typer(cluster.app, name="cluster")
+models.register(app)
 
 
 def main() -> None:

@@ -14,9 +14,7 @@ execution) and ``use_deterministic_compute``. The same file gives the same proba
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ import numpy as np
 from cxrlab.filter.classes import AGE_CLASSES, VIEW_CLASSES, population_outlier
 from cxrlab.filter.exceptions import ModelError
 from cxrlab.filter.render import CHANNELS, INPUT_SIZE
+from cxrlab.runtime.onnx import deterministic_session, load_checked, sidecar_path
 
 __all__ = [
     "DEFAULT_THRESHOLD",
@@ -52,11 +51,6 @@ PROB_DECIMALS = 6
 def is_available() -> bool:
     """Whether onnxruntime (inference) can be imported, without importing it."""
     return importlib.util.find_spec("onnxruntime") is not None
-
-
-def sidecar_path(model_path: str | Path) -> Path:
-    """The JSON sidecar of *model_path*: the same name with ``.json`` (``filter.onnx`` -> ``filter.json``)."""
-    return Path(model_path).with_suffix(".json")
 
 
 @dataclass(frozen=True)
@@ -161,16 +155,7 @@ def _refuse(path: Path, why: str) -> ModelError:
     return ModelError(f"{path}: {why}")
 
 
-def _read_sidecar(path: Path) -> dict[str, Any]:
-    side = sidecar_path(path)
-    if not side.is_file():
-        raise _refuse(path, f"no sidecar {side.name} beside it (a filter model is MODEL.onnx + MODEL.json)")
-    try:
-        meta = json.loads(side.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        raise _refuse(path, f"its sidecar {side.name} is not valid JSON") from None
-    if not isinstance(meta, dict) or meta.get("format") != MODEL_FORMAT:
-        raise _refuse(path, f"its sidecar {side.name} is not a cxrlab filter model description ({MODEL_FORMAT})")
+def _check_sidecar(path: Path, meta: dict[str, Any]) -> dict[str, Any]:
     if list(meta.get("classes") or []) != list(VIEW_CLASSES) or list(meta.get("age_classes") or []) != list(
         AGE_CLASSES
     ):
@@ -205,28 +190,9 @@ class FilterModel:
 
     def __init__(self, path: str | Path, *, threads: int = 1) -> None:
         self.path = Path(path)
-        try:
-            data = self.path.read_bytes()
-        except OSError as exc:
-            raise _refuse(self.path, f"cannot read the model ({exc.strerror or type(exc).__name__})") from None
-        self.meta = _read_sidecar(self.path)
-        self.sha256 = hashlib.sha256(data).hexdigest()
-        if self.meta.get("sha256") != self.sha256:
-            raise _refuse(self.path, "corrupt or replaced: its SHA-256 is not the one its sidecar records")
-        try:
-            import onnxruntime as ort
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError(f"{ML_HINT} ({exc})") from exc
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = int(threads)
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.use_deterministic_compute = True
-        opts.log_severity_level = 3
-        try:
-            self._session = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own classes for every kind of bad file
-            raise _refuse(self.path, f"not a valid ONNX model ({type(exc).__name__})") from None
+        data, meta, self.sha256 = load_checked(self.path, fmt=MODEL_FORMAT, what="a filter model", refuse=_refuse)
+        self.meta = _check_sidecar(self.path, meta)
+        self._session = deterministic_session(data, threads=threads, path=self.path, refuse=_refuse, hint=ML_HINT)
         inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
         shapes_ok = (
             len(inputs) == 1

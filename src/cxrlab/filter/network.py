@@ -16,26 +16,27 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["WIDTHS", "CxrFilterNet", "ExportWrapper"]
+__all__ = ["WIDTHS", "BasicBlock", "CxrFilterNet", "ExportWrapper", "conv_bn"]
 
 #: Channel widths of the four stages, by name.
 WIDTHS: dict[str, tuple[int, int, int, int]] = {"tiny": (8, 16, 32, 64), "small": (16, 32, 64, 128)}
 
 
-def _conv_bn(cin: int, cout: int, stride: int, *, relu: bool = True) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout)]
+def conv_bn(cin: int, cout: int, stride: int, *, relu: bool = True, kernel: int = 3) -> nn.Sequential:
+    """Convolution (no bias, "same" padding), batch norm and (by default) ReLU."""
+    layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel, stride, kernel // 2, bias=False), nn.BatchNorm2d(cout)]
     if relu:
         layers.append(nn.ReLU(inplace=True))
     return nn.Sequential(*layers)
 
 
-class _Block(nn.Module):
+class BasicBlock(nn.Module):
     """ResNet basic block: two 3x3 convolutions and a shortcut (1x1 when the shape changes)."""
 
     def __init__(self, cin: int, cout: int, stride: int) -> None:
         super().__init__()
-        self.a = _conv_bn(cin, cout, stride)
-        self.b = _conv_bn(cout, cout, 1, relu=False)
+        self.a = conv_bn(cin, cout, stride)
+        self.b = conv_bn(cout, cout, 1, relu=False)
         self.shortcut: nn.Module = nn.Identity()
         if stride != 1 or cin != cout:
             self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
@@ -59,10 +60,10 @@ class CxrFilterNet(nn.Module):
 
     def __init__(self, n_view: int, widths: tuple[int, ...] = WIDTHS["small"], in_channels: int = 2) -> None:
         super().__init__()
-        self.stem = nn.Sequential(_conv_bn(in_channels, widths[0], 2), nn.MaxPool2d(2))
+        self.stem = nn.Sequential(conv_bn(in_channels, widths[0], 2), nn.MaxPool2d(2))
         blocks, c = [], widths[0]
         for i, w in enumerate(widths):
-            blocks.append(_Block(c, w, 1 if i == 0 else 2))
+            blocks.append(BasicBlock(c, w, 1 if i == 0 else 2))
             c = w
         self.blocks = nn.Sequential(*blocks)
         self.dropout = nn.Dropout(0.2)

@@ -17,11 +17,7 @@ counts, the validation metrics, the versions and the ONNX file's SHA-256 (:mod:`
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import io
-import json
 import time
-import warnings
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -33,10 +29,10 @@ from cxrlab.catalog.workspace import Workspace
 from cxrlab.errors import CxrlabError, FileError
 from cxrlab.filter.classes import AGE_CLASSES, VIEW_CLASSES
 from cxrlab.filter.exceptions import NoTrainingDataError
-from cxrlab.filter.model import MODEL_FORMAT, sidecar_path
+from cxrlab.filter.model import MODEL_FORMAT
 from cxrlab.filter.render import CHANNELS, INPUT_SIZE, input_from_dataset, load_input
 from cxrlab.runtime.executor import Executor, default_workers
-from cxrlab.runtime.files import atomic_write_bytes, atomic_write_text
+from cxrlab.runtime.onnx import export_onnx
 
 __all__ = [
     "DEFAULT_EPOCHS",
@@ -249,22 +245,8 @@ def _fit(
 def _export(net: Any, out: Path, meta: dict[str, Any]) -> dict[str, Any]:
     """Write the ONNX file and then its sidecar (each atomically); return the sidecar."""
     torch = _torch()
-    from cxrlab.filter.network import ExportWrapper
-
-    try:
-        import onnx  # noqa: F401 - torch's exporter needs it; fail with the hint rather than deep inside torch
-    except ImportError as exc:
-        raise ImportError(f"{TRAIN_HINT} ({exc})") from exc
-    buf = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notice
-        torch.onnx.export(
-            ExportWrapper(net).eval(), (torch.zeros(1, len(CHANNELS), INPUT_SIZE, INPUT_SIZE),), buf,
-            dynamo=False, input_names=["image"], output_names=["view", "pediatric"], opset_version=17,
-            dynamic_axes={"image": {0: "n"}, "view": {0: "n"}, "pediatric": {0: "n"}},
-        )
-    data = buf.getvalue()
     import cxrlab
+    from cxrlab.filter.network import ExportWrapper
 
     side = {
         "format": MODEL_FORMAT,
@@ -276,12 +258,9 @@ def _export(net: Any, out: Path, meta: dict[str, Any]) -> dict[str, Any]:
         "outputs": {"view": "softmax over classes", "pediatric": "sigmoid: probability of age < 10 years"},
         **meta,
         "versions": {"torch": torch.__version__, "cxrlab": cxrlab.__version__},
-        "sha256": hashlib.sha256(data).hexdigest(),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(out, data)
-    atomic_write_text(sidecar_path(out), json.dumps(side, indent=2) + "\n")
-    return side
+    return export_onnx(ExportWrapper(net), torch.zeros(1, len(CHANNELS), INPUT_SIZE, INPUT_SIZE), out, side,
+                       input_names=["image"], output_names=["view", "pediatric"], hint=TRAIN_HINT)
 
 
 @contextlib.contextmanager

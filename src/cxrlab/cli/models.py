@@ -1,0 +1,75 @@
+"""``cxrlab train classifier`` and ``cxrlab predict``: baseline models for a release (the ``[ml]`` extra)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cxrlab.cli.common import SEED_MAX, ml_errors, multi_progress, out, progress
+
+app = typer.Typer(help="Train baseline models on a release (needs the \\[ml] extra; nothing is downloaded).",
+                  no_args_is_help=True)
+
+#: Mirrors ``cxrlab.models.ARCHS`` so that ``--help`` imports nothing heavy.
+ARCH_NAMES = ("small", "resnet50", "densenet121")
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``train`` (sub-app) and ``predict`` to the root app."""
+    root.add_typer(app, name="train")
+    root.command("predict")(predict)
+
+
+@app.command("classifier")
+def classifier(
+    release: Annotated[Path, typer.Argument(help="A VinDr-layout release or cxrlab export, or an NIH ChestX-ray14 "
+                                            "root.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The run folder.")],
+    arch: Annotated[str, typer.Option(help="small, resnet50 or densenet121.")] = "small",
+    size: Annotated[int, typer.Option(min=32, max=4096, help="Input side in pixels.")] = 512,
+    epochs: Annotated[int, typer.Option(min=1, max=10_000, help="Total epochs.")] = 10,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=2, max=4096, help="Images per step.")] = 16,
+    lr: Annotated[float, typer.Option(min=1e-7, max=1.0, help="Peak learning rate (AdamW).")] = 1e-3,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Seed of split, order, augmentation, init.")] = 0,
+    window: Annotated[str, typer.Option(help="Display window: file, full or auto.")] = "file",
+    init: Annotated[Path | None, typer.Option("--init", help="Start from this weights file (a state_dict); nothing "
+                                              "is ever downloaded.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run from its last.pt.")] = False,
+    threads: Annotated[int | None, typer.Option(min=1, max=256, help="Torch CPU threads.")] = None,
+    device: Annotated[str | None, typer.Option(help="cuda or cpu (default: cuda when present).")] = None,
+) -> None:
+    """Train a multi-label classifier of the release's image labels into a run folder (config, metrics CSV and
+    PNG, checkpoints, ONNX export)."""
+    if arch not in ARCH_NAMES:
+        raise typer.BadParameter(f"unknown architecture {arch!r}: {', '.join(ARCH_NAMES)}", param_hint="--arch")
+    if window not in ("file", "full", "auto"):
+        raise typer.BadParameter("file, full or auto", param_hint="--window")
+    with ml_errors(), multi_progress() as add:
+        from cxrlab.models import train_classifier
+
+        side = train_classifier(release, output, arch=arch, size=size, epochs=epochs, batch_size=batch_size, lr=lr,
+                                seed=seed, window=window, init=init, resume=resume, threads=threads,
+                                device=device, on_progress=add)
+    m = side["metrics"]
+    auc = "-" if m.get("val_mean_auc") is None else f"{m['val_mean_auc']:.4f}"
+    out.print(f"trained {side['network']['arch']} on {side['training']['images']} image(s), "
+              f"{len(side['classes'])} label(s); best epoch {side['training']['best_epoch']} (validation loss "
+              f"{m['val_loss']}, mean AUC {auc}); wrote {output / 'model.onnx'}", highlight=False)
+
+
+def predict(
+    run: Annotated[Path, typer.Argument(help="A run folder of cxrlab train classifier (or its model.onnx).")],
+    images: Annotated[Path, typer.Argument(help="An image file or a folder of them (.dicom, .dcm, .png, .jpg).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="probs.csv to write (cxrlab evaluate "
+                                         "classification's --pred).")],
+    threads: Annotated[int, typer.Option(min=1, max=256, help="onnxruntime threads.")] = 1,
+) -> None:
+    """Per-image probabilities of a trained classifier on onnxruntime, deterministic (image_id + one column per
+    label)."""
+    with ml_errors(), progress("predict") as cb:
+        from cxrlab.models import predict_classifier
+
+        done = predict_classifier(run, images, output, threads=threads, on_progress=cb)
+    out.print(f"wrote {output}: {done['images']} image(s) x {len(done['classes'])} label(s)", highlight=False)

@@ -1,0 +1,388 @@
+"""Training the baseline classifier (plain torch, the ``[ml]`` extra): a run folder, resumable, seeded.
+
+The labels are a release's image-level labels (``image_labels_*.csv``: the schema's label names in seed order,
+what ``cxrlab evaluate classification`` scores), fused over readers by majority (VinDr-CXR, Table 2's counts), or
+NIH ChestX-ray14's 14 findings for an NIH root. The loss is binary cross-entropy with each label's positives
+weighted by ``negatives / positives`` of the training split (capped at :data:`MAX_POS_WEIGHT`), the usual answer to
+rare labels (ChestX-ray8 section 4.2 weights its loss the same way, by the share of positives and negatives).
+Every fifth training image (by index) is held out for validation; the best epoch is the one of least validation
+loss.
+
+A run folder holds ``config.json``, ``metrics.csv`` and ``metrics.png`` (one row/point per epoch), ``last.pt``
+(every epoch: network, optimiser and AMP scaler states) and ``best.pt``, and ``model.onnx`` + ``model.json`` (the
+best epoch, exported for onnxruntime: :func:`cxrlab.runtime.onnx.export_onnx`, the filter model's format with
+the classes, input size and window). Every file is written atomically. ``resume=True`` continues from
+``last.pt``: each epoch reseeds torch from ``(seed, epoch)``, so a resumed run computes the epochs an
+uninterrupted run would have. Nothing is ever downloaded: training starts from scratch or from a user's weights
+file (*init*).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cxrlab.errors import CxrlabError
+from cxrlab.runtime.files import atomic_write_bytes, atomic_write_text
+
+__all__ = ["ARCHS", "CLASSIFIER_FORMAT", "MAX_POS_WEIGHT", "TRAIN_HINT", "VAL_EVERY", "open_release",
+           "train_classifier"]
+
+#: Architectures (:mod:`cxrlab.models.networks`).
+ARCHS = ("small", "resnet50", "densenet121")
+#: ``format`` of the ONNX sidecar.
+CLASSIFIER_FORMAT = "cxrlab-classifier/1"
+#: What to install.
+TRAIN_HINT = "training needs the ML extra (torch, onnx): pip install 'cxrlab[ml]'"
+#: Every this-many-th training image (by index) is held out for validation.
+VAL_EVERY = 5
+#: Largest positive weight of a label in the loss.
+MAX_POS_WEIGHT = 50.0
+#: Columns of ``metrics.csv``.
+METRIC_COLUMNS = ("epoch", "train_loss", "val_loss", "val_mean_auc", "lr", "seconds")
+
+Progress = Callable[[int, int], None]
+
+
+def _torch():  # noqa: ANN202 - the torch module
+    try:
+        import torch
+    except ImportError as exc:
+        raise ImportError(f"{TRAIN_HINT} ({exc})") from exc
+    return torch
+
+
+def open_release(root: str | os.PathLike[str], *, size: int, window: str, cache_dir: Path | None) -> Any:
+    """The training split of *root*: a cxrlab export (``manifest.json``), a VinDr-layout release, or an NIH
+    ChestX-ray14 root (``Data_Entry_2017*.csv``).
+
+    Raises
+    ------
+    CxrlabError
+        *root* is not a folder, or holds neither layout.
+    """
+    from cxrlab.datasets import NIHDataset, ReleaseDataset, VinDrDataset
+
+    root = Path(root)
+    if not root.is_dir():
+        raise CxrlabError(f"{root}: release folder not found")
+    kw = {"size": size, "window": window, "cache_dir": cache_dir}
+    if any(root.glob("Data_Entry_2017*.csv*")):
+        return NIHDataset(root, split="train", bbox=False, **kw)
+    if (root / "manifest.json").is_file():  # a cxrlab export: the manifest names the label schema
+        return ReleaseDataset(root, split="train", labels="majority", **kw)
+    return VinDrDataset(root, split="train", labels="majority", **kw)
+
+
+def _batch(ds: Any, idx: np.ndarray) -> np.ndarray:
+    return np.stack([ds.load(int(i)) for i in idx])[:, None].astype(np.float32, copy=False)
+
+
+def _augment(torch, xb, gen):  # noqa: ANN001, ANN202 - torch tensors
+    """A gamma per image and a shift of up to 1/32 of the side (no flips: the heart is on the left)."""
+    n = xb.shape[0]
+    gamma = torch.exp((torch.rand(n, generator=gen) - 0.5) * 0.4)
+    xb = xb.clamp(0, 1) ** gamma[:, None, None, None]
+    m = max(1, xb.shape[-1] // 32)
+    dy, dx = (int(v) for v in torch.randint(-m, m + 1, (2,), generator=gen))
+    return torch.roll(xb, shifts=(dy, dx), dims=(2, 3))
+
+
+def _mean_auc(y: np.ndarray, p: np.ndarray) -> float | None:
+    try:
+        from sklearn.metrics import roc_auc_score
+    except ImportError:
+        return None
+    aucs = [roc_auc_score(y[:, j], p[:, j]) for j in range(y.shape[1]) if 0 < y[:, j].sum() < len(y)]
+    return round(float(np.mean(aucs)), 4) if aucs else None
+
+
+def _save(torch, path: Path, state: dict[str, Any]) -> None:  # noqa: ANN001
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _plot(rows: list[dict[str, Any]], out: Path) -> None:
+    """``metrics.png``: training and validation loss (and validation mean AUC) by epoch; skipped without
+    matplotlib."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    ep = [r["epoch"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    ax.plot(ep, [r["train_loss"] for r in rows], "o-", label="train loss")
+    ax.plot(ep, [r["val_loss"] for r in rows], "s-", label="validation loss")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("weighted BCE")
+    aucs = [r["val_mean_auc"] for r in rows]
+    if any(a not in (None, "") for a in aucs):
+        ax2 = ax.twinx()
+        ax2.plot(ep, [float("nan") if a in (None, "") else a for a in aucs], "^--", color="tab:green",
+                 label="validation mean AUC")
+        ax2.set_ylabel("mean AUC")
+        ax2.set_ylim(0, 1)
+    ax.legend(loc="upper right")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", metadata={"Software": None})
+    plt.close(fig)
+    atomic_write_bytes(out, buf.getvalue())
+
+
+def _write_metrics(run: Path, rows: list[dict[str, Any]]) -> None:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=METRIC_COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: "" if r.get(k) is None else r[k] for k in METRIC_COLUMNS})
+    atomic_write_text(run / "metrics.csv", buf.getvalue())
+    _plot(rows, run / "metrics.png")
+
+
+def _device(torch, want: str | None):  # noqa: ANN001, ANN202
+    if want:
+        return torch.device(want)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def train_classifier(
+    release: str | os.PathLike[str],
+    run: str | os.PathLike[str],
+    *,
+    arch: str = "small",
+    size: int = 512,
+    epochs: int = 10,
+    batch_size: int = 16,
+    lr: float = 1e-3,
+    seed: int = 0,
+    window: str = "file",
+    init: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    threads: int | None = None,
+    device: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+    on_progress: Callable[[str], Progress | None] | None = None,
+) -> dict[str, Any]:
+    """Train a multi-label classifier on *release*'s training split and write the run folder *run*.
+
+    Parameters
+    ----------
+    release : path
+        A VinDr-layout release or cxrlab export (``image_labels_train.csv``), or an NIH ChestX-ray14 root.
+    run : path
+        The run folder (created; must be empty or absent unless *resume*).
+    arch : {"small", "resnet50", "densenet121"}
+        :data:`cxrlab.models.networks.ARCHS`.
+    size : int
+        Input side in pixels (images are resized to a square).
+    epochs : int
+        Total epochs (with *resume*: up to this many, counting those done).
+    batch_size, lr : int, float
+        Examples per step and AdamW's peak learning rate (cosine decay over the run, one warm-up epoch).
+    seed : int
+        Seed of the split, the order, the augmentations and the initialisation.
+    window : {"file", "full", "auto"}
+        The display window (:data:`cxrlab.datasets.WINDOWS`); recorded in the sidecar for ``cxrlab predict``.
+    init : path, optional
+        A ``state_dict`` (or a cxrlab checkpoint) to start from; layers whose shape differs (the label head) keep
+        their fresh initialisation. Nothing is downloaded.
+    resume : bool
+        Continue from ``run/last.pt``.
+    threads : int, optional
+        Torch CPU threads (default: torch's).
+    device : str, optional
+        ``cuda``, ``cpu``, ... (default: CUDA when available). AMP (float16 autocast) on CUDA only.
+    cache_dir : path, optional
+        The image cache (default ``run/cache``): epoch 2 on reads memory-mapped arrays, no decoding.
+    on_progress : callable, optional
+        ``on_progress(label) -> on_progress(done, total)`` per epoch (label ``epoch k/N``).
+
+    Returns
+    -------
+    dict
+        The ONNX sidecar written (classes, input, metrics of the best epoch, SHA-256).
+
+    Raises
+    ------
+    CxrlabError
+        Missing or unreadable release, unknown architecture, a run folder in use without *resume*, a resume
+        without a checkpoint or with another configuration.
+    ImportError
+        torch or onnx is missing (:data:`TRAIN_HINT`).
+    """
+    if arch not in ARCHS:
+        raise CxrlabError(f"unknown architecture {arch!r} (choose from {', '.join(ARCHS)})")
+    if epochs < 1 or size < 32 or batch_size < 2:
+        raise CxrlabError("epochs must be >= 1, size >= 32 and batch size >= 2")
+    torch = _torch()
+    from cxrlab.models.networks import ExportWrapper, build
+
+    run = Path(run)
+    last = run / "last.pt"
+    if resume and not last.is_file():
+        raise CxrlabError(f"{last}: no checkpoint to resume from")
+    if not resume and run.exists() and any(p.name != "cache" for p in run.iterdir()):
+        raise CxrlabError(f"{run}: the run folder is not empty (pass --resume to continue it, or another -o)")
+    if init is not None and not Path(init).is_file():
+        raise CxrlabError(f"{init}: weights file not found")
+    ds = open_release(release, size=size, window=window,
+                      cache_dir=Path(cache_dir) if cache_dir is not None else run / "cache")
+    if len(ds) < 2 * VAL_EVERY:
+        raise CxrlabError(f"{release}: {len(ds)} training image(s); at least {2 * VAL_EVERY} are needed")
+    classes = list(ds.label_names)
+    config = {"task": "classifier", "release": str(Path(release).resolve()), "arch": arch, "size": size,
+              "window": window, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
+              "classes": classes, "init": str(init) if init else None, "images": len(ds)}
+    dev = _device(torch, device)
+    amp = dev.type == "cuda"
+    if threads:
+        torch.set_num_threads(int(threads))
+
+    y = ds.label_matrix().astype(np.float32)
+    idx = np.arange(len(ds))
+    val, train = idx[idx % VAL_EVERY == VAL_EVERY - 1], idx[idx % VAL_EVERY != VAL_EVERY - 1]
+    pos = y[train].sum(0)
+    pos_weight = torch.from_numpy(np.clip((len(train) - pos) / np.maximum(pos, 1.0), 1.0, MAX_POS_WEIGHT)
+                                  .astype(np.float32)).to(dev)
+    torch.manual_seed(seed)
+    net = build(arch, len(classes)).to(dev)
+    if init is not None:
+        _load_init(torch, net, Path(init))
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+    steps = max(1, -(-len(train) // batch_size))
+    rows: list[dict[str, Any]] = []
+    start, best = 1, float("inf")
+    if resume:
+        state = _read_checkpoint(torch, last)
+        old = state.get("config", {})
+        changed = [k for k in ("arch", "size", "window", "classes", "batch_size", "seed") if old.get(k) != config[k]]
+        if changed:
+            raise CxrlabError(f"{last}: the run was trained with another {', '.join(changed)}; start a new run")
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        rows, best, start = state["metrics"], state["best_val_loss"], state["epoch"] + 1
+    run.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run / "config.json", json.dumps(config, indent=2) + "\n")
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+    total_steps = epochs * steps
+    progress = on_progress or (lambda _label: None)
+
+    def lr_at(step: int) -> float:  # one warm-up epoch, then cosine to 5 % of the peak
+        if step < steps:
+            return lr * (step + 1) / steps
+        t = (step - steps) / max(1, total_steps - steps)
+        return float(lr * (0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * min(1.0, t)))))
+
+    for epoch in range(start, epochs + 1):
+        t0 = time.perf_counter()
+        torch.manual_seed(seed * 100_003 + epoch)  # dropout; a resumed epoch draws what it would have drawn
+        gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+        order = train[torch.randperm(len(train), generator=gen).numpy()]
+        cb = progress(f"epoch {epoch}/{epochs}")
+        net.train()
+        total = 0.0
+        for b in range(steps):
+            sel = order[b * batch_size:(b + 1) * batch_size]
+            if len(sel) < 2:  # batch norm needs two examples
+                continue
+            for g in opt.param_groups:
+                g["lr"] = lr_at((epoch - 1) * steps + b)
+            xb = _augment(torch, torch.from_numpy(_batch(ds, sel)), gen).to(dev)
+            with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
+                loss = loss_fn(net(xb), torch.from_numpy(y[sel]).to(dev))
+            opt.zero_grad()
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+            total += float(loss.detach()) * len(sel)
+            if cb:
+                cb(b + 1, steps)
+        val_loss, probs = _evaluate(torch, net, ds, val, y, loss_fn, dev, batch_size)
+        row = {"epoch": epoch, "train_loss": round(total / len(train), 5), "val_loss": round(val_loss, 5),
+               "val_mean_auc": _mean_auc(y[val], probs), "lr": float(f"{opt.param_groups[0]['lr']:.3g}"),
+               "seconds": round(time.perf_counter() - t0, 1)}
+        rows.append(row)
+        if val_loss < best:
+            best = val_loss
+            _save(torch, run / "best.pt", {"model": net.state_dict(), "epoch": epoch, "config": config})
+        _save(torch, last, {"model": net.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
+                            "epoch": epoch, "metrics": rows, "best_val_loss": best, "config": config})
+        _write_metrics(run, rows)
+    return _export(torch, run, config, rows, ExportWrapper, build)
+
+
+def _evaluate(torch, net, ds, val, y, loss_fn, dev, batch_size):  # noqa: ANN001, ANN202
+    net.eval()
+    out = []
+    with torch.no_grad():
+        for b in range(0, len(val), batch_size):
+            out.append(net(torch.from_numpy(_batch(ds, val[b:b + batch_size])).to(dev)).float().cpu())
+    logits = torch.cat(out)
+    loss = float(loss_fn(logits.to(dev), torch.from_numpy(y[val]).to(dev)))
+    return loss, torch.sigmoid(logits).numpy()
+
+
+def _read_checkpoint(torch, path: Path) -> dict[str, Any]:  # noqa: ANN001
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a bad file
+        raise CxrlabError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise CxrlabError(f"{path}: not a cxrlab checkpoint")
+    return state
+
+
+def _load_init(torch, net, path: Path) -> None:  # noqa: ANN001
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001
+        raise CxrlabError(f"{path}: not a readable weights file ({type(exc).__name__})") from None
+    if isinstance(state, dict) and isinstance(state.get("model"), dict):
+        state = state["model"]
+    if not isinstance(state, dict):
+        raise CxrlabError(f"{path}: not a state_dict")
+    own = net.state_dict()
+    keep = {k: v for k, v in state.items() if k in own and getattr(v, "shape", None) == own[k].shape}
+    if not keep:
+        raise CxrlabError(f"{path}: no layer matches the {type(net).__name__} being trained")
+    net.load_state_dict(keep, strict=False)
+
+
+def _export(torch, run: Path, config: dict[str, Any], rows, wrapper, build) -> dict[str, Any]:  # noqa: ANN001
+    import cxrlab
+    from cxrlab.runtime.onnx import export_onnx
+
+    best = _read_checkpoint(torch, run / "best.pt")
+    net = build(config["arch"], len(config["classes"]))
+    net.load_state_dict(best["model"])
+    net = net.cpu().eval()
+    size = config["size"]
+    side = {
+        "format": CLASSIFIER_FORMAT,
+        "classes": config["classes"],
+        "input": {"name": "image", "layout": "NCHW", "size": size, "channels": 1, "window": config["window"],
+                  "pixels": "cxrlab.datasets.load_image: display pipeline, [0, 1], 1 white, resized to a square"},
+        "outputs": {"probabilities": "sigmoid: one probability per class"},
+        "network": {"arch": config["arch"], "parameters": sum(int(p.numel()) for p in net.parameters())},
+        "training": {"epochs": len(rows), "best_epoch": best["epoch"], "seed": config["seed"],
+                     "images": config["images"]},
+        "metrics": next(r for r in rows if r["epoch"] == best["epoch"]),
+        "versions": {"torch": torch.__version__, "cxrlab": cxrlab.__version__},
+    }
+    return export_onnx(wrapper(net), torch.zeros(1, 1, size, size), run / "model.onnx", side,
+                       input_names=["image"], output_names=["probabilities"], hint=TRAIN_HINT)

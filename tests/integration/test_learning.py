@@ -1,0 +1,65 @@
+"""The learning test that can fail (issue 16): a classifier trained for a few CPU minutes on phantoms with planted
+findings (a nodule, an enlarged heart, a pleural effusion; ``cxrlab phantom --vindr``) is scored on phantoms of
+another seed by ``cxrlab evaluate classification``. Everything goes through the CLI, as a researcher would run it;
+everything is seeded (phantoms, split, order, augmentation, initialisation).
+
+What it asserts, and what it does not yet: the enlarged heart and the effusion are learned (AUC >= 0.9 each on
+the held-out seed; measured 1.000 and 0.963), "No finding" follows (>= 0.85; measured 0.904). The small planted
+nodule is NOT learned in this budget (measured AUC 0.55 held out, 0.78 on the training images: memorised, not
+generalised; also at 256 px, with 600 images, max-like pooling or an "auto" window), so the mean over the four
+scored labels is 0.853, short of the issue's mean AUC >= 0.9. :data:`MIN_MEAN_AUC` is what this test guards
+today; raising it to 0.9 is the open part of issue 16.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("torch")
+pytest.importorskip("onnxruntime")
+pytest.importorskip("sklearn")
+
+import torch  # noqa: E402
+
+from cxrlab.cli.main import app  # noqa: E402
+
+runner = CliRunner()
+#: Per-label floors on the held-out seed (see the module docstring).
+MIN_AUC = {"Cardiomegaly": 0.9, "Pleural effusion": 0.9, "No finding": 0.85}
+#: The mean over the four scored labels (issue 16 asks 0.9: not reached, the nodule is not learned).
+MIN_MEAN_AUC = 0.8
+
+
+def _ok(args: list[str]) -> str:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+@pytest.mark.slow  # about 1.5 CPU minutes: 420 phantoms, 24 epochs of the small network at 192 px
+def test_classifier_learns_the_planted_findings(tmp_path: Path) -> None:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train, held_out = tmp_path / "train", tmp_path / "held_out"
+        common = ["--vindr", "--min-size", "256", "--max-size", "320", "--findings", "0.35"]
+        _ok(["phantom", str(train), "-n", "300", "--seed", "11", "--test-share", "0", *common])
+        _ok(["phantom", str(held_out), "-n", "120", "--seed", "12", "--test-share", "1", *common])
+        run = tmp_path / "run"
+        _ok(["train", "classifier", str(train), "-o", str(run), "--arch", "small", "--size", "192", "--epochs",
+             "24", "--batch-size", "8", "--lr", "2e-3", "--seed", "0", "--threads", "1"])
+        probs = tmp_path / "probs.csv"
+        _ok(["predict", str(run), str(held_out / "test"), "-o", str(probs)])
+        scored = json.loads(_ok(["evaluate", "classification", "--gt", str(held_out / "image_labels_test.csv"),
+                                 "--pred", str(probs), "--n-boot", "200", "-f", "json"]))
+    finally:
+        torch.set_num_threads(before)
+    aucs = {k: round(v["auc"], 3) for k, v in scored["per_class"].items() if v["auc"] is not None}
+    assert set(aucs) == {"Cardiomegaly", "Nodule/Mass", "Pleural effusion", "No finding"}, aucs
+    assert all(aucs[k] >= v for k, v in MIN_AUC.items()), aucs
+    assert scored["mean_auc"] >= MIN_MEAN_AUC, aucs
+    print(f"held-out AUC: {aucs}, mean {scored['mean_auc']:.3f}")
