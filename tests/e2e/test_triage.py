@@ -146,7 +146,11 @@ def test_text_review_redacts_and_reencodes(playwright_browser, triage_site: Tria
     assert page.locator("#triage-grid li .box").count() == 3  # the candidate boxes are drawn
     page.keyboard.press("r")                # redact the candidate box of the first
     page.keyboard.press("ArrowRight")
-    page.keyboard.press("d")                # discard the second; the third: no PHI (Enter)
+    page.keyboard.press("d")                # discard the second
+    page.keyboard.press("Enter")            # refused: the third has no decision (no default for PHI)
+    page.wait_for_function("document.getElementById('triage-status').textContent.startsWith('1 image not decided')")
+    assert page.locator("#triage-grid li").count() == 3
+    page.keyboard.press("n")                # the focus moved to the undecided third: no PHI
     page.keyboard.press("Enter")
     wait_decided(page, 3)
     assert page.js_errors == []

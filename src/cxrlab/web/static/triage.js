@@ -1,7 +1,9 @@
 // The grid triage page: one page of a queue as thumbnails, keyboard first.
 // Arrows move the focus; one key per reason marks the focused image; Backspace clears its mark; Space opens the
 // large view (Esc closes it); Enter sends the page's decisions (the unmarked images get the queue's default:
-// accept, no PHI, confirm) and shows the next page, which was fetched and its thumbnails loaded meanwhile.
+// accept, confirm) and shows the next page, which was fetched and its thumbnails loaded meanwhile. The burned-in
+// text queue has no default: releasing pixels as they are is a PHI decision, so each image needs its own key
+// (n: no PHI, r: redact, d: discard) and Enter refuses a page with an undecided image.
 // Only ids, reason codes and boxes (coordinates) come from the server: no header value ever reaches the page.
 import { api } from "./api.js";
 
@@ -14,7 +16,7 @@ const queue = root.dataset.queue;
 const pageSize = Number(root.dataset.pageSize) || 48;
 const keymap = JSON.parse(document.getElementById("triage-keymap").textContent);
 
-const DEFAULT = { filter: "accept", text: "release", unusable: "confirm" };
+const DEFAULT = { filter: "accept", text: null, unusable: "confirm" };
 const KEYS = {};
 if (queue === "filter") {
   for (const k of keymap) {
@@ -22,6 +24,7 @@ if (queue === "filter") {
     KEYS[k.digit] = KEYS[k.key];
   }
 } else if (queue === "text") {
+  KEYS.n = { action: "release", label: "no PHI" };
   KEYS.r = { action: "redact", label: "redact" };
   KEYS.d = { action: "discard", label: "discard" };
 } else {
@@ -168,6 +171,14 @@ function openLarge() {
 
 async function submitPage() {
   if (busy || !items.length) return;
+  const undecided = items.findIndex((it) => !marks.get(it.pk) && !DEFAULT[queue]);
+  if (undecided >= 0) {
+    const left = items.filter((it) => !marks.get(it.pk)).length;
+    status.textContent = `${left} image${left === 1 ? "" : "s"} not decided: each needs its own key here `
+      + "(n: no PHI, r: redact, d: discard)";
+    move(undecided);
+    return;
+  }
   busy = true;
   const decisions = items.map((it) => {
     const m = marks.get(it.pk);
