@@ -33,8 +33,8 @@ import numpy as np
 from cxrlab.errors import CxrlabError
 from cxrlab.runtime.files import atomic_write_bytes, atomic_write_text
 
-__all__ = ["ARCHS", "CLASSIFIER_FORMAT", "MAX_POS_WEIGHT", "TRAIN_HINT", "VAL_EVERY", "open_release",
-           "train_classifier"]
+__all__ = ["ARCHS", "CLASSIFIER_FORMAT", "MAX_POS_WEIGHT", "TRAIN_HINT", "VAL_EVERY", "check_run", "fit",
+           "open_release", "split_indices", "train_classifier"]
 
 #: Architectures (:mod:`cxrlab.models.networks`).
 ARCHS = ("small", "resnet50", "densenet121")
@@ -88,12 +88,17 @@ def _batch(ds: Any, idx: np.ndarray) -> np.ndarray:
 
 def _augment(torch, xb, gen):  # noqa: ANN001, ANN202 - torch tensors
     """A gamma per image and a shift of up to 1/32 of the side (no flips: the heart is on the left)."""
+    return augment_shift(torch, xb, gen)[0]
+
+
+def augment_shift(torch, xb, gen):  # noqa: ANN001, ANN202 - torch tensors
+    """:func:`_augment` that also returns the shift ``(dy, dx)`` in pixels (the detector moves its boxes by it)."""
     n = xb.shape[0]
     gamma = torch.exp((torch.rand(n, generator=gen) - 0.5) * 0.4)
     xb = xb.clamp(0, 1) ** gamma[:, None, None, None]
     m = max(1, xb.shape[-1] // 32)
     dy, dx = (int(v) for v in torch.randint(-m, m + 1, (2,), generator=gen))
-    return torch.roll(xb, shifts=(dy, dx), dims=(2, 3))
+    return torch.roll(xb, shifts=(dy, dx), dims=(2, 3)), (dy, dx)
 
 
 def _mean_auc(y: np.ndarray, p: np.ndarray) -> float | None:
@@ -111,9 +116,10 @@ def _save(torch, path: Path, state: dict[str, Any]) -> None:  # noqa: ANN001
     atomic_write_bytes(path, buf.getvalue())
 
 
-def _plot(rows: list[dict[str, Any]], out: Path) -> None:
-    """``metrics.png``: training and validation loss (and validation mean AUC) by epoch; skipped without
-    matplotlib."""
+def _plot(rows: list[dict[str, Any]], out: Path, *, metric: str | None = "val_mean_auc",
+          loss_name: str = "weighted BCE") -> None:
+    """``metrics.png``: training and validation loss (and the validation *metric*, in [0, 1]) by epoch; skipped
+    without matplotlib."""
     try:
         import matplotlib
 
@@ -126,13 +132,13 @@ def _plot(rows: list[dict[str, Any]], out: Path) -> None:
     ax.plot(ep, [r["train_loss"] for r in rows], "o-", label="train loss")
     ax.plot(ep, [r["val_loss"] for r in rows], "s-", label="validation loss")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("weighted BCE")
-    aucs = [r["val_mean_auc"] for r in rows]
+    ax.set_ylabel(loss_name)
+    aucs = [r.get(metric) for r in rows] if metric else []
     if any(a not in (None, "") for a in aucs):
         ax2 = ax.twinx()
         ax2.plot(ep, [float("nan") if a in (None, "") else a for a in aucs], "^--", color="tab:green",
-                 label="validation mean AUC")
-        ax2.set_ylabel("mean AUC")
+                 label=f"validation {metric.removeprefix('val_').replace('_', ' ')}")
+        ax2.set_ylabel(metric.removeprefix("val_").replace("_", " "))
         ax2.set_ylim(0, 1)
     ax.legend(loc="upper right")
     fig.tight_layout()
@@ -142,14 +148,18 @@ def _plot(rows: list[dict[str, Any]], out: Path) -> None:
     atomic_write_bytes(out, buf.getvalue())
 
 
-def _write_metrics(run: Path, rows: list[dict[str, Any]]) -> None:
+def _write_metrics(run: Path, rows: list[dict[str, Any]], *, metric: str | None = "val_mean_auc",
+                   loss_name: str = "weighted BCE") -> None:
+    columns = [c for c in METRIC_COLUMNS if c != "val_mean_auc"]
+    if metric:
+        columns.insert(3, metric)
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=METRIC_COLUMNS, lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow({k: "" if r.get(k) is None else r[k] for k in METRIC_COLUMNS})
+        w.writerow({k: "" if r.get(k) is None else r[k] for k in columns})
     atomic_write_text(run / "metrics.csv", buf.getvalue())
-    _plot(rows, run / "metrics.png")
+    _plot(rows, run / "metrics.png", metric=metric, loss_name=loss_name)
 
 
 def _device(torch, want: str | None):  # noqa: ANN001, ANN202
@@ -231,13 +241,7 @@ def train_classifier(
     from cxrlab.models.networks import ExportWrapper, build
 
     run = Path(run)
-    last = run / "last.pt"
-    if resume and not last.is_file():
-        raise CxrlabError(f"{last}: no checkpoint to resume from")
-    if not resume and run.exists() and any(p.name != "cache" for p in run.iterdir()):
-        raise CxrlabError(f"{run}: the run folder is not empty (pass --resume to continue it, or another -o)")
-    if init is not None and not Path(init).is_file():
-        raise CxrlabError(f"{init}: weights file not found")
+    check_run(run, resume=resume, init=init)
     ds = open_release(release, size=size, window=window,
                       cache_dir=Path(cache_dir) if cache_dir is not None else run / "cache")
     if len(ds) < 2 * VAL_EVERY:
@@ -247,13 +251,11 @@ def train_classifier(
               "window": window, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
               "classes": classes, "init": str(init) if init else None, "images": len(ds)}
     dev = _device(torch, device)
-    amp = dev.type == "cuda"
     if threads:
         torch.set_num_threads(int(threads))
 
     y = ds.label_matrix().astype(np.float32)
-    idx = np.arange(len(ds))
-    val, train = idx[idx % VAL_EVERY == VAL_EVERY - 1], idx[idx % VAL_EVERY != VAL_EVERY - 1]
+    train, val = split_indices(len(ds))
     pos = y[train].sum(0)
     pos_weight = torch.from_numpy(np.clip((len(train) - pos) / np.maximum(pos, 1.0), 1.0, MAX_POS_WEIGHT)
                                   .astype(np.float32)).to(dev)
@@ -261,6 +263,95 @@ def train_classifier(
     net = build(arch, len(classes)).to(dev)
     if init is not None:
         _load_init(torch, net, Path(init))
+    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+
+    def step_loss(sel: np.ndarray, gen: Any) -> Any:
+        xb = _augment(torch, torch.from_numpy(_batch(ds, sel)), gen).to(dev)
+        return loss_fn(net(xb), torch.from_numpy(y[sel]).to(dev))
+
+    def validate() -> tuple[float, float | None]:
+        val_loss, probs = _evaluate(torch, net, ds, val, y, loss_fn, dev, batch_size)
+        return val_loss, _mean_auc(y[val], probs)
+
+    rows = fit(torch, run, config, net, train, step_loss, validate, dev=dev, resume=resume,
+               on_progress=on_progress)
+    return _export(torch, run, config, rows, ExportWrapper, build)
+
+
+def split_indices(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(train, val)`` indices of *n* training images: every :data:`VAL_EVERY`-th (by index) is validation."""
+    idx = np.arange(n)
+    return idx[idx % VAL_EVERY != VAL_EVERY - 1], idx[idx % VAL_EVERY == VAL_EVERY - 1]
+
+
+def check_run(run: Path, *, resume: bool, init: str | os.PathLike[str] | None) -> None:
+    """Refuse a run folder in use without *resume*, a resume without ``last.pt`` and a missing *init* file."""
+    if resume and not (run / "last.pt").is_file():
+        raise CxrlabError(f"{run / 'last.pt'}: no checkpoint to resume from")
+    if not resume and run.exists() and any(p.name != "cache" for p in run.iterdir()):
+        raise CxrlabError(f"{run}: the run folder is not empty (pass --resume to continue it, or another -o)")
+    if init is not None and not Path(init).is_file():
+        raise CxrlabError(f"{init}: weights file not found")
+
+
+#: Configuration keys a resumed run must share with its checkpoint.
+RESUME_KEYS = ("task", "arch", "size", "window", "classes", "batch_size", "seed")
+
+
+def fit(
+    torch: Any,
+    run: Path,
+    config: dict[str, Any],
+    net: Any,
+    train: np.ndarray,
+    step_loss: Callable[[np.ndarray, Any], Any],
+    validate: Callable[[], tuple[float, float | None]],
+    *,
+    dev: Any,
+    resume: bool,
+    metric: str | None = "val_mean_auc",
+    loss_name: str = "weighted BCE",
+    on_progress: Callable[[str], Progress | None] | None = None,
+) -> list[dict[str, Any]]:
+    """The training loop shared by the classifier and the detector: AdamW (one warm-up epoch, then cosine decay
+    to 5 % of ``config["lr"]``), AMP on CUDA, per-epoch reseeding from ``(seed, epoch)``, ``best.pt`` (least
+    validation loss), ``last.pt``, ``config.json``, ``metrics.csv`` and ``metrics.png``, all written atomically.
+
+    Parameters
+    ----------
+    torch : module
+        torch.
+    run : Path
+        The run folder (checked by :func:`check_run`).
+    config : dict
+        ``epochs``, ``batch_size``, ``lr``, ``seed`` and the keys of :data:`RESUME_KEYS`; written to
+        ``config.json``.
+    net : torch.nn.Module
+        The network, initialised under the seed, on *dev*.
+    train : ndarray
+        Training indices.
+    step_loss : callable
+        ``step_loss(indices, generator) -> loss`` of one batch (training mode, under autocast; the generator
+        draws the augmentations).
+    validate : callable
+        ``validate() -> (val_loss, metric or None)`` (the network is put in eval mode by it).
+    dev : torch.device
+        The device (AMP when CUDA).
+    resume : bool
+        Continue from ``run/last.pt`` (refused when the configuration differs in :data:`RESUME_KEYS`).
+    metric, loss_name : str
+        The validation metric's column of ``metrics.csv`` (None: no column) and the loss's name on the plot.
+    on_progress : callable, optional
+        ``on_progress(label) -> on_progress(done, total)`` per epoch.
+
+    Returns
+    -------
+    list of dict
+        The rows of ``metrics.csv``.
+    """
+    epochs, batch_size, lr, seed = config["epochs"], config["batch_size"], config["lr"], config["seed"]
+    amp = dev.type == "cuda"
+    last = run / "last.pt"
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     scaler = torch.amp.GradScaler("cuda", enabled=amp)
     steps = max(1, -(-len(train) // batch_size))
@@ -269,7 +360,7 @@ def train_classifier(
     if resume:
         state = _read_checkpoint(torch, last)
         old = state.get("config", {})
-        changed = [k for k in ("arch", "size", "window", "classes", "batch_size", "seed") if old.get(k) != config[k]]
+        changed = [k for k in RESUME_KEYS if old.get(k, "classifier" if k == "task" else None) != config.get(k)]
         if changed:
             raise CxrlabError(f"{last}: the run was trained with another {', '.join(changed)}; start a new run")
         net.load_state_dict(state["model"])
@@ -278,7 +369,6 @@ def train_classifier(
         rows, best, start = state["metrics"], state["best_val_loss"], state["epoch"] + 1
     run.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run / "config.json", json.dumps(config, indent=2) + "\n")
-    loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=pos_weight)
     total_steps = epochs * steps
     progress = on_progress or (lambda _label: None)
 
@@ -302,9 +392,8 @@ def train_classifier(
                 continue
             for g in opt.param_groups:
                 g["lr"] = lr_at((epoch - 1) * steps + b)
-            xb = _augment(torch, torch.from_numpy(_batch(ds, sel)), gen).to(dev)
             with torch.autocast(dev.type, dtype=torch.float16, enabled=amp):
-                loss = loss_fn(net(xb), torch.from_numpy(y[sel]).to(dev))
+                loss = step_loss(sel, gen)
             opt.zero_grad()
             scaler.scale(loss).backward()
             scaler.step(opt)
@@ -312,18 +401,19 @@ def train_classifier(
             total += float(loss.detach()) * len(sel)
             if cb:
                 cb(b + 1, steps)
-        val_loss, probs = _evaluate(torch, net, ds, val, y, loss_fn, dev, batch_size)
-        row = {"epoch": epoch, "train_loss": round(total / len(train), 5), "val_loss": round(val_loss, 5),
-               "val_mean_auc": _mean_auc(y[val], probs), "lr": float(f"{opt.param_groups[0]['lr']:.3g}"),
-               "seconds": round(time.perf_counter() - t0, 1)}
+        val_loss, value = validate()
+        row = {"epoch": epoch, "train_loss": round(total / len(train), 5), "val_loss": round(val_loss, 5)}
+        if metric:
+            row[metric] = value
+        row |= {"lr": float(f"{opt.param_groups[0]['lr']:.3g}"), "seconds": round(time.perf_counter() - t0, 1)}
         rows.append(row)
         if val_loss < best:
             best = val_loss
             _save(torch, run / "best.pt", {"model": net.state_dict(), "epoch": epoch, "config": config})
         _save(torch, last, {"model": net.state_dict(), "optimizer": opt.state_dict(), "scaler": scaler.state_dict(),
                             "epoch": epoch, "metrics": rows, "best_val_loss": best, "config": config})
-        _write_metrics(run, rows)
-    return _export(torch, run, config, rows, ExportWrapper, build)
+        _write_metrics(run, rows, metric=metric, loss_name=loss_name)
+    return rows
 
 
 def _evaluate(torch, net, ds, val, y, loss_fn, dev, batch_size):  # noqa: ANN001, ANN202
@@ -364,20 +454,29 @@ def _load_init(torch, net, path: Path) -> None:  # noqa: ANN001
 
 
 def _export(torch, run: Path, config: dict[str, Any], rows, wrapper, build) -> dict[str, Any]:  # noqa: ANN001
+    net = build(config["arch"], len(config["classes"]))
+    side = {"format": CLASSIFIER_FORMAT, "classes": config["classes"],
+            "outputs": {"probabilities": "sigmoid: one probability per class"}}
+    return export_best(torch, run, config, rows, net, wrapper, side, output_names=["probabilities"])
+
+
+def export_best(torch: Any, run: Path, config: dict[str, Any], rows: list[dict[str, Any]], net: Any,
+                wrapper: Callable[[Any], Any], sidecar: dict[str, Any], *, output_names: list[str]) -> dict[str, Any]:
+    """Export the best epoch (``run/best.pt`` loaded into the fresh *net*, wrapped by *wrapper*) to
+    ``run/model.onnx`` + ``model.json``: *sidecar* (``format``, ``classes``, ``outputs``, ...) plus what every
+    cxrlab run records (input size and window, network, training, the best epoch's metrics, versions)."""
     import cxrlab
     from cxrlab.runtime.onnx import export_onnx
 
     best = _read_checkpoint(torch, run / "best.pt")
-    net = build(config["arch"], len(config["classes"]))
     net.load_state_dict(best["model"])
     net = net.cpu().eval()
     size = config["size"]
     side = {
-        "format": CLASSIFIER_FORMAT,
-        "classes": config["classes"],
+        **{k: sidecar[k] for k in ("format", "classes") if k in sidecar},
         "input": {"name": "image", "layout": "NCHW", "size": size, "channels": 1, "window": config["window"],
                   "pixels": "cxrlab.datasets.load_image: display pipeline, [0, 1], 1 white, resized to a square"},
-        "outputs": {"probabilities": "sigmoid: one probability per class"},
+        **{k: v for k, v in sidecar.items() if k not in ("format", "classes")},
         "network": {"arch": config["arch"], "parameters": sum(int(p.numel()) for p in net.parameters())},
         "training": {"epochs": len(rows), "best_epoch": best["epoch"], "seed": config["seed"],
                      "images": config["images"]},
@@ -385,4 +484,4 @@ def _export(torch, run: Path, config: dict[str, Any], rows, wrapper, build) -> d
         "versions": {"torch": torch.__version__, "cxrlab": cxrlab.__version__},
     }
     return export_onnx(wrapper(net), torch.zeros(1, 1, size, size), run / "model.onnx", side,
-                       input_names=["image"], output_names=["probabilities"], hint=TRAIN_HINT)
+                       input_names=["image"], output_names=output_names, hint=TRAIN_HINT)
