@@ -1,4 +1,4 @@
-"""``cxrlab train classifier`` and ``cxrlab predict``: baseline models for a release (the ``[ml]`` extra)."""
+"""``cxrlab train classifier|detector`` and ``cxrlab predict``: baseline models for a release (the ``[ml]`` extra)."""
 
 from __future__ import annotations
 
@@ -59,17 +59,60 @@ def classifier(
               f"{m['val_loss']}, mean AUC {auc}); wrote {output / 'model.onnx'}", highlight=False)
 
 
+@app.command("detector")
+def detector(
+    release: Annotated[Path, typer.Argument(help="A VinDr-layout release or cxrlab export (boxes in "
+                                            "annotations_train.csv).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The run folder.")],
+    arch: Annotated[str, typer.Option(help="Backbone: small (the only one so far).")] = "small",
+    size: Annotated[int, typer.Option(min=64, max=4096, help="Input side in pixels (a multiple of 32).")] = 512,
+    epochs: Annotated[int, typer.Option(min=1, max=10_000, help="Total epochs.")] = 10,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=2, max=4096, help="Images per step.")] = 16,
+    lr: Annotated[float, typer.Option(min=1e-7, max=1.0, help="Peak learning rate (AdamW).")] = 1e-3,
+    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Seed of split, order, augmentation, init.")] = 0,
+    window: Annotated[str, typer.Option(help="Display window: file, full or auto.")] = "file",
+    init: Annotated[Path | None, typer.Option("--init", help="Start from this weights file (a state_dict); nothing "
+                                              "is ever downloaded.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run from its last.pt.")] = False,
+    threads: Annotated[int | None, typer.Option(min=1, max=256, help="Torch CPU threads.")] = None,
+    device: Annotated[str | None, typer.Option(help="cuda or cpu (default: cuda when present).")] = None,
+) -> None:
+    """Train a one-stage anchor-free detector (CenterNet-style) of the release's boxed labels into a run folder
+    (config, metrics CSV and PNG, checkpoints, ONNX export)."""
+    if arch != "small":
+        raise typer.BadParameter(f"unknown detector architecture {arch!r}: small", param_hint="--arch")
+    if window not in ("file", "full", "auto"):
+        raise typer.BadParameter("file, full or auto", param_hint="--window")
+    if size % 32:
+        raise typer.BadParameter("a multiple of 32", param_hint="--size")
+    with ml_errors(), multi_progress() as add:
+        from cxrlab.models import train_detector
+
+        side = train_detector(release, output, arch=arch, size=size, epochs=epochs, batch_size=batch_size, lr=lr,
+                              seed=seed, window=window, init=init, resume=resume, threads=threads, device=device,
+                              on_progress=add)
+    out.print(f"trained a {side['network']['arch']} detector on {side['training']['images']} image(s), "
+              f"{len(side['classes'])} class(es) ({', '.join(side['classes'])}); best epoch "
+              f"{side['training']['best_epoch']} (validation loss {side['metrics']['val_loss']}); wrote "
+              f"{output / 'model.onnx'}", highlight=False)
+
+
 def predict(
-    run: Annotated[Path, typer.Argument(help="A run folder of cxrlab train classifier (or its model.onnx).")],
+    run: Annotated[Path, typer.Argument(help="A run folder of cxrlab train classifier|detector (or its "
+                                        "model.onnx).")],
     images: Annotated[Path, typer.Argument(help="An image file or a folder of them (.dicom, .dcm, .png, .jpg).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="probs.csv to write (cxrlab evaluate "
-                                         "classification's --pred).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="probs.csv (classifier) or submission.csv "
+                                         "(detector) to write: cxrlab evaluate classification|detection's --pred.")],
     threads: Annotated[int, typer.Option(min=1, max=256, help="onnxruntime threads.")] = 1,
 ) -> None:
-    """Per-image probabilities of a trained classifier on onnxruntime, deterministic (image_id + one column per
-    label)."""
+    """Predict with a trained run on onnxruntime, deterministic: a classifier writes probs.csv (image_id + one
+    column per label), a detector a detection submission (image_id,PredictionString)."""
     with ml_errors(), progress("predict") as cb:
-        from cxrlab.models import predict_classifier
+        from cxrlab.models import predict_run
 
-        done = predict_classifier(run, images, output, threads=threads, on_progress=cb)
+        done = predict_run(run, images, output, threads=threads, on_progress=cb)
+    if "boxes" in done:
+        out.print(f"wrote {output}: {done['boxes']} box(es) on {done['images']} image(s); score it with cxrlab "
+                  f"evaluate detection --classes {done['schema']}", highlight=False)
+        return
     out.print(f"wrote {output}: {done['images']} image(s) x {len(done['classes'])} label(s)", highlight=False)

@@ -1,12 +1,44 @@
-"""Baseline models for a release (issue 16): a multi-label classifier in plain torch, trained into a run folder
-and exported to ONNX, and prediction on onnxruntime that writes what ``cxrlab evaluate`` scores.
+"""Baseline models for a release (issue 16): a multi-label classifier and a one-stage detector in plain torch,
+trained into a run folder and exported to ONNX, and prediction on onnxruntime that writes what ``cxrlab evaluate``
+scores.
 
-Importing this package imports neither torch nor onnxruntime: :func:`train_classifier` needs torch and onnx (the
-``[ml]`` extra), :func:`predict_classifier` onnxruntime. Nothing is ever downloaded: networks start from scratch
-or from a weights file the user passes.
+Importing this package imports neither torch nor onnxruntime: :func:`train_classifier` and :func:`train_detector`
+need torch and onnx (the ``[ml]`` extra), :func:`predict_run` onnxruntime. Nothing is ever downloaded: networks
+start from scratch or from a weights file the user passes.
 """
 
-from cxrlab.models.predict import ClassifierModel, find_images, predict_classifier
-from cxrlab.models.train import ARCHS, CLASSIFIER_FORMAT, train_classifier
+from __future__ import annotations
 
-__all__ = ["ARCHS", "CLASSIFIER_FORMAT", "ClassifierModel", "find_images", "predict_classifier", "train_classifier"]
+import os
+from collections.abc import Callable
+from typing import Any
+
+from cxrlab.models.predict import (
+    ClassifierModel,
+    DetectorModel,
+    decode_detections,
+    find_images,
+    predict_classifier,
+    predict_detector,
+    run_format,
+)
+from cxrlab.models.train import ARCHS, CLASSIFIER_FORMAT, DETECTOR_FORMAT, _torch, train_classifier
+
+__all__ = ["ARCHS", "CLASSIFIER_FORMAT", "DETECTOR_FORMAT", "ClassifierModel", "DetectorModel", "decode_detections",
+           "find_images", "predict_classifier", "predict_detector", "predict_run", "train_classifier",
+           "train_detector"]
+
+
+def train_detector(release: str | os.PathLike[str], run: str | os.PathLike[str], **kwargs: Any) -> dict[str, Any]:
+    """Train the one-stage detector (:func:`cxrlab.models.detector.train_detector`; imports torch only here)."""
+    _torch()
+    from cxrlab.models.detector import train_detector as _train
+
+    return _train(release, run, **kwargs)
+
+
+def predict_run(run: str | os.PathLike[str], images: str | os.PathLike[str], out: str | os.PathLike[str], *,
+                threads: int = 1, on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """:func:`predict_detector` for a detector run (its sidecar's format), else :func:`predict_classifier`."""
+    fn = predict_detector if run_format(run) == DETECTOR_FORMAT else predict_classifier
+    return fn(run, images, out, threads=threads, on_progress=on_progress)

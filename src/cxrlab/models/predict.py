@@ -28,7 +28,8 @@ from cxrlab.errors import CxrlabError
 from cxrlab.runtime.files import atomic_write_text
 from cxrlab.runtime.onnx import deterministic_session, load_checked
 
-__all__ = ["DECIMALS", "ClassifierModel", "find_images", "predict_classifier"]
+__all__ = ["DECIMALS", "ClassifierModel", "DetectorModel", "decode_detections", "find_images", "nms",
+           "predict_classifier", "predict_detector", "run_format"]
 
 #: Decimal places of the probabilities written.
 DECIMALS = 6
@@ -39,6 +40,29 @@ _DICOM_SUFFIXES = (".dicom", ".dcm")
 
 def _refuse(path: Path, why: str) -> CxrlabError:
     return CxrlabError(f"{path}: {why}")
+
+
+def _model_path(path: str | os.PathLike[str]) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.onnx"
+    if not path.exists():
+        raise _refuse(path, "no model here (a run folder of cxrlab train classifier|detector holds model.onnx)")
+    return path
+
+
+def run_format(path: str | os.PathLike[str]) -> str | None:
+    """The sidecar ``format`` of a run folder or ``.onnx`` file (None when unreadable: the model's loader then
+    says why)."""
+    import json
+
+    from cxrlab.runtime.onnx import sidecar_path
+
+    try:
+        meta = json.loads(sidecar_path(_model_path(path)).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    return meta.get("format") if isinstance(meta, dict) else None
 
 
 class ClassifierModel:
@@ -52,35 +76,42 @@ class ClassifierModel:
         onnxruntime intra-op threads.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, threads: int = 1) -> None:
-        from cxrlab.models.train import CLASSIFIER_FORMAT
+    #: What the sidecar's ``format`` must be, and what the model is called in messages.
+    what = "a classifier model"
 
-        path = Path(path)
-        if path.is_dir():
-            path = path / "model.onnx"
-        if not path.exists():
-            raise _refuse(path, "no model here (a run folder of cxrlab train classifier holds model.onnx)")
+    def __init__(self, path: str | os.PathLike[str], *, threads: int = 1) -> None:
+        path = _model_path(path)
         self.path = path
-        data, self.meta, self.sha256 = load_checked(path, fmt=CLASSIFIER_FORMAT, what="a classifier model",
-                                                    refuse=_refuse)
+        data, self.meta, self.sha256 = load_checked(path, fmt=self._format(), what=self.what, refuse=_refuse)
         self.classes: list[str] = list(self.meta.get("classes") or [])
         inp = self.meta.get("input") or {}
         self.size, self.window = int(inp.get("size") or 0), str(inp.get("window") or "file")
         self._session = deterministic_session(data, threads=threads, path=path, refuse=_refuse, hint=PREDICT_HINT)
         i, o = self._session.get_inputs(), self._session.get_outputs()
-        if (len(i) != 1 or list(i[0].shape[1:]) != [1, self.size, self.size] or len(o) != 1
-                or o[0].shape[-1] != len(self.classes)):
+        if len(i) != 1 or list(i[0].shape[1:]) != [1, self.size, self.size] or len(o) != 1 or not self._fits(o[0]):
             raise _refuse(path, "refused: its input or output does not match its sidecar")
         self._input = i[0].name
 
-    def predict(self, image: np.ndarray) -> np.ndarray:
-        """Probabilities ``(classes,)`` for one rendered image ``(size, size)``."""
+    @staticmethod
+    def _format() -> str:
+        from cxrlab.models.train import CLASSIFIER_FORMAT
+
+        return CLASSIFIER_FORMAT
+
+    def _fits(self, output: Any) -> bool:
+        return output.shape[-1] == len(self.classes)
+
+    def _run(self, image: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(image, dtype=np.float32)[None, None]
         (p,) = self._session.run(None, {self._input: x})
-        p = np.asarray(p, dtype=np.float64).reshape(-1)
+        p = np.asarray(p, dtype=np.float64)
         if not np.isfinite(p).all():
-            raise CxrlabError(f"{self.path}: the model returned a non-finite probability")
-        return p
+            raise CxrlabError(f"{self.path}: the model returned a non-finite value")
+        return p[0]
+
+    def predict(self, image: np.ndarray) -> np.ndarray:
+        """Probabilities ``(classes,)`` for one rendered image ``(size, size)``."""
+        return self._run(image).reshape(-1)
 
 
 def find_images(images: str | os.PathLike[str]) -> list[tuple[str, Path]]:
@@ -143,3 +174,143 @@ def predict_classifier(
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, buf.getvalue())
     return {"images": len(items), "classes": model.classes, "model": model.sha256}
+
+
+#: Decoding of a detector's map: at most this many boxes per image, each of at least this heatmap score.
+MAX_DETECTIONS, MIN_SCORE = 100, 0.01
+#: IoU above which a box of a class suppresses a lower-scored one of the same class.
+NMS_IOU = 0.5
+
+
+class DetectorModel(ClassifierModel):
+    """A detector run's ``model.onnx`` + ``model.json`` (``cxrlab train detector``), checked like a classifier's.
+
+    :meth:`predict` returns the decoded boxes of one image (:func:`decode_detections`).
+    """
+
+    what = "a detector model"
+
+    def __init__(self, path: str | os.PathLike[str], *, threads: int = 1) -> None:
+        super().__init__(path, threads=threads)
+        self.stride = int(self.meta.get("stride") or 8)
+        ids = self.meta.get("class_ids") or {}
+        if set(ids) != set(self.classes):
+            raise _refuse(self.path, "refused: its sidecar's class ids do not match its classes")
+        self.class_ids = [int(ids[c]) for c in self.classes]
+        nf = self.meta.get("no_finding_id")
+        self.no_finding_id = None if nf is None else int(nf)
+
+    @staticmethod
+    def _format() -> str:
+        from cxrlab.models.train import DETECTOR_FORMAT
+
+        return DETECTOR_FORMAT
+
+    def _fits(self, output: Any) -> bool:
+        return output.shape[1] == len(self.classes) + 4
+
+    def predict(self, image: np.ndarray) -> list[tuple[int, float, float, float, float, float]]:  # type: ignore[override]
+        """Boxes ``(class index, score, x0, y0, x1, y1)`` in the input frame of one rendered image."""
+        return decode_detections(self._run(image), len(self.classes), self.stride, self.size)
+
+
+def _peaks(heat: np.ndarray) -> np.ndarray:
+    """Cells that are the maximum of their 3 x 3 neighbourhood (CenterNet's max-pool NMS), per class."""
+    c, h, w = heat.shape
+    pad = np.full((c, h + 2, w + 2), -np.inf)
+    pad[:, 1:-1, 1:-1] = heat
+    best = np.max([pad[:, 1 + dy:1 + dy + h, 1 + dx:1 + dx + w] for dy in (-1, 0, 1) for dx in (-1, 0, 1)], axis=0)
+    return heat >= best
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float = NMS_IOU) -> np.ndarray:
+    """Indices kept by greedy non-maximum suppression (by descending score, ties in index order)."""
+    order = np.argsort(-scores, kind="stable")
+    keep: list[int] = []
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        ix0, iy0 = np.maximum(boxes[i, 0], boxes[rest, 0]), np.maximum(boxes[i, 1], boxes[rest, 1])
+        ix1, iy1 = np.minimum(boxes[i, 2], boxes[rest, 2]), np.minimum(boxes[i, 3], boxes[rest, 3])
+        inter = np.clip(ix1 - ix0, 0, None) * np.clip(iy1 - iy0, 0, None)
+        union = area[i] + area[rest] - inter
+        order = rest[inter <= iou * np.maximum(union, 1e-12)]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def decode_detections(out: np.ndarray, n_classes: int, stride: int, size: int, *,
+                      max_detections: int = MAX_DETECTIONS, min_score: float = MIN_SCORE
+                      ) -> list[tuple[int, float, float, float, float, float]]:
+    """Boxes of a detector's map ``(classes + 4, h, w)``: heatmap peaks of score >= *min_score*, each a box of
+    the predicted size around the cell plus its offset (clipped to the *size* x *size* image), per-class NMS
+    (:data:`NMS_IOU`), the *max_detections* best; boxes of no width or height are dropped. Returns ``(class,
+    score, x0, y0, x1, y1)`` by descending score (ties: class, then cell order): deterministic."""
+    heat = out[:n_classes]
+    cls, ys, xs = np.nonzero(_peaks(heat) & (heat >= min_score))
+    if cls.size == 0:
+        return []
+    scores = heat[cls, ys, xs]
+    w, h, dx, dy = (out[n_classes + k, ys, xs] for k in range(4))
+    cx, cy = (xs + dx) * stride, (ys + dy) * stride
+    bw, bh = np.clip(w, 0, None) * stride, np.clip(h, 0, None) * stride
+    boxes = np.clip(np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1), 0, size)
+    ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # an empty box can never match: drop it
+    cls, scores, boxes = cls[ok], scores[ok], boxes[ok]
+    found: list[tuple[int, float, float, float, float, float]] = []
+    for c in np.unique(cls):
+        sel = np.flatnonzero(cls == c)
+        for i in sel[nms(boxes[sel], scores[sel])]:
+            found.append((int(c), float(scores[i]), *(float(v) for v in boxes[i])))
+    found.sort(key=lambda d: -d[1])  # stable: ties keep class, then cell order
+    return found[:max_detections]
+
+
+def predict_detector(
+    run: str | os.PathLike[str],
+    images: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    threads: int = 1,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Write a detection submission (*out*) for every image below *images* with a detector run's model.
+
+    The layout is what ``cxrlab evaluate detection`` reads: ``image_id,PredictionString``, groups ``class conf
+    x_min y_min x_max y_max`` in the original image's pixels, the class ids of the release's
+    ``annotations_*.csv`` (the sidecar's ``class_ids``; score with ``--classes <schema>``). When the schema has
+    "No finding", every image also gets ``<id> <1 - best box score> 0 0 1 1`` (the challenge's convention for
+    "No finding"), so a confident empty image scores. Scores with :data:`DECIMALS` places, coordinates with one;
+    rows sorted by image id: two runs write byte-identical files.
+
+    Returns
+    -------
+    dict
+        ``{"images": n, "boxes": n, "classes": [...], "model": sha256, "schema": name}``.
+    """
+    model = DetectorModel(run, threads=threads)
+    items = find_images(images)
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["image_id", "PredictionString"])
+    n_boxes = 0
+    for done, (image_id, path) in enumerate(items, start=1):
+        image, (rows, cols) = load_image(path, size=(model.size, model.size), window=model.window)
+        sx, sy = cols / model.size, rows / model.size
+        groups = []
+        best = 0.0
+        for c, score, x0, y0, x1, y1 in model.predict(image):
+            best = max(best, score)
+            groups.append(f"{model.class_ids[c]} {score:.{DECIMALS}f} {x0 * sx:.1f} {y0 * sy:.1f} {x1 * sx:.1f} "
+                          f"{y1 * sy:.1f}")
+        n_boxes += len(groups)
+        if model.no_finding_id is not None:
+            groups.append(f"{model.no_finding_id} {1.0 - best:.{DECIMALS}f} 0 0 1 1")
+        w.writerow([image_id, " ".join(groups)])
+        if on_progress:
+            on_progress(done, len(items))
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, buf.getvalue())
+    return {"images": len(items), "boxes": n_boxes, "classes": model.classes, "model": model.sha256,
+            "schema": model.meta.get("schema")}

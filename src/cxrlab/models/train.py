@@ -40,6 +40,8 @@ __all__ = ["ARCHS", "CLASSIFIER_FORMAT", "MAX_POS_WEIGHT", "TRAIN_HINT", "VAL_EV
 ARCHS = ("small", "resnet50", "densenet121")
 #: ``format`` of the ONNX sidecar.
 CLASSIFIER_FORMAT = "cxrlab-classifier/1"
+#: ``format`` of a detector's ONNX sidecar (:mod:`cxrlab.models.detector`).
+DETECTOR_FORMAT = "cxrlab-detector/1"
 #: What to install.
 TRAIN_HINT = "training needs the ML extra (torch, onnx): pip install 'cxrlab[ml]'"
 #: Every this-many-th training image (by index) is held out for validation.
