@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -22,79 +23,60 @@ def register(root: typer.Typer) -> None:
     root.command("predict")(predict)
 
 
-@app.command("classifier")
-def classifier(
-    release: Annotated[Path, typer.Argument(help="A VinDr-layout release or cxrlab export, or an NIH ChestX-ray14 "
-                                            "root.")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The run folder.")],
-    arch: Annotated[str, typer.Option(help="small, resnet50 or densenet121.")] = "small",
-    size: Annotated[int, typer.Option(min=32, max=4096, help="Input side in pixels.")] = 512,
-    epochs: Annotated[int, typer.Option(min=1, max=10_000, help="Total epochs.")] = 10,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=2, max=4096, help="Images per step.")] = 16,
-    lr: Annotated[float, typer.Option(min=1e-7, max=1.0, help="Peak learning rate (AdamW).")] = 1e-3,
-    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Seed of split, order, augmentation, init.")] = 0,
-    window: Annotated[str, typer.Option(help="Display window: file, full or auto.")] = "file",
-    init: Annotated[Path | None, typer.Option("--init", help="Start from this weights file (a state_dict); nothing "
-                                              "is ever downloaded.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run from its last.pt.")] = False,
-    threads: Annotated[int | None, typer.Option(min=1, max=256, help="Torch CPU threads.")] = None,
-    device: Annotated[str | None, typer.Option(help="cuda or cpu (default: cuda when present).")] = None,
-) -> None:
-    """Train a multi-label classifier of the release's image labels into a run folder (config, metrics CSV and
-    PNG, checkpoints, ONNX export)."""
-    if arch not in ARCH_NAMES:
-        raise typer.BadParameter(f"unknown architecture {arch!r}: {', '.join(ARCH_NAMES)}", param_hint="--arch")
-    if window not in ("file", "full", "auto"):
-        raise typer.BadParameter("file, full or auto", param_hint="--window")
-    with ml_errors(), multi_progress() as add:
-        from cxrlab.models import train_classifier
+def _train_command(task: str) -> Callable[..., None]:
+    """The ``cxrlab train classifier|detector`` command: both take the same options (the detector: backbone
+    ``small`` only, ``--size`` a multiple of 32)."""
 
-        side = train_classifier(release, output, arch=arch, size=size, epochs=epochs, batch_size=batch_size, lr=lr,
-                                seed=seed, window=window, init=init, resume=resume, threads=threads,
-                                device=device, on_progress=add)
-    m = side["metrics"]
-    auc = "-" if m.get("val_mean_auc") is None else f"{m['val_mean_auc']:.4f}"
-    out.print(f"trained {side['network']['arch']} on {side['training']['images']} image(s), "
-              f"{len(side['classes'])} label(s); best epoch {side['training']['best_epoch']} (validation loss "
-              f"{m['val_loss']}, mean AUC {auc}); wrote {output / 'model.onnx'}", highlight=False)
+    def command(
+        release: Annotated[Path, typer.Argument(help="A VinDr-layout release or cxrlab export (an NIH ChestX-ray14 "
+                                                "root for the classifier).")],
+        output: Annotated[Path, typer.Option("--output", "-o", help="The run folder.")],
+        arch: Annotated[str, typer.Option(help="small, resnet50 or densenet121 (detector: small).")] = "small",
+        size: Annotated[int, typer.Option(min=32, max=4096, help="Input side in pixels (detector: a multiple of "
+                                          "32).")] = 512,
+        epochs: Annotated[int, typer.Option(min=1, max=10_000, help="Total epochs.")] = 10,
+        batch_size: Annotated[int, typer.Option("--batch-size", min=2, max=4096, help="Images per step.")] = 16,
+        lr: Annotated[float, typer.Option(min=1e-7, max=1.0, help="Peak learning rate (AdamW).")] = 1e-3,
+        seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Seed of split, order, augmentation, init.")] = 0,
+        window: Annotated[str, typer.Option(help="Display window: file, full or auto.")] = "file",
+        init: Annotated[Path | None, typer.Option("--init", help="Start from this weights file (a state_dict); "
+                                                  "nothing is ever downloaded.")] = None,
+        resume: Annotated[bool, typer.Option("--resume", help="Continue the run from its last.pt.")] = False,
+        threads: Annotated[int | None, typer.Option(min=1, max=256, help="Torch CPU threads.")] = None,
+        device: Annotated[str | None, typer.Option(help="cuda or cpu (default: cuda when present).")] = None,
+    ) -> None:
+        archs = ARCH_NAMES if task == "classifier" else ("small",)
+        if arch not in archs:
+            raise typer.BadParameter(f"unknown architecture {arch!r}: {', '.join(archs)}", param_hint="--arch")
+        if window not in ("file", "full", "auto"):
+            raise typer.BadParameter("file, full or auto", param_hint="--window")
+        if task == "detector" and (size % 32 or size < 64):
+            raise typer.BadParameter("a multiple of 32, at least 64", param_hint="--size")
+        with ml_errors(), multi_progress() as add:
+            from cxrlab import models
+
+            train = models.train_classifier if task == "classifier" else models.train_detector
+            side = train(release, output, arch=arch, size=size, epochs=epochs, batch_size=batch_size, lr=lr,
+                         seed=seed, window=window, init=init, resume=resume, threads=threads, device=device,
+                         on_progress=add)
+        m = side["metrics"]
+        if task == "classifier":
+            auc = "-" if m.get("val_mean_auc") is None else f"{m['val_mean_auc']:.4f}"
+            what, score = f"{len(side['classes'])} label(s)", f", mean AUC {auc}"
+        else:
+            what, score = f"{len(side['classes'])} box class(es) ({', '.join(side['classes'])})", ""
+        out.print(f"trained a {side['network']['arch']} {task} on {side['training']['images']} image(s), {what}; "
+                  f"best epoch {side['training']['best_epoch']} (validation loss {m['val_loss']}{score}); wrote "
+                  f"{output / 'model.onnx'}", highlight=False)
+
+    return command
 
 
-@app.command("detector")
-def detector(
-    release: Annotated[Path, typer.Argument(help="A VinDr-layout release or cxrlab export (boxes in "
-                                            "annotations_train.csv).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="The run folder.")],
-    arch: Annotated[str, typer.Option(help="Backbone: small (the only one so far).")] = "small",
-    size: Annotated[int, typer.Option(min=64, max=4096, help="Input side in pixels (a multiple of 32).")] = 512,
-    epochs: Annotated[int, typer.Option(min=1, max=10_000, help="Total epochs.")] = 10,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=2, max=4096, help="Images per step.")] = 16,
-    lr: Annotated[float, typer.Option(min=1e-7, max=1.0, help="Peak learning rate (AdamW).")] = 1e-3,
-    seed: Annotated[int, typer.Option(min=0, max=SEED_MAX, help="Seed of split, order, augmentation, init.")] = 0,
-    window: Annotated[str, typer.Option(help="Display window: file, full or auto.")] = "file",
-    init: Annotated[Path | None, typer.Option("--init", help="Start from this weights file (a state_dict); nothing "
-                                              "is ever downloaded.")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the run from its last.pt.")] = False,
-    threads: Annotated[int | None, typer.Option(min=1, max=256, help="Torch CPU threads.")] = None,
-    device: Annotated[str | None, typer.Option(help="cuda or cpu (default: cuda when present).")] = None,
-) -> None:
-    """Train a one-stage anchor-free detector (CenterNet-style) of the release's boxed labels into a run folder
-    (config, metrics CSV and PNG, checkpoints, ONNX export)."""
-    if arch != "small":
-        raise typer.BadParameter(f"unknown detector architecture {arch!r}: small", param_hint="--arch")
-    if window not in ("file", "full", "auto"):
-        raise typer.BadParameter("file, full or auto", param_hint="--window")
-    if size % 32:
-        raise typer.BadParameter("a multiple of 32", param_hint="--size")
-    with ml_errors(), multi_progress() as add:
-        from cxrlab.models import train_detector
-
-        side = train_detector(release, output, arch=arch, size=size, epochs=epochs, batch_size=batch_size, lr=lr,
-                              seed=seed, window=window, init=init, resume=resume, threads=threads, device=device,
-                              on_progress=add)
-    out.print(f"trained a {side['network']['arch']} detector on {side['training']['images']} image(s), "
-              f"{len(side['classes'])} class(es) ({', '.join(side['classes'])}); best epoch "
-              f"{side['training']['best_epoch']} (validation loss {side['metrics']['val_loss']}); wrote "
-              f"{output / 'model.onnx'}", highlight=False)
+app.command("classifier", help="Train a multi-label classifier of the release's image labels into a run folder "
+            "(config, metrics CSV and PNG, checkpoints, ONNX export).")(_train_command("classifier"))
+app.command("detector", help="Train a one-stage anchor-free detector (CenterNet-style) of the release's boxed "
+            "(local) labels into a run folder (config, metrics CSV and PNG, checkpoints, ONNX export).")(
+    _train_command("detector"))
 
 
 def predict(

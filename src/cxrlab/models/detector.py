@@ -24,7 +24,6 @@ Training shares the classifier's loop, run folder, checkpoints and export (:func
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,6 @@ from cxrlab.models.networks import _SmallTrunk
 from cxrlab.models.train import (
     DETECTOR_FORMAT,
     VAL_EVERY,
-    Progress,
     _batch,
     _device,
     _load_init,
@@ -62,6 +60,9 @@ GAUSS_ALPHA = 0.54
 #: Loss weights of the size and offset heads (CenterNet).
 SIZE_WEIGHT, OFFSET_WEIGHT = 0.1, 1.0
 NECK = 64
+#: The keyword options :func:`train_detector` shares with :func:`cxrlab.models.train_classifier`, with defaults.
+OPTIONS: dict[str, Any] = {"window": "file", "init": None, "resume": False, "threads": None, "device": None,
+                           "cache_dir": None, "on_progress": None}
 
 
 class Detector(nn.Module):
@@ -175,21 +176,16 @@ def train_detector(
     batch_size: int = 16,
     lr: float = 1e-3,
     seed: int = 0,
-    window: str = "file",
-    init: str | os.PathLike[str] | None = None,
-    resume: bool = False,
-    threads: int | None = None,
-    device: str | None = None,
-    cache_dir: str | os.PathLike[str] | None = None,
-    on_progress: Callable[[str], Progress | None] | None = None,
+    **options: Any,
 ) -> dict[str, Any]:
     """Train the detector on the boxes of *release*'s training split (fused over readers by weighted boxes
     fusion, :class:`cxrlab.datasets.VinDrDataset`'s default) and write the run folder *run*.
 
     The classes are the schema's local labels that have at least one box in the training split, in schema
     order; the sidecar records each one's class id in the release's ``annotations_*.csv`` (and "No finding"'s),
-    the ids ``cxrlab predict`` writes. Parameters as :func:`cxrlab.models.train_classifier`; *size* must be a
-    multiple of :data:`STRIDE` x 4.
+    the ids ``cxrlab predict`` writes. Parameters as :func:`cxrlab.models.train_classifier` (*options*: its
+    ``window``, ``init``, ``resume``, ``threads``, ``device``, ``cache_dir``, ``on_progress``); *size* must be a
+    multiple of :data:`STRIDE` x 4 and *arch* one of :data:`DETECTOR_ARCHS`.
 
     Returns
     -------
@@ -205,6 +201,10 @@ def train_detector(
         raise CxrlabError(f"unknown detector architecture {arch!r} (choose from {', '.join(DETECTOR_ARCHS)})")
     if epochs < 1 or size < 64 or size % (4 * STRIDE) or batch_size < 2:
         raise CxrlabError(f"epochs must be >= 1, size a multiple of {4 * STRIDE} (>= 64) and batch size >= 2")
+    unknown = set(options) - set(OPTIONS)
+    if unknown:
+        raise TypeError(f"train_detector() got unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    window, init, resume, threads, device, cache_dir, on_progress = (options.get(k, d) for k, d in OPTIONS.items())
     run = Path(run)
     check_run(run, resume=resume, init=init)
     ds = open_release(release, size=size, window=window,
