@@ -96,8 +96,10 @@ EXAMPLES: dict[str, list[str]] = {
                 "cxrlab cluster local --workers 4 --port 8786 --dashboard-port 8787"],
     "train": ["cxrlab train classifier phantom-release -o run --arch small --size 192 --epochs 20 --lr 3e-3",
               "cxrlab train classifier vindr-cxr/ -o run --arch densenet121 --size 512 --epochs 30 --init w.pt",
-              "cxrlab train classifier vindr-cxr/ -o run --arch densenet121 --size 512 --epochs 40 --resume"],
-    "predict": ["cxrlab predict run phantom-release/test -o probs.csv"],
+              "cxrlab train classifier vindr-cxr/ -o run --arch densenet121 --size 512 --epochs 40 --resume",
+              "cxrlab train detector phantom-release -o det --arch small --size 192 --epochs 20 --lr 2e-3"],
+    "predict": ["cxrlab predict run phantom-release/test -o probs.csv",
+                "cxrlab predict det held-out/test -o submission.csv"],
 }
 
 _SPECIAL = re.compile(r"[<>*]")

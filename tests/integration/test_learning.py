@@ -1,14 +1,19 @@
-"""The learning test that can fail (issue 16): a classifier trained for a few CPU minutes on phantoms with planted
-findings (a nodule, an enlarged heart, a pleural effusion; ``cxrlab phantom --vindr``) is scored on phantoms of
-another seed by ``cxrlab evaluate classification``. Everything goes through the CLI, as a researcher would run it;
-everything is seeded (phantoms, split, order, augmentation, initialisation).
+"""The learning tests that can fail (issue 16): a classifier and a detector trained for a few CPU minutes on
+phantoms with planted findings (a nodule, an enlarged heart, a pleural effusion; ``cxrlab phantom --vindr``) are
+scored on phantoms of another seed by ``cxrlab evaluate classification|detection``. Everything goes through the
+CLI, as a researcher would run it; everything is seeded (phantoms, split, order, augmentation, initialisation).
 
-What it asserts, and what it does not yet: the enlarged heart and the effusion are learned (AUC >= 0.9 each on
+Classifier: the enlarged heart and the effusion are learned (AUC >= 0.9 each on
 the held-out seed; measured 1.000 and 0.963), "No finding" follows (>= 0.85; measured 0.904). The small planted
 nodule is NOT learned in this budget (measured AUC 0.55 held out, 0.78 on the training images: memorised, not
 generalised; also at 256 px, with 600 images, max-like pooling or an "auto" window), so the mean over the four
 scored labels is 0.853, short of the issue's mean AUC >= 0.9. :data:`MIN_MEAN_AUC` is what this test guards
 today; raising it to 0.9 is the open part of issue 16.
+
+The detector (``cxrlab train detector``, CenterNet-style, stride 8) reaches the issue's goal: kaggle mAP@0.4 on the
+held-out seed, ``cxrlab evaluate detection --classes vindr-cxr``, measured 0.837 (Cardiomegaly 1.000, Pleural
+effusion 0.986, No finding 0.837, Nodule/Mass 0.527: the small nodule is found about half the time). The test
+asserts the goal, mAP >= 0.5, and AP >= 0.9 for the heart and the effusion.
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ runner = CliRunner()
 MIN_AUC = {"Cardiomegaly": 0.9, "Pleural effusion": 0.9, "No finding": 0.85}
 #: The mean over the four scored labels (issue 16 asks 0.9: not reached, the nodule is not learned).
 MIN_MEAN_AUC = 0.8
+#: The detector's held-out mAP@0.4 (issue 16's goal; measured 0.837) and its per-class floors (measured 1.000, 0.986).
+MIN_MAP = 0.5
+MIN_AP = {"Cardiomegaly": 0.9, "Pleural effusion": 0.9}
 
 
 def _ok(args: list[str]) -> str:
@@ -40,15 +48,21 @@ def _ok(args: list[str]) -> str:
     return result.output
 
 
+def _phantoms(tmp_path: Path) -> tuple[Path, Path]:
+    """The training release (300 phantoms, seed 11) and the held-out one (120, seed 12, all in test/)."""
+    train, held_out = tmp_path / "train", tmp_path / "held_out"
+    common = ["--vindr", "--min-size", "256", "--max-size", "320", "--findings", "0.35"]
+    _ok(["phantom", str(train), "-n", "300", "--seed", "11", "--test-share", "0", *common])
+    _ok(["phantom", str(held_out), "-n", "120", "--seed", "12", "--test-share", "1", *common])
+    return train, held_out
+
+
 @pytest.mark.slow  # about 1.5 CPU minutes: 420 phantoms, 24 epochs of the small network at 192 px
 def test_classifier_learns_the_planted_findings(tmp_path: Path) -> None:
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        train, held_out = tmp_path / "train", tmp_path / "held_out"
-        common = ["--vindr", "--min-size", "256", "--max-size", "320", "--findings", "0.35"]
-        _ok(["phantom", str(train), "-n", "300", "--seed", "11", "--test-share", "0", *common])
-        _ok(["phantom", str(held_out), "-n", "120", "--seed", "12", "--test-share", "1", *common])
+        train, held_out = _phantoms(tmp_path)
         run = tmp_path / "run"
         _ok(["train", "classifier", str(train), "-o", str(run), "--arch", "small", "--size", "192", "--epochs",
              "24", "--batch-size", "8", "--lr", "2e-3", "--seed", "0", "--threads", "1"])
@@ -63,3 +77,25 @@ def test_classifier_learns_the_planted_findings(tmp_path: Path) -> None:
     assert all(aucs[k] >= v for k, v in MIN_AUC.items()), aucs
     assert scored["mean_auc"] >= MIN_MEAN_AUC, aucs
     print(f"held-out AUC: {aucs}, mean {scored['mean_auc']:.3f}")
+
+
+@pytest.mark.slow  # about 1.5 CPU minutes: 420 phantoms, 20 epochs of the detector at 192 px
+def test_detector_finds_the_planted_findings(tmp_path: Path) -> None:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train, held_out = _phantoms(tmp_path)
+        run = tmp_path / "run"
+        _ok(["train", "detector", str(train), "-o", str(run), "--arch", "small", "--size", "192", "--epochs", "20",
+             "--batch-size", "8", "--lr", "2e-3", "--seed", "0", "--threads", "1"])
+        submission = tmp_path / "submission.csv"
+        _ok(["predict", str(run), str(held_out / "test"), "-o", str(submission)])
+        scored = json.loads(_ok(["evaluate", "detection", "--gt", str(held_out / "annotations_test.csv"), "--pred",
+                                 str(submission), "--classes", "vindr-cxr", "-f", "json"]))
+    finally:
+        torch.set_num_threads(before)
+    aps = {k: round(v, 3) for k, v in scored["per_class"].items() if v is not None}
+    assert set(aps) == {"Cardiomegaly", "Nodule/Mass", "Pleural effusion", "No finding"}, aps
+    assert all(aps[k] >= v for k, v in MIN_AP.items()), aps
+    assert scored["mAP"] >= MIN_MAP, aps
+    print(f"held-out mAP@0.4: {scored['mAP']:.3f}, {aps}")
