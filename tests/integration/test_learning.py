@@ -79,7 +79,7 @@ def test_classifier_learns_the_planted_findings(tmp_path: Path) -> None:
     print(f"held-out AUC: {aucs}, mean {scored['mean_auc']:.3f}")
 
 
-@pytest.mark.slow  # about 1.5 CPU minutes: 420 phantoms, 20 epochs of the detector at 192 px
+@pytest.mark.slow  # about 2 CPU minutes: 420 phantoms, 20 epochs of the detector at 192 px
 def test_detector_finds_the_planted_findings(tmp_path: Path) -> None:
     before = torch.get_num_threads()
     torch.set_num_threads(1)
