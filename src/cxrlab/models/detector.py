@@ -80,6 +80,8 @@ class Detector(nn.Module):
         super().__init__()
         if arch not in DETECTOR_ARCHS:
             raise ValueError(f"unknown detector architecture {arch!r} (choose from {', '.join(DETECTOR_ARCHS)})")
+        # The classifier's trunk, its stages shared with stem / s16 / s32: a small classifier's weights (--init its
+        # best.pt) start the backbone, since their state_dict keys (trunk.body.*) are the same.
         self.trunk = _SmallTrunk(1)
         body = list(self.trunk.body)  # stem conv, max pool, then stages at strides 4, 8, 16, 32
         self.stem = nn.Sequential(*body[:4])

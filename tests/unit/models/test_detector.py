@@ -125,6 +125,9 @@ def test_refusals(release: Path, trained: Path, tmp_path: Path) -> None:
     train_classifier(release, clf, epochs=1, **{**KW, "size": 48})
     with pytest.raises(CxrlabError, match="detector"):
         DetectorModel(clf)
+    started = tmp_path / "from-classifier"  # a small classifier's weights start the backbone (no match: refused)
+    train_detector(release, started, epochs=1, init=clf / "best.pt", **KW)
+    assert json.loads((started / "config.json").read_text())["init"] == str(clf / "best.pt")
     with pytest.raises(CxrlabError, match="another task"):
         train_detector(release, clf, epochs=2, resume=True, **KW)
     empty = tmp_path / "empty"
