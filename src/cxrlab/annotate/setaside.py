@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from cxrlab.annotate.writes import transaction
 from cxrlab.catalog.models import Event, Image, ImageState, Review, Task, TaskKind, TaskState
-from cxrlab.errors import ConflictError, NotFoundError
 from cxrlab.filter.triage import SET_ASIDE_PREFIX
+from cxrlab.filter.verify import lock_waiting
 
 __all__ = ["SET_ASIDE_ACTIONS", "decide_set_aside"]
 
@@ -45,11 +45,8 @@ def decide_set_aside(session: Session, *, image_pk: int, action: str, author: st
     if not (author or "").strip():
         raise ValueError("a decision needs its author")
     with transaction(session):
-        img = session.get(Image, image_pk, with_for_update=True)
-        if img is None:
-            raise NotFoundError("no such image")
-        if img.state != ImageState.FILTERED_OUT or not (img.state_reason or "").startswith(SET_ASIDE_PREFIX):
-            raise ConflictError("the image is not waiting in the unusable queue (it was decided meanwhile)")
+        img = lock_waiting(session, image_pk, lambda i: i.state == ImageState.FILTERED_OUT
+                           and (i.state_reason or "").startswith(SET_ASIDE_PREFIX), "in the unusable queue")
         code = (img.state_reason or "").rsplit(": ", 1)[-1]
         if action == "confirm":
             img.state_reason = f"unusable, confirmed: {code}"

@@ -33,8 +33,9 @@ from cxrlab.catalog.db import transaction
 from cxrlab.catalog.models import Event, FilterScore, Image, ImageState, Redaction
 from cxrlab.catalog.workspace import Workspace
 from cxrlab.dicom.thumbnail import THUMB_FOLDER, remove_thumbnail
-from cxrlab.errors import ConflictError, FileError, NotFoundError
+from cxrlab.errors import FileError, NotFoundError
 from cxrlab.filter.classes import AUDIT
+from cxrlab.filter.verify import lock_waiting
 
 __all__ = [
     "QUEUES",
@@ -227,11 +228,7 @@ def record_text_decision(
         raise ValueError("a decision needs its author")
     chosen = _check_boxes(boxes) if action == "redact" and boxes is not None else None
     with transaction(session):
-        img = session.get(Image, image_pk, with_for_update=True)
-        if img is None:
-            raise NotFoundError("no such image")
-        if img.state != ImageState.FLAGGED_TEXT:
-            raise ConflictError("the image is not waiting for text review (it was decided meanwhile)")
+        img = lock_waiting(session, image_pk, lambda i: i.state == ImageState.FLAGGED_TEXT, "for text review")
         detail: dict = {"was": "flagged_text"}
         if action == "discard":
             img.state, img.state_reason = ImageState.FILTERED_OUT, "discarded: burned-in text"

@@ -14,6 +14,7 @@ labeled, for ``cxrlab filter train -w``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -28,6 +29,26 @@ __all__ = ["TrainingDecision", "record_verification", "training_decisions", "ver
 
 #: Image states whose images readers have read (they were kept as frontal chests of the population).
 _READ_STATES = (ImageState.LABELED, ImageState.REVIEWED, ImageState.RELEASED)
+
+
+def lock_waiting(session: Session, image_pk: int, waiting: Callable[[Image], bool], queue: str) -> Image:
+    """The image row locked for a human decision (``SELECT ... FOR UPDATE`` on PostgreSQL), while it still waits
+    in *queue* (``waiting(image)``); one rule for every queue of the triage page, so that two people deciding the
+    same image at once never both succeed.
+
+    Raises
+    ------
+    NotFoundError
+        No such image.
+    ConflictError
+        The image no longer waits in *queue* (someone decided it meanwhile).
+    """
+    img = session.get(Image, image_pk, with_for_update=True)
+    if img is None:
+        raise NotFoundError("no such image")
+    if not waiting(img):
+        raise ConflictError(f"the image is not waiting {queue} (it was decided meanwhile)")
+    return img
 
 
 def verification_queue(session: Session, *, limit: int = 48, after_pk: int | None = None) -> list[Image]:
@@ -92,11 +113,7 @@ def record_verification(
     if action == "outlier" and reason not in OUTLIER_CLASSES:
         raise ValueError(f"an outlier needs one of the reasons {', '.join(OUTLIER_CLASSES)}")
     with transaction(session):
-        img = session.get(Image, image_pk, with_for_update=True)
-        if img is None:
-            raise NotFoundError("no such image")
-        if img.state != ImageState.NEEDS_VERIFICATION:
-            raise ConflictError("the image is not waiting for verification (it was decided meanwhile)")
+        img = lock_waiting(session, image_pk, lambda i: i.state == ImageState.NEEDS_VERIFICATION, "for verification")
         before = img.state_reason
         if action == "accept":
             img.state, img.state_reason = ImageState.ACCEPTED, None
