@@ -172,3 +172,30 @@ class TestConsensusAndExport:
             n_pos = s.scalar(select(ConsensusLabel).where(ConsensusLabel.label == "No finding").limit(1))
         assert n_pos is not None
         assert "Number of human annotators per scan | 3" in table
+
+
+class _LosesAWorker(Executor):
+    """The pool, but a 'worker' dies mid-write while the batch runs: it leaves a temporary in ``images/`` (as a
+    Dask worker killed with -9 does), and its item's result still comes back from elsewhere."""
+
+    def __init__(self, images: Path) -> None:
+        super().__init__(1)
+        self.images = images
+
+    def map(self, fn, items, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN201
+        for i, result in enumerate(super().map(fn, items, *args, **kwargs)):
+            if i == 0:
+                (self.images / ".lost.dicom.abc123.tmp").write_bytes(b"")
+            yield result
+
+
+def test_deid_removes_the_temporaries_of_a_lost_worker(workspace, tmp_path: Path) -> None:  # noqa: ANN001
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        make_dicom(src / f"{i}.dcm", sop_uid=f"1.2.3.{i}")
+    run_ingest(workspace, src, executor=Executor(1))
+    report = run_deid(workspace, executor=_LosesAWorker(workspace.path("images")), text=False)
+    assert report.counts["deidentified"] == 3
+    assert not list(workspace.path("images").glob(".*.tmp"))
+    assert "removed 1 temporary file(s) left by a lost worker" in report.notes

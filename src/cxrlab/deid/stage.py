@@ -75,6 +75,11 @@ def run_deid(
         elif text is None:
             report.notes.append("burned-in text was NOT scanned: install the [ocr] extra")
         _run(ws, items, report, executor or Executor(), key, profile, on_progress, opts)
+        # Every result is in: a temporary still here belongs to a worker lost mid-write (kill -9 of a Dask worker,
+        # whose tasks Dask ran again elsewhere), never to a file the batch still needs.
+        lost = remove_stale_temporaries(ws.path("images"))
+        if lost:
+            report.notes.append(f"removed {lost} temporary file(s) left by a lost worker")
     report.seconds = time.perf_counter() - t0
     return report
 

@@ -177,6 +177,10 @@ def run_ingest(
         if removed:
             report.notes.append(f"removed {removed} temporary file(s) left by an interrupted ingest")
         _ingest(ws, files, report, executor or Executor(), on_progress, origin=f"folder {source.resolve()}")
+        # every result is in: what is left was written by a worker lost mid-write (its task ran again elsewhere)
+        lost = remove_stale_temporaries(ws.path("raw")) + remove_stale_temporaries(ws.path("quarantine"))
+        if lost:
+            report.notes.append(f"removed {lost} temporary file(s) left by a lost worker")
     report.seconds = time.perf_counter() - t0
     return report
 
