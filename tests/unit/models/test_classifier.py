@@ -23,14 +23,6 @@ runner = CliRunner()
 KW = {"arch": "small", "size": 48, "batch_size": 8, "seed": 5, "threads": 1}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def release(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("rel") / "release"
