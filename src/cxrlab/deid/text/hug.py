@@ -1,4 +1,4 @@
-"""Redaction boxes that hug the burned-in text: the line's band whole, the rest of its grown box only where strokes are.
+"""Redaction boxes that hug the burned-in text: the line's band, and elsewhere one box per glyph.
 
 :meth:`~cxrlab.deid.text.detector.TextDetector.scan` grows every confirmed line beyond what the detector boxed: over
 stroke columns that continue the line (:func:`~cxrlab.deid.text.candidates.extend_lines`), by
@@ -6,42 +6,49 @@ stroke columns that continue the line (:func:`~cxrlab.deid.text.candidates.exten
 :data:`~cxrlab.deid.text.detector.LINE_VERT_PAD` above and below. That growth is insurance for recall (a faint first
 or last character, a clipped ascender, a faint neighbour line the detector did not box), but redacted whole it is
 mostly empty film: on text burned into a real CR about 3.7 % of the image was changed farther than 16 px from any
-stroke (issue 15, item 3; ``bench/deid_text.py``).
+stroke (issue 15, item 3; ``bench/deid_text.py``). :func:`hug_boxes` is what
+:func:`~cxrlab.deid.text.scan.scan_dataset` redacts instead. It looks at the stored pixels at full resolution (the
+detector only saw a 1024-px rendering) and follows the glyphs themselves, so it reaches text the grown box did not
+(a neighbouring line in the same block, the rest of a line the detector boxed in pieces) while leaving the empty film
+of the padding alone:
 
-:func:`hug_boxes` keeps part of the insurance and replaces the rest by what the stored pixels show, at full
-resolution (the detector only saw a 1024-px rendering):
-
-1. the line's *band* -- the rows of the *detected* box (:attr:`Candidate.detected`: what the detector boxed and
-   recognition read) less :data:`HUG_BAND_SHRINK` line heights above and below (the detector's box is taller than the
-   glyphs it holds) -- is redacted over the whole width of the grown box: a faint first or last character is often
-   invisible to any threshold (text at the value of the anatomy under it), so the line-end insurance stays;
-2. everywhere else inside the grown box (and never outside it), *strokes* are pixels that stand out from their local
-   background: the white and black top-hats (:data:`HUG_KERNEL` line heights wide: wider than any stroke of the
-   line's font, narrower than the anatomy) of the crop smoothed by :data:`HUG_SMOOTH` line heights (film grain), above
-   :data:`HUG_CONTRAST` of the line's own stroke contrast (the :data:`HUG_STROKE_PERCENTILE` th percentile of the
-   top-hat inside the detected box) and above :data:`HUG_NOISE_MADS` robust deviations (1.4826 MAD) over the crop's
-   median top-hat;
-3. connected strokes that are not glyph-like are dropped: smaller than :data:`HUG_MIN_AREA` square line heights
-   (grain), taller than :data:`HUG_MAX_HEIGHT` line heights (a bone or collimator edge crossing the line) or a long
-   thin run (wider than two line heights, thinner than
-   :data:`HUG_MIN_THICKNESS` of one: an edge along the line);
-4. every glyph-like component is redacted as its bounding box grown by :data:`HUG_GROW` line heights (the
-   anti-aliased rim of the strokes, the faint part of a character whose core stood out), clipped to the grown box.
-   Components are found in a context of :data:`HUG_CONTEXT` line heights around the grown box, so that a glyph or an
-   edge crossing its border is judged whole.
+1. **The band.** The rows of the *detected* box (:attr:`Candidate.detected`: what the detector boxed and recognition
+   read) less :data:`HUG_BAND_SHRINK` line heights above and below (the detector's box is about 1.6 glyph heights
+   tall) are redacted over the whole width of the grown box: a faint first or last character, at the value of the
+   anatomy under it, is invisible to any threshold, so the line-end insurance stays.
+2. **The strokes.** Burned-in text is drawn by software with one value, its *ink* (the line's glyph cores hold it
+   exactly, anti-aliased rims blend it with the film). The ink is the value held by at least :data:`HUG_INK_SHARE`
+   of the detected box's stroke pixels; where it is found, and most pixels of the detected box holding it lie on or
+   beside those strokes (:data:`HUG_INK_PRECISION`; a flat border at the same value is not ink), the strokes are the
+   pixels holding the ink, whatever the anatomy under them. Otherwise (a line re-quantised by lossy compression, an
+   image resampled after the text was burned in) they are the pixels that stand out from their local background:
+   the white and black top-hats (:data:`HUG_KERNEL` line heights wide: wider than any stroke, narrower than the
+   anatomy) of the crop smoothed by :data:`HUG_SMOOTH` line heights (film grain), above :data:`HUG_CONTRAST` of the
+   line's own stroke contrast (the :data:`HUG_STROKE_PERCENTILE` th percentile of the top-hat inside the detected
+   box) and above :data:`HUG_NOISE_MADS` robust deviations (1.4826 MAD) over the crop's median top-hat.
+3. **The glyphs.** Straight runs of strokes at least :data:`HUG_RUN` line heights long, across or along the line,
+   are edges (a bone, a collimator blade, the film's border), not strokes of a glyph (no stroke of a glyph is longer
+   than the glyph, about 0.6 line heights): they are taken out before the strokes are split into connected
+   components, so that a glyph touching an edge stays a glyph. Components smaller than :data:`HUG_MIN_AREA` square
+   line heights (grain), taller than :data:`HUG_MAX_HEIGHT` line heights or long and thin (wider than two line
+   heights, thinner than :data:`HUG_MIN_THICKNESS` of one) are not glyphs.
+4. **The text.** Every glyph that touches the grown box is text, and so is every glyph within :data:`HUG_GAP` line
+   heights of a glyph that is text (letters, words and the lines of one block are set closer than that), as far as
+   :data:`HUG_REACH` line heights beyond the grown box. Each is redacted as its bounding box grown by
+   :data:`HUG_GROW_STROKES` stroke widths (its anti-aliased rim, the faint part of a stroke whose core stood out);
+   the stroke width is twice the largest distance from the background inside the line's own glyphs (the median over
+   the glyphs touching the detected box). Strokes are found in a context of :data:`HUG_CONTEXT` line heights around
+   the grown box, so that a glyph or an edge crossing the border of the search is judged whole.
 
 The line height is the detected box's height across the text (its width for vertical text, handled by transposing).
-Every constant is a fraction of the line height or of the line's own contrast, never pixels or stored values, so the
-rule carries across image sizes, bit depths and polarities. The redaction margin
+Every constant is a fraction of the line height, of the line's own contrast or of its own stroke pixels, never
+pixels or stored values, so the rule carries across image sizes, bit depths and polarities. The redaction margin
 (:func:`~cxrlab.deid.text.redact.default_margin`) is added afterwards by :func:`~cxrlab.deid.text.redact.redact`, as
-before, and every box stays inside the candidate's grown box: the rule never redacts more than before.
+before. A marker (its grown box is its detected box) is redacted as detected.
 
-What it costs (``bench/deid_text.py``, docs/benchmarks.md): on the real CR, the image changed farther than 16 px from
-any stroke falls from 3.7 % to about 1.7 %, but about 0.2 % of the stroke pixels the whole-box rule covered are no
-longer covered: faint strokes, at nearly the value of the anatomy under them, that the whole box covered because they
-lay in the padding of a *neighbouring* line (a line continuing past its own detected box, under the next line's
-padding). Because recall comes first, :func:`~cxrlab.deid.text.scan.scan_dataset` applies the rule only when asked
-(``hug=True``); the default still redacts the grown boxes whole.
+What it does (``bench/deid_text.py``, docs/benchmarks.md): on text burned into a real CR, the image changed farther
+than 16 px from any stroke falls from 3.7 % (grown boxes whole) to about 1.6 %, and the share of the stroke pixels
+covered rises, because glyphs next to a line are followed where the grown box ended.
 """
 
 from __future__ import annotations
@@ -57,12 +64,17 @@ __all__ = [
     "HUG_BAND_SHRINK",
     "HUG_CONTEXT",
     "HUG_CONTRAST",
-    "HUG_GROW",
+    "HUG_GAP",
+    "HUG_GROW_STROKES",
+    "HUG_INK_PRECISION",
+    "HUG_INK_SHARE",
     "HUG_KERNEL",
     "HUG_MAX_HEIGHT",
     "HUG_MIN_AREA",
     "HUG_MIN_THICKNESS",
     "HUG_NOISE_MADS",
+    "HUG_REACH",
+    "HUG_RUN",
     "HUG_SMOOTH",
     "HUG_STROKE_PERCENTILE",
     "hug_boxes",
@@ -73,10 +85,18 @@ __all__ = [
 HUG_KERNEL = 0.25
 #: Percentile of the top-hat inside the detected box taken as the line's stroke contrast.
 HUG_STROKE_PERCENTILE = 95.0
-#: A pixel of the growth area is a stroke when its top-hat reaches this fraction of the line's stroke contrast...
+#: A pixel stands out as a stroke when its top-hat reaches this fraction of the line's stroke contrast...
 HUG_CONTRAST = 0.1
-#: ... and this many robust deviations (1.4826 MAD) above the median top-hat of the growth area.
+#: ... and this many robust deviations (1.4826 MAD) above the median top-hat of the crop.
 HUG_NOISE_MADS = 5.0
+#: The line's ink: a value held by at least this share of the stroke pixels of its detected box (anatomy spreads over
+#: many values; a line's glyph cores hold one).
+HUG_INK_SHARE = 0.2
+#: ... of whose pixels in the detected box at least this share lie on a stroke or within a kernel of one (a flat
+#: border or a saturated area at the ink's value is not ink).
+HUG_INK_PRECISION = 0.5
+#: Straight runs of strokes at least this many line heights long are edges, taken out before the glyphs are found.
+HUG_RUN = 1.0
 #: Stroke components taller than this many line heights are edges crossing the line, not glyphs.
 HUG_MAX_HEIGHT = 1.5
 #: Stroke components wider than two line heights and thinner than this fraction of one are edges along the line.
@@ -90,18 +110,21 @@ HUG_BAND_SHRINK = 0.2
 #: Stroke components smaller than this many square line heights are grain, not part of a glyph.
 HUG_MIN_AREA = 0.01
 #: Strokes are found in a context of this many line heights around the grown box: a glyph or an edge crossing the
-#: grown box's border is judged whole, and an edge crossing the line, cut in two by the band, still leaves pieces
-#: taller than HUG_MAX_HEIGHT.
+#: border of the search is judged whole.
 HUG_CONTEXT = 2.0
-#: Each glyph component's box grows by this many line heights on every side.
-HUG_GROW = 0.25
+#: Glyphs closer than this many line heights to a glyph of the text are text too (letter, word and line spacing).
+HUG_GAP = 0.5
+#: ... as far as this many line heights beyond the grown box (the next line of a block).
+HUG_REACH = 1.0
+#: Each glyph's box grows by this many stroke widths on every side.
+HUG_GROW_STROKES = 1.0
 
 
 def hug_boxes(stored: np.ndarray, candidates: Sequence[Candidate]) -> list[Box]:
     """Return redaction boxes for the ``confirmed`` and ``marker`` *candidates* that hug their strokes.
 
     See the module docstring for the rule. A candidate without a :attr:`~Candidate.detected` box is hugged around its
-    ``box``; one whose grown box equals its detected box is returned as it is.
+    ``box``; one whose grown box equals its detected box (a marker) is returned as it is.
 
     Parameters
     ----------
@@ -113,8 +136,8 @@ def hug_boxes(stored: np.ndarray, candidates: Sequence[Candidate]) -> list[Box]:
     Returns
     -------
     list of (x0, y0, x1, y1)
-        Boxes, max exclusive, each inside the grown box of its candidate (several per candidate: its band first, then
-        one per glyph-like stroke component).
+        Boxes, max exclusive (several per candidate: its band first, then one per glyph), each inside the grown box of
+        its candidate widened by :data:`HUG_REACH` line heights plus a stroke width.
 
     Raises
     ------
@@ -132,11 +155,7 @@ def hug_boxes(stored: np.ndarray, candidates: Sequence[Candidate]) -> list[Box]:
 
 
 def _hug_one(stored: np.ndarray, grown: Box, detected: Box, vertical: bool) -> list[Box]:
-    """Boxes for one line: its band across the whole *grown* box, glyph components elsewhere inside *grown*.
-
-    Strokes are found in a context of :data:`HUG_CONTEXT` line heights around the grown box, so that a glyph or an
-    edge crossing the grown box's border is judged whole (its size, its height) before its box is clipped.
-    """
+    """Boxes for one line: its band across the whole *grown* box, and the glyphs of the text around it."""
     import cv2
 
     rows, cols = stored.shape
@@ -150,13 +169,43 @@ def _hug_one(stored: np.ndarray, grown: Box, detected: Box, vertical: bool) -> l
     line_h = float(dx1 - dx0) if vertical else float(dy1 - dy0)
     ctx = int(np.ceil(HUG_CONTEXT * line_h))
     cx0, cy0, cx1, cy1 = max(0, gx0 - ctx), max(0, gy0 - ctx), min(cols, gx1 + ctx), min(rows, gy1 + ctx)
-    crop = np.ascontiguousarray(stored[cy0:cy1, cx0:cx1], dtype=np.float32)
-    # boxes in crop coordinates: the grown box (where boxes may go) and the detected box
+    raw = stored[cy0:cy1, cx0:cx1]
+    # boxes in crop coordinates: the grown box (text touching it is redacted) and the detected box
     g = (gx0 - cx0, gy0 - cy0, gx1 - cx0, gy1 - cy0)
     d = (dx0 - cx0, dy0 - cy0, dx1 - cx0, dy1 - cy0)
     if vertical:  # work with the text running along the rows
-        crop = np.ascontiguousarray(crop.T)
+        raw = raw.T
         g, d = (g[1], g[0], g[3], g[2]), (d[1], d[0], d[3], d[2])
+    raw = np.ascontiguousarray(raw)
+    strokes = _strokes(raw, d, line_h)
+    run = max(3, int(round(HUG_RUN * line_h)))
+    edges = cv2.morphologyEx(strokes, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (run, 1)))
+    edges |= cv2.morphologyEx(strokes, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, run)))
+    strokes &= 1 - edges
+    glyphs, labels = _glyphs(strokes, line_h)
+    reach = int(np.ceil(HUG_REACH * line_h))
+    h, w = raw.shape
+    limit = (max(0, g[0] - reach), max(0, g[1] - reach), min(w, g[2] + reach), min(h, g[3] + reach))
+    text = _follow(glyphs, g, limit, HUG_GAP * line_h)
+    grow = int(np.ceil(HUG_GROW_STROKES * _stroke_width(strokes, labels, glyphs, text, d, line_h)))
+    shrink = int(round(HUG_BAND_SHRINK * line_h))
+    by0, by1 = d[1] + shrink, max(d[1] + shrink + 1, d[3] - shrink)
+    boxes: list[Box] = [(g[0], by0, g[2], by1)]
+    for i in sorted(text):
+        x0, y0, x1, y1 = glyphs[i]
+        boxes.append(
+            (max(limit[0], x0 - grow), max(limit[1], y0 - grow), min(limit[2], x1 + grow), min(limit[3], y1 + grow))
+        )
+    if vertical:
+        boxes = [(y0, x0, y1, x1) for x0, y0, x1, y1 in boxes]
+    return [(cx0 + x0, cy0 + y0, cx0 + x1, cy0 + y1) for x0, y0, x1, y1 in boxes]
+
+
+def _strokes(raw: np.ndarray, d: Box, line_h: float) -> np.ndarray:
+    """The uint8 stroke mask of the crop *raw* (1 = stroke) for the line detected at *d*: its ink, or its top-hats."""
+    import cv2
+
+    crop = raw.astype(np.float32)
     if HUG_SMOOTH > 0:
         crop = cv2.GaussianBlur(crop, (0, 0), max(1.0, HUG_SMOOTH * line_h))
     k = max(3, int(round(HUG_KERNEL * line_h)) | 1)
@@ -166,24 +215,81 @@ def _hug_one(stored: np.ndarray, grown: Box, detected: Box, vertical: bool) -> l
     )
     med = float(np.median(hat))
     mad = 1.4826 * float(np.median(np.abs(hat - med)))
-    stroke_contrast = float(np.percentile(hat[d[1] : d[3], d[0] : d[2]], HUG_STROKE_PERCENTILE))
-    thresh = max(HUG_CONTRAST * stroke_contrast, med + HUG_NOISE_MADS * mad)
-    strokes = hat > thresh
-    shrink = int(round(HUG_BAND_SHRINK * line_h))
-    by0, by1 = d[1] + shrink, max(d[1] + shrink + 1, d[3] - shrink)
-    strokes[by0:by1, g[0] : g[2]] = False
-    n, _labels, stats, _ = cv2.connectedComponentsWithStats(strokes.astype(np.uint8), connectivity=8)
-    grow = int(np.ceil(HUG_GROW * line_h))
-    boxes: list[Box] = [(g[0], by0, g[2], by1)]
+    inside = (slice(d[1], d[3]), slice(d[0], d[2]))
+    stroke_contrast = float(np.percentile(hat[inside], HUG_STROKE_PERCENTILE))
+    strong = (hat > max(HUG_CONTRAST * stroke_contrast, med + HUG_NOISE_MADS * mad)).astype(np.uint8)
+    ink = _ink(raw[inside], strong[inside], cv2.dilate(strong, kernel)[inside])
+    if ink is None:
+        return strong
+    return (raw == ink).astype(np.uint8)
+
+
+def _ink(region: np.ndarray, strong: np.ndarray, near: np.ndarray) -> float | int | None:
+    """The value the line inside the detected *region* is drawn with, or None (:data:`HUG_INK_SHARE`,
+    :data:`HUG_INK_PRECISION`); *strong* marks its stroke pixels, *near* those within a top-hat kernel of one."""
+    core = region[strong.astype(bool)]
+    if core.size == 0:
+        return None
+    values, counts = np.unique(core, return_counts=True)
+    j = int(np.argmax(counts))
+    if counts[j] < HUG_INK_SHARE * core.size:
+        return None
+    holding = region == values[j]
+    if int(near[holding].sum()) < HUG_INK_PRECISION * int(holding.sum()):
+        return None
+    return values[j].item()
+
+
+def _glyphs(strokes: np.ndarray, line_h: float) -> tuple[dict[int, Box], np.ndarray]:
+    """The glyph-like connected components of *strokes*: their boxes by label, and the label image."""
+    import cv2
+
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(strokes, connectivity=8)
+    glyphs: dict[int, Box] = {}
     for i in range(1, n):
         x, y, w, h, area = (int(v) for v in stats[i])
         grain = area < HUG_MIN_AREA * line_h * line_h
         edge = h > HUG_MAX_HEIGHT * line_h or (w > 2 * line_h and h < HUG_MIN_THICKNESS * line_h)
-        if grain or edge:
-            continue
-        box = (max(g[0], x - grow), max(g[1], y - grow), min(g[2], x + w + grow), min(g[3], y + h + grow))
-        if box[2] > box[0] and box[3] > box[1]:
-            boxes.append(box)
-    if vertical:
-        boxes = [(y0, x0, y1, x1) for x0, y0, x1, y1 in boxes]
-    return [(cx0 + x0, cy0 + y0, cx0 + x1, cy0 + y1) for x0, y0, x1, y1 in boxes]
+        if not (grain or edge):
+            glyphs[i] = (x, y, x + w, y + h)
+    return glyphs, labels
+
+
+def _overlap(a: Sequence[float], b: Sequence[float]) -> bool:
+    """True when boxes *a* and *b* (max exclusive) intersect."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _follow(glyphs: dict[int, Box], grown: Box, limit: Box, gap: float) -> set[int]:
+    """Labels of the text: the glyphs touching *grown*, then every glyph touching *limit* that lies within *gap* of a
+    glyph of the text, until none is added."""
+    text = {i for i, b in glyphs.items() if _overlap(b, grown)}
+    rest = {i for i, b in glyphs.items() if i not in text and _overlap(b, limit)}
+    todo = list(text)
+    while todo and rest:
+        x0, y0, x1, y1 = glyphs[todo.pop()]
+        near = (x0 - gap, y0 - gap, x1 + gap, y1 + gap)
+        for j in [j for j in rest if _overlap(glyphs[j], near)]:
+            rest.discard(j)
+            text.add(j)
+            todo.append(j)
+    return text
+
+
+def _stroke_width(
+    strokes: np.ndarray, labels: np.ndarray, glyphs: dict[int, Box], text: set[int], d: Box, line_h: float
+) -> float:
+    """The line's stroke width: twice the largest distance from the background inside each glyph of the text that
+    touches the detected box *d* (the median over them); :data:`HUG_KERNEL` line heights (the widest stroke the
+    top-hat finds) when none does."""
+    import cv2
+
+    own = [i for i in text if _overlap(glyphs[i], d)]
+    if not own:
+        return HUG_KERNEL * line_h
+    dist = cv2.distanceTransform(strokes, cv2.DIST_L2, 3)
+    widths = []
+    for i in own:
+        x0, y0, x1, y1 = glyphs[i]
+        widths.append(2.0 * float(dist[y0:y1, x0:x1][labels[y0:y1, x0:x1] == i].max()))
+    return float(np.median(widths))
