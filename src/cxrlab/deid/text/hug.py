@@ -17,10 +17,11 @@ of the padding alone:
    tall) are redacted over the whole width of the grown box: a faint first or last character, at the value of the
    anatomy under it, is invisible to any threshold, so the line-end insurance stays.
 2. **The strokes.** Burned-in text is drawn by software with one value, its *ink* (the line's glyph cores hold it
-   exactly, anti-aliased rims blend it with the film). The ink is the value held by at least :data:`HUG_INK_SHARE`
-   of the detected box's stroke pixels; where it is found, and most pixels of the detected box holding it lie on or
-   beside those strokes (:data:`HUG_INK_PRECISION`; a flat border at the same value is not ink), the strokes are the
-   pixels holding the ink, whatever the anatomy under them. Otherwise (a line re-quantised by lossy compression, an
+   exactly, anti-aliased rims blend it with the film). The ink is the value held by the most stroke pixels of the
+   detected box, at least :data:`HUG_INK_DOMINANCE` times as many as hold any other value; where it is found, and
+   most pixels of the detected box holding it lie on or beside those strokes (:data:`HUG_INK_PRECISION`; a flat
+   border at the same value is not ink), the strokes are the pixels holding the ink, whatever the anatomy under them,
+   along the whole line. Otherwise (a line re-quantised by lossy compression, an
    image resampled after the text was burned in) they are the pixels that stand out from their local background:
    the white and black top-hats (:data:`HUG_KERNEL` line heights wide: wider than any stroke, narrower than the
    anatomy) of the crop smoothed by :data:`HUG_SMOOTH` line heights (film grain), above :data:`HUG_CONTRAST` of the
@@ -65,10 +66,11 @@ __all__ = [
     "HUG_CONTEXT",
     "HUG_CONTRAST",
     "HUG_GAP",
+    "HUG_GAP_ALONG",
     "HUG_GROW_STROKES",
+    "HUG_INK_DOMINANCE",
     "HUG_INK_PRECISION",
-    "HUG_INK_SHARE",
-    "HUG_KERNEL",
+        "HUG_KERNEL",
     "HUG_MAX_HEIGHT",
     "HUG_MIN_AREA",
     "HUG_MIN_THICKNESS",
@@ -89,9 +91,10 @@ HUG_STROKE_PERCENTILE = 95.0
 HUG_CONTRAST = 0.1
 #: ... and this many robust deviations (1.4826 MAD) above the median top-hat of the crop.
 HUG_NOISE_MADS = 5.0
-#: The line's ink: a value held by at least this share of the stroke pixels of its detected box (anatomy spreads over
-#: many values; a line's glyph cores hold one).
-HUG_INK_SHARE = 0.2
+#: The line's ink: the value held by the most stroke pixels of its detected box, when it is held by at least this many
+#: times as many as any other value (anatomy and anti-aliased rims spread over many values; a line's glyph cores hold
+#: one)...
+HUG_INK_DOMINANCE = 5.0
 #: ... of whose pixels in the detected box at least this share lie on a stroke or within a kernel of one (a flat
 #: border or a saturated area at the ink's value is not ink).
 HUG_INK_PRECISION = 0.5
@@ -112,8 +115,11 @@ HUG_MIN_AREA = 0.01
 #: Strokes are found in a context of this many line heights around the grown box: a glyph or an edge crossing the
 #: border of the search is judged whole.
 HUG_CONTEXT = 2.0
-#: Glyphs closer than this many line heights to a glyph of the text are text too (letter, word and line spacing).
+#: Glyphs closer than this many line heights to a glyph of the text are text too (letter and line spacing)...
 HUG_GAP = 0.5
+#: ... and so are glyphs beside one, along the line, closer than this many line heights (about an em: a word space
+#: with a punctuation mark too small to count as a glyph, "ID: 4821").
+HUG_GAP_ALONG = 1.0
 #: ... as far as this many line heights beyond the grown box (the next line of a block).
 HUG_REACH = 1.0
 #: Each glyph's box grows by this many stroke widths on every side.
@@ -158,6 +164,10 @@ def _hug_one(stored: np.ndarray, grown: Box, detected: Box, vertical: bool) -> l
     """Boxes for one line: its band across the whole *grown* box, and the glyphs of the text around it."""
     import cv2
 
+    if vertical:  # work with the text running along the rows
+        boxes = _hug_one(stored.T, (grown[1], grown[0], grown[3], grown[2]),
+                         (detected[1], detected[0], detected[3], detected[2]), False)
+        return [(y0, x0, y1, x1) for x0, y0, x1, y1 in boxes]
     rows, cols = stored.shape
     gx0, gy0, gx1, gy1 = max(0, grown[0]), max(0, grown[1]), min(cols, grown[2]), min(rows, grown[3])
     dx0, dy0 = max(gx0, detected[0]), max(gy0, detected[1])
@@ -166,43 +176,60 @@ def _hug_one(stored: np.ndarray, grown: Box, detected: Box, vertical: bool) -> l
         return [(gx0, gy0, gx1, gy1)] if gx1 > gx0 and gy1 > gy0 else []
     if (gx0, gy0, gx1, gy1) == (dx0, dy0, dx1, dy1):
         return [(dx0, dy0, dx1, dy1)]
-    line_h = float(dx1 - dx0) if vertical else float(dy1 - dy0)
+    line_h = float(dy1 - dy0)
     ctx = int(np.ceil(HUG_CONTEXT * line_h))
     cx0, cy0, cx1, cy1 = max(0, gx0 - ctx), max(0, gy0 - ctx), min(cols, gx1 + ctx), min(rows, gy1 + ctx)
-    raw = stored[cy0:cy1, cx0:cx1]
+    raw = np.ascontiguousarray(stored[cy0:cy1, cx0:cx1])
+    d = (dx0 - cx0, dy0 - cy0, dx1 - cx0, dy1 - cy0)
+    strokes, ink = _strokes(raw, d, line_h)
+    exact = None
+    if ink is not None:  # the line's own value: follow it along the whole line, not only near the grown box
+        exact = _without_runs((stored[cy0:cy1] == ink).astype(np.uint8), line_h)
+        # and what stands out near the line away from the ink's glyphs (a neighbouring line drawn with another value)
+        k = max(3, int(round(HUG_KERNEL * line_h)) | 1)
+        strokes &= 1 - cv2.dilate(exact[:, cx0:cx1], cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+        wide = exact.copy()
+        wide[:, cx0:cx1] |= _without_runs(strokes, line_h)
+        strokes, cx0, cx1 = wide, 0, cols
     # boxes in crop coordinates: the grown box (text touching it is redacted) and the detected box
     g = (gx0 - cx0, gy0 - cy0, gx1 - cx0, gy1 - cy0)
     d = (dx0 - cx0, dy0 - cy0, dx1 - cx0, dy1 - cy0)
-    if vertical:  # work with the text running along the rows
-        raw = raw.T
-        g, d = (g[1], g[0], g[3], g[2]), (d[1], d[0], d[3], d[2])
-    raw = np.ascontiguousarray(raw)
-    strokes = _strokes(raw, d, line_h)
-    run = max(3, int(round(HUG_RUN * line_h)))
-    edges = cv2.morphologyEx(strokes, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (run, 1)))
-    edges |= cv2.morphologyEx(strokes, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, run)))
-    strokes &= 1 - edges
     glyphs, labels = _glyphs(strokes, line_h)
     reach = int(np.ceil(HUG_REACH * line_h))
-    h, w = raw.shape
-    limit = (max(0, g[0] - reach), max(0, g[1] - reach), min(w, g[2] + reach), min(h, g[3] + reach))
-    text = _follow(glyphs, g, limit, HUG_GAP * line_h)
-    grow = int(np.ceil(HUG_GROW_STROKES * _stroke_width(strokes, labels, glyphs, text, d, line_h)))
+    h, w = strokes.shape
+    limit = (0 if ink is not None else max(0, g[0] - reach), max(0, g[1] - reach),
+             w if ink is not None else min(w, g[2] + reach), min(h, g[3] + reach))
+    text = _follow(glyphs, g, limit, HUG_GAP_ALONG * line_h, HUG_GAP * line_h)
+    # exact strokes give the stroke width; the top-hats' components are whole glyphs or words (the black top-hat fills
+    # the gaps between bright strokes), so there the widest stroke the top-hat can find, its kernel, stands for it
+    width = _stroke_width(exact, labels, glyphs, text, d) if exact is not None else None
+    grow = int(np.ceil(HUG_GROW_STROKES * (width if width is not None else HUG_KERNEL * line_h)))
     shrink = int(round(HUG_BAND_SHRINK * line_h))
     by0, by1 = d[1] + shrink, max(d[1] + shrink + 1, d[3] - shrink)
-    boxes: list[Box] = [(g[0], by0, g[2], by1)]
+    # the line-end insurance: the band across the grown box, unless the ink shows the whole line, faint ends included
+    boxes: list[Box] = [(d[0], by0, d[2], by1) if ink is not None else (g[0], by0, g[2], by1)]
     for i in sorted(text):
         x0, y0, x1, y1 = glyphs[i]
         boxes.append(
             (max(limit[0], x0 - grow), max(limit[1], y0 - grow), min(limit[2], x1 + grow), min(limit[3], y1 + grow))
         )
-    if vertical:
-        boxes = [(y0, x0, y1, x1) for x0, y0, x1, y1 in boxes]
     return [(cx0 + x0, cy0 + y0, cx0 + x1, cy0 + y1) for x0, y0, x1, y1 in boxes]
 
 
-def _strokes(raw: np.ndarray, d: Box, line_h: float) -> np.ndarray:
-    """The uint8 stroke mask of the crop *raw* (1 = stroke) for the line detected at *d*: its ink, or its top-hats."""
+def _without_runs(strokes: np.ndarray, line_h: float) -> np.ndarray:
+    """*strokes* less its straight runs at least :data:`HUG_RUN` line heights long, across or along the line: edges (a
+    border, a saturated band, a collimator blade), not strokes of a glyph."""
+    import cv2
+
+    run = max(3, int(round(HUG_RUN * line_h)))
+    edges = cv2.morphologyEx(strokes, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (run, 1)))
+    edges |= cv2.morphologyEx(strokes, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, run)))
+    return strokes & (1 - edges)
+
+
+def _strokes(raw: np.ndarray, d: Box, line_h: float) -> tuple[np.ndarray, float | int | None]:
+    """The uint8 stroke mask of the crop *raw* (1 = stroke) for the line detected at *d* -- the pixels holding its ink,
+    or those its top-hats find -- and the ink (None when the line has none)."""
     import cv2
 
     crop = raw.astype(np.float32)
@@ -219,20 +246,20 @@ def _strokes(raw: np.ndarray, d: Box, line_h: float) -> np.ndarray:
     stroke_contrast = float(np.percentile(hat[inside], HUG_STROKE_PERCENTILE))
     strong = (hat > max(HUG_CONTRAST * stroke_contrast, med + HUG_NOISE_MADS * mad)).astype(np.uint8)
     ink = _ink(raw[inside], strong[inside], cv2.dilate(strong, kernel)[inside])
-    if ink is None:
-        return strong
-    return (raw == ink).astype(np.uint8)
+    return strong, ink
 
 
 def _ink(region: np.ndarray, strong: np.ndarray, near: np.ndarray) -> float | int | None:
-    """The value the line inside the detected *region* is drawn with, or None (:data:`HUG_INK_SHARE`,
+    """The value the line inside the detected *region* is drawn with, or None (:data:`HUG_INK_DOMINANCE`,
     :data:`HUG_INK_PRECISION`); *strong* marks its stroke pixels, *near* those within a top-hat kernel of one."""
     core = region[strong.astype(bool)]
     if core.size == 0:
         return None
     values, counts = np.unique(core, return_counts=True)
-    j = int(np.argmax(counts))
-    if counts[j] < HUG_INK_SHARE * core.size:
+    order = np.argsort(counts)[::-1]
+    j = int(order[0])
+    runner_up = int(counts[order[1]]) if counts.size > 1 else 0
+    if counts[j] < HUG_INK_DOMINANCE * runner_up:
         return None
     holding = region == values[j]
     if int(near[holding].sum()) < HUG_INK_PRECISION * int(holding.sum()):
@@ -260,16 +287,18 @@ def _overlap(a: Sequence[float], b: Sequence[float]) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-def _follow(glyphs: dict[int, Box], grown: Box, limit: Box, gap: float) -> set[int]:
-    """Labels of the text: the glyphs touching *grown*, then every glyph touching *limit* that lies within *gap* of a
-    glyph of the text, until none is added."""
+def _follow(glyphs: dict[int, Box], grown: Box, limit: Box, along: float, gap: float) -> set[int]:
+    """Labels of the text: the glyphs touching *grown*, then every glyph touching *limit* that lies within *along* of a
+    glyph of the text along the line (to the left or right) or within *gap* of it in any direction, until none is
+    added."""
     text = {i for i, b in glyphs.items() if _overlap(b, grown)}
     rest = {i for i, b in glyphs.items() if i not in text and _overlap(b, limit)}
     todo = list(text)
     while todo and rest:
         x0, y0, x1, y1 = glyphs[todo.pop()]
         near = (x0 - gap, y0 - gap, x1 + gap, y1 + gap)
-        for j in [j for j in rest if _overlap(glyphs[j], near)]:
+        beside = (x0 - along, y0, x1 + along, y1)
+        for j in [j for j in rest if _overlap(glyphs[j], near) or _overlap(glyphs[j], beside)]:
             rest.discard(j)
             text.add(j)
             todo.append(j)
@@ -277,17 +306,16 @@ def _follow(glyphs: dict[int, Box], grown: Box, limit: Box, gap: float) -> set[i
 
 
 def _stroke_width(
-    strokes: np.ndarray, labels: np.ndarray, glyphs: dict[int, Box], text: set[int], d: Box, line_h: float
-) -> float:
-    """The line's stroke width: twice the largest distance from the background inside each glyph of the text that
-    touches the detected box *d* (the median over them); :data:`HUG_KERNEL` line heights (the widest stroke the
-    top-hat finds) when none does."""
+    exact: np.ndarray, labels: np.ndarray, glyphs: dict[int, Box], text: set[int], d: Box
+) -> float | None:
+    """The line's stroke width: twice the largest distance from the background inside the ink pixels *exact* of each
+    glyph of the text that touches the detected box *d* (the median over them); None when none does."""
     import cv2
 
     own = [i for i in text if _overlap(glyphs[i], d)]
     if not own:
-        return HUG_KERNEL * line_h
-    dist = cv2.distanceTransform(strokes, cv2.DIST_L2, 3)
+        return None
+    dist = cv2.distanceTransform(exact, cv2.DIST_L2, 3)
     widths = []
     for i in own:
         x0, y0, x1, y1 = glyphs[i]
