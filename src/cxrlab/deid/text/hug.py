@@ -1,4 +1,4 @@
-"""Redaction boxes that hug the burned-in text: the line's band, and elsewhere one box per glyph.
+"""Redaction boxes that hug the burned-in text: one box per glyph, and the line's band as insurance.
 
 :meth:`~cxrlab.deid.text.detector.TextDetector.scan` grows every confirmed line beyond what the detector boxed: over
 stroke columns that continue the line (:func:`~cxrlab.deid.text.candidates.extend_lines`), by
@@ -6,40 +6,48 @@ stroke columns that continue the line (:func:`~cxrlab.deid.text.candidates.exten
 :data:`~cxrlab.deid.text.detector.LINE_VERT_PAD` above and below. That growth is insurance for recall (a faint first
 or last character, a clipped ascender, a faint neighbour line the detector did not box), but redacted whole it is
 mostly empty film: on text burned into a real CR about 3.7 % of the image was changed farther than 16 px from any
-stroke (issue 15, item 3; ``bench/deid_text.py``). :func:`hug_boxes` is what
-:func:`~cxrlab.deid.text.scan.scan_dataset` redacts instead. It looks at the stored pixels at full resolution (the
-detector only saw a 1024-px rendering) and follows the glyphs themselves, so it reaches text the grown box did not
-(a neighbouring line in the same block, the rest of a line the detector boxed in pieces) while leaving the empty film
-of the padding alone:
+stroke (issue 15, item 3; ``bench/deid_text.py``), and it still missed what lay past the padding. :func:`hug_boxes`
+is what :func:`~cxrlab.deid.text.scan.scan_dataset` redacts instead. It looks at the stored pixels at full resolution
+(the detector only saw a 1024-px rendering) and follows the glyphs themselves, so it reaches text the grown box did
+not (a neighbouring line of the same block, the rest of a line the detector boxed in pieces) while leaving the empty
+film of the padding alone:
 
-1. **The band.** The rows of the *detected* box (:attr:`Candidate.detected`: what the detector boxed and recognition
-   read) less :data:`HUG_BAND_SHRINK` line heights above and below (the detector's box is about 1.6 glyph heights
-   tall) are redacted over the whole width of the grown box: a faint first or last character, at the value of the
-   anatomy under it, is invisible to any threshold, so the line-end insurance stays.
-2. **The strokes.** Burned-in text is drawn by software with one value, its *ink* (the line's glyph cores hold it
-   exactly, anti-aliased rims blend it with the film). The ink is the value held by the most stroke pixels of the
-   detected box, at least :data:`HUG_INK_DOMINANCE` times as many as hold any other value; where it is found, and
-   most pixels of the detected box holding it lie on or beside those strokes (:data:`HUG_INK_PRECISION`; a flat
-   border at the same value is not ink), the strokes are the pixels holding the ink, whatever the anatomy under them,
-   along the whole line. Otherwise (a line re-quantised by lossy compression, an
-   image resampled after the text was burned in) they are the pixels that stand out from their local background:
-   the white and black top-hats (:data:`HUG_KERNEL` line heights wide: wider than any stroke, narrower than the
-   anatomy) of the crop smoothed by :data:`HUG_SMOOTH` line heights (film grain), above :data:`HUG_CONTRAST` of the
-   line's own stroke contrast (the :data:`HUG_STROKE_PERCENTILE` th percentile of the top-hat inside the detected
-   box) and above :data:`HUG_NOISE_MADS` robust deviations (1.4826 MAD) over the crop's median top-hat.
+1. **The ink.** Software burns text in with one value, its *ink*: the glyphs' cores hold it exactly, their
+   anti-aliased rims blend it with the film. The ink of a line is the value held by the most of its stroke pixels
+   (below) inside the *detected* box (:attr:`Candidate.detected`: what the detector boxed and recognition read), when
+   it is held by at least :data:`HUG_INK_DOMINANCE` times as many as any other value (anatomy and rims spread over
+   many values) and at least :data:`HUG_INK_PRECISION` of the detected box's pixels holding it lie within a top-hat
+   kernel of a stroke (a flat border or a saturated area at the same value is not ink). Where a line has an ink,
+   every pixel holding it, along the whole line (the full width of the image for horizontal text), is a stroke
+   whatever the anatomy under it, so a character too faint for any threshold is still found.
+2. **Strokes that stand out.** Pixels that stand out from their local background are strokes too (a neighbouring line
+   drawn with another value; every stroke of a line without an ink: text re-quantised by lossy compression, an image
+   resampled after the text was burned in): the white and black top-hats (:data:`HUG_KERNEL` line heights wide: wider
+   than any stroke, narrower than the anatomy) of the crop smoothed by :data:`HUG_SMOOTH` line heights (film grain),
+   above :data:`HUG_CONTRAST` of the line's own stroke contrast (the :data:`HUG_STROKE_PERCENTILE` th percentile of
+   the top-hat inside the detected box) and above :data:`HUG_NOISE_MADS` robust deviations (1.4826 MAD) over the
+   crop's median top-hat. They are looked for in a context of :data:`HUG_CONTEXT` line heights around the grown box,
+   away (a top-hat kernel) from the ink's glyphs, whose shape the ink already gives exactly.
 3. **The glyphs.** Straight runs of strokes at least :data:`HUG_RUN` line heights long, across or along the line,
-   are edges (a bone, a collimator blade, the film's border), not strokes of a glyph (no stroke of a glyph is longer
-   than the glyph, about 0.6 line heights): they are taken out before the strokes are split into connected
+   are edges (the film's border, a collimator blade, a saturated band), not strokes of a glyph (no stroke of a glyph
+   is longer than the glyph, about 0.6 line heights): they are taken out before the strokes are split into connected
    components, so that a glyph touching an edge stays a glyph. Components smaller than :data:`HUG_MIN_AREA` square
-   line heights (grain), taller than :data:`HUG_MAX_HEIGHT` line heights or long and thin (wider than two line
-   heights, thinner than :data:`HUG_MIN_THICKNESS` of one) are not glyphs.
+   line heights (grain), taller than :data:`HUG_MAX_HEIGHT` line heights (an edge crossing the line) or long and
+   thin (wider than two line heights, thinner than :data:`HUG_MIN_THICKNESS` of one) are not glyphs.
 4. **The text.** Every glyph that touches the grown box is text, and so is every glyph within :data:`HUG_GAP` line
-   heights of a glyph that is text (letters, words and the lines of one block are set closer than that), as far as
-   :data:`HUG_REACH` line heights beyond the grown box. Each is redacted as its bounding box grown by
-   :data:`HUG_GROW_STROKES` stroke widths (its anti-aliased rim, the faint part of a stroke whose core stood out);
-   the stroke width is twice the largest distance from the background inside the line's own glyphs (the median over
-   the glyphs touching the detected box). Strokes are found in a context of :data:`HUG_CONTEXT` line heights around
-   the grown box, so that a glyph or an edge crossing the border of the search is judged whole.
+   heights of a glyph of the text (letters, and the lines of one block, are set closer than that), or beside one
+   along the line within :data:`HUG_GAP_ALONG` line heights (about an em: a word space with a punctuation mark too
+   small to count), until none is added; only as far as :data:`HUG_REACH` line heights above or below the grown box
+   (the next line of a block, not another group), and along the line as far as the ink goes (without an ink, as far
+   as :data:`HUG_REACH` line heights past the grown box's ends). Each glyph is redacted as its bounding box grown by
+   :data:`HUG_GROW_STROKES` stroke widths (its anti-aliased rim, the faint part of a stroke whose core stood out):
+   twice the largest distance from the background inside the ink pixels of each glyph touching the detected box (the
+   median over them), or, without an ink, the top-hat kernel (the widest stroke the top-hat finds; its components
+   are whole glyphs or words, as the black top-hat fills the gaps between bright strokes).
+5. **The band.** The rows of the detected box less :data:`HUG_BAND_SHRINK` line heights above and below (the
+   detector's box is about 1.6 glyph heights tall) are redacted across the detected box and, for a line without an
+   ink, across the whole grown box: there a faint first or last character at the value of the anatomy under it is
+   invisible to any threshold, so the line-end insurance stays.
 
 The line height is the detected box's height across the text (its width for vertical text, handled by transposing).
 Every constant is a fraction of the line height, of the line's own contrast or of its own stroke pixels, never
@@ -47,9 +55,9 @@ pixels or stored values, so the rule carries across image sizes, bit depths and 
 (:func:`~cxrlab.deid.text.redact.default_margin`) is added afterwards by :func:`~cxrlab.deid.text.redact.redact`, as
 before. A marker (its grown box is its detected box) is redacted as detected.
 
-What it does (``bench/deid_text.py``, docs/benchmarks.md): on text burned into a real CR, the image changed farther
-than 16 px from any stroke falls from 3.7 % (grown boxes whole) to about 1.6 %, and the share of the stroke pixels
-covered rises, because glyphs next to a line are followed where the grown box ended.
+What it does, and how the constants were chosen, is in docs/benchmarks.md ("Burned-in text"): the figures of
+``bench/deid_text.py`` on the layouts and phantoms the rule was developed on, and on held-out ones
+(``--seed 7001 --real-seed 100``).
 """
 
 from __future__ import annotations
@@ -70,7 +78,7 @@ __all__ = [
     "HUG_GROW_STROKES",
     "HUG_INK_DOMINANCE",
     "HUG_INK_PRECISION",
-        "HUG_KERNEL",
+    "HUG_KERNEL",
     "HUG_MAX_HEIGHT",
     "HUG_MIN_AREA",
     "HUG_MIN_THICKNESS",
@@ -107,22 +115,23 @@ HUG_MIN_THICKNESS = 0.2
 #: The crop is smoothed (Gaussian, sigma in line heights, at least 1 px) before the top-hat: film grain averages out,
 #: strokes (at least a few pixels wide at the stored resolution) do not.
 HUG_SMOOTH = 0.02
-#: The line's band (the detected box's rows less this many line heights above and below) is redacted over the whole
-#: grown width: the insurance for faint line ends.
+#: The line's band (the detected box's rows less this many line heights above and below) is redacted across the
+#: detected box, and across the grown box for a line without an ink: the insurance for faint line ends.
 HUG_BAND_SHRINK = 0.2
 #: Stroke components smaller than this many square line heights are grain, not part of a glyph.
 HUG_MIN_AREA = 0.01
-#: Strokes are found in a context of this many line heights around the grown box: a glyph or an edge crossing the
-#: border of the search is judged whole.
+#: Strokes that stand out are found in a context of this many line heights around the grown box: a glyph or an edge
+#: crossing the border of the search is judged whole.
 HUG_CONTEXT = 2.0
 #: Glyphs closer than this many line heights to a glyph of the text are text too (letter and line spacing)...
 HUG_GAP = 0.5
 #: ... and so are glyphs beside one, along the line, closer than this many line heights (about an em: a word space
 #: with a punctuation mark too small to count as a glyph, "ID: 4821").
 HUG_GAP_ALONG = 1.0
-#: ... as far as this many line heights beyond the grown box (the next line of a block).
+#: ... as far as this many line heights above or below the grown box (the next line of a block; along the line, as
+#: far as the line's ink goes, or this far past the grown box's ends without an ink).
 HUG_REACH = 1.0
-#: Each glyph's box grows by this many stroke widths on every side.
+#: Each glyph's box grows by this many stroke widths on every side (the anti-aliased rim is under one stroke width).
 HUG_GROW_STROKES = 1.0
 
 
@@ -161,7 +170,7 @@ def hug_boxes(stored: np.ndarray, candidates: Sequence[Candidate]) -> list[Box]:
 
 
 def _hug_one(stored: np.ndarray, grown: Box, detected: Box, vertical: bool) -> list[Box]:
-    """Boxes for one line: its band across the whole *grown* box, and the glyphs of the text around it."""
+    """Boxes for one line: its band, then the glyphs of the text around it (steps 1-5 of the module docstring)."""
     import cv2
 
     if vertical:  # work with the text running along the rows
