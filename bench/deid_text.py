@@ -94,6 +94,7 @@ def _scan_one(
         "wall": wall,
         "cpu": cpu,
         "detect": scan.seconds["detect"],
+        "hug": scan.seconds.get("hug"),
         "redacted_frac": float(mask.mean()),
     }
     if with_text:
@@ -310,6 +311,10 @@ def main(argv: list[str] | None = None) -> None:
         f"CPU per image {cpu * 1000:.0f} ms (one onnxruntime thread, so the scan runs in the worker's thread): "
         f"{a.workers / cpu:.2f} images/s on {a.workers} otherwise idle cores"
     )
+    hug = [r["hug"] for r in text if r["hug"] is not None]
+    if hug:
+        print(f"hugging step (hug_boxes, part of the scan above) per redacted image: mean {np.mean(hug) * 1000:.0f} ms "
+              f"max {np.max(hug) * 1000:.0f} ms wall, {len(hug)} images")
     print(f"decisions (text): {dict(Counter(r['decision'] for r in text))}")
     print(f"decisions (text-free): {dict(Counter(r['decision'] for r in free))}")
     _real_sections(a)
