@@ -88,9 +88,12 @@ class ClassifierModel:
         self.size, self.window = int(inp.get("size") or 0), str(inp.get("window") or "file")
         self._session = deterministic_session(data, threads=threads, path=path, refuse=_refuse, hint=PREDICT_HINT)
         i, o = self._session.get_inputs(), self._session.get_outputs()
-        if len(i) != 1 or list(i[0].shape[1:]) != [1, self.size, self.size] or len(o) != 1 or not self._fits(o[0]):
+        if (len(i) != 1 or list(i[0].shape[1:]) != [1, self.size, self.size] or not o or not self._fits(o[0])
+                or not all(self._fits_extra(x) for x in o[1:])):
             raise _refuse(path, "refused: its input or output does not match its sidecar")
-        self._input = i[0].name
+        self._input, self._output = i[0].name, o[0].name
+        #: Names of the outputs after the first (a classifier's class activation maps, ``cam``).
+        self.extra_outputs = [x.name for x in o[1:]]
 
     @staticmethod
     def _format() -> str:
@@ -101,13 +104,23 @@ class ClassifierModel:
     def _fits(self, output: Any) -> bool:
         return output.shape[-1] == len(self.classes)
 
-    def _run(self, image: np.ndarray) -> np.ndarray:
+    def _fits_extra(self, output: Any) -> bool:
+        """A further output is the class activation maps ``(n, classes, h, w)`` (classifiers exported since
+        ``cxrlab cam``)."""
+        from cxrlab.models.train import CAM_OUTPUT
+
+        return output.name == CAM_OUTPUT and len(output.shape) == 4 and output.shape[1] == len(self.classes)
+
+    def _run_all(self, image: np.ndarray, names: list[str]) -> list[np.ndarray]:
+        """The outputs *names* for one rendered image ``(size, size)`` (batch axis dropped), checked finite."""
         x = np.ascontiguousarray(image, dtype=np.float32)[None, None]
-        (p,) = self._session.run(None, {self._input: x})
-        p = np.asarray(p, dtype=np.float64)
-        if not np.isfinite(p).all():
+        found = [np.asarray(v, dtype=np.float64)[0] for v in self._session.run(names, {self._input: x})]
+        if not all(np.isfinite(v).all() for v in found):
             raise CxrlabError(f"{self.path}: the model returned a non-finite value")
-        return p[0]
+        return found
+
+    def _run(self, image: np.ndarray) -> np.ndarray:
+        return self._run_all(image, [self._output])[0]
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         """Probabilities ``(classes,)`` for one rendered image ``(size, size)``."""
