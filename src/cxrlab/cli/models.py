@@ -122,7 +122,7 @@ def cam(
     labels: Annotated[str | None, typer.Option("--labels", help="Comma-separated labels to localize (default: "
                                                "every label of the run but No finding).")] = None,
     threshold: Annotated[float, typer.Option(min=0.01, max=1.0, help="Keep the map's cells of at least this "
-                                             "fraction of its maximum (ChestX-ray8: 60/255 and 180/255).")] = 0.5,
+                                             "fraction of its maximum (ChestX-ray8: 60/255 and 180/255).")] = 0.7,
     max_boxes: Annotated[int, typer.Option("--max-boxes-per-label", min=1, max=1000, help="Most boxes per image "
                                            "and label (regions ranked by their peak).")] = 1,
     min_prob: Annotated[float, typer.Option("--min-prob", min=0.0, max=1.0, help="Localize a label only where the "
