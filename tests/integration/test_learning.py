@@ -56,9 +56,10 @@ MIN_CAM_ACC = {("iobb", "0.25", "Cardiomegaly"): 0.9, ("iobb", "0.5", "Cardiomeg
 
 
 def _ok(args: list[str]) -> str:
+    """stdout of a command that must succeed (notes on stderr, such as the localization scorer's, are left out)."""
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout
 
 
 @pytest.fixture(scope="module")
