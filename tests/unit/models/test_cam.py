@@ -244,3 +244,15 @@ def test_cli_train_export_gives_an_old_run_its_cam_output(tmp_path: Path) -> Non
     assert result.exit_code == 0, result.output
     assert (old / "model.onnx").read_bytes() == (run / "model.onnx").read_bytes()
     assert (old / "model.json").read_bytes() == (run / "model.json").read_bytes()
+
+
+def test_cli_defaults_mirror_the_library() -> None:
+    """``cxrlab cam`` repeats the library's defaults (so that ``--help`` imports nothing heavy): they must agree."""
+    import inspect
+
+    from cxrlab.cli.models import cam
+    from cxrlab.models.cam import DEFAULT_MAX_BOXES, DEFAULT_THRESHOLD
+
+    params = inspect.signature(cam).parameters
+    assert params["threshold"].default == DEFAULT_THRESHOLD
+    assert params["max_boxes"].default == DEFAULT_MAX_BOXES
