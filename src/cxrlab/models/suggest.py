@@ -36,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from cxrlab.annotate.images import deid_file
 from cxrlab.annotate.projects import project_schema
+from cxrlab.annotate.readings import MIN_BOX_PX
 from cxrlab.annotate.tasks import get_task
 from cxrlab.annotate.writes import insert_events, transaction
 from cxrlab.catalog.models import Image, Project, Suggestion, Task, TaskKind, User
@@ -75,7 +76,11 @@ def check_suggest_run(run: str | os.PathLike[str], project: Project, *, threads:
     from cxrlab.models.predict import DetectorModel
 
     path = Path(run)
-    if not path.is_dir():
+    try:
+        folder = path.is_dir()
+    except (OSError, ValueError):  # a name the system refuses (e.g. a NUL byte)
+        folder = False
+    if not folder:
         raise CxrlabError(f"{path}: no such run folder (a folder of `cxrlab train detector`)")
     model = DetectorModel(path, threads=threads)
     schema = project_schema(project)
@@ -134,8 +139,11 @@ def suggestion_counts(session: Session, *, project: Project) -> dict[str, int]:
 
 def _boxes(model: Any, path: Path) -> list[dict[str, Any]]:
     """The stored form of the detector's boxes on *path* (:data:`MAX_SUGGESTIONS` best of score >=
-    :data:`MIN_SUGGESTION_SCORE`, original pixels rounded to 0.1)."""
-    found = [d for d in model.detect(path) if d[1] >= MIN_SUGGESTION_SCORE][:MAX_SUGGESTIONS]
+    :data:`MIN_SUGGESTION_SCORE` and at least :data:`~cxrlab.annotate.readings.MIN_BOX_PX` wide and high, original
+    pixels rounded to 0.1)."""
+    # a box the QC rules would refuse (narrower than MIN_BOX_PX) could not be accepted: not offered
+    found = [d for d in model.detect(path)
+             if d[1] >= MIN_SUGGESTION_SCORE and min(d[4] - d[2], d[5] - d[3]) >= MIN_BOX_PX][:MAX_SUGGESTIONS]
     return [{"class_name": model.classes[c], "score": round(score, _DECIMALS), "x_min": round(x0, 1),
              "y_min": round(y0, 1), "x_max": round(x1, 1), "y_max": round(y1, 1)}
             for c, score, x0, y0, x1, y1 in found]
@@ -206,7 +214,7 @@ def predict_suggestions(
         try:
             boxes = _boxes(model, deid_file(workspace, Image(image_id=image_id, deid_path=deid_path)))
         except (CxrlabError, OSError, ValueError) as exc:  # FileError and NotFoundError are CxrlabErrors
-            error = f"image {image_id}: {type(exc).__name__}"
+            error = f"image {image_id}: cannot be read ({type(exc).__name__})"
             report.problems.append((image_id or str(pk), type(exc).__name__))
         try:
             with transaction(session):
