@@ -279,3 +279,32 @@ class TestProvenance:
         read = next(t for i in exported["images"] for t in i["tasks"] if t["task_id"] == task.id)
         assert {b["id"]: b["source"] for b in read["marks"]["boxes"]} == {"sug-0": "suggestion", "mine1": "reader"}
         assert str(tiny_detector.parent) not in json.dumps(exported)  # the run's name, never the server's path
+
+
+class TestCli:
+    def test_assign_with_suggest_predicts_and_suggest_off_turns_it_off(self, tmp_path: Path,
+                                                                      tiny_detector: Path) -> None:
+        from typer.testing import CliRunner
+
+        from cxrlab.cli.main import app
+
+        runner = CliRunner()
+        ws = _workspace(tmp_path, tiny_detector)
+        w = str(ws.root)
+        bad = runner.invoke(app, ["annotate", "assign", "-p", "study", "-w", w, "--suggest", str(tmp_path / "no")])
+        assert bad.exit_code == 1 and "no such run folder" in bad.output
+        with ws.sessions() as session:
+            assert session.scalar(select(func.count(Task.id))) == 0  # refused before anything was assigned
+        ok = runner.invoke(app, ["annotate", "assign", "-p", "study", "-w", w, "--suggest", str(tiny_detector)])
+        assert ok.exit_code == 0, ok.output
+        assert "model suggestions on for project 'study'" in ok.output and "predicted" in ok.output
+        with ws.sessions() as session:
+            assert session.scalar(select(func.count(Suggestion.id))) == 4
+        neither = runner.invoke(app, ["annotate", "suggest", "-p", "study", "-w", w])
+        assert neither.exit_code == 1 and "give a detector run folder, or --off" in neither.output
+        off = runner.invoke(app, ["annotate", "suggest", "-p", "study", "-w", w, "--off"])
+        assert off.exit_code == 0 and "model suggestions off" in off.output
+        again = runner.invoke(app, ["annotate", "suggest", "-p", "study", "-w", w, str(tiny_detector)])
+        assert again.exit_code == 0 and "nothing to do" in again.output  # predicted once per image and model
+        with ws.sessions() as session:
+            assert session.scalar(select(Project.suggest_run).where(Project.name == "study")) is not None
