@@ -206,7 +206,7 @@ class ProjectOut(BaseModel):
 
 
 class SuggestIn(BaseModel):
-    run: str | None = Field(max_length=4096, description=(
+    run: str | None = Field(min_length=1, max_length=4096, description=(
         "A detector run folder on the server (`cxrlab train detector`); its classes must be local labels of the "
         "project's schema. null turns suggestions off"))
 

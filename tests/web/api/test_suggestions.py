@@ -63,6 +63,8 @@ class TestSetting:
             r = site.client.put(f"/api/projects/{pid}/suggest", headers=site.h("admin"), json={"run": run})
             assert r.status_code == 400 and why in r.json()["detail"], r.text
         assert site.get(f"/api/projects/{custom.id}/suggest", "admin").json()["run"] is None
+        empty = site.client.put(f"/api/projects/{p.id}/suggest", headers=site.h("admin"), json={"run": ""})
+        assert empty.status_code == 422  # not a way to turn suggestions off: that is null
 
 
 class TestTaskSuggestions:

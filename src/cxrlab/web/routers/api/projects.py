@@ -6,9 +6,11 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy.orm import Session
 
 from cxrlab.annotate import gold, progress, projects
 from cxrlab.annotate.assignment import assign_images
+from cxrlab.catalog.models import Project
 from cxrlab.consensus import project_agreement, reader_quality
 from cxrlab.errors import NotFoundError
 from cxrlab.export import project as exports
@@ -68,7 +70,7 @@ def api_assign(project_id: IdPath, body: models.AssignIn, admin: AdminUser, sess
     return models.AssignOut(counts=dict(report.counts), notes=report.notes)
 
 
-def _suggest_out(session: SessionDep, project: object) -> models.SuggestOut:
+def _suggest_out(session: Session, project: Project) -> models.SuggestOut:
     counts = suggest.suggestion_counts(session, project=project)
     return models.SuggestOut(run=project.suggest_run, model=project.suggest_model_sha256, **counts)
 
@@ -87,7 +89,7 @@ def api_set_suggest(project_id: IdPath, body: models.SuggestIn, admin: AdminUser
     when it is not a detector run or a class is not a local label of the project), or off with ``run: null``.
     The project's images are then predicted in the background, once each."""
     project = suggest.set_suggest_run(session, project=projects.get_project(session, project_id),
-                                      run=body.run.strip() if body.run else None, author=admin.username)
+                                      run=body.run, author=admin.username)
     request.app.state.suggestions.notify()
     return _suggest_out(session, project)
 
