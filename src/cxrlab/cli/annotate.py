@@ -109,6 +109,24 @@ def assign(
             print_report(report)
             if suggest is not None:
                 _suggest(ws, session, proj, suggest, model)
+            elif proj.suggest_model_sha256 and report.counts:
+                _predict_new(ws, session, proj)
+
+
+def _predict_new(ws, session, proj) -> None:  # noqa: ANN001 - workspace, session, project
+    """Predict the images just assigned to *proj*, whose suggestions are on; a run that cannot be used now is a
+    warning (the server's worker predicts them once it can), never a failed assignment."""
+    from cxrlab.cli.common import err
+    from cxrlab.errors import CxrlabError
+    from cxrlab.models.suggest import predict_suggestions
+
+    try:
+        with progress("suggest") as on_progress:
+            report = predict_suggestions(session, ws, project=proj, on_progress=on_progress)
+    except (CxrlabError, ImportError) as exc:
+        err.print(f"[yellow]warning:[/] model suggestions not predicted now: {exc}", highlight=False)
+        return
+    print_report(report)
 
 
 def _suggest(ws, session, proj, run: Path | None, model) -> None:  # noqa: ANN001 - workspace, session, project, model

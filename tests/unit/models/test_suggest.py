@@ -308,3 +308,13 @@ class TestCli:
         assert again.exit_code == 0 and "nothing to do" in again.output  # predicted once per image and model
         with ws.sessions() as session:
             assert session.scalar(select(Project.suggest_run).where(Project.name == "study")) is not None
+        with ws.sessions() as session, session.begin():  # one more image arrives; assigning it predicts it too
+            path = _phantoms(tiny_detector)[5]
+            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            session.add(Image(sop_instance_uid="1.2.3.50", image_id="img50", raw_sha256="5" * 64,
+                              raw_path="raw/z.dcm", deid_path=str(path), state=ImageState.ACCEPTED,
+                              rows=int(ds.Rows), columns=int(ds.Columns), modality="CR"))
+        more = runner.invoke(app, ["annotate", "assign", "-p", "study", "-w", w])
+        assert more.exit_code == 0, more.output
+        with ws.sessions() as session:
+            assert session.scalar(select(func.count(Suggestion.id))) == 5
