@@ -259,7 +259,7 @@ def decode_detections(out: np.ndarray, n_classes: int, stride: int, size: int, *
                       ) -> list[tuple[int, float, float, float, float, float]]:
     """Boxes of a detector's map ``(classes + 4, h, w)``: heatmap peaks of score >= *min_score*, each a box of
     the predicted size around the cell plus its offset (clipped to the *size* x *size* image), per-class NMS
-    (:data:`NMS_IOU`), the *max_detections* best; boxes of no width or height are dropped. Returns ``(class,
+    (:data:`NMS_IOU`), the *max_detections* best; boxes under one pixel wide or high are dropped. Returns ``(class,
     score, x0, y0, x1, y1)`` by descending score (ties: class, then cell order): deterministic."""
     heat = out[:n_classes]
     cls, ys, xs = np.nonzero(_peaks(heat) & (heat >= min_score))
@@ -270,7 +270,9 @@ def decode_detections(out: np.ndarray, n_classes: int, stride: int, size: int, *
     cx, cy = (xs + dx) * stride, (ys + dy) * stride
     bw, bh = np.clip(w, 0, None) * stride, np.clip(h, 0, None) * stride
     boxes = np.clip(np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1), 0, size)
-    ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # an empty box can never match: drop it
+    # A box under one pixel of the model's input (clipped at the edge, or a collapsed size) can never match, and
+    # written with one decimal in the original pixels it could become an empty box the validator warns about.
+    ok = (boxes[:, 2] - boxes[:, 0] >= 1.0) & (boxes[:, 3] - boxes[:, 1] >= 1.0)
     cls, scores, boxes = cls[ok], scores[ok], boxes[ok]
     found: list[tuple[int, float, float, float, float, float]] = []
     for c in np.unique(cls):
