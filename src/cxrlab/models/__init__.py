@@ -2,6 +2,9 @@
 trained into a run folder and exported to ONNX, and prediction on onnxruntime that writes what ``cxrlab evaluate``
 scores.
 
+Model-assisted reading (:mod:`cxrlab.models.suggest`): a labeling project names a detector run and the viewer
+offers its boxes as suggestions, predicted once per image in the background.
+
 Importing this package imports neither torch nor onnxruntime: :func:`train_classifier` and :func:`train_detector`
 need torch and onnx (the ``[ml]`` extra), :func:`predict_run` onnxruntime. Nothing is ever downloaded: networks
 start from scratch or from a weights file the user passes.
@@ -22,11 +25,12 @@ from cxrlab.models.predict import (
     predict_detector,
     run_format,
 )
+from cxrlab.models.suggest import SuggestionWorker, predict_suggestions, set_suggest_run, task_suggestions
 from cxrlab.models.train import ARCHS, CLASSIFIER_FORMAT, DETECTOR_FORMAT, _torch, train_classifier
 
-__all__ = ["ARCHS", "CLASSIFIER_FORMAT", "DETECTOR_FORMAT", "ClassifierModel", "DetectorModel", "decode_detections",
-           "find_images", "predict_classifier", "predict_detector", "predict_run", "train_classifier",
-           "train_detector"]
+__all__ = ["ARCHS", "CLASSIFIER_FORMAT", "DETECTOR_FORMAT", "ClassifierModel", "DetectorModel", "SuggestionWorker",
+           "decode_detections", "find_images", "predict_classifier", "predict_detector", "predict_run",
+           "predict_suggestions", "set_suggest_run", "task_suggestions", "train_classifier", "train_detector"]
 
 
 def train_detector(release: str | os.PathLike[str], run: str | os.PathLike[str], **kwargs: Any) -> dict[str, Any]:
