@@ -47,8 +47,9 @@ def main() -> None:
         "importer)\na shell over annotate/ (labeling) and benchmark/ (leaderboard)", SHELL, 8.5)
 
     # The pipeline: data only moves forward (left to right, then down and right to left).
-    stages = [("ingest", "collect DICOM"), ("deid", "headers,\nburned-in text"), ("filter", "header rules,\nthe outlier CNN"),
-              ("annotate", "blinded readers,\nQC, review"), ("consensus", "majority vote,\nbox fusion"),
+    stages = [("ingest", "collect DICOM"), ("deid", "headers,\nburned-in text"),
+              ("filter", "header rules,\nthe outlier CNN"), ("annotate", "blinded readers,\nQC, review"),
+              ("consensus", "majority vote,\nbox fusion"),
               ("split", "train / test")]
     w, h, y = 1.55, 1.0, 3.4
     xs = [0.3 + i * 1.93 for i in range(len(stages))]

@@ -79,7 +79,10 @@ EXAMPLES: dict[str, list[str]] = {
                  "cxrlab annotate assign -p study -w ws --gold-rate 0.05",
                  "cxrlab annotate quality -p study -w ws",
                  "cxrlab annotate record readings.json -w ws",
-                 "cxrlab annotate simulate -w ws --readers 3 --seed 0"],
+                 "cxrlab annotate simulate -w ws --readers 3 --seed 0",
+                 "cxrlab annotate assign -p study -w ws --suggest runs/detector",
+                 "cxrlab annotate suggest -p study -w ws runs/detector",
+                 "cxrlab annotate suggest -p study -w ws --off"],
     "users": ["cxrlab users add alice --role annotator -w ws", "cxrlab users list -w ws",
               "cxrlab users disable alice -w ws", "cxrlab users password alice -w ws"],
     "evaluate": ["cxrlab evaluate detection --gt annotations_test.csv --pred submission.csv --metric kaggle "

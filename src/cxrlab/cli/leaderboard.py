@@ -21,8 +21,9 @@ def create(
     name: NameArg,
     metric: Annotated[str, typer.Option(help="kaggle, voc or coco.")] = "kaggle",
     iou: Annotated[float | None, typer.Option(help="IoU threshold (default: the metric's).")] = None,
-    classes: Annotated[str, typer.Option(help="Class ids: vindr-cxr-challenge, vindr-cxr or vindr-pcxr.")] = (
-        "vindr-cxr-challenge"),
+    classes: Annotated[str | None, typer.Option(
+        help="Class ids: vindr-cxr-challenge, vindr-cxr or vindr-pcxr (default: the workspace's schema when it is "
+             "one of these, as the web form; else vindr-cxr-challenge).")] = None,
     public_fraction: Annotated[float, typer.Option(help="Share of test images on the public board.")] = 0.5,
     daily_limit: Annotated[int, typer.Option(help="Submissions per user per UTC day.")] = 5,
     seed: Annotated[
@@ -34,11 +35,16 @@ def create(
     """Create an open benchmark; upload its hidden labels with `upload-labels`."""
     from cxrlab.benchmark import create_benchmark
     from cxrlab.catalog import open_workspace
+    from cxrlab.evaluate import CHALLENGE, CLASS_LISTS
 
-    with cli_errors(), open_workspace(workspace).sessions() as session:
-        b = create_benchmark(session, name=name, metric=metric, iou=iou, classes=classes, seed=seed,
-                             public_fraction=public_fraction, daily_limit=daily_limit, description=description)
-    out.print(f"created benchmark {b.name} (id {b.id}, {b.metric}, split seed {b.seed})")
+    with cli_errors():
+        ws = open_workspace(workspace)
+        if classes is None:
+            classes = ws.settings.schema if ws.settings.schema in CLASS_LISTS else CHALLENGE.name
+        with ws.sessions() as session:
+            b = create_benchmark(session, name=name, metric=metric, iou=iou, classes=classes, seed=seed,
+                                 public_fraction=public_fraction, daily_limit=daily_limit, description=description)
+    out.print(f"created benchmark {b.name} (id {b.id}, {b.metric}, class ids {b.classes}, split seed {b.seed})")
 
 
 @app.command("list")

@@ -2,6 +2,9 @@
 trained into a run folder and exported to ONNX, prediction on onnxruntime that writes what ``cxrlab evaluate``
 scores, and class activation maps turned into boxes for ``cxrlab evaluate localization`` (:func:`run_cam`).
 
+Model-assisted reading (:mod:`cxrlab.models.suggest`): a labeling project names a detector run and the viewer
+offers its boxes as suggestions, predicted once per image in the background.
+
 Importing this package imports neither torch nor onnxruntime: :func:`train_classifier` and :func:`train_detector`
 need torch and onnx (the ``[ml]`` extra), :func:`predict_run` onnxruntime, :func:`run_cam` onnxruntime and
 scipy. Nothing is ever downloaded: networks start from scratch or from a weights file the user passes.
@@ -23,11 +26,13 @@ from cxrlab.models.predict import (
     predict_detector,
     run_format,
 )
+from cxrlab.models.suggest import SuggestionWorker, predict_suggestions, set_suggest_run, task_suggestions
 from cxrlab.models.train import ARCHS, CLASSIFIER_FORMAT, DETECTOR_FORMAT, _torch, export_classifier, train_classifier
 
-__all__ = ["ARCHS", "CLASSIFIER_FORMAT", "DETECTOR_FORMAT", "ClassifierModel", "DetectorModel", "decode_detections",
-           "export_classifier", "find_images", "predict_classifier", "predict_detector", "predict_run", "run_cam",
-           "train_classifier", "train_detector"]
+__all__ = ["ARCHS", "CLASSIFIER_FORMAT", "DETECTOR_FORMAT", "ClassifierModel", "DetectorModel", "SuggestionWorker",
+           "decode_detections", "export_classifier", "find_images", "predict_classifier", "predict_detector",
+           "predict_run", "predict_suggestions", "run_cam", "set_suggest_run", "task_suggestions", "train_classifier",
+           "train_detector"]
 
 
 def train_detector(release: str | os.PathLike[str], run: str | os.PathLike[str], **kwargs: Any) -> dict[str, Any]:

@@ -226,6 +226,20 @@ class DetectorModel(ClassifierModel):
         """Boxes ``(class index, score, x0, y0, x1, y1)`` in the input frame of one rendered image."""
         return decode_detections(self._run(image), len(self.classes), self.stride, self.size)
 
+    def detect(self, path: str | os.PathLike[str]) -> list[tuple[int, float, float, float, float, float]]:
+        """Boxes ``(class index, score, x0, y0, x1, y1)`` of the image file *path* in its original pixels: the
+        file rendered as in training (:func:`cxrlab.datasets.load_image` with the sidecar's size and window),
+        :meth:`predict`, and the boxes scaled back by columns / size and rows / size.
+
+        Raises
+        ------
+        FileError
+            The file cannot be read or rendered (the message names the file and the reason).
+        """
+        image, (rows, cols) = load_image(path, size=(self.size, self.size), window=self.window)
+        sx, sy = cols / self.size, rows / self.size
+        return [(c, score, x0 * sx, y0 * sy, x1 * sx, y1 * sy) for c, score, x0, y0, x1, y1 in self.predict(image)]
+
 
 def _peaks(heat: np.ndarray) -> np.ndarray:
     """Cells that are the maximum of their 3 x 3 neighbourhood (CenterNet's max-pool NMS), per class."""
@@ -311,14 +325,11 @@ def predict_detector(
     w.writerow(["image_id", "PredictionString"])
     n_boxes = 0
     for done, (image_id, path) in enumerate(items, start=1):
-        image, (rows, cols) = load_image(path, size=(model.size, model.size), window=model.window)
-        sx, sy = cols / model.size, rows / model.size
         groups = []
         best = 0.0
-        for c, score, x0, y0, x1, y1 in model.predict(image):
+        for c, score, x0, y0, x1, y1 in model.detect(path):
             best = max(best, score)
-            groups.append(f"{model.class_ids[c]} {score:.{DECIMALS}f} {x0 * sx:.1f} {y0 * sy:.1f} {x1 * sx:.1f} "
-                          f"{y1 * sy:.1f}")
+            groups.append(f"{model.class_ids[c]} {score:.{DECIMALS}f} {x0:.1f} {y0:.1f} {x1:.1f} {y1:.1f}")
         n_boxes += len(groups)
         if model.no_finding_id is not None:
             groups.append(f"{model.no_finding_id} {1.0 - best:.{DECIMALS}f} 0 0 1 1")
