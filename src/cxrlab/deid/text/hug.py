@@ -151,8 +151,9 @@ def hug_boxes(stored: np.ndarray, candidates: Sequence[Candidate]) -> list[Box]:
     Returns
     -------
     list of (x0, y0, x1, y1)
-        Boxes, max exclusive (several per candidate: its band first, then one per glyph), each inside the grown box of
-        its candidate widened by :data:`HUG_REACH` line heights plus a stroke width.
+        Boxes, max exclusive (several per candidate: its band first, then one per glyph), each within
+        :data:`HUG_REACH` line heights of its candidate's grown box across the line, and along the line within as
+        much (a line without an ink) or anywhere its ink's glyphs continue.
 
     Raises
     ------
