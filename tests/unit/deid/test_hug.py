@@ -238,3 +238,62 @@ def test_candidates_not_redacted_and_degenerate_boxes() -> None:
     assert hug_boxes(stored, [outside]) == [(10, 10, 50, 30)]
     with pytest.raises(ValueError):
         hug_boxes(stored[None], [same])
+
+
+# The shortcuts that keep the hugging step cheap must give exactly what the plain computation gives.
+
+
+@pytest.mark.parametrize("n", [4095, 4096, 70001, 70002])
+@pytest.mark.parametrize("kind", ["normal", "ties", "skewed"])
+def test_median_equals_numpys(n: int, kind: str) -> None:
+    from cxrlab.deid.text.hug import _median
+
+    rng = np.random.default_rng(n)
+    values = {
+        "normal": rng.normal(10, 3, n),
+        "ties": rng.integers(0, 5, n),  # most values equal to the median
+        "skewed": rng.exponential(1.0, n) ** 3,
+    }[kind].astype(np.float32).reshape(-1, 1 + (n % 2 == 0))
+    assert _median(values) == float(np.median(values))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_noise_below_only_when_the_noise_threshold_is_below(seed: int) -> None:
+    """:func:`_noise_below` says True only when median + 5 x 1.4826 MAD is at most the limit, and it does say so when
+    the limit is well above it (the usual case: the line's contrast is the threshold)."""
+    from cxrlab.deid.text.hug import HUG_NOISE_MADS, _noise_below
+
+    rng = np.random.default_rng(seed)
+    hat = np.abs(rng.normal(0, 1 + seed, (300, 901))).astype(np.float32)
+    med = float(np.median(hat))
+    noise = med + HUG_NOISE_MADS * 1.4826 * float(np.median(np.abs(hat - med)))
+    assert _noise_below(hat, 2 * noise)
+    for limit in np.linspace(0.5 * noise, 1.5 * noise, 41):
+        if _noise_below(hat, float(limit)):
+            assert noise <= limit
+
+
+def test_ink_strip_columns_dropped_change_no_glyph() -> None:
+    """Runs removal and component labelling over the kept columns of an ink strip (:func:`_kept_columns`) give the
+    glyphs, in the same label order, that the full-width strip gives: ink scattered over the strip, glyphs and edges
+    touching the context and the strip's ends, runs shorter and longer than the run length."""
+    from cxrlab.deid.text.hug import _glyphs, _kept_columns, _without_runs
+
+    rng = np.random.default_rng(3)
+    line_h = 30.0
+    on = rng.random((200, SHAPE[1])) < 0.0005  # isolated ink pixels (anatomy at the ink value)
+    on[:, :4] = True  # an edge at the strip's left end
+    on[20:24, 1150:] = True  # a run reaching the right end
+    on[100:103, 300:331] = True  # a run of exactly the run length, away from the context
+    on[50:130, 950:953] = True  # a vertical edge
+    on |= _text_mask("ID 4821 ACC 77", 30, (560, 80))[:200]
+    on |= _text_mask("X", 20, (1050, 150))[:200]
+    cx0, cx1 = 600, 900
+    full = _without_runs(on.astype(np.uint8), line_h)
+    kept = _kept_columns(on.any(axis=0), cx0, cx1)
+    assert kept.size < on.shape[1]
+    part = _without_runs(on[:, kept].astype(np.uint8), line_h)
+    assert np.array_equal(full[:, kept], part)
+    glyphs_full, _ = _glyphs(full, line_h)
+    glyphs_part, _ = _glyphs(part, line_h, kept)
+    assert glyphs_full and glyphs_part == glyphs_full
