@@ -47,8 +47,9 @@ def main() -> None:
         "importer)\na shell over annotate/ (labeling) and benchmark/ (leaderboard)", SHELL, 8.5)
 
     # The pipeline: data only moves forward (left to right, then down and right to left).
-    stages = [("ingest", "collect DICOM"), ("deid", "headers,\nburned-in text"), ("filter", "header rules"),
-              ("annotate", "blinded readers,\nQC, review"), ("consensus", "majority vote,\nbox fusion"),
+    stages = [("ingest", "collect DICOM"), ("deid", "headers,\nburned-in text"),
+              ("filter", "header rules,\nthe outlier CNN"), ("annotate", "blinded readers,\nQC, review"),
+              ("consensus", "majority vote,\nbox fusion"),
               ("split", "train / test")]
     w, h, y = 1.55, 1.0, 3.4
     xs = [0.3 + i * 1.93 for i in range(len(stages))]
@@ -58,26 +59,27 @@ def main() -> None:
         arrow(ax, (x0 + w, y + h / 2), (x1, y + h / 2))
     y3 = 1.85
     later = [(xs[5], "export/ + stats/\nrelease files,\nTable 2, figures"),
-             (xs[4], "evaluate/\nmAP, AUC,\nvalidation"), (xs[3], "benchmark/\nhidden labels,\nscoring, ranking")]
+             (xs[4], "datasets/ + models/\nloaders, baselines,\npredict, CAM"),
+             (xs[3], "evaluate/\nmAP, AUC,\nvalidation"), (xs[2], "benchmark/\nhidden labels,\nscoring, ranking")]
     for x, text in later:
         box(ax, x, y3, w, h, text, STAGE, 8.5)
     arrow(ax, (xs[5] + w / 2, y), (xs[5] + w / 2, y3 + h))
-    arrow(ax, (xs[5], y3 + h / 2), (xs[4] + w, y3 + h / 2))
-    arrow(ax, (xs[4], y3 + h / 2), (xs[3] + w, y3 + h / 2))
+    for k in (5, 4, 3):
+        arrow(ax, (xs[k], y3 + h / 2), (xs[k - 1] + w, y3 + h / 2))
 
     # Shell -> library calls (dashed).
     arrow(ax, (2.5, 5.1), (2.5, 4.42), dashed=True)
     arrow(ax, (xs[3] + w / 2, 5.1), (xs[3] + w / 2, 4.42), dashed=True)
-    arrow(ax, (xs[2] + w, 5.1), (xs[3] + 0.25, y3 + h), dashed=True)
+    arrow(ax, (xs[2] + w + 0.2, 5.1), (xs[2] + w - 0.25, y3 + h), dashed=True)
 
     # Shared services (bottom left and bottom).
-    box(ax, 0.3, y3, 5.0, h, "runtime/  process-pool executor: per-file work fans out;\n"
-        "atomic writes (temp file + rename); one writer records\nresults in short transactions", STORE, 8.5)
+    box(ax, 0.3, y3, 3.4, h, "runtime/  process pool or Dask:\nper-file work fans out; atomic writes\n"
+        "(temp + rename); one writer records\nresults in short transactions", STORE, 8)
     box(ax, 0.3, 0.3, 11.9, 0.95, "catalog/  the one catalog (SQLAlchemy 2 + Alembic; SQLite or PostgreSQL): "
         "images and their states, UID map, readings, consensus,\nprojects, tasks, benchmarks. Every stage reads its "
         "input state here and records its results here, so it is idempotent and resumable after a kill.",
         STORE, 8.5)
-    for x in (2.8, xs[3] + w / 2, xs[5] + w / 2):
+    for x in (2.0, xs[2] + w / 2, xs[5] + w / 2):
         arrow(ax, (x, y3), (x, 1.27), style="<|-|>", dashed=True)
     ax.text(0.3, 6.05, "cxrlab: library packages (blue), thin shells (orange), shared services (green). "
             "Solid arrows: data flow; dashed: calls and catalog reads/writes.", fontsize=8.5, color="#37474f")

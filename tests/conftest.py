@@ -53,3 +53,14 @@ def workspace(tmp_path: Path):
     from cxrlab.catalog import init_workspace
 
     return init_workspace(tmp_path / "ws")
+
+
+@pytest.fixture(scope="session")
+def tiny_detector(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real detector run (:func:`tests.support.detector.train_tiny_detector`), trained once per session for
+    the model-assisted reading tests; skipped when the ML extra (torch, onnx, onnxruntime) is missing."""
+    for module in ("torch", "onnx", "onnxruntime"):
+        pytest.importorskip(module, reason="needs the ML extra: pip install 'cxrlab[ml]'")
+    from tests.support.detector import train_tiny_detector
+
+    return train_tiny_detector(tmp_path_factory.mktemp("tiny-detector"))

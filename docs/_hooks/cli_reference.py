@@ -79,7 +79,10 @@ EXAMPLES: dict[str, list[str]] = {
                  "cxrlab annotate assign -p study -w ws --gold-rate 0.05",
                  "cxrlab annotate quality -p study -w ws",
                  "cxrlab annotate record readings.json -w ws",
-                 "cxrlab annotate simulate -w ws --readers 3 --seed 0"],
+                 "cxrlab annotate simulate -w ws --readers 3 --seed 0",
+                 "cxrlab annotate assign -p study -w ws --suggest runs/detector",
+                 "cxrlab annotate suggest -p study -w ws runs/detector",
+                 "cxrlab annotate suggest -p study -w ws --off"],
     "users": ["cxrlab users add alice --role annotator -w ws", "cxrlab users list -w ws",
               "cxrlab users disable alice -w ws", "cxrlab users password alice -w ws"],
     "evaluate": ["cxrlab evaluate detection --gt annotations_test.csv --pred submission.csv --metric kaggle "
@@ -97,9 +100,12 @@ EXAMPLES: dict[str, list[str]] = {
     "train": ["cxrlab train classifier phantom-release -o run --arch small --size 192 --epochs 20 --lr 3e-3",
               "cxrlab train classifier vindr-cxr/ -o run --arch densenet121 --size 512 --epochs 30 --init w.pt",
               "cxrlab train classifier vindr-cxr/ -o run --arch densenet121 --size 512 --epochs 40 --resume",
-              "cxrlab train detector phantom-release -o det --arch small --size 192 --epochs 20 --lr 2e-3"],
+              "cxrlab train detector phantom-release -o det --arch small --size 192 --epochs 20 --lr 2e-3",
+              "cxrlab train export run"],
     "predict": ["cxrlab predict run phantom-release/test -o probs.csv",
                 "cxrlab predict det held-out/test -o submission.csv"],
+    "cam": ["cxrlab cam run held-out/test -o boxes.csv --labels Cardiomegaly,'Pleural effusion'",
+            "cxrlab cam nih-run nih/images -o boxes.csv --threshold 0.235 --max-boxes-per-label 3 --min-prob 0.5"],
 }
 
 _SPECIAL = re.compile(r"[<>*]")

@@ -26,7 +26,8 @@ class TestLeaderboardCli:
         w = ["-w", str(workspace.root)]
         gt = make_gt(12)
         (tmp_path / "annotations_test.csv").write_bytes(csv_bytes(gt))
-        r = runner.invoke(app, ["leaderboard", "create", "vindr", "--daily-limit", "3", "--seed", "4", *w])
+        r = runner.invoke(app, ["leaderboard", "create", "vindr", "--daily-limit", "3", "--seed", "4",
+                                "--classes", "vindr-cxr-challenge", *w])
         assert r.exit_code == 0 and "split seed 4" in r.output, r.output
         r = runner.invoke(app, ["leaderboard", "upload-labels", "vindr", str(tmp_path / "annotations_test.csv"), *w])
         assert r.exit_code == 0 and "12 test images (6 public, 6 private)" in r.output, r.output
@@ -55,7 +56,8 @@ class TestLeaderboardCli:
         bad.write_text("image_id,class_name,x_min,y_min,x_max,y_max\na,Cardiomegaly,1,2,x,4\n")
         r = runner.invoke(app, ["leaderboard", "upload-labels", "ghost", str(bad), *w])
         assert r.exit_code == 1 and "not found" in r.output
-        assert runner.invoke(app, ["leaderboard", "create", "b", *w]).exit_code == 0
+        r = runner.invoke(app, ["leaderboard", "create", "b", *w])  # class ids: the workspace's schema by default
+        assert r.exit_code == 0 and "class ids vindr-cxr," in r.output, r.output
         r = runner.invoke(app, ["leaderboard", "upload-labels", "b", str(bad), *w])
         assert r.exit_code == 1 and "gt.csv:2:" in r.output, r.output
         r = runner.invoke(app, ["leaderboard", "create", "c", "--metric", "f1", *w])
@@ -68,7 +70,7 @@ class TestLeaderboardCli:
         (tmp_path / "gt.csv").write_bytes(csv_bytes(gt))
         ids = gt["image_id"].unique()
         pd.DataFrame({"image_id": ids[:5], "width": 2000, "height": 2000}).to_csv(tmp_path / "sizes.csv", index=False)
-        assert runner.invoke(app, ["leaderboard", "create", "s", *w]).exit_code == 0
+        assert runner.invoke(app, ["leaderboard", "create", "s", "--classes", "vindr-cxr-challenge", *w]).exit_code == 0
         assert runner.invoke(app, ["leaderboard", "upload-labels", "s", str(tmp_path / "gt.csv"), *w]).exit_code == 0
         r = runner.invoke(app, ["leaderboard", "upload-sizes", "s", str(tmp_path / "sizes.csv"), *w])
         assert r.exit_code == 0 and "5 image sizes stored" in r.output and "1 test image(s) have no size" in r.output

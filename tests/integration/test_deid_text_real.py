@@ -50,8 +50,9 @@ def test_at_most_one_nih_image_is_held_and_only_markers_are_redacted(nih_images,
 
 
 def test_hugged_boxes_on_text_burned_into_a_real_cr(detector) -> None:  # noqa: ANN001
-    """Issue 15 item 3: scan_dataset(hug=True) redacts less film far from the strokes than the whole grown boxes, never
-    outside them, and keeps the detected lines' strokes covered (bench/deid_text.py measures the 30-layout figures)."""
+    """Issue 15 item 3: the boxes scan_dataset redacts hug the text -- at most 2 % of the image changed farther than
+    16 px from any stroke, far less than the grown boxes whole -- and cover at least the stroke pixels the grown boxes
+    covered (bench/deid_text.py measures the 30-layout figures)."""
     import cv2
     import pydicom
 
@@ -63,22 +64,26 @@ def test_hugged_boxes_on_text_burned_into_a_real_cr(detector) -> None:  # noqa: 
     ds0 = pydicom.dcmread(path)
     orig = read_pixels(ds0)
     lines = ["MARTIN^SOPHIE", "ID: 48213377", "20160303", "PA ERECT"]
+    covered = covered_whole = total = 0
     for seed in (0, 1, 2):
         px = orig.copy()
         assert _burn_text(np.random.default_rng(seed), px, int(ds0.BitsStored), True, lines)
         ds = pydicom.dcmread(path)
         ds.PixelData = px.astype(orig.dtype).tobytes()
-        whole = scan_dataset(ds, detector)
-        hugged = scan_dataset(ds, detector, hug=True)
-        assert whole.decision == hugged.decision == "redact"
-        assert whole.boxes == [c.box for c in whole.candidates if c.status in ("confirmed", "marker")]
-        m = default_margin(whole.shape)
-        w_mask = boxes_mask(whole.shape, whole.boxes, margin_px=m)
-        h_mask = boxes_mask(whole.shape, hugged.boxes, margin_px=m)
-        assert not (h_mask & ~w_mask).any()
+        scan = scan_dataset(ds, detector)
+        assert scan.decision == "redact"
+        m = default_margin(scan.shape)
+        whole = boxes_mask(scan.shape, [c.box for c in scan.candidates if c.status in ("confirmed", "marker")],
+                           margin_px=m)
+        hugged = boxes_mask(scan.shape, scan.boxes, margin_px=m)
         strokes = px != orig
         far = cv2.distanceTransform((~strokes).astype(np.uint8), cv2.DIST_L2, 5) > 16
-        assert (h_mask & far).mean() < 0.6 * (w_mask & far).mean()
-        detected = boxes_mask(whole.shape, [c.detected for c in hugged.candidates if c.detected is not None])
+        assert (hugged & far).mean() <= 0.02, seed
+        assert (hugged & far).mean() < 0.6 * (whole & far).mean(), seed
+        detected = boxes_mask(scan.shape, [c.detected for c in scan.candidates if c.detected is not None])
         inner = strokes & detected
-        assert h_mask[inner].mean() >= 0.99, seed
+        assert hugged[inner].mean() >= 0.99, seed
+        covered += int((strokes & hugged).sum())
+        covered_whole += int((strokes & whole).sum())
+        total += int(strokes.sum())
+    assert covered >= covered_whole, (covered / total, covered_whole / total)

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from cxrlab.annotate.readings import BoxInput, ReadingInput
 from cxrlab.annotate.writes import insert_events
 
-__all__ = ["EDIT_CAUSES", "Box", "Marks", "audit_changes", "audit_rows", "edit_cause"]
+__all__ = ["EDIT_CAUSES", "SUGGESTION", "SUGGESTION_ID", "Box", "Marks", "audit_changes", "audit_rows", "edit_cause",
+           "keep_provenance"]
 
 _COORDS = ("x_min", "y_min", "x_max", "y_max")
 #: Why a save was sent: a plain edit, or the viewer's undo / redo of earlier edits. An undo is saved as a new
@@ -38,9 +39,21 @@ def edit_cause(cause: str) -> dict[str, str]:
     return {} if cause == "edit" else {"cause": cause}
 
 
+#: ``Box.source`` of a box accepted from the model's suggestions (model-assisted reading); a box drawn by the
+#: reader has none.
+SUGGESTION = "suggestion"
+#: Id of the box a reader makes by accepting suggestion *k* of the shown image: ``f"{SUGGESTION_ID}{k}"``.
+SUGGESTION_ID = "sug-"
+
+
 @dataclass
 class Box:
-    """A box of a local label in pixels of the original image; ``id`` is stable across saves."""
+    """A box of a local label in pixels of the original image; ``id`` is stable across saves.
+
+    ``source`` is :data:`SUGGESTION` for a box the reader accepted from the model's suggestions, with the model's
+    SHA-256 (``model``) and the suggestion's score (``score``); None for a box the reader drew. The provenance is
+    fixed when the box is created: moving, resizing or re-classing the box keeps it (:func:`keep_provenance`).
+    """
 
     class_name: str
     x_min: float
@@ -48,9 +61,15 @@ class Box:
     x_max: float
     y_max: float
     id: str = ""
+    source: str | None = None
+    model: str | None = None
+    score: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "class_name": self.class_name, **{k: getattr(self, k) for k in _COORDS}}
+        out = {"id": self.id, "class_name": self.class_name, **{k: getattr(self, k) for k in _COORDS}}
+        if self.source:
+            out |= {"source": self.source, "model": self.model, "score": self.score}
+        return out
 
 
 @dataclass
@@ -80,7 +99,8 @@ class Marks:
             seen.add(bid)
             x0, x1 = sorted((float(b.x_min), float(b.x_max)))
             y0, y1 = sorted((float(b.y_min), float(b.y_max)))
-            boxes.append(Box(b.class_name, round(x0, 2), round(y0, 2), round(x1, 2), round(y1, 2), bid))
+            boxes.append(Box(b.class_name, round(x0, 2), round(y0, 2), round(x1, 2), round(y1, 2), bid, b.source,
+                             b.model, b.score))
         comment = (self.comment or "").strip() or None
         return Marks(list(dict.fromkeys(self.labels)), boxes, comment)
 
@@ -103,6 +123,38 @@ class Marks:
             )
 
         return key(self) == key(other)
+
+
+def keep_provenance(old: Marks, new: Marks, *, suggested: list[dict] | None, model: str | None) -> Marks:
+    """*new* with each box's provenance decided by the server, not by what the client sent.
+
+    A box already in *old* (same id) keeps *old*'s provenance, whatever the save says: an accepted suggestion
+    stays one when it is moved, resized or re-classed, and a drawn box never becomes one. A new box that claims
+    :data:`SUGGESTION` must have the id ``sug-<k>`` of suggestion *k* of *suggested* (the stored boxes of the
+    image's current *model*); it gets that model and the suggestion's score. A claim with no such suggestion is
+    refused.
+
+    Raises
+    ------
+    ValueError
+        A new box claims a suggestion that the image does not have (or suggestions are off).
+    """
+    before = {b.id: b for b in old.boxes}
+    boxes = []
+    for b in new.boxes:
+        if b.id in before:
+            o = before[b.id]
+            boxes.append(Box(b.class_name, b.x_min, b.y_min, b.x_max, b.y_max, b.id, o.source, o.model, o.score))
+        elif b.source:
+            k = b.id.removeprefix(SUGGESTION_ID)
+            if (b.source != SUGGESTION or not b.id.startswith(SUGGESTION_ID) or not k.isdigit() or not suggested
+                    or int(k) >= len(suggested) or not model):
+                raise ValueError(f"box {b.id!r} claims a model suggestion this image does not have")
+            boxes.append(Box(b.class_name, b.x_min, b.y_min, b.x_max, b.y_max, b.id, SUGGESTION, model,
+                             float(suggested[int(k)]["score"])))
+        else:
+            boxes.append(Box(b.class_name, b.x_min, b.y_min, b.x_max, b.y_max, b.id))
+    return Marks(list(new.labels), boxes, new.comment)
 
 
 def audit_changes(

@@ -46,7 +46,8 @@ class QCError(CxrlabError):
     """A reading breaks a QC rule; the message says which, ``rule`` names it for clients (HTTP 422).
 
     Rules: ``unknown_label``, ``global_label_required``, ``no_finding_exclusive``, ``unknown_box_class``,
-    ``box_too_small``, ``box_outside``, ``not_open`` (image unknown or not open for labeling).
+    ``box_too_small``, ``box_outside``, ``not_open`` (image unknown or not open for labeling), ``unknown_suggestion``
+    (a box claims a model suggestion the image does not have; :func:`cxrlab.annotate.marks.keep_provenance`).
     """
 
     def __init__(self, message: str | None = None, *, rule: str = "qc") -> None:

@@ -29,13 +29,24 @@ from sqlalchemy import Select, bindparam, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from cxrlab.annotate.marks import EDIT_CAUSES, Marks, audit_rows, edit_cause
+from cxrlab.annotate.marks import EDIT_CAUSES, Marks, audit_rows, edit_cause, keep_provenance
 from cxrlab.annotate.projects import project_schema
 from cxrlab.annotate.readings import QCError, check_reading, record_reading
 from cxrlab.annotate.reasons import NOTE_MAX_CHARS, UNUSABLE_CODES
 from cxrlab.annotate.reviews import Suggest, open_review_if_ready
 from cxrlab.annotate.writes import bump_version, insert_events, lock_row, transaction
-from cxrlab.catalog.models import Event, Image, ImageState, Project, Review, Task, TaskKind, TaskState, User
+from cxrlab.catalog.models import (
+    Event,
+    Image,
+    ImageState,
+    Project,
+    Review,
+    Suggestion,
+    Task,
+    TaskKind,
+    TaskState,
+    User,
+)
 from cxrlab.errors import ConflictError, NotFoundError
 
 __all__ = ["ACTIVE", "EDIT_CAUSES", "TaskView", "check_marks", "counts_by_state", "get_task", "list_tasks",
@@ -191,6 +202,22 @@ def _editable(task: Task) -> None:
         raise ConflictError("task is not open yet", current_version=task.version)
 
 
+def _provenance(session: Session, view: TaskView, old: Marks, marks: Marks) -> Marks:
+    """*marks* with the provenance of each box decided here (:func:`cxrlab.annotate.marks.keep_provenance`):
+    a box accepted from the model's suggestions must name one of the image's stored suggestions of the project's
+    current model (model-assisted reading); else ``QCError`` (rule ``unknown_suggestion``)."""
+    known = {b.id for b in old.boxes}
+    model = view.project.suggest_model_sha256
+    suggested = None
+    if model and any(b.source and b.id not in known for b in marks.boxes):
+        suggested = session.scalar(select(Suggestion.boxes).where(Suggestion.image_pk == view.task.image_pk,
+                                                                  Suggestion.model_sha256 == model))
+    try:
+        return keep_provenance(old, marks, suggested=suggested, model=model)
+    except ValueError as exc:
+        raise QCError(str(exc), rule="unknown_suggestion") from None
+
+
 def _context(task: Task, user: User, cause: str) -> dict:
     """The audit context of a save: the task, the reader and (undo, redo) why it was sent."""
     return {"task_id": task.id, "rad_id": user.rad_id} | edit_cause(cause)
@@ -222,6 +249,7 @@ def save_draft(
     # The conditional UPDATE is the check: it succeeds only while the row still has the version (and hence
     # the draft) read above, so ``old`` is exactly what this save replaces.
     old = Marks.from_json(task.draft) if task.version == version else Marks()
+    marks = _provenance(session, view, old, marks)
     events = audit_rows(image_pk=task.image_pk, author=user.username, stage="annotate", old=old, new=marks,
                         context=_context(task, user, cause))
     with transaction(session):
@@ -263,6 +291,7 @@ def submit_task(
     check_reading(marks.reading(image_id, user.rad_id), schema, rows=view.image.rows, columns=view.image.columns)
     task = view.task
     old = Marks.from_json(task.draft) if task.version == version else Marks()  # as in save_draft
+    marks = _provenance(session, view, old, marks)
     context = {"task_id": task.id, "rad_id": user.rad_id}
     events = audit_rows(image_pk=task.image_pk, author=user.username, stage="annotate", old=old, new=marks,
                         context=context)

@@ -59,6 +59,7 @@ __all__ = [
     "ReviewComment",
     "Submission",
     "SubmissionState",
+    "Suggestion",
     "Task",
     "TaskKind",
     "TaskState",
@@ -390,6 +391,32 @@ class Project(Base):
     reviewers_per_test: Mapped[int] = mapped_column(Integer, default=2)
     seed: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: Model-assisted reading (migration 0012): the detector run whose boxes the viewer offers as suggestions
+    #: (its folder, resolved), and the SHA-256 of its ``model.onnx`` when it was set. Null: off (the default,
+    #: since suggestions bias readers).
+    suggest_run: Mapped[str | None] = mapped_column(Text)
+    suggest_model_sha256: Mapped[str | None] = mapped_column(String(64))
+
+
+class Suggestion(Base):
+    """A detector's boxes on one image (migration 0012), computed once per image and model.
+
+    ``boxes`` is a list of ``{"class_name", "score", "x_min", "y_min", "x_max", "y_max"}`` in pixels of the
+    original image, by descending score; ``error`` says why an image could not be predicted (no PHI: the
+    exception's kind and the image id, never a header value). Keyed by image and model SHA-256, so a new model
+    predicts again and the same model never twice.
+    """
+
+    __tablename__ = "suggestions"
+    __table_args__ = (UniqueConstraint("image_pk", "model_sha256", name="uq_suggestion_image_model"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    image_pk: Mapped[int] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"), index=True)
+    model_sha256: Mapped[str] = mapped_column(String(64))
+    boxes: Mapped[list] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class TaskKind(enum.StrEnum):

@@ -1,6 +1,6 @@
-"""``cxrlab annotate assign|status|gold|quality|record|simulate``: hand images to blinded readers and reviewers
-(with gold-standard tasks mixed in), show progress, mark gold images, score readers on them, record readers'
-labels from a script or simulate readers."""
+"""``cxrlab annotate assign|suggest|status|gold|quality|record|simulate``: hand images to blinded readers and
+reviewers (with gold-standard tasks mixed in, and a detector's boxes as suggestions when asked), show progress,
+mark gold images, score readers on them, record readers' labels from a script or simulate readers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from cxrlab.cli.common import SEED_MAX, WorkspaceOpt, cli_errors, out, print_report
+from cxrlab.cli.common import SEED_MAX, WorkspaceOpt, cli_errors, ml_errors, out, print_report, progress
 
 app = typer.Typer(
     help="Record readers' labels (the web labeling tool comes with `cxrlab serve`).", no_args_is_help=True
@@ -73,6 +73,9 @@ def assign(
     gold_rate: Annotated[float, typer.Option(min=0.0, max=0.5, help=(
         "Share of each reader's tasks that are gold-standard tasks, mixed in unseen (mark gold images first with "
         "`cxrlab annotate gold`)."))] = 0.0,
+    suggest: Annotated[Path | None, typer.Option(help=(
+        "Model-assisted reading: offer the boxes of this detector run (`cxrlab train detector`) to the readers "
+        "as suggestions, and predict the project's images now. Off by default: suggestions bias readers."))] = None,
 ) -> None:
     """Assign accepted images: N blinded readers each (own seeded order); test images also get reviewers.
     Creates the project on first use."""
@@ -82,9 +85,10 @@ def assign(
     from cxrlab.errors import NotFoundError
     from cxrlab.schemas import load_schema_yaml
 
-    with cli_errors():
+    with ml_errors():
         ws = open_workspace(workspace)
         with ws.sessions() as session:
+            model = None
             try:
                 proj = get_project_by_name(session, project)
             except NotFoundError:
@@ -96,9 +100,76 @@ def assign(
                                       schema_yaml=yaml_text, readers_per_image=readers,
                                       reviewers_per_test=reviewers, seed=seed)
                 out.print(f"created project {proj.name!r} (schema {proj.schema_name})")
+            if suggest is not None:
+                from cxrlab.models.suggest import check_suggest_run
+
+                model = check_suggest_run(suggest, proj)  # refused before anything is assigned
             report = assign_images(session, project=proj, test_fraction=test_fraction, readers=reader,
                                    reviewers=reviewer, limit=limit, gold_rate=gold_rate, author="cli")
+            print_report(report)
+            if suggest is not None:
+                _suggest(ws, session, proj, suggest, model)
+            elif proj.suggest_model_sha256 and report.counts:
+                _predict_new(ws, session, proj)
+
+
+def _predict_new(ws, session, proj) -> None:  # noqa: ANN001 - workspace, session, project
+    """Predict the images just assigned to *proj*, whose suggestions are on; a run that cannot be used now is a
+    warning (the server's worker predicts them once it can), never a failed assignment."""
+    from cxrlab.cli.common import err
+    from cxrlab.errors import CxrlabError
+    from cxrlab.models.suggest import predict_suggestions
+
+    try:
+        with progress("suggest") as on_progress:
+            report = predict_suggestions(session, ws, project=proj, on_progress=on_progress)
+    except (CxrlabError, ImportError) as exc:
+        err.print(f"[yellow]warning:[/] model suggestions not predicted now: {exc}", highlight=False)
+        return
     print_report(report)
+
+
+def _suggest(ws, session, proj, run: Path | None, model) -> None:  # noqa: ANN001 - workspace, session, project, model
+    """Set *proj*'s detector run (None: off) and predict its images now (a progress bar on stderr)."""
+    from cxrlab.models.suggest import predict_suggestions, set_suggest_run
+
+    set_suggest_run(session, project=proj, run=run, author="cli", model=model)
+    if run is None:
+        out.print(f"model suggestions off for project {proj.name!r}")
+        return
+    out.print(f"model suggestions on for project {proj.name!r}: {proj.suggest_run} (model "
+              f"{proj.suggest_model_sha256[:12]})")
+    with progress("suggest") as on_progress:
+        report = predict_suggestions(session, ws, project=proj, model=model, on_progress=on_progress)
+    print_report(report)
+
+
+@app.command("suggest")
+def suggest_run(
+    project: ProjectOpt,
+    run: Annotated[Path | None, typer.Argument(help="A detector run folder (`cxrlab train detector`).")] = None,
+    workspace: WorkspaceOpt = None,
+    off: Annotated[bool, typer.Option("--off", help="Turn model suggestions off.")] = False,
+) -> None:
+    """Model-assisted reading: offer a detector run's boxes to the project's readers as dashed suggestions they
+    accept with one key (A), and predict the project's images now; --off turns them off. Off by default, since
+    suggestions bias readers; every accepted box is recorded as a suggestion."""
+    from cxrlab.annotate.projects import get_project_by_name
+    from cxrlab.catalog import open_workspace
+    from cxrlab.errors import CxrlabError
+
+    with ml_errors():
+        if (run is None) == (not off):
+            raise CxrlabError("give a detector run folder, or --off")
+        ws = open_workspace(workspace)
+        with ws.sessions() as session:
+            proj = get_project_by_name(session, project)
+            model = None
+            if run is not None:
+                from cxrlab.models.suggest import check_suggest_run
+
+                model = check_suggest_run(run, proj)
+            _suggest(ws, session, proj, run, model)
 
 
 @app.command("gold")

@@ -1,5 +1,6 @@
 """``cxrlab leaderboard create|list|upload-labels|upload-sizes|remove-sizes|close|reopen|scores|score-pending``:
-benchmarks of the web app's leaderboard from the command line (the same services as ``/api/benchmarks``)."""
+benchmarks of the web app's leaderboard from the command line (the same services as ``/api/benchmarks``), and
+``cxrlab leaderboard submit``: a participant's upload to a running server, over its API."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ def create(
     name: NameArg,
     metric: Annotated[str, typer.Option(help="kaggle, voc or coco.")] = "kaggle",
     iou: Annotated[float | None, typer.Option(help="IoU threshold (default: the metric's).")] = None,
-    classes: Annotated[str, typer.Option(help="Class ids: vindr-cxr-challenge, vindr-cxr or vindr-pcxr.")] = (
-        "vindr-cxr-challenge"),
+    classes: Annotated[str | None, typer.Option(
+        help="Class ids: vindr-cxr-challenge, vindr-cxr or vindr-pcxr (default: the workspace's schema when it is "
+             "one of these, as the web form; else vindr-cxr-challenge).")] = None,
     public_fraction: Annotated[float, typer.Option(help="Share of test images on the public board.")] = 0.5,
     daily_limit: Annotated[int, typer.Option(help="Submissions per user per UTC day.")] = 5,
     seed: Annotated[
@@ -33,11 +35,16 @@ def create(
     """Create an open benchmark; upload its hidden labels with `upload-labels`."""
     from cxrlab.benchmark import create_benchmark
     from cxrlab.catalog import open_workspace
+    from cxrlab.evaluate import CHALLENGE, CLASS_LISTS
 
-    with cli_errors(), open_workspace(workspace).sessions() as session:
-        b = create_benchmark(session, name=name, metric=metric, iou=iou, classes=classes, seed=seed,
-                             public_fraction=public_fraction, daily_limit=daily_limit, description=description)
-    out.print(f"created benchmark {b.name} (id {b.id}, {b.metric}, split seed {b.seed})")
+    with cli_errors():
+        ws = open_workspace(workspace)
+        if classes is None:
+            classes = ws.settings.schema if ws.settings.schema in CLASS_LISTS else CHALLENGE.name
+        with ws.sessions() as session:
+            b = create_benchmark(session, name=name, metric=metric, iou=iou, classes=classes, seed=seed,
+                                 public_fraction=public_fraction, daily_limit=daily_limit, description=description)
+    out.print(f"created benchmark {b.name} (id {b.id}, {b.metric}, class ids {b.classes}, split seed {b.seed})")
 
 
 @app.command("list")
@@ -165,3 +172,45 @@ def score_pending(workspace: WorkspaceOpt = None) -> None:
     with cli_errors():
         n = ScoringWorker(open_workspace(workspace)).run_once()
     out.print(f"scored {n} submission(s)")
+
+
+@app.command("submit")
+def submit(
+    submission: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                               help="image_id,PredictionString (CSV or .csv.gz), e.g. from "
+                                                    "`cxrlab predict` with a detector run.")],
+    benchmark: Annotated[str, typer.Option("--benchmark", "-b", help="Benchmark name (or id) on the server.")],
+    password: Annotated[str, typer.Option(envvar="CXRLAB_PASSWORD", prompt=True, hide_input=True,
+                                          help="Asked for when not in CXRLAB_PASSWORD.")],
+    server: Annotated[str, typer.Option(envvar="CXRLAB_SERVER", help="The web app's URL.")] = (
+        "http://127.0.0.1:8000"),
+    user: Annotated[str, typer.Option("--user", "-u", envvar="CXRLAB_USER", help="Your user name there.")] = "",
+    wait: Annotated[bool, typer.Option(help="Wait until the server has scored it, and print the score.")] = True,
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds to wait for the score.")] = 600.0,
+) -> None:
+    """Upload a submission to a running `cxrlab serve` (any user may submit) and print its public score.
+
+    The server validates it at once (the problems, with their lines, are printed and the exit code is 1) and
+    scores it in the background; private scores show once the benchmark is closed.
+    """
+    from cxrlab.benchmark.remote import LeaderboardClient, RemoteError
+
+    with cli_errors():
+        if not user:
+            raise RemoteError("give your user name with --user (or CXRLAB_USER)")
+        client = LeaderboardClient(server)
+        client.login(user, password)
+        bench = client.benchmark(benchmark)
+        sub = client.submit(int(bench["id"]), submission)
+        out.print(f"submission {sub.id} to {bench['name']} ({bench['metric']}): {sub.state}")
+        for message in sub.messages:
+            out.print(f"  {message}", highlight=False)
+        if wait:
+            sub = client.wait(sub, timeout=timeout)
+            if sub.state != "scored":
+                raise RemoteError(f"submission {sub.id} {sub.state}: " + "; ".join(sub.messages))
+            out.print(f"public score {sub.public_score:.4f}" if sub.public_score is not None else
+                      "scored (no public score: the public part has no images)")
+            if sub.private_score is not None:
+                out.print(f"private score {sub.private_score:.4f}")
+        out.print(f"ranking: {client.server}/benchmarks/{bench['id']}")

@@ -1,4 +1,5 @@
-"""``cxrlab train classifier|detector`` and ``cxrlab predict``: baseline models for a release (the ``[ml]`` extra)."""
+"""``cxrlab train classifier|detector|export``, ``cxrlab predict`` and ``cxrlab cam``: baseline models for a release
+(the ``[ml]`` extra)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ ARCH_NAMES = ("small", "resnet50", "densenet121")
 
 
 def register(root: typer.Typer) -> None:
-    """Add ``train`` (sub-app) and ``predict`` to the root app."""
+    """Add ``train`` (sub-app), ``predict`` and ``cam`` to the root app."""
     root.add_typer(app, name="train")
     root.command("predict")(predict)
+    root.command("cam")(cam)
 
 
 def _train_command(task: str) -> Callable[..., None]:
@@ -98,3 +100,44 @@ def predict(
                   f"evaluate detection --classes {done['schema']}", highlight=False)
         return
     out.print(f"wrote {output}: {done['images']} image(s) x {len(done['classes'])} label(s)", highlight=False)
+
+
+@app.command("export")
+def export(run: Annotated[Path, typer.Argument(help="A run folder of cxrlab train classifier.")]) -> None:
+    """Export a classifier run's best.pt again to model.onnx + model.json (needs torch; the release is not needed):
+    a run trained before cxrlab cam has no class activation output until it is re-exported."""
+    with ml_errors():
+        from cxrlab.models import export_classifier
+
+        side = export_classifier(run)
+    out.print(f"wrote {run / 'model.onnx'} (best epoch {side['training']['best_epoch']}, outputs "
+              f"{', '.join(side['outputs'])})", highlight=False)
+
+
+def cam(
+    run: Annotated[Path, typer.Argument(help="A run folder of cxrlab train classifier (or its model.onnx).")],
+    images: Annotated[Path, typer.Argument(help="An image file or a folder of them (.dicom, .dcm, .png, .jpg).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="boxes.csv to write (BBox_List_2017.csv layout "
+                                         "plus a score column): cxrlab evaluate localization's --pred.")],
+    labels: Annotated[str | None, typer.Option("--labels", help="Comma-separated labels to localize (default: "
+                                               "every label of the run but No finding).")] = None,
+    threshold: Annotated[float, typer.Option(min=0.01, max=1.0, help="Keep the map's cells of at least this "
+                                             "fraction of its maximum (ChestX-ray8: 60/255 and 180/255).")] = 0.7,
+    max_boxes: Annotated[int, typer.Option("--max-boxes-per-label", min=1, max=1000, help="Most boxes per image "
+                                           "and label (regions ranked by their peak).")] = 1,
+    min_prob: Annotated[float, typer.Option("--min-prob", min=0.0, max=1.0, help="Localize a label only where the "
+                                            "classifier gives it at least this probability (0: always).")] = 0.0,
+    threads: Annotated[int, typer.Option(min=1, max=256, help="onnxruntime threads.")] = 1,
+) -> None:
+    """Turn a classifier's class activation maps into boxes (ChestX-ray8 section 3.2) on onnxruntime,
+    deterministic: per image and label, the map upsampled to the original image, thresholded at a fraction of
+    its maximum, one box per connected region, in NIH's box-list layout for cxrlab evaluate localization."""
+    names = [n.strip() for n in labels.split(",") if n.strip()] if labels else None
+    with ml_errors(), progress("cam") as cb:
+        from cxrlab.models import run_cam
+
+        done = run_cam(run, images, output, labels=names, threshold=threshold, max_boxes=max_boxes,
+                       min_prob=min_prob, threads=threads, on_progress=cb)
+    out.print(f"wrote {output}: {done['boxes']} box(es) on {done['images']} image(s) for {len(done['labels'])} "
+              f"label(s); score it with cxrlab evaluate localization --gt BBox_List_2017.csv --pred {output}",
+              highlight=False)

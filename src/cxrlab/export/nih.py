@@ -18,14 +18,16 @@ from cxrlab.consensus.vote import image_positives
 from cxrlab.runtime.files import atomic_write_text
 from cxrlab.schemas import ReleaseTables
 
-__all__ = ["DATA_ENTRY_HEADER", "write_nih"]
+__all__ = ["BBOX_HEADER", "BBOX_SPELLING", "DATA_ENTRY_HEADER", "write_nih"]
 
 DATA_ENTRY_HEADER = (
     "Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position,"
     "OriginalImage[Width,Height],OriginalImagePixelSpacing[x,y]"
 )
+#: Header of NIH's ``BBox_List_2017.csv`` (the four numbers x, y, w, h span the header's ``Bbox [x,y,w,h]``).
 BBOX_HEADER = "Image Index,Finding Label,Bbox [x,y,w,h],,,"
-_BBOX_SPELLING = {"nih14": {"Infiltration": "Infiltrate"}}
+#: Per schema, the box list's spelling of a label that ``Data_Entry_2017.csv`` spells otherwise.
+BBOX_SPELLING = {"nih14": {"Infiltration": "Infiltrate"}}
 
 
 def _name(image_id: str) -> str:
@@ -75,7 +77,7 @@ def write_nih(tables: ReleaseTables, out: Path, *, threshold: float = 0.5) -> di
         lines.append(",".join(cells))
     atomic_write_text(out / "Data_Entry.csv", "\n".join(lines) + "\n")
     boxes = tables.consensus_boxes.sort_values("image_id", kind="stable")
-    spelling = _BBOX_SPELLING.get(schema.name, {})
+    spelling = BBOX_SPELLING.get(schema.name, {})
     blines = [BBOX_HEADER]
     for r in boxes.to_dict("records"):
         w = r["bbox_w"] if "bbox_w" in r and not pd.isna(r["bbox_w"]) else r["x_max"] - r["x_min"]

@@ -17,6 +17,7 @@ exported. The CSVs carry no free text at all (the seed layouts have no column fo
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -124,6 +125,11 @@ def project_json(session: Session, *, project: Project, include_free_text: bool 
     tasks; ``gold`` true for a gold-standard read, which the seed CSVs leave out), the review (proposal,
     approvals, comments) and the final consensus.
 
+    Every box of a read or a proposal has a ``source``: ``reader`` (drawn by the reader) or ``suggestion``
+    (accepted from the model's suggestions, with the ``model``'s SHA-256 and the suggestion's ``score``; an
+    accepted box the reader then edited stays a suggestion); the top-level ``suggest`` names the project's
+    detector run (null: model-assisted reading off), so a study can measure how suggestions bias readers.
+
     Parameters
     ----------
     include_free_text : bool
@@ -144,6 +150,8 @@ def project_json(session: Session, *, project: Project, include_free_text: bool 
         if not data:
             return None
         out = Marks.from_json(data).to_json()
+        for box in out["boxes"]:  # every box says where it came from (model-assisted reading)
+            box.setdefault("source", "reader")
         if not include_free_text:
             del out["comment"]
         return out
@@ -201,6 +209,8 @@ def project_json(session: Session, *, project: Project, include_free_text: bool 
         "free_text": include_free_text,
         "schema": {"name": schema.name, "no_finding": schema.no_finding,
                    "labels": [{"name": lb.name, "kind": lb.kind, "definition": lb.definition} for lb in schema.labels]},
+        "suggest": None if not project.suggest_model_sha256 else {
+            "run": Path(project.suggest_run or "").name, "model": project.suggest_model_sha256},
         "readers_per_image": project.readers_per_image,
         "reviewers_per_test": project.reviewers_per_test,
         "images": out,

@@ -1,10 +1,13 @@
 """Baseline models for a release (issue 16): a multi-label classifier and a one-stage detector in plain torch,
-trained into a run folder and exported to ONNX, and prediction on onnxruntime that writes what ``cxrlab evaluate``
-scores.
+trained into a run folder and exported to ONNX, prediction on onnxruntime that writes what ``cxrlab evaluate``
+scores, and class activation maps turned into boxes for ``cxrlab evaluate localization`` (:func:`run_cam`).
+
+Model-assisted reading (:mod:`cxrlab.models.suggest`): a labeling project names a detector run and the viewer
+offers its boxes as suggestions, predicted once per image in the background.
 
 Importing this package imports neither torch nor onnxruntime: :func:`train_classifier` and :func:`train_detector`
-need torch and onnx (the ``[ml]`` extra), :func:`predict_run` onnxruntime. Nothing is ever downloaded: networks
-start from scratch or from a weights file the user passes.
+need torch and onnx (the ``[ml]`` extra), :func:`predict_run` onnxruntime, :func:`run_cam` onnxruntime and
+scipy. Nothing is ever downloaded: networks start from scratch or from a weights file the user passes.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from cxrlab.models.cam import run_cam
 from cxrlab.models.predict import (
     ClassifierModel,
     DetectorModel,
@@ -22,10 +26,12 @@ from cxrlab.models.predict import (
     predict_detector,
     run_format,
 )
-from cxrlab.models.train import ARCHS, CLASSIFIER_FORMAT, DETECTOR_FORMAT, _torch, train_classifier
+from cxrlab.models.suggest import SuggestionWorker, predict_suggestions, set_suggest_run, task_suggestions
+from cxrlab.models.train import ARCHS, CLASSIFIER_FORMAT, DETECTOR_FORMAT, _torch, export_classifier, train_classifier
 
-__all__ = ["ARCHS", "CLASSIFIER_FORMAT", "DETECTOR_FORMAT", "ClassifierModel", "DetectorModel", "decode_detections",
-           "find_images", "predict_classifier", "predict_detector", "predict_run", "train_classifier",
+__all__ = ["ARCHS", "CLASSIFIER_FORMAT", "DETECTOR_FORMAT", "ClassifierModel", "DetectorModel", "SuggestionWorker",
+           "decode_detections", "export_classifier", "find_images", "predict_classifier", "predict_detector",
+           "predict_run", "predict_suggestions", "run_cam", "set_suggest_run", "task_suggestions", "train_classifier",
            "train_detector"]
 
 

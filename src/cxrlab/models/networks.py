@@ -156,14 +156,25 @@ class Classifier(nn.Module):
 
 
 class ExportWrapper(nn.Module):
-    """What the ONNX file computes: one probability per label (sigmoid of the logits)."""
+    """What the ONNX file computes: one probability per label (sigmoid of the logits) and the class activation
+    maps ``(N, labels, h, w)``.
+
+    The map of label k is the label's linear weights applied to the last feature map at every cell,
+    ``M_k(x, y) = sum_c w_kc f_c(x, y)`` (Zhou et al. 2016, section 2, without the bias; ChestX-ray8 section 3.2,
+    "Global Pooling Layer and Prediction Layer": the activations of the transition layer, S x S x D, multiplied by
+    the weights of the prediction layer, D x C), so ``cxrlab cam`` needs no torch: it reads this second output
+    (:mod:`cxrlab.models.cam`).
+    """
 
     def __init__(self, net: Classifier) -> None:
         super().__init__()
         self.net = net
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(self.net(x))
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feats = self.net.features(x)
+        logits = self.net.fc(lse_pool(feats))  # dropout is the identity in eval mode
+        cam = F.conv2d(feats, self.net.fc.weight[:, :, None, None])
+        return torch.sigmoid(logits), cam
 
 
 def build(arch: str, n_labels: int) -> Classifier:

@@ -88,9 +88,12 @@ class ClassifierModel:
         self.size, self.window = int(inp.get("size") or 0), str(inp.get("window") or "file")
         self._session = deterministic_session(data, threads=threads, path=path, refuse=_refuse, hint=PREDICT_HINT)
         i, o = self._session.get_inputs(), self._session.get_outputs()
-        if len(i) != 1 or list(i[0].shape[1:]) != [1, self.size, self.size] or len(o) != 1 or not self._fits(o[0]):
+        if (len(i) != 1 or list(i[0].shape[1:]) != [1, self.size, self.size] or not o or not self._fits(o[0])
+                or not all(self._fits_extra(x) for x in o[1:])):
             raise _refuse(path, "refused: its input or output does not match its sidecar")
-        self._input = i[0].name
+        self._input, self._output = i[0].name, o[0].name
+        #: Names of the outputs after the first (a classifier's class activation maps, ``cam``).
+        self.extra_outputs = [x.name for x in o[1:]]
 
     @staticmethod
     def _format() -> str:
@@ -101,13 +104,23 @@ class ClassifierModel:
     def _fits(self, output: Any) -> bool:
         return output.shape[-1] == len(self.classes)
 
-    def _run(self, image: np.ndarray) -> np.ndarray:
+    def _fits_extra(self, output: Any) -> bool:
+        """A further output is the class activation maps ``(n, classes, h, w)`` (classifiers exported since
+        ``cxrlab cam``)."""
+        from cxrlab.models.train import CAM_OUTPUT
+
+        return output.name == CAM_OUTPUT and len(output.shape) == 4 and output.shape[1] == len(self.classes)
+
+    def _run_all(self, image: np.ndarray, names: list[str]) -> list[np.ndarray]:
+        """The outputs *names* for one rendered image ``(size, size)`` (batch axis dropped), checked finite."""
         x = np.ascontiguousarray(image, dtype=np.float32)[None, None]
-        (p,) = self._session.run(None, {self._input: x})
-        p = np.asarray(p, dtype=np.float64)
-        if not np.isfinite(p).all():
+        found = [np.asarray(v, dtype=np.float64)[0] for v in self._session.run(names, {self._input: x})]
+        if not all(np.isfinite(v).all() for v in found):
             raise CxrlabError(f"{self.path}: the model returned a non-finite value")
-        return p[0]
+        return found
+
+    def _run(self, image: np.ndarray) -> np.ndarray:
+        return self._run_all(image, [self._output])[0]
 
     def predict(self, image: np.ndarray) -> np.ndarray:
         """Probabilities ``(classes,)`` for one rendered image ``(size, size)``."""
@@ -213,6 +226,20 @@ class DetectorModel(ClassifierModel):
         """Boxes ``(class index, score, x0, y0, x1, y1)`` in the input frame of one rendered image."""
         return decode_detections(self._run(image), len(self.classes), self.stride, self.size)
 
+    def detect(self, path: str | os.PathLike[str]) -> list[tuple[int, float, float, float, float, float]]:
+        """Boxes ``(class index, score, x0, y0, x1, y1)`` of the image file *path* in its original pixels: the
+        file rendered as in training (:func:`cxrlab.datasets.load_image` with the sidecar's size and window),
+        :meth:`predict`, and the boxes scaled back by columns / size and rows / size.
+
+        Raises
+        ------
+        FileError
+            The file cannot be read or rendered (the message names the file and the reason).
+        """
+        image, (rows, cols) = load_image(path, size=(self.size, self.size), window=self.window)
+        sx, sy = cols / self.size, rows / self.size
+        return [(c, score, x0 * sx, y0 * sy, x1 * sx, y1 * sy) for c, score, x0, y0, x1, y1 in self.predict(image)]
+
 
 def _peaks(heat: np.ndarray) -> np.ndarray:
     """Cells that are the maximum of their 3 x 3 neighbourhood (CenterNet's max-pool NMS), per class."""
@@ -245,7 +272,7 @@ def decode_detections(out: np.ndarray, n_classes: int, stride: int, size: int, *
                       ) -> list[tuple[int, float, float, float, float, float]]:
     """Boxes of a detector's map ``(classes + 4, h, w)``: heatmap peaks of score >= *min_score*, each a box of
     the predicted size around the cell plus its offset (clipped to the *size* x *size* image), per-class NMS
-    (:data:`NMS_IOU`), the *max_detections* best; boxes of no width or height are dropped. Returns ``(class,
+    (:data:`NMS_IOU`), the *max_detections* best; boxes under one pixel wide or high are dropped. Returns ``(class,
     score, x0, y0, x1, y1)`` by descending score (ties: class, then cell order): deterministic."""
     heat = out[:n_classes]
     cls, ys, xs = np.nonzero(_peaks(heat) & (heat >= min_score))
@@ -256,7 +283,9 @@ def decode_detections(out: np.ndarray, n_classes: int, stride: int, size: int, *
     cx, cy = (xs + dx) * stride, (ys + dy) * stride
     bw, bh = np.clip(w, 0, None) * stride, np.clip(h, 0, None) * stride
     boxes = np.clip(np.stack([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2], 1), 0, size)
-    ok = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])  # an empty box can never match: drop it
+    # A box under one pixel of the model's input (clipped at the edge, or a collapsed size) can never match, and
+    # written with one decimal in the original pixels it could become an empty box the validator warns about.
+    ok = (boxes[:, 2] - boxes[:, 0] >= 1.0) & (boxes[:, 3] - boxes[:, 1] >= 1.0)
     cls, scores, boxes = cls[ok], scores[ok], boxes[ok]
     found: list[tuple[int, float, float, float, float, float]] = []
     for c in np.unique(cls):
@@ -296,14 +325,11 @@ def predict_detector(
     w.writerow(["image_id", "PredictionString"])
     n_boxes = 0
     for done, (image_id, path) in enumerate(items, start=1):
-        image, (rows, cols) = load_image(path, size=(model.size, model.size), window=model.window)
-        sx, sy = cols / model.size, rows / model.size
         groups = []
         best = 0.0
-        for c, score, x0, y0, x1, y1 in model.predict(image):
+        for c, score, x0, y0, x1, y1 in model.detect(path):
             best = max(best, score)
-            groups.append(f"{model.class_ids[c]} {score:.{DECIMALS}f} {x0 * sx:.1f} {y0 * sy:.1f} {x1 * sx:.1f} "
-                          f"{y1 * sy:.1f}")
+            groups.append(f"{model.class_ids[c]} {score:.{DECIMALS}f} {x0:.1f} {y0:.1f} {x1:.1f} {y1:.1f}")
         n_boxes += len(groups)
         if model.no_finding_id is not None:
             groups.append(f"{model.no_finding_id} {1.0 - best:.{DECIMALS}f} 0 0 1 1")

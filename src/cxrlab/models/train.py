@@ -33,13 +33,16 @@ import numpy as np
 from cxrlab.errors import CxrlabError
 from cxrlab.runtime.files import atomic_write_bytes, atomic_write_text
 
-__all__ = ["ARCHS", "CLASSIFIER_FORMAT", "MAX_POS_WEIGHT", "TRAIN_HINT", "VAL_EVERY", "check_run", "fit",
-           "open_release", "split_indices", "train_classifier"]
+__all__ = ["ARCHS", "CAM_OUTPUT", "CLASSIFIER_FORMAT", "MAX_POS_WEIGHT", "TRAIN_HINT", "VAL_EVERY", "check_run",
+           "export_classifier", "fit", "open_release", "split_indices", "train_classifier"]
 
 #: Architectures (:mod:`cxrlab.models.networks`).
 ARCHS = ("small", "resnet50", "densenet121")
 #: ``format`` of the ONNX sidecar.
 CLASSIFIER_FORMAT = "cxrlab-classifier/1"
+#: Name of the classifier's second ONNX output, the class activation maps
+#: (:class:`cxrlab.models.networks.ExportWrapper`; runs exported before it have only ``probabilities``).
+CAM_OUTPUT = "cam"
 #: ``format`` of a detector's ONNX sidecar (:mod:`cxrlab.models.detector`).
 DETECTOR_FORMAT = "cxrlab-detector/1"
 #: What to install.
@@ -249,9 +252,11 @@ def train_classifier(
     if len(ds) < 2 * VAL_EVERY:
         raise CxrlabError(f"{release}: {len(ds)} training image(s); at least {2 * VAL_EVERY} are needed")
     classes = list(ds.label_names)
+    schema = getattr(ds, "schema", None)
     config = {"task": "classifier", "release": str(Path(release).resolve()), "arch": arch, "size": size,
               "window": window, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed,
-              "classes": classes, "init": str(init) if init else None, "images": len(ds)}
+              "classes": classes, "schema": schema.name if schema is not None else None,
+              "init": str(init) if init else None, "images": len(ds)}
     dev = _device(torch, device)
     if threads:
         torch.set_num_threads(int(threads))
@@ -455,11 +460,41 @@ def _load_init(torch, net, path: Path) -> None:  # noqa: ANN001
     net.load_state_dict(keep, strict=False)
 
 
+def export_classifier(run: str | os.PathLike[str]) -> dict[str, Any]:
+    """Export a classifier run's ``best.pt`` again to ``model.onnx`` + ``model.json`` (``cxrlab train export``):
+    what a run trained by an older cxrlab needs for ``cxrlab cam`` (its ONNX file has no ``cam`` output). Reads
+    ``config.json`` and the metrics of ``last.pt``; the release is not needed.
+
+    Raises
+    ------
+    CxrlabError
+        Not a classifier run folder (no ``config.json``, another task, or no ``best.pt``/``last.pt``).
+    ImportError
+        torch or onnx is missing (:data:`TRAIN_HINT`).
+    """
+    run = Path(run)
+    try:
+        config = json.loads((run / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise CxrlabError(f"{run / 'config.json'}: not found or not valid JSON (a run folder of cxrlab train "
+                          "classifier holds it)") from None
+    if not isinstance(config, dict) or config.get("task", "classifier") != "classifier":
+        raise CxrlabError(f"{run}: not a classifier run (its config.json names task {config.get('task')!r})"
+                          if isinstance(config, dict) else f"{run / 'config.json'}: not a run configuration")
+    torch = _torch()
+    from cxrlab.models.networks import ExportWrapper, build
+
+    rows = _read_checkpoint(torch, run / "last.pt").get("metrics") or []
+    return _export(torch, run, config, rows, ExportWrapper, build)
+
+
 def _export(torch, run: Path, config: dict[str, Any], rows, wrapper, build) -> dict[str, Any]:  # noqa: ANN001
     net = build(config["arch"], len(config["classes"]))
-    side = {"format": CLASSIFIER_FORMAT, "classes": config["classes"],
-            "outputs": {"probabilities": "sigmoid: one probability per class"}}
-    return export_best(torch, run, config, rows, net, wrapper, side, output_names=["probabilities"])
+    side = {"format": CLASSIFIER_FORMAT, "classes": config["classes"], "schema": config.get("schema"),
+            "outputs": {"probabilities": "sigmoid: one probability per class",
+                        CAM_OUTPUT: "class activation maps (n, classes, h, w): each class's linear weights applied "
+                                    "to the last feature map, before pooling (cxrlab cam)"}}
+    return export_best(torch, run, config, rows, net, wrapper, side, output_names=["probabilities", CAM_OUTPUT])
 
 
 def export_best(torch: Any, run: Path, config: dict[str, Any], rows: list[dict[str, Any]], net: Any,

@@ -4,7 +4,8 @@
 ``deps.get_workspace``), includes each router module (``routers/api/*``: the REST API; ``routers/pages/*``:
 the HTML pages), mounts ``static/`` and maps domain errors to status codes in one place
 (:mod:`cxrlab.web.errors`). Its lifespan runs the leaderboard's scoring worker (``app.state.scoring``), a
-thread that scores submissions outside the requests. OpenAPI docs are at ``/docs``.
+thread that scores submissions outside the requests, and the model suggestions' worker (``app.state.suggestions``),
+a thread that predicts images for model-assisted reading. OpenAPI docs are at ``/docs``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from cxrlab.annotate.users import LoginLimiter
 from cxrlab.benchmark import ScoringWorker
 from cxrlab.catalog.db import WalCheckpointer
 from cxrlab.catalog.workspace import Workspace
+from cxrlab.models.suggest import SuggestionWorker
 from cxrlab.web.admission import Admission
 from cxrlab.web.errors import register_error_handlers
 from cxrlab.web.offline_docs import mount_offline_docs
@@ -39,13 +41,15 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Run the scoring worker while the server runs (it finishes the submission in hand on shutdown), and the
+    """Run the scoring and suggestion workers while the server runs (they finish the item in hand on shutdown) and the
     SQLite catalog's WAL checkpoints outside the writers' commits (:class:`~cxrlab.catalog.db.WalCheckpointer`)."""
     app.state.scoring.start()
     app.state.checkpointer.start()
+    app.state.suggestions.start()
     try:
         yield
     finally:
+        await run_in_threadpool(app.state.suggestions.stop)
         await run_in_threadpool(app.state.scoring.stop)
         await run_in_threadpool(app.state.checkpointer.stop)
 
@@ -74,6 +78,7 @@ def create_app(workspace: Workspace, *, secure_cookies: bool = False) -> FastAPI
     app.state.pixel_cache = PixelCache()
     app.state.scoring = ScoringWorker(workspace)
     app.state.checkpointer = WalCheckpointer(workspace.engine)
+    app.state.suggestions = SuggestionWorker(workspace)
     register_error_handlers(app)
     for module in (health, auth, users, projects, tasks, reviews, images, leaderboard, triage, labeling_pages,
                    leaderboard_pages, admin_pages, triage_pages):

@@ -195,6 +195,50 @@ class ProjectOut(BaseModel):
     schema_name: str
     readers_per_image: int
     reviewers_per_test: int
+    suggestions: bool = Field(default=False, description=(
+        "Model-assisted reading is on: the viewer offers a detector's boxes as suggestions"))
+
+    @classmethod
+    def of(cls, project: Any) -> ProjectOut:
+        out = cls.model_validate(project)
+        out.suggestions = bool(project.suggest_model_sha256)
+        return out
+
+
+class SuggestIn(BaseModel):
+    run: str | None = Field(min_length=1, max_length=4096, description=(
+        "A detector run folder on the server (`cxrlab train detector`); its classes must be local labels of the "
+        "project's schema. null turns suggestions off"))
+
+
+class SuggestOut(BaseModel):
+    """A project's model-assisted reading setting and how far its images are predicted."""
+
+    run: str | None = Field(description="The detector run folder (null: suggestions are off)")
+    model: str | None = Field(description="SHA-256 of its model.onnx when it was set")
+    images: int
+    predicted: int
+    failed: int = Field(description="Images the model could not read")
+    pending: int = Field(description="Images waiting for the background worker")
+
+
+class SuggestionBoxOut(BaseModel):
+    id: str = Field(description="sug-<k>: the id a box accepted from this suggestion takes")
+    class_name: str
+    score: float
+    x_min: float
+    y_min: float
+    x_max: float
+    y_max: float
+
+
+class SuggestionsOut(BaseModel):
+    """The model's boxes on the image of the caller's own read task (never another reader's marks)."""
+
+    status: Literal["pending", "ready", "failed"] = Field(description=(
+        "pending: not predicted yet (ask again in a moment); failed: the model could not read the image"))
+    model: str = Field(description="SHA-256 of the model")
+    boxes: list[SuggestionBoxOut]
 
 
 class LabelOut(BaseModel):
@@ -240,6 +284,14 @@ class BoxIO(BaseModel):
     y_min: StrictFloat
     x_max: StrictFloat
     y_max: StrictFloat
+    source: Literal["suggestion"] | None = Field(default=None, description=(
+        "'suggestion': the reader accepted this box from the model's suggestions (send it with the id sug-<k> of "
+        "suggestion k when the box is created); null: drawn by the reader. Fixed when the box is created: later "
+        "saves keep it whatever they send"))
+    model: str | None = Field(default=None, max_length=64, description=(
+        "SHA-256 of the model of an accepted suggestion (set by the server; ignored in requests)"))
+    score: float | None = Field(default=None, description=(
+        "The model's score of an accepted suggestion (set by the server; ignored in requests)"))
 
 
 class MarksIO(BaseModel):

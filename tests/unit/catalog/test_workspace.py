@@ -19,7 +19,7 @@ class TestInitWorkspace:
         for sub in ("raw", "images", "quarantine", "review", "exports"):
             assert (ws.root / sub).is_dir()
         assert (ws.root / "catalog.db").is_file()
-        assert current_revision(ws.engine) == head_revision() == "0011"
+        assert current_revision(ws.engine) == head_revision() == "0012"
         tables = set(inspect(ws.engine).get_table_names())
         assert {"images", "events", "quarantine", "readings", "reading_labels", "reading_boxes"} <= tables
         key = ws.root / "secret.key"

@@ -207,8 +207,17 @@ def test_preview_png() -> None:
 # --------------------------------------------------------------------------------------------------
 
 
+def _text_strokes(ds, seed: int, size_range: tuple[int, int]) -> np.ndarray:  # noqa: ANN001 - a pydicom Dataset
+    """The pixels the phantom's burned-in text changed: against the same seed drawn without text (the generator's
+    random stream does not depend on the text, :func:`generate_phantom`)."""
+    rng = np.random.default_rng(seed)
+    bare, _ = generate_phantom(rng, seed, size_range=size_range, outlier=None, burned_text=False)
+    return ds.pixel_array != bare.pixel_array
+
+
 @pytest.mark.ocr
 def test_phantom_text_recall(detector: TextDetector) -> None:
+    """Every pixel the text changed counts (the redaction hugs the glyphs: the film between words is not text)."""
     planted_total = covered_total = 0
     for seed in TEXT_SEEDS:
         ds, truth = generate_phantom(
@@ -218,10 +227,11 @@ def test_phantom_text_recall(detector: TextDetector) -> None:
         assert scan.decision in ("redact", "review"), (seed, scan.candidates)
         stored = ds.pixel_array
         _, mask = redact(stored, scan.boxes, margin_px=default_margin(stored.shape), photometric=truth.photometric)
-        planted = boxes_mask(stored.shape, truth.text_boxes)
-        planted_total += int(planted.sum())
-        covered_total += int((planted & mask).sum())
-        assert (planted & mask).sum() / planted.sum() >= 0.9, seed
+        strokes = _text_strokes(ds, seed, (1024, 1536))
+        assert strokes.any() and not (strokes & ~boxes_mask(stored.shape, truth.text_boxes)).any()
+        planted_total += int(strokes.sum())
+        covered_total += int((strokes & mask).sum())
+        assert (strokes & mask).sum() / strokes.sum() >= 0.9, seed
     assert covered_total / planted_total >= 0.99
 
 
@@ -250,14 +260,12 @@ def test_vertical_text_is_read_turned(detector: TextDetector) -> None:
 @pytest.mark.parametrize("seed", [1006, 1042])
 def test_hard_phantoms_at_full_size(detector: TextDetector, seed: int) -> None:
     """Small text over the spine (1006) and stacked small lines the global pass sees as one block (1042)."""
-    ds, truth = generate_phantom(
-        np.random.default_rng(seed), seed, size_range=(2400, 2600), outlier=None, burned_text=True
-    )
+    ds, _ = generate_phantom(np.random.default_rng(seed), seed, size_range=(2400, 2600), outlier=None, burned_text=True)
     scan = scan_dataset(ds, detector)
     assert scan.decision == "redact"
     mask = boxes_mask(scan.shape, scan.boxes, margin_px=default_margin(scan.shape))
-    planted = boxes_mask(scan.shape, truth.text_boxes)
-    assert (planted & mask).sum() / planted.sum() >= 0.98
+    strokes = _text_strokes(ds, seed, (2400, 2600))
+    assert (strokes & mask).sum() / strokes.sum() >= 0.98
 
 
 @pytest.mark.ocr

@@ -65,6 +65,10 @@ def test_decoding_finds_the_peak_box_and_nms_keeps_the_best() -> None:
     assert found == [(1, pytest.approx(0.9), 12.0, 20.0, 44.0, 36.0)]
     boxes = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [20, 20, 30, 30]], np.float64)
     assert nms(boxes, np.array([0.5, 0.9, 0.4])).tolist() == [1, 2]
+    thin = out.copy()
+    thin[2, 3, 3] = 0.01  # 0.08 px wide: a box that could never match is not written
+    thin[0, 5, 5], thin[2:, 5, 5] = 0.8, (2.0, 2.0, 0.0, 0.0)
+    assert [d[0] for d in decode_detections(thin, 2, STRIDE, 64)] == [0]
     out[0] = 0.0  # below the score floor: nothing
     out[1, 3, 3] = 0.0
     assert decode_detections(out, 2, STRIDE, 64) == []

@@ -63,7 +63,7 @@ BODIES = {"SaveIn": {"version": 0, **READ}, "ApproveIn": {"version": 0}, "Commen
           "UnusableIn": {"version": 0, "reason": "other"}, "AssignIn": {}, "UserPatch": {},
           "BenchmarkIn": {"name": "x"}, "ProjectIn": {"name": "x"}, "LoginIn": {"username": "x", "password": "y"},
           "UserIn": {"username": "x", "password": PASSWORD, "role": "annotator"}, "VersionIn": {"version": 0},
-          "GoldIn": {"image_ids": ["x"]},
+          "GoldIn": {"image_ids": ["x"]}, "SuggestIn": {"run": None},
           "DecisionsIn": {"decisions": [{"image": 1, "queue": "filter", "action": "accept"}]}}
 
 

@@ -27,8 +27,8 @@ components) are imported lazily; ``import cxrlab.deid.text`` works without them 
 
 The modules follow the data: :mod:`~cxrlab.deid.text.candidates` (regions and strokes),
 :mod:`~cxrlab.deid.text.confirm` (the rules), :mod:`~cxrlab.deid.text.detector` (the passes over one image),
-:mod:`~cxrlab.deid.text.scan` (a DICOM dataset), :mod:`~cxrlab.deid.text.hug` (redaction boxes that hug the strokes,
-opt-in: ``scan_dataset(..., hug=True)``), :mod:`~cxrlab.deid.text.redact` (the stored pixels and the review preview),
+:mod:`~cxrlab.deid.text.scan` (a DICOM dataset), :mod:`~cxrlab.deid.text.hug` (redaction boxes that hug the
+strokes), :mod:`~cxrlab.deid.text.redact` (the stored pixels and the review preview),
 with :mod:`~cxrlab.deid.text.boxes` for box geometry.
 
 Examples

@@ -30,7 +30,7 @@ class TextScan:
     boxes : list of tuple of int
         Boxes to redact, in original (stored) pixel coordinates, without the redaction margin: the confirmed and
         marker lines hugged to their strokes (:func:`~cxrlab.deid.text.hug.hug_boxes`; several boxes per line), or
-        their grown boxes whole.
+        their grown boxes whole when the stored pixels are not one 2-D array.
     candidates : list of Candidate
         Every candidate with its status, in original pixel coordinates.
     seconds : dict
@@ -46,20 +46,16 @@ class TextScan:
     shape: tuple[int, int] = (0, 0)
 
 
-def scan_dataset(
-    ds: Any, detector: TextDetector, *, render_max_side: int | None = None, hug: bool = False
-) -> TextScan:
+def scan_dataset(ds: Any, detector: TextDetector, *, render_max_side: int | None = None) -> TextScan:
     """Render a DICOM dataset (:func:`cxrlab.dicom.display.to_uint8`) and scan it for burned-in text.
 
     The result does not look at (0028,0301) *Burned In Annotation* (PS3.3 C.7.6.1.1.6): a NO there is not
     evidence of absence (the design notes, "Known hazards").
 
-    By default the boxes to redact are the grown candidate boxes, whole. With ``hug=True`` they hug the text
-    (:func:`~cxrlab.deid.text.hug.hug_boxes`, issue 15 item 3): each line's band across its grown box, and elsewhere
-    only the glyph-like strokes of the grown box, found in the stored pixels at full resolution; it is not the
-    default because it leaves about 0.2 % of the stroke pixels uncovered on a real CR (the module's docstring).
-    When the stored pixels are not at hand as one 2-D array (a Modality LUT Sequence, several frames), the grown
-    boxes are redacted whole either way.
+    The boxes to redact hug the text (:func:`~cxrlab.deid.text.hug.hug_boxes`, issue 15 item 3): each line's band
+    across its grown box, and the glyphs of the text around it, one box each, found in the stored pixels at full
+    resolution. When the stored pixels are not at hand as one 2-D array (a Modality LUT Sequence, several frames),
+    the grown boxes are redacted whole.
 
     Parameters
     ----------
@@ -70,9 +66,6 @@ def scan_dataset(
     render_max_side : int, optional
         Long side of the rendering used for detection and recognition crops; default the detector's
         ``hi_side``.
-    hug : bool, optional
-        Tighten the redaction boxes to the strokes (:func:`~cxrlab.deid.text.hug.hug_boxes`); default False: each
-        grown line box whole.
 
     Returns
     -------
@@ -100,7 +93,7 @@ def scan_dataset(
         if c.detected is not None:
             c.detected = scaled(c.detected)
     t2 = time.perf_counter()
-    if hug and decision == "redact" and stored is not None and stored.shape == (rows, cols):
+    if decision == "redact" and stored is not None and stored.shape == (rows, cols):
         boxes = hug_boxes(stored, cands)
         secs["hug"] = time.perf_counter() - t2
     else:

@@ -107,3 +107,19 @@ handle($("gold"), $("gold-status"), async (data) => {
   const report = await api.post(`/api/projects/${projectId}/gold`, { image_ids: ids, source: data.get("source").trim() });
   return Object.entries(report.counts).map(([k, v]) => `${k} ${v}`).join(", ");
 });
+
+handle($("suggest"), $("suggest-status"), async (data) => {
+  const out = await api.put(`/api/projects/${projectId}/suggest`, { run: data.get("run").trim() });
+  return `Suggestions on: ${out.images} image(s), ${out.predicted} predicted, ${out.pending} waiting for the model.`;
+});
+
+$("suggest-off")?.addEventListener("click", async () => {
+  try {
+    await api.put(`/api/projects/${projectId}/suggest`, { run: null });
+    say($("suggest-status"), "Suggestions off.", true);
+    setTimeout(() => location.reload(), 600);
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    say($("suggest-status"), err.detail);
+  }
+});

@@ -625,7 +625,8 @@ export class ImageView extends EventTarget {
     for (const layer of order) {
       for (const b of layer.boxes) {
         const r = this._screenRect(b);
-        const text = `${layer.editable ? "" : `${layer.label}: `}${b.class_name || "choose a class"}`;
+        const score = !layer.editable && typeof b.score === "number" ? ` ${b.score.toFixed(2)}` : "";
+        const text = `${layer.editable ? "" : `${layer.label}: `}${b.class_name || "choose a class"}${score}`;
         const tag = { layer: layer.key, id: b.id, text, color: b.class_name ? layer.color : "#ff4d4d",
                       x: r.x0, y: layer.editable ? r.y0 - TAG_H : r.y1, w: ctx.measureText(text).width + 6, h: TAG_H };
         // each move passes one placed tag for good (the moves go one way), so at most tags.length moves

@@ -20,9 +20,11 @@ export const el = (tag, attrs = {}, ...children) => {
   return node;
 };
 
-/** Boxes as the API takes them (the view's boxes carry nothing else, but copy only the API's fields). */
+/** Boxes as the API takes them (only the API's fields; ``source`` when the box was accepted from a model
+ * suggestion: the server checks it when the box is created and keeps it after). */
 export function boxesForApi(boxes) {
-  return boxes.map(({ id, class_name, x_min, y_min, x_max, y_max }) => ({ id, class_name, x_min, y_min, x_max, y_max }));
+  return boxes.map(({ id, class_name, x_min, y_min, x_max, y_max, source }) =>
+    ({ id, class_name, x_min, y_min, x_max, y_max, ...(source ? { source } : {}) }));
 }
 
 /** Show (or clear) the server's message in the QC line (role=alert, fixed height: no layout jump). */
@@ -350,7 +352,8 @@ export function renderBoxList(list, view) {
     return el("li", { class: selected ? "selected" : null },
       el("button", { type: "button", class: "link", "aria-label": `Select box ${i + 1}: ${b.class_name || "no class"}`,
                      onclick: () => view.select(layer.key, b.id) },
-         `${i + 1}. ${b.class_name || "— choose a class —"} `, el("small", { text: size })),
+         `${i + 1}. ${b.class_name || "— choose a class —"} `,
+         el("small", { text: b.source === "suggestion" ? `${size} · from the model` : size })),
       el("button", { type: "button", class: "icon", "aria-label": `Delete box ${i + 1}`, title: "Delete (Del)",
                      onclick: () => { view.select(layer.key, b.id); view.deleteSelected(); } }, "✕"));
   }));

@@ -13,6 +13,13 @@
 // Undo/redo (Ctrl+Z / Ctrl+Shift+Z, the toolbar's buttons) of every box and label edit of the shown task, across
 // autosaves: an undo puts earlier marks on screen and saves them as a new draft version (cause "undo").
 //
+// Model-assisted reading (when the project has a detector run: data-suggest on the section): the model's boxes on
+// the shown image are a dashed layer "model" with class and score, fetched from /api/tasks/{id}/suggestions
+// (asked again every SUGGEST_POLL_MS while the server answers "pending": the server predicts in the background).
+// A (or the toolbar's "Accept") copies the selected suggestion, else the best one left, into the reader's boxes
+// with id sug-<k> and source "suggestion"; the reader then edits it like any box. Ignored suggestions are never
+// saved. Undo/redo take an accept back or do it again.
+//
 // Measurements for the e2e tests and the README live on `window.cxrViewer.metrics`: `submitToPaint` (ms from
 // the submit click to the first animation frame after the next image was drawn) and `submitRequest` (ms the
 // server took to accept the submission).
@@ -30,6 +37,7 @@ const projectId = Number(root.dataset.projectId);
 const maxSize = Number(root.dataset.maxSize) || DEFAULT_MAX_SIZE;
 const PREFETCH = 3;
 const AUTOSAVE_MS = 1000;
+const SUGGEST_POLL_MS = 1500;
 
 const $ = (id) => document.getElementById(id);
 const statusLine = $("status");
@@ -57,7 +65,10 @@ const state = {
   cause: "edit",      // why the marks on screen changed last: edit | undo | redo (sent with the next save)
 };
 
-window.cxrViewer = { view, state, metrics, cache, undo };
+// model suggestions of the shown task: status off | pending | ready | failed | none (not available)
+const suggest = { on: root.dataset.suggest === "1", taskId: null, status: "off", boxes: [], timer: null };
+
+window.cxrViewer = { view, state, metrics, cache, undo, suggest };
 
 // --- panels --------------------------------------------------------------------------------------------------
 
@@ -75,7 +86,7 @@ function buildPanels(schema) {
   });
 }
 
-view.addEventListener("change", () => { renderBoxList($("box-list"), view); changed(); });
+view.addEventListener("change", () => { renderBoxList($("box-list"), view); showSuggestions(); changed(); });
 view.addEventListener("select", (e) => {
   renderBoxList($("box-list"), view);
   if (e.detail.box?.class_name) picker.show(e.detail.box.class_name);
@@ -95,7 +106,7 @@ function renderStatus() {
                  error: `not saved: ${state.saveError}`, offline: "offline: will save when the server is back" }[drafts.state];
   const refusal = state.refusal ? `${state.refusal} · ` : "";
   statusLine.textContent = `Task ${Math.min(done + 1, total)} of ${total} · ${Math.max(total - done - 1, 0)} left after this · `
-    + `${refusal}draft ${save} · ${windowText(view)} · zoom ${Math.round(view.zoom * 100)}%`;
+    + `${refusal}draft ${save} · ${windowText(view)} · zoom ${Math.round(view.zoom * 100)}%${suggestText()}`;
   statusLine.dataset.save = drafts.state;
 }
 
@@ -166,6 +177,7 @@ function undoRedo(which) {
   if (view.selected && !layer.boxes.some((b) => b.id === view.selected.id)) view.select(null, null);
   view.redraw();
   renderBoxList($("box-list"), view);
+  showSuggestions();
   state.cause = which;
   showQC("");
   state.refusal = "";
@@ -204,6 +216,67 @@ function setMarks(task) {
   undo.reset(snapshot());
   state.cause = "edit";
   renderUndo();
+  if (suggest.taskId === task.id) showSuggestions(); else loadSuggestions(task);
+}
+
+// --- model suggestions -------------------------------------------------------------------------------------------
+
+function suggestText() {
+  if (!suggest.on) return "";
+  const left = view.layers.find((l) => l.key === "model")?.boxes.length ?? 0;
+  const text = { pending: "waiting for the model", failed: "the model could not read this image",
+                 none: "not available", ready: `${left} left (A accepts)` }[suggest.status] ?? "";
+  return text ? ` · suggestions ${text}` : "";
+}
+
+/** Show the suggestions the reader has not accepted (no box with their id) as the dashed "model" layer. */
+function showSuggestions() {
+  if (!suggest.on || !state.task) return;
+  const mine = new Set((view.editableLayer?.boxes ?? []).map((b) => b.id));
+  const left = suggest.boxes.filter((b) => !mine.has(b.id)).map((b) => ({ ...b }));
+  const layer = view.layers.find((l) => l.key === "model");
+  if (layer) layer.boxes = left;
+  else view.layers.push({ key: "model", label: "model", color: "#ffb74d", editable: false, visible: true, boxes: left });
+  if (view.selected?.layer === "model" && !left.some((b) => b.id === view.selected.id)) view.select(null, null);
+  view.redraw();
+  renderStatus();
+}
+
+/** Fetch the model's boxes of *task* (again later while the server is still predicting the image). */
+async function loadSuggestions(task) {
+  clearTimeout(suggest.timer);
+  if (!suggest.on) return;
+  suggest.taskId = task.id;
+  suggest.boxes = [];
+  suggest.status = "pending";
+  let answer;
+  try {
+    answer = await api.get(`/api/tasks/${task.id}/suggestions`);
+  } catch (err) {
+    if (!(err instanceof ApiError)) throw err;
+    answer = { status: err.status === 0 ? "pending" : "none", boxes: [] };
+  }
+  if (suggest.taskId !== task.id || state.task?.id !== task.id) return; // the reader moved on meanwhile
+  suggest.status = answer.status;
+  suggest.boxes = answer.boxes;
+  if (answer.status === "pending") suggest.timer = setTimeout(() => loadSuggestions(task), SUGGEST_POLL_MS);
+  showSuggestions();
+}
+
+/** Accept the selected suggestion, else the best one left, as the reader's box (A); true when one was. */
+function acceptSuggestion() {
+  const layer = view.layers.find((l) => l.key === "model");
+  const mine = view.editableLayer;
+  if (!state.task || !layer?.boxes.length || !mine) return false;
+  const pick = (view.selected?.layer === "model" && layer.boxes.find((b) => b.id === view.selected.id)) || layer.boxes[0];
+  const { id, class_name, x_min, y_min, x_max, y_max } = pick;
+  mine.boxes.push({ id, class_name, x_min, y_min, x_max, y_max, source: "suggestion" });
+  layer.boxes = layer.boxes.filter((b) => b.id !== id);
+  view.select(mine.key, id);
+  renderBoxList($("box-list"), view);
+  changed();
+  renderStatus();
+  return true;
 }
 
 // --- showing tasks -------------------------------------------------------------------------------------------
@@ -286,6 +359,7 @@ async function advance(t0) {
 
 function finished() {
   state.task = null;
+  clearTimeout(suggest.timer);
   view.setLayers([]);
   renderUndo();
   root.classList.add("done");
@@ -478,6 +552,7 @@ document.addEventListener("keydown", (e) => {
   else if (e.key === "m" || e.key === "M") comment.focus();
   else if (e.key === "u" || e.key === "U") askUnusable();
   else if (e.key === "h" || e.key === "H") openHistory().catch((err) => showQC(err.detail ?? String(err)));
+  else if ((e.key === "a" || e.key === "A") && suggest.on && !(e.ctrlKey || e.altKey || e.metaKey)) acceptSuggestion();
   else if (e.ctrlKey || e.altKey || e.metaKey) handled = false;
   else if (picker.key(e) || checklist.key(e) || viewKeys(view, e)) handled = true;
   else handled = false;

@@ -50,7 +50,9 @@ export class UndoStack {
 export function snapshotOf(labels, boxes) {
   return JSON.stringify({
     labels: [...labels],
-    boxes: boxes.map(({ id, class_name, x_min, y_min, x_max, y_max }) => ({ id, class_name, x_min, y_min, x_max, y_max })),
+    // a box accepted from a model suggestion keeps its source: a redo of the accept is an accept again
+    boxes: boxes.map(({ id, class_name, x_min, y_min, x_max, y_max, source }) =>
+      ({ id, class_name, x_min, y_min, x_max, y_max, ...(source ? { source } : {}) })),
   });
 }
 

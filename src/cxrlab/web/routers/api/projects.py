@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy.orm import Session
 
 from cxrlab.annotate import gold, progress, projects
 from cxrlab.annotate.assignment import assign_images
+from cxrlab.catalog.models import Project
 from cxrlab.consensus import project_agreement, reader_quality
 from cxrlab.errors import NotFoundError
 from cxrlab.export import project as exports
+from cxrlab.models import suggest
 from cxrlab.web import models
 from cxrlab.web.deps import AdminUser, AuthFirstRoute, CurrentUser, IdPath, SessionDep
 
@@ -22,7 +25,7 @@ router = APIRouter(prefix="/api/projects", tags=["projects"], responses=models.e
 @router.get("", response_model=list[models.ProjectOut])
 def api_list_projects(user: CurrentUser, session: SessionDep) -> list[models.ProjectOut]:
     """Projects the caller works in (admins: all)."""
-    return [models.ProjectOut.model_validate(p) for p in projects.list_projects(session, user=user)]
+    return [models.ProjectOut.of(p) for p in projects.list_projects(session, user=user)]
 
 
 @router.post("", response_model=models.ProjectOut, status_code=201, responses=models.errors(400))
@@ -32,13 +35,13 @@ def api_create_project(body: models.ProjectIn, admin: AdminUser, session: Sessio
                                       readers_per_image=body.readers_per_image,
                                       reviewers_per_test=body.reviewers_per_test, seed=body.seed,
                                       author=admin.username)
-    return models.ProjectOut.model_validate(project)
+    return models.ProjectOut.of(project)
 
 
 @router.get("/{project_id}", response_model=models.ProjectOut)
 def api_get_project(project_id: IdPath, user: CurrentUser, session: SessionDep) -> models.ProjectOut:
     """One project."""
-    return models.ProjectOut.model_validate(projects.get_project(session, project_id, user=user))
+    return models.ProjectOut.of(projects.get_project(session, project_id, user=user))
 
 
 @router.get("/{project_id}/schema", response_model=models.SchemaOut, response_model_by_alias=True)
@@ -54,14 +57,41 @@ def api_project_schema(project_id: IdPath, user: CurrentUser, session: SessionDe
 
 
 @router.post("/{project_id}/assign", response_model=models.AssignOut, responses=models.errors(400))
-def api_assign(project_id: IdPath, body: models.AssignIn, admin: AdminUser, session: SessionDep) -> models.AssignOut:
+def api_assign(project_id: IdPath, body: models.AssignIn, admin: AdminUser, session: SessionDep,
+               request: Request) -> models.AssignOut:
     """Assign the accepted, unassigned images to readers (and test images to reviewers); with ``gold_rate``,
     gold-standard tasks go out with them."""
     project = projects.get_project(session, project_id)
     report = assign_images(session, project=project, test_fraction=body.test_fraction, readers=body.readers,
                            reviewers=body.reviewers, limit=body.limit, image_ids=body.image_ids,
                            gold_rate=body.gold_rate, author=admin.username)
+    if project.suggest_model_sha256:
+        request.app.state.suggestions.notify()  # the new images are predicted in the background
     return models.AssignOut(counts=dict(report.counts), notes=report.notes)
+
+
+def _suggest_out(session: Session, project: Project) -> models.SuggestOut:
+    counts = suggest.suggestion_counts(session, project=project)
+    return models.SuggestOut(run=project.suggest_run, model=project.suggest_model_sha256, **counts)
+
+
+@router.get("/{project_id}/suggest", response_model=models.SuggestOut)
+def api_get_suggest(project_id: IdPath, admin: AdminUser, session: SessionDep) -> models.SuggestOut:
+    """Model-assisted reading: the project's detector run (null: off, the default) and how many of its images
+    the background worker has predicted."""
+    return _suggest_out(session, projects.get_project(session, project_id))
+
+
+@router.put("/{project_id}/suggest", response_model=models.SuggestOut, responses=models.errors(400))
+def api_set_suggest(project_id: IdPath, body: models.SuggestIn, admin: AdminUser, session: SessionDep,
+                    request: Request) -> models.SuggestOut:
+    """Turn model suggestions on with a detector run folder on the server (400 naming the folder and the reason
+    when it is not a detector run or a class is not a local label of the project), or off with ``run: null``.
+    The project's images are then predicted in the background, once each."""
+    project = suggest.set_suggest_run(session, project=projects.get_project(session, project_id),
+                                      run=body.run, author=admin.username)
+    request.app.state.suggestions.notify()
+    return _suggest_out(session, project)
 
 
 @router.get("/{project_id}/progress", response_model=models.ProgressOut)

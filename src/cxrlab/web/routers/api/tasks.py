@@ -6,13 +6,25 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from cxrlab.annotate import history, tasks
 from cxrlab.catalog.models import TaskKind, TaskState
 from cxrlab.consensus import suggest_review
+from cxrlab.models.suggest import task_suggestions
 from cxrlab.web.deps import AuthFirstRoute, IdPath, IdQuery, Offset, ReaderUser, SessionDep
-from cxrlab.web.models import QC_422, NextOut, SaveIn, TaskOut, UnusableIn, VersionIn, error, errors, task_out
+from cxrlab.web.models import (
+    QC_422,
+    NextOut,
+    SaveIn,
+    SuggestionsOut,
+    TaskOut,
+    UnusableIn,
+    VersionIn,
+    error,
+    errors,
+    task_out,
+)
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"], responses=errors(401, 403), route_class=AuthFirstRoute)
 
@@ -62,6 +74,19 @@ def api_get_task(task_id: IdPath, user: ReaderUser, session: SessionDep) -> Task
     """One of the caller's tasks with the caller's own marks."""
     view = tasks.get_task(session, user=user, task_id=task_id)
     return task_out(view, history.freeze_reason(session, view))
+
+
+@router.get("/{task_id}/suggestions", response_model=SuggestionsOut, responses={
+    404: error(404, "Not your read task, or its project has no model suggestions")})
+def api_suggestions(task_id: IdPath, user: ReaderUser, session: SessionDep, request: Request) -> SuggestionsOut:
+    """Model-assisted reading: the detector's boxes on the image of the caller's own read task, each with the id
+    (``sug-<k>``) a box accepted from it takes. Answers at once: ``pending`` while the image waits for the
+    background worker (which is asked to predict it next), never another reader's marks."""
+    found = task_suggestions(session, user=user, task_id=task_id)
+    if found.status == "pending":
+        request.app.state.suggestions.notify(found.image_pk)
+    boxes = [{"id": f"sug-{k}", **b} for k, b in enumerate(found.boxes)]
+    return SuggestionsOut(status=found.status, model=found.model, boxes=boxes)
 
 
 @router.put("/{task_id}/draft", response_model=TaskOut, responses=WRITE_ERRORS)

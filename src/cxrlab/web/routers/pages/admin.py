@@ -1,7 +1,7 @@
 """Admin pages for what the CLI does: ``GET /admin/users`` (add, disable, enable, reset a password; reader ids),
 ``GET /admin/projects`` (create from a preset or an uploaded YAML schema; progress per project) and
 ``GET /admin/projects/{id}`` (assignment: test fraction, which readers and reviewers, gold rate; gold-standard
-images).
+images; model-assisted reading).
 
 The pages show what the library functions return; their forms post to the REST API (``static/admin.js``),
 which calls the same library functions as the CLI and records every action as an event with its author (the
@@ -17,6 +17,7 @@ from sqlalchemy import select
 from cxrlab.annotate import gold, progress, projects, users
 from cxrlab.annotate.assignment import assignable_count
 from cxrlab.catalog.models import User, UserRole
+from cxrlab.models.suggest import suggestion_counts
 from cxrlab.schemas import SCHEMAS
 from cxrlab.web.deps import IdPath, SessionDep, WorkspaceDep
 from cxrlab.web.pages import PAGE_TAG, PageAdmin, render
@@ -46,7 +47,7 @@ def page_project(
     request: Request, project_id: IdPath, admin: PageAdmin, session: SessionDep, workspace: WorkspaceDep
 ) -> Response:
     """One project: assignment of the images waiting (readers, reviewers, test fraction, gold rate), its gold
-    images, and its progress."""
+    images, its model-assisted reading setting (a detector run, off by default), and its progress."""
     project = projects.get_project(session, project_id)
     active = list(session.scalars(select(User).where(User.active.is_(True)).order_by(User.id)))
     context = {
@@ -56,5 +57,6 @@ def page_project(
         "reviewers": [u for u in active if u.role is UserRole.REVIEWER],
         "gold": gold.list_gold(session, project=project),
         "progress": progress.progress(session, project=project),
+        "suggest": suggestion_counts(session, project=project),
     }
     return render(request, "admin_project.html", workspace=workspace, user=admin, **context)
