@@ -3,14 +3,14 @@ phantoms with planted findings (a nodule, an enlarged heart, a pleural effusion;
 scored on phantoms of another seed by ``cxrlab evaluate classification|detection``. Everything goes through the
 CLI, as a researcher would run it; everything is seeded (phantoms, split, order, augmentation, initialisation).
 
-Classifier: the enlarged heart and the effusion are learned (AUC >= 0.9 each on
-the held-out seed; measured 1.000 and 0.963), "No finding" follows (>= 0.85; measured 0.904). The small planted
-nodule is NOT learned in this budget (measured AUC 0.55 held out, 0.78 on the training images), so the mean over the
-four scored labels is 0.853, short of the issue's mean AUC >= 0.9. :data:`MIN_MEAN_AUC` is what this test guards
-today; raising it to 0.9 is the open part of issue 16. Why (docs/guides/baselines.md, "Why the nodule is not
-learned"): not the pixels, the labels, the size, the pooling or the resolution; the network memorises each
-training image's texture instead of finding a small spot among the bright anatomy, so that even a nodule as dense
-as bone is not learned by this recipe (0.53), and many planted nodules are hidden by the phantom's lung texture.
+Classifier: the enlarged heart and the effusion are learned (AUC >= 0.9 each on the held-out seed; measured 1.000
+and 0.963), "No finding" follows (>= 0.85; measured 0.904). The small planted nodule is NOT learned in this budget
+(measured AUC 0.55 held out, 0.78 on the training images), so the mean over the four scored labels is 0.853, short of
+the issue's mean AUC >= 0.9. :data:`MIN_MEAN_AUC` is what this test guards for the image-label classifier; the
+issue's 0.9 is asserted for the box-supervised network below. Why (docs/guides/baselines.md, "Why the nodule is not
+learned"): not the pixels, the labels, the size, the pooling or the resolution; the network memorises each training
+image's texture instead of finding a small spot among the bright anatomy, so that even a nodule as dense as bone is
+not learned by this recipe (0.53), and many planted nodules are hidden by the phantom's lung texture.
 
 The detector (``cxrlab train detector``, CenterNet-style, stride 8) reaches the issue's goal: kaggle mAP@0.4 on the
 held-out seed, ``cxrlab evaluate detection --classes vindr-cxr``, measured 0.837 (Cardiomegaly 1.000, Pleural
@@ -45,7 +45,8 @@ from cxrlab.cli.main import app  # noqa: E402
 runner = CliRunner()
 #: Per-label floors on the held-out seed (see the module docstring).
 MIN_AUC = {"Cardiomegaly": 0.9, "Pleural effusion": 0.9, "No finding": 0.85}
-#: The mean over the four scored labels (issue 16 asks 0.9: not reached, the nodule is not learned).
+#: The mean over the four scored labels for the image-label classifier (the nodule is not learned from image labels;
+#: the issue's 0.9 is asserted for the box-supervised network, :data:`BOXED_MEAN_AUC`).
 MIN_MEAN_AUC = 0.8
 #: The detector's held-out mAP@0.4 (issue 16's goal; measured 0.837) and its per-class floors (measured 1.000, 0.986).
 MIN_MAP = 0.5
