@@ -3,17 +3,21 @@ phantoms with planted findings (a nodule, an enlarged heart, a pleural effusion;
 scored on phantoms of another seed by ``cxrlab evaluate classification|detection``. Everything goes through the
 CLI, as a researcher would run it; everything is seeded (phantoms, split, order, augmentation, initialisation).
 
-Classifier: the enlarged heart and the effusion are learned (AUC >= 0.9 each on
-the held-out seed; measured 1.000 and 0.963), "No finding" follows (>= 0.85; measured 0.904). The small planted
-nodule is NOT learned in this budget (measured AUC 0.55 held out, 0.78 on the training images: memorised, not
-generalised; also at 256 px, with 600 images, max-like pooling or an "auto" window), so the mean over the four
-scored labels is 0.853, short of the issue's mean AUC >= 0.9. :data:`MIN_MEAN_AUC` is what this test guards
-today; raising it to 0.9 is the open part of issue 16.
+Classifier: the enlarged heart and the effusion are learned (AUC >= 0.9 each on the held-out seed; measured 1.000
+and 0.963), "No finding" follows (>= 0.85; measured 0.904). The small planted nodule is NOT learned in this budget
+(measured AUC 0.55 held out, 0.78 on the training images), so the mean over the four scored labels is 0.853, short of
+the issue's mean AUC >= 0.9. :data:`MIN_MEAN_AUC` is what this test guards for the image-label classifier; the
+issue's 0.9 is asserted for the box-supervised network below. Why (docs/guides/baselines.md, "Why the nodule is not
+learned"): not the pixels, the labels, the size, the pooling or the resolution; the network memorises each training
+image's texture instead of finding a small spot among the bright anatomy, so that even a nodule as dense as bone is
+not learned by this recipe (0.53), and many planted nodules are hidden by the phantom's lung texture.
 
 The detector (``cxrlab train detector``, CenterNet-style, stride 8) reaches the issue's goal: kaggle mAP@0.4 on the
 held-out seed, ``cxrlab evaluate detection --classes vindr-cxr``, measured 0.837 (Cardiomegaly 1.000, Pleural
 effusion 0.986, No finding 0.837, Nodule/Mass 0.527: the small nodule is found about half the time). The test
-asserts the goal, mAP >= 0.5, and AP >= 0.9 for the heart and the effusion.
+asserts the goal, mAP >= 0.5, and AP >= 0.9 for the heart and the effusion. Read as a classifier of the image labels
+(``cxrlab predict --image-labels``), the same box-supervised network reaches the issue's mean AUC >= 0.9, which the
+test asserts (:data:`BOXED_MEAN_AUC`): the boxes teach it where the nodule is, which image labels alone do not.
 
 CAM boxes (``cxrlab cam`` on the classifier's run, trained once for both tests) are scored against the planted boxes
 by ``cxrlab evaluate localization`` (ChestX-ray8, Table 4): the enlarged heart is localized (accuracy 0.978 at
@@ -41,11 +45,15 @@ from cxrlab.cli.main import app  # noqa: E402
 runner = CliRunner()
 #: Per-label floors on the held-out seed (see the module docstring).
 MIN_AUC = {"Cardiomegaly": 0.9, "Pleural effusion": 0.9, "No finding": 0.85}
-#: The mean over the four scored labels (issue 16 asks 0.9: not reached, the nodule is not learned).
+#: The mean over the four scored labels for the image-label classifier (the nodule is not learned from image labels;
+#: the issue's 0.9 is asserted for the box-supervised network, :data:`BOXED_MEAN_AUC`).
 MIN_MEAN_AUC = 0.8
 #: The detector's held-out mAP@0.4 (issue 16's goal; measured 0.837) and its per-class floors (measured 1.000, 0.986).
 MIN_MAP = 0.5
 MIN_AP = {"Cardiomegaly": 0.9, "Pleural effusion": 0.9}
+#: The same detector read as a classifier of the image labels (``cxrlab predict --image-labels``: each label's
+#: highest heatmap score, No finding 1 - the highest): the issue's mean AUC >= 0.9, reached with box supervision.
+BOXED_MEAN_AUC = 0.9
 #: ``cxrlab cam`` (default threshold 0.7, one box per label) on the classifier's held-out phantoms, scored by
 #: ``cxrlab evaluate localization``: floors of the accuracy (criterion, threshold, disease). Measured: the enlarged
 #: heart 0.978 at T(IoBB) = 0.25 and 0.578 at T(IoBB) = 0.5 (a whole-image box scores 0 there); the effusion 0.125 at
@@ -142,6 +150,10 @@ def test_detector_finds_the_planted_findings(phantoms: tuple[Path, Path], tmp_pa
         _ok(["predict", str(run), str(held_out / "test"), "-o", str(submission)])
         scored = json.loads(_ok(["evaluate", "detection", "--gt", str(held_out / "annotations_test.csv"), "--pred",
                                  str(submission), "--classes", "vindr-cxr", "-f", "json"]))
+        probs = tmp_path / "probs.csv"  # the same network read as a classifier of the image labels
+        _ok(["predict", str(run), str(held_out / "test"), "-o", str(probs), "--image-labels"])
+        classified = json.loads(_ok(["evaluate", "classification", "--gt", str(held_out / "image_labels_test.csv"),
+                                     "--pred", str(probs), "--n-boot", "200", "-f", "json"]))
     finally:
         torch.set_num_threads(before)
     aps = {k: round(v, 3) for k, v in scored["per_class"].items() if v is not None}
@@ -149,3 +161,7 @@ def test_detector_finds_the_planted_findings(phantoms: tuple[Path, Path], tmp_pa
     assert all(aps[k] >= v for k, v in MIN_AP.items()), aps
     assert scored["mAP"] >= MIN_MAP, aps
     print(f"held-out mAP@0.4: {scored['mAP']:.3f}, {aps}")
+    aucs = {k: round(v["auc"], 3) for k, v in classified["per_class"].items() if v["auc"] is not None}
+    assert set(aucs) == {"Cardiomegaly", "Nodule/Mass", "Pleural effusion", "No finding"}, aucs
+    assert classified["mean_auc"] >= BOXED_MEAN_AUC, aucs
+    print(f"held-out AUC of the box-supervised classifier: {aucs}, mean {classified['mean_auc']:.3f}")

@@ -88,13 +88,17 @@ def predict(
     output: Annotated[Path, typer.Option("--output", "-o", help="probs.csv (classifier) or submission.csv "
                                          "(detector) to write: cxrlab evaluate classification|detection's --pred.")],
     threads: Annotated[int, typer.Option(min=1, max=256, help="onnxruntime threads.")] = 1,
+    image_labels: Annotated[bool, typer.Option("--image-labels", help="A detector run writes probs.csv instead: "
+                                               "each label's highest heatmap score, No finding 1 - the highest "
+                                               "(a classifier run always does).")] = False,
 ) -> None:
     """Predict with a trained run on onnxruntime, deterministic: a classifier writes probs.csv (image_id + one
-    column per label), a detector a detection submission (image_id,PredictionString)."""
+    column per label), a detector a detection submission (image_id,PredictionString), or with --image-labels
+    its image-level probs.csv."""
     with ml_errors(), progress("predict") as cb:
         from cxrlab.models import predict_run
 
-        done = predict_run(run, images, output, threads=threads, on_progress=cb)
+        done = predict_run(run, images, output, threads=threads, image_labels=image_labels, on_progress=cb)
     if "boxes" in done:
         out.print(f"wrote {output}: {done['boxes']} box(es) on {done['images']} image(s); score it with cxrlab "
                   f"evaluate detection --classes {done['schema']}", highlight=False)

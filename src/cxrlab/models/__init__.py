@@ -44,7 +44,10 @@ def train_detector(release: str | os.PathLike[str], run: str | os.PathLike[str],
 
 
 def predict_run(run: str | os.PathLike[str], images: str | os.PathLike[str], out: str | os.PathLike[str], *,
-                threads: int = 1, on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """:func:`predict_detector` for a detector run (its sidecar's format), else :func:`predict_classifier`."""
-    fn = predict_detector if run_format(run) == DETECTOR_FORMAT else predict_classifier
-    return fn(run, images, out, threads=threads, on_progress=on_progress)
+                threads: int = 1, image_labels: bool = False,
+                on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """:func:`predict_detector` for a detector run (its sidecar's format; *image_labels*: image-level scores
+    instead of boxes), else :func:`predict_classifier` (which always writes image-level scores)."""
+    if run_format(run) == DETECTOR_FORMAT:
+        return predict_detector(run, images, out, threads=threads, image_labels=image_labels, on_progress=on_progress)
+    return predict_classifier(run, images, out, threads=threads, on_progress=on_progress)

@@ -226,6 +226,15 @@ class DetectorModel(ClassifierModel):
         """Boxes ``(class index, score, x0, y0, x1, y1)`` in the input frame of one rendered image."""
         return decode_detections(self._run(image), len(self.classes), self.stride, self.size)
 
+    def image_scores(self, path: str | os.PathLike[str]) -> np.ndarray:
+        """Image-level scores of the image file *path*: each class's highest heatmap score, the probability that
+        the image holds the finding somewhere (max pooling over the cells, the multiple-instance reading of a
+        box-supervised map; Li et al., "Thoracic disease identification and localization with limited
+        supervision", CVPR 2018)."""
+        image, _ = load_image(path, size=(self.size, self.size), window=self.window)
+        heat = self._run(image)[: len(self.classes)]
+        return heat.reshape(len(self.classes), -1).max(axis=1)
+
     def detect(self, path: str | os.PathLike[str]) -> list[tuple[int, float, float, float, float, float]]:
         """Boxes ``(class index, score, x0, y0, x1, y1)`` of the image file *path* in its original pixels: the
         file rendered as in training (:func:`cxrlab.datasets.load_image` with the sidecar's size and window),
@@ -302,9 +311,11 @@ def predict_detector(
     out: str | os.PathLike[str],
     *,
     threads: int = 1,
+    image_labels: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Write a detection submission (*out*) for every image below *images* with a detector run's model.
+    """Write a detection submission (*out*) for every image below *images* with a detector run's model, or with
+    *image_labels* the image-level ``probs.csv`` ``cxrlab evaluate classification`` reads.
 
     The layout is what ``cxrlab evaluate detection`` reads: ``image_id,PredictionString``, groups ``class conf
     x_min y_min x_max y_max`` in the original image's pixels, the class ids of the release's
@@ -313,13 +324,20 @@ def predict_detector(
     "No finding"), so a confident empty image scores. Scores with :data:`DECIMALS` places, coordinates with one;
     rows sorted by image id: two runs write byte-identical files.
 
+    *image_labels*: ``image_id`` plus one column per class, its highest heatmap score
+    (:meth:`DetectorModel.image_scores`), and "No finding" (1 - the highest of them) when the schema has it: the
+    box-supervised network read as a classifier of the local labels.
+
     Returns
     -------
     dict
-        ``{"images": n, "boxes": n, "classes": [...], "model": sha256, "schema": name}``.
+        ``{"images": n, "boxes": n, "classes": [...], "model": sha256, "schema": name}`` (no ``boxes`` with
+        *image_labels*).
     """
     model = DetectorModel(run, threads=threads)
     items = find_images(images)
+    if image_labels:
+        return _image_label_probs(model, items, out, on_progress)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["image_id", "PredictionString"])
@@ -340,3 +358,23 @@ def predict_detector(
     atomic_write_text(out, buf.getvalue())
     return {"images": len(items), "boxes": n_boxes, "classes": model.classes, "model": model.sha256,
             "schema": model.meta.get("schema")}
+
+
+def _image_label_probs(model: DetectorModel, items: list[tuple[str, Path]], out: str | os.PathLike[str],
+                       on_progress: Callable[[int, int], None] | None) -> dict[str, Any]:
+    """``probs.csv`` of a detector: per image, each class's highest heatmap score (+ No finding)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    no_finding = model.no_finding_id is not None
+    w.writerow(["image_id", *model.classes, *(["No finding"] if no_finding else [])])
+    for done, (image_id, path) in enumerate(items, start=1):
+        scores = [float(v) for v in model.image_scores(path)]
+        if no_finding:
+            scores.append(1.0 - max(scores, default=0.0))
+        w.writerow([image_id, *(f"{v:.{DECIMALS}f}" for v in scores)])
+        if on_progress:
+            on_progress(done, len(items))
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, buf.getvalue())
+    return {"images": len(items), "classes": model.classes + (["No finding"] if no_finding else []),
+            "model": model.sha256, "schema": model.meta.get("schema")}

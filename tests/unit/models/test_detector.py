@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -99,6 +100,26 @@ def test_predict_writes_a_deterministic_submission_evaluate_accepts(trained: Pat
                                  str(a), "--classes", "vindr-cxr", "-f", "json"])
     assert result.exit_code == 0, result.output
     assert 0.0 <= json.loads(result.stdout)["mAP"] <= 1.0
+
+
+def test_image_labels_are_the_heatmap_maxima_evaluate_classification_reads(trained: Path, release: Path,
+                                                                          tmp_path: Path) -> None:
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    result = runner.invoke(app, ["predict", str(trained), str(release / "test"), "-o", str(a), "--image-labels"])
+    assert result.exit_code == 0, result.output
+    predict_run(trained, release / "test", b, image_labels=True)
+    assert a.read_bytes() == b.read_bytes()
+    probs = pd.read_csv(a)
+    model = DetectorModel(trained)
+    assert list(probs.columns) == ["image_id", *model.classes, "No finding"]
+    first = probs.iloc[0]
+    path = next(p for p in (release / "test").iterdir() if p.stem == first["image_id"])
+    heat = model.image_scores(path)
+    assert [first[c] for c in model.classes] == pytest.approx(heat.tolist(), abs=1e-6)
+    assert first["No finding"] == pytest.approx(1.0 - heat.max(), abs=1e-6)
+    result = runner.invoke(app, ["evaluate", "classification", "--gt", str(release / "image_labels_test.csv"),
+                                 "--pred", str(a), "--n-boot", "20", "-f", "json"])
+    assert result.exit_code == 0, result.output
 
 
 def test_resume_continues_to_the_same_weights(release: Path, trained: Path, tmp_path: Path) -> None:
