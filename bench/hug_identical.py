@@ -51,7 +51,10 @@ def _old_hug(rev: str) -> Callable[..., Any]:
     spec = importlib.util.spec_from_file_location("hug_old", f.name)
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        Path(f.name).unlink()
     return mod.hug_boxes  # type: ignore[no-any-return]
 
 
