@@ -245,7 +245,10 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     jobs = _jobs(a.n, a.seed)
-    per = [jobs[w :: a.workers] for w in range(a.workers)]
+    # each worker gets whole (text, text-free) pairs: jobs[w::2] would give one worker every text image, and the
+    # timed wall (the slowest worker per batch) would be that worker's alone
+    pairs = [jobs[i : i + 2] for i in range(0, len(jobs), 2)]
+    per = [[job for pair in pairs[w :: a.workers] for job in pair] for w in range(a.workers)]
     n_batches = max(-(-len(j) // a.batch) for j in per)
     ctx = mp.get_context("fork")
     barrier = ctx.Barrier(a.workers)

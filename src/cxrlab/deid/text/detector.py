@@ -120,6 +120,11 @@ class TextDetector:
         self.hi_side = int(hi_side)
         self.proposals = bool(proposals)
         self.threads = int(threads)
+        # The scan's OpenCV work (CLAHE, resizing, the hugging step's morphology and labelling) gets the same thread
+        # budget as onnxruntime: a detector lives in one worker of the stage's pool, whose workers already fill the
+        # cores, and OpenCV's own pool on top of them (all cores by default) costs CPU in contention. Process-wide,
+        # as OpenCV's setting is.
+        cv2.setNumThreads(self.threads)
         self._clahe = cv2.createCLAHE(clipLimit=DET_CLAHE_CLIP, tileGridSize=(DET_CLAHE_TILES, DET_CLAHE_TILES))
 
     # -- detection ---------------------------------------------------------------------------------
