@@ -26,14 +26,14 @@ def register(root: typer.Typer) -> None:
 
 
 def _train_command(task: str) -> Callable[..., None]:
-    """The ``cxrlab train classifier|detector`` command: both take the same options (the detector: backbone
-    ``small`` only, ``--size`` a multiple of 32)."""
+    """The ``cxrlab train classifier|detector`` command: both take the same options (the detector: ``--size`` a
+    multiple of 32)."""
 
     def command(
         release: Annotated[Path, typer.Argument(help="A VinDr-layout release or cxrlab export (an NIH ChestX-ray14 "
                                                 "root for the classifier).")],
         output: Annotated[Path, typer.Option("--output", "-o", help="The run folder.")],
-        arch: Annotated[str, typer.Option(help="small, resnet50 or densenet121 (detector: small).")] = "small",
+        arch: Annotated[str, typer.Option(help="small, resnet50 or densenet121.")] = "small",
         size: Annotated[int, typer.Option(min=32, max=4096, help="Input side in pixels (detector: a multiple of "
                                           "32).")] = 512,
         epochs: Annotated[int, typer.Option(min=1, max=10_000, help="Total epochs.")] = 10,
@@ -47,9 +47,8 @@ def _train_command(task: str) -> Callable[..., None]:
         threads: Annotated[int | None, typer.Option(min=1, max=256, help="Torch CPU threads.")] = None,
         device: Annotated[str | None, typer.Option(help="cuda or cpu (default: cuda when present).")] = None,
     ) -> None:
-        archs = ARCH_NAMES if task == "classifier" else ("small",)
-        if arch not in archs:
-            raise typer.BadParameter(f"unknown architecture {arch!r}: {', '.join(archs)}", param_hint="--arch")
+        if arch not in ARCH_NAMES:
+            raise typer.BadParameter(f"unknown architecture {arch!r}: {', '.join(ARCH_NAMES)}", param_hint="--arch")
         if window not in ("file", "full", "auto"):
             raise typer.BadParameter("file, full or auto", param_hint="--window")
         if task == "detector" and (size % 32 or size < 64):

@@ -2,7 +2,8 @@
 Krähenbühl, "Objects as Points", arXiv:1904.07850, 2019), for the local (boxed) labels of a release.
 
 Importing this module imports torch (the ``[ml]`` extra); :mod:`cxrlab.models` imports it only when a detector is
-trained. The network is the ``small`` backbone (:mod:`cxrlab.models.networks`) with a light top-down neck (the
+trained. The network is one of the classifier's backbones (:mod:`cxrlab.models.networks`: ``small``, ``resnet50``,
+``densenet121``) with a light top-down neck (the
 stride-32 and stride-16 maps upsampled and added to the stride-8 map, as a feature pyramid does) and three heads
 on the stride-:data:`STRIDE` map, one value per cell:
 
@@ -33,8 +34,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from cxrlab.errors import CxrlabError
-from cxrlab.filter.network import WIDTHS, conv_bn
-from cxrlab.models.networks import _SmallTrunk
+from cxrlab.filter.network import conv_bn
+from cxrlab.models.networks import _TRUNKS, ARCHS
 from cxrlab.models.train import (
     DETECTOR_FORMAT,
     VAL_EVERY,
@@ -51,8 +52,8 @@ from cxrlab.models.train import (
 
 __all__ = ["DETECTOR_ARCHS", "DETECTOR_FORMAT", "STRIDE", "Detector", "detector_targets", "train_detector"]
 
-#: Backbones the detector is built on (this first increment: the CPU baseline's).
-DETECTOR_ARCHS = ("small",)
+#: Backbones the detector is built on: the classifier's (:data:`cxrlab.models.networks.ARCHS`).
+DETECTOR_ARCHS = ARCHS
 #: Pixels per cell of the output map.
 STRIDE = 8
 #: Gaussian size factor of the heatmap target (TTFNet's alpha).
@@ -65,8 +66,35 @@ OPTIONS: dict[str, Any] = {"window": "file", "init": None, "resume": False, "thr
                            "cache_dir": None, "on_progress": None}
 
 
+def _pyramid(body: nn.Sequential) -> list[tuple[int, int]]:
+    """Where a trunk's layers reach strides 8, 16 and 32: for each, the index just past the last layer at that
+    stride and its channel count (a feature pyramid's levels C3-C5, Lin et al. 2017). Found by running a blank image
+    through the layers, so any trunk of :data:`ARCHS` (ResNet stages, DenseNet blocks and transitions) is split
+    without a table of indices."""
+    side = 64
+    x = torch.zeros(1, 1, side, side)
+    last: dict[int, tuple[int, int]] = {}
+    with torch.no_grad():
+        was = body.training
+        body.eval()
+        for i, layer in enumerate(body):
+            x = layer(x)
+            last[side // x.shape[-1]] = (i + 1, int(x.shape[1]))
+        body.train(was)
+    if not {8, 16, 32} <= set(last):
+        raise ValueError("the trunk has no stride-8, -16 and -32 stages")
+    return [last[8], last[16], last[32]]
+
+
+def _stage(layers: list[nn.Module]) -> nn.Module:
+    """*layers* as one module: the layer itself when there is one (the ``small`` trunk's stages are single blocks,
+    and the keys of its detectors' checkpoints, ``s16.*``, stay what they were), else a Sequential."""
+    return layers[0] if len(layers) == 1 else nn.Sequential(*layers)
+
+
 class Detector(nn.Module):
-    """The ``small`` trunk, a top-down neck to stride :data:`STRIDE`, and heatmap / size / offset heads.
+    """A classifier's trunk (split at strides 8, 16, 32 by :func:`_pyramid`), a top-down neck to stride
+    :data:`STRIDE`, and heatmap / size / offset heads.
 
     Parameters
     ----------
@@ -80,13 +108,13 @@ class Detector(nn.Module):
         super().__init__()
         if arch not in DETECTOR_ARCHS:
             raise ValueError(f"unknown detector architecture {arch!r} (choose from {', '.join(DETECTOR_ARCHS)})")
-        # The classifier's trunk, its stages shared with stem / s16 / s32: a small classifier's weights (--init its
-        # best.pt) start the backbone, since their state_dict keys (trunk.body.*) are the same.
-        self.trunk = _SmallTrunk(1)
-        body = list(self.trunk.body)  # stem conv, max pool, then stages at strides 4, 8, 16, 32
-        self.stem = nn.Sequential(*body[:4])
-        self.s16, self.s32 = body[4], body[5]
-        c8, c16, c32 = WIDTHS["small"][1:]
+        # The classifier's trunk, its layers shared with stem / s16 / s32: a classifier's weights of the same
+        # architecture (--init its best.pt) start the backbone, since their state_dict keys (trunk.body.*) are the same.
+        self.trunk = _TRUNKS[arch](1)
+        (i8, c8), (i16, c16), (_, c32) = _pyramid(self.trunk.body)
+        body = list(self.trunk.body)
+        self.stem = nn.Sequential(*body[:i8])
+        self.s16, self.s32 = _stage(body[i8:i16]), _stage(body[i16:])
         self.lat8, self.lat16, self.lat32 = (nn.Conv2d(c, NECK, 1) for c in (c8, c16, c32))
         self.smooth = conv_bn(NECK, NECK, 1)
         self.heat = nn.Sequential(conv_bn(NECK, NECK, 1), nn.Conv2d(NECK, n_classes, 1))

@@ -27,7 +27,7 @@ from cxrlab.models import (  # noqa: E402
     train_classifier,
     train_detector,
 )
-from cxrlab.models.detector import STRIDE, detector_targets  # noqa: E402
+from cxrlab.models.detector import STRIDE, Detector, detector_targets  # noqa: E402
 from cxrlab.models.predict import nms  # noqa: E402
 
 runner = CliRunner()
@@ -131,11 +131,24 @@ def test_resume_continues_to_the_same_weights(release: Path, trained: Path, tmp_
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.parametrize("arch", ["resnet50", "densenet121"])
+def test_the_classifier_backbones_train_export_and_predict(arch: str, release: Path, tmp_path: Path) -> None:
+    net = Detector(arch, 3)  # split at strides 8 / 16 / 32: the map is a stride-8 grid of classes + 4 channels
+    assert tuple(net.eval()(torch.rand(1, 1, 96, 96)).shape) == (1, 3 + 4, 12, 12)
+    run = tmp_path / arch
+    result = runner.invoke(app, ["train", "detector", str(release), "-o", str(run), "--arch", arch, "--size", "64",
+                                 "--epochs", "1", "--batch-size", "8", "--threads", "1"])
+    assert result.exit_code == 0 and f"trained a {arch} detector" in result.output, result.output
+    assert json.loads((run / "model.json").read_text())["network"]["arch"] == arch
+    done = predict_run(run, release / "test", tmp_path / "sub.csv")
+    assert done["images"] == len(list((release / "test").iterdir()))
+
+
 def test_refusals(release: Path, trained: Path, tmp_path: Path) -> None:
     with pytest.raises(CxrlabError, match="not empty"):
         train_detector(release, trained, epochs=1, **KW)
     with pytest.raises(CxrlabError, match="architecture"):
-        train_detector(release, tmp_path / "r", epochs=1, **{**KW, "arch": "densenet121"})
+        train_detector(release, tmp_path / "r", epochs=1, **{**KW, "arch": "vgg16"})
     with pytest.raises(CxrlabError, match="multiple of 32"):
         train_detector(release, tmp_path / "r", epochs=1, **{**KW, "size": 80})
     clf = tmp_path / "clf"
