@@ -49,6 +49,11 @@ class PeerError(CxrlabError):
     default_message = "DICOM peer error"
 
 
+class PeerLostError(PeerError):
+    """A DIMSE exchange ended without a valid answer: the peer aborted the association or the DIMSE timeout
+    passed."""
+
+
 def check_aet(value: str, what: str = "AE title") -> str:
     """Return *value* if it is a valid AE title (PS3.5 Table 6.2-1, VR AE: 1-16 characters, no backslash or
     control character, not all spaces), else raise a one-line :class:`CxrlabError`."""
@@ -149,9 +154,9 @@ class Peer:
             return f"cannot connect ({exc.strerror or type(exc).__name__})"
         return f"no association answer within {self.timeout:g} s (is it a DICOM port?)"
 
-    def lost(self, what: str) -> PeerError:
+    def lost(self, what: str) -> PeerLostError:
         """The error for a DIMSE exchange that ended without a valid answer (aborted or timed out)."""
-        return PeerError(f"{self}: {what}: no valid answer within {self.timeout:g} s, or the peer aborted the "
+        return PeerLostError(f"{self}: {what}: no valid answer within {self.timeout:g} s, or the peer aborted the "
                          f"association (does it know the AE title {self.calling_aet!r}?)")
 
 

@@ -9,11 +9,14 @@ nothing twice.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from pynetdicom import AE
 from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
@@ -21,12 +24,15 @@ from sqlalchemy import select, update
 
 from cxrlab.catalog.models import CollectInstance, CollectState, CollectStudy, Image
 from cxrlab.catalog.workspace import Workspace
-from cxrlab.collect.peer import Peer
+from cxrlab.collect.peer import Peer, PeerLostError
 from cxrlab.collect.query import FoundStudy, QueryFilters, _find, find_studies
 from cxrlab.collect.retrieve import RetrieveOutcome, Retriever
 from cxrlab.collect.scp import Receiver, start_store_scp
 from cxrlab.runtime.executor import Executor
 from cxrlab.runtime.report import ProgressCallback, StageReport
+
+log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 __all__ = ["StudyPlan", "collect_into", "record_query", "run_collect_pacs", "run_listen", "settle_study", "study_plans"]
 
@@ -249,8 +255,14 @@ def run_collect_pacs(
     report = StageReport("collect")
 
     def find(known: list[str]) -> tuple[list[FoundStudy], list[str]]:
-        with peer.associate(_find_ae(peer)) as assoc:
-            return find_studies(assoc, peer, filters, known=known, counts=report.counts)
+        def attempt() -> tuple[list[FoundStudy], list[str], Counter]:
+            counts: Counter = Counter()  # a lost first attempt's counts are not kept
+            with peer.associate(_find_ae(peer)) as assoc:
+                return (*find_studies(assoc, peer, filters, known=known, counts=counts), counts)
+
+        new, again, counts = query_twice(peer, attempt)
+        report.counts.update(counts)
+        return new, again
 
     @contextmanager
     def retrieving(receiver: Receiver) -> Iterator[RetrieveStudy]:
@@ -260,11 +272,26 @@ def run_collect_pacs(
             yield lambda plan: [o.status_text for o in _retrieve_study(r, plan) if not o.ok]
 
     def gone(uid: str) -> bool:
-        with peer.associate(_find_ae(peer)) as assoc:
-            return not _study_exists(assoc, peer, uid)
+        def attempt() -> bool:
+            with peer.associate(_find_ae(peer)) as assoc:
+                return not _study_exists(assoc, peer, uid)
+
+        return query_twice(peer, attempt)
 
     return collect_into(ws, report, source=peer.source, find=find, retrieving=retrieving, gone=gone,
                         on_progress=on_progress, on_study=on_study)
+
+
+def query_twice(peer: Peer, attempt: Callable[[], _T]) -> _T:
+    """Run the C-FIND exchange *attempt* (it opens its own association), and once more on a fresh association when
+    the first one is lost: queries change nothing, and pynetdicom sometimes drops a C-FIND response among several
+    C-FINDs on one association ("Received unexpected C-FIND service message", then the DIMSE timeout; pynetdicom
+    issue 875, seen against Orthanc). A second loss is raised."""
+    try:
+        return attempt()
+    except PeerLostError as exc:
+        log.warning("%s; querying again on a new association", exc)
+        return attempt()
 
 
 def _find_ae(peer: Peer) -> AE:
