@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -176,17 +176,28 @@ def predict_classifier(
     """
     model = ClassifierModel(run, threads=threads)
     items = find_images(images)
+
+    def scores(path: Path) -> Iterable[float]:
+        image, _ = load_image(path, size=(model.size, model.size), window=model.window)
+        return model.predict(image)
+
+    _write_probs(out, model.classes, items, scores, on_progress)
+    return {"images": len(items), "classes": model.classes, "model": model.sha256}
+
+
+def _write_probs(out: str | os.PathLike[str], labels: list[str], items: list[tuple[str, Path]],
+                 scores: Callable[[Path], Iterable[float]], on_progress: Callable[[int, int], None] | None) -> None:
+    """Write ``probs.csv``: ``image_id`` and one column per label, :data:`DECIMALS` places, in *items*' order,
+    through a temporary file."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["image_id", *model.classes])
+    w.writerow(["image_id", *labels])
     for done, (image_id, path) in enumerate(items, start=1):
-        image, _ = load_image(path, size=(model.size, model.size), window=model.window)
-        w.writerow([image_id, *(f"{v:.{DECIMALS}f}" for v in model.predict(image))])
+        w.writerow([image_id, *(f"{v:.{DECIMALS}f}" for v in scores(path))])
         if on_progress:
             on_progress(done, len(items))
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, buf.getvalue())
-    return {"images": len(items), "classes": model.classes, "model": model.sha256}
 
 
 #: Decoding of a detector's map: at most this many boxes per image, each of at least this heatmap score.
@@ -363,18 +374,12 @@ def predict_detector(
 def _image_label_probs(model: DetectorModel, items: list[tuple[str, Path]], out: str | os.PathLike[str],
                        on_progress: Callable[[int, int], None] | None) -> dict[str, Any]:
     """``probs.csv`` of a detector: per image, each class's highest heatmap score (+ No finding)."""
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
     no_finding = model.no_finding_id is not None
-    w.writerow(["image_id", *model.classes, *(["No finding"] if no_finding else [])])
-    for done, (image_id, path) in enumerate(items, start=1):
-        scores = [float(v) for v in model.image_scores(path)]
-        if no_finding:
-            scores.append(1.0 - max(scores, default=0.0))
-        w.writerow([image_id, *(f"{v:.{DECIMALS}f}" for v in scores)])
-        if on_progress:
-            on_progress(done, len(items))
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, buf.getvalue())
-    return {"images": len(items), "classes": model.classes + (["No finding"] if no_finding else []),
-            "model": model.sha256, "schema": model.meta.get("schema")}
+    labels = model.classes + (["No finding"] if no_finding else [])
+
+    def scores(path: Path) -> list[float]:
+        found = [float(v) for v in model.image_scores(path)]
+        return found + [1.0 - max(found, default=0.0)] if no_finding else found
+
+    _write_probs(out, labels, items, scores, on_progress)
+    return {"images": len(items), "classes": labels, "model": model.sha256, "schema": model.meta.get("schema")}
